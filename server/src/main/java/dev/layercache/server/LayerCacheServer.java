@@ -1,0 +1,126 @@
+package dev.layercache.server;
+
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.config.ServerConfig;
+import dev.layercache.server.http.AccessLog;
+import dev.layercache.server.http.HttpServer;
+import dev.layercache.server.metadata.RocksKeyValueStore;
+import dev.layercache.server.registry.BlobService;
+import dev.layercache.server.registry.ManifestService;
+import dev.layercache.server.registry.UploadService;
+import dev.layercache.server.storage.DataLayout;
+import dev.layercache.server.storage.DiskBlobBackend;
+import java.time.Clock;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** A running node: wiring only, from configuration to stores to services to transports. */
+public final class LayerCacheServer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(LayerCacheServer.class);
+
+    private final ServerConfig config;
+    private final RocksKeyValueStore metadata;
+    private final ExecutorService blocking;
+    private final HttpServer http;
+    private final AtomicBoolean ready = new AtomicBoolean();
+    private final AtomicBoolean stopped = new AtomicBoolean();
+
+    private LayerCacheServer(ServerConfig config) throws Exception {
+        this.config = config;
+        DataLayout layout = new DataLayout(config.dataDir()).create();
+        metadata = new RocksKeyValueStore(layout.metadata());
+        try {
+            Clock clock = Clock.systemUTC();
+            ObjectMapper json = jsonMapper();
+            BlobService blobs = new BlobService(metadata, new DiskBlobBackend(layout), clock);
+            UploadService uploads = new UploadService(metadata, layout, blobs, clock);
+            uploads.recover();
+            ManifestService manifests = new ManifestService(metadata, blobs, json);
+
+            blocking = new ThreadPoolExecutor(config.blockingThreads(), config.blockingThreads(), 60, TimeUnit.SECONDS,
+                    new LinkedBlockingQueue<>(), named("layercache-blocking"));
+            http = new HttpServer(
+                    new HttpServer.Options(config.bindAddress(), config.httpPort(), (int) config.maxManifestSize(),
+                            (int) config.maxHeaderSize()),
+                    blobs, uploads, manifests, json, blocking, ready::get, new AccessLog());
+        } catch (Exception | Error e) {
+            metadata.close();
+            throw e;
+        }
+        ready.set(true);
+        log.info("layercache ready: data in {}", layout.root());
+    }
+
+    /** Opens the stores in {@code config.dataDir()} and starts serving. */
+    public static LayerCacheServer start(ServerConfig config) throws Exception {
+        return new LayerCacheServer(config);
+    }
+
+    public int httpPort() {
+        return http.port();
+    }
+
+    public ServerConfig config() {
+        return config;
+    }
+
+    /**
+     * Graceful stop (SIGTERM): report not ready, stop accepting, let requests in progress finish
+     * within the grace period, abort the rest (uploads roll back to their last acknowledged byte),
+     * then close the metadata store.
+     */
+    @Override
+    public void close() {
+        if (!stopped.compareAndSet(false, true)) {
+            return;
+        }
+        ready.set(false);
+        http.stopAccepting();
+        try {
+            if (!http.awaitIdle(config.shutdownGrace().toMillis(), TimeUnit.MILLISECONDS)) {
+                log.warn("requests still in progress after {}; aborting them", config.shutdownGrace());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        http.close();
+        blocking.shutdown();
+        try {
+            if (!blocking.awaitTermination(10, TimeUnit.SECONDS)) {
+                log.warn("disk work still running at shutdown");
+                blocking.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        metadata.close();
+        log.info("layercache stopped");
+    }
+
+    /** JSON for manifests: hostile nesting is refused long before it costs stack or memory. */
+    static ObjectMapper jsonMapper() {
+        ObjectMapper json = new ObjectMapper();
+        json.getFactory().setStreamReadConstraints(StreamReadConstraints.builder()
+                .maxNestingDepth(64)
+                .maxStringLength(1 << 22)
+                .build());
+        return json;
+    }
+
+    private static ThreadFactory named(String prefix) {
+        AtomicInteger n = new AtomicInteger();
+        return r -> {
+            Thread t = new Thread(r, prefix + "-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        };
+    }
+}

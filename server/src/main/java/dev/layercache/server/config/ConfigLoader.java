@@ -1,0 +1,243 @@
+package dev.layercache.server.config;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.format.DateTimeParseException;
+import java.util.EnumMap;
+import java.util.Iterator;
+import java.util.Locale;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import picocli.CommandLine;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
+
+/**
+ * Builds a {@link ServerConfig} from, in rising precedence, defaults, a YAML file
+ * ({@code --config} or {@code LAYERCACHE_CONFIG}), {@code LAYERCACHE_*} environment variables and
+ * command-line flags. Every failure is one {@link ConfigException} line naming the setting and
+ * where its value came from.
+ */
+public final class ConfigLoader {
+    private static final Pattern SIZE = Pattern.compile("(\\d+)\\s*([KMGT]i?B?|B)?", Pattern.CASE_INSENSITIVE);
+
+    /** Flags were --help or --version: the caller prints {@link #usage()} and exits 0. */
+    public static final class HelpRequested extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        HelpRequested() {
+            super(null, null, false, false);
+        }
+    }
+
+    private ConfigLoader() {
+    }
+
+    public static ServerConfig load(String[] args, Map<String, String> env) throws ConfigException, HelpRequested {
+        Map<Setting, String> values = new EnumMap<>(Setting.class);
+        Map<Setting, String> origin = new EnumMap<>(Setting.class);
+        for (Setting s : Setting.values()) {
+            values.put(s, s.defaultValue());
+            origin.put(s, "default");
+        }
+
+        CommandSpec spec = commandSpec();
+        CommandLine.ParseResult parsed;
+        try {
+            parsed = new CommandLine(spec).parseArgs(args);
+        } catch (CommandLine.ParameterException e) {
+            throw new ConfigException(e.getMessage());
+        }
+        if (parsed.isUsageHelpRequested()) {
+            throw new HelpRequested();
+        }
+
+        String configFile = parsed.hasMatchedOption("--config") ? parsed.matchedOptionValue("--config", "")
+                : env.get("LAYERCACHE_CONFIG");
+        if (configFile != null && !configFile.isEmpty()) {
+            readYaml(Path.of(configFile), values, origin);
+        }
+        for (Setting s : Setting.values()) {
+            String v = env.get(s.envVar());
+            if (v != null) {
+                values.put(s, v);
+                origin.put(s, "environment variable " + s.envVar());
+            }
+        }
+        for (Setting s : Setting.values()) {
+            if (parsed.hasMatchedOption(s.flag())) {
+                values.put(s, parsed.matchedOptionValue(s.flag(), ""));
+                origin.put(s, "flag " + s.flag());
+            }
+        }
+        return build(new Values(values, origin));
+    }
+
+    /** The help text: every flag with its environment variable and default. */
+    public static String usage() {
+        return new CommandLine(commandSpec()).getUsageMessage();
+    }
+
+    private static CommandSpec commandSpec() {
+        CommandSpec spec = CommandSpec.create().name("java -jar layercache-server.jar");
+        spec.usageMessage().description("layercache: a remote build cache for container image layers.",
+                "Settings come from flags, then LAYERCACHE_* environment variables, then the YAML file.");
+        spec.addOption(OptionSpec.builder("--config").paramLabel("FILE").type(String.class)
+                .description("YAML file of settings (keys as the flags without dashes); also LAYERCACHE_CONFIG")
+                .build());
+        for (Setting s : Setting.values()) {
+            spec.addOption(OptionSpec.builder(s.flag()).paramLabel("VALUE").type(String.class)
+                    .description(s.description() + " [env " + s.envVar() + ", default " + s.defaultValue() + "]")
+                    .build());
+        }
+        spec.addOption(OptionSpec.builder("-h", "--help").usageHelp(true).description("show this help").build());
+        return spec;
+    }
+
+    private static void readYaml(Path file, Map<Setting, String> values, Map<Setting, String> origin)
+            throws ConfigException {
+        JsonNode root;
+        try {
+            root = new ObjectMapper(new YAMLFactory()).readTree(Files.readAllBytes(file));
+        } catch (IOException e) {
+            throw new ConfigException("cannot read config file " + file + ": " + oneLine(e.getMessage()));
+        }
+        if (root == null || root.isMissingNode() || root.isNull()) {
+            return;
+        }
+        if (!root.isObject()) {
+            throw new ConfigException("config file " + file + " must be a mapping of setting: value");
+        }
+        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            Setting s = Setting.byKey(e.getKey());
+            if (s == null) {
+                throw new ConfigException("unknown setting '" + e.getKey() + "' in config file " + file);
+            }
+            if (!e.getValue().isValueNode()) {
+                throw new ConfigException("setting " + s.key() + " in config file " + file + " must be a single value");
+            }
+            values.put(s, e.getValue().asText());
+            origin.put(s, "config file " + file);
+        }
+    }
+
+    private record Values(Map<Setting, String> values, Map<Setting, String> origin) {
+        String get(Setting s) {
+            return values.get(s).trim();
+        }
+
+        ConfigException invalid(Setting s, String why) {
+            return new ConfigException("invalid setting " + s.key() + " = '" + oneLine(values.get(s)) + "' (from "
+                    + origin.get(s) + "): " + why);
+        }
+    }
+
+    private static ServerConfig build(Values v) throws ConfigException {
+        int httpPort = port(v, Setting.HTTP_PORT);
+        int grpcPort = port(v, Setting.GRPC_PORT);
+        String bind = v.get(Setting.BIND_ADDRESS);
+        try {
+            InetAddress.getByName(bind);
+        } catch (UnknownHostException e) {
+            throw v.invalid(Setting.BIND_ADDRESS, "not an address of this machine");
+        }
+        String dir = v.get(Setting.DATA_DIR);
+        if (dir.isEmpty()) {
+            throw v.invalid(Setting.DATA_DIR, "must name a folder");
+        }
+        Path dataDir = Path.of(dir);
+        if (Files.exists(dataDir) && !Files.isDirectory(dataDir)) {
+            throw v.invalid(Setting.DATA_DIR, "exists and is not a folder");
+        }
+        long maxManifest = size(v, Setting.MAX_MANIFEST_SIZE);
+        if (maxManifest < (4L << 20) || maxManifest > (1L << 30)) {
+            throw v.invalid(Setting.MAX_MANIFEST_SIZE, "must be between 4MiB and 1GiB");
+        }
+        long maxHeader = size(v, Setting.MAX_HEADER_SIZE);
+        if (maxHeader < 1024 || maxHeader > (1L << 20)) {
+            throw v.invalid(Setting.MAX_HEADER_SIZE, "must be between 1KiB and 1MiB");
+        }
+        int threads = integer(v, Setting.BLOCKING_THREADS, 0, 1024);
+        if (threads == 0) {
+            threads = Math.max(8, 4 * Runtime.getRuntime().availableProcessors());
+        }
+        Duration grace = duration(v, Setting.SHUTDOWN_GRACE);
+        return new ServerConfig(httpPort, grpcPort, bind, dataDir, maxManifest, maxHeader, threads, grace);
+    }
+
+    private static int port(Values v, Setting s) throws ConfigException {
+        return integer(v, s, 0, 65535);
+    }
+
+    private static int integer(Values v, Setting s, int min, int max) throws ConfigException {
+        String text = v.get(s);
+        try {
+            int n = Integer.parseInt(text);
+            if (n < min || n > max) {
+                throw v.invalid(s, "must be between " + min + " and " + max);
+            }
+            return n;
+        } catch (NumberFormatException e) {
+            throw v.invalid(s, "not a whole number");
+        }
+    }
+
+    /** Sizes like {@code 4MiB}, {@code 512KiB}, {@code 1GB} (powers of 1024 either way), or bytes. */
+    static long size(Values v, Setting s) throws ConfigException {
+        Matcher m = SIZE.matcher(v.get(s));
+        if (!m.matches() || m.group(1).length() > 15) {
+            throw v.invalid(s, "not a size (examples: 4MiB, 512KiB, 1GiB)");
+        }
+        long n = Long.parseLong(m.group(1));
+        String unit = m.group(2) == null ? "B" : m.group(2).toUpperCase(Locale.ROOT);
+        int shift = switch (unit.charAt(0)) {
+            case 'K' -> 10;
+            case 'M' -> 20;
+            case 'G' -> 30;
+            case 'T' -> 40;
+            default -> 0;
+        };
+        if (n > (Long.MAX_VALUE >> shift)) {
+            throw v.invalid(s, "too large");
+        }
+        return n << shift;
+    }
+
+    /** Durations like {@code 30s}, {@code 5m}, {@code 2h}, {@code 500ms}, or ISO-8601 ({@code PT30S}). */
+    static Duration duration(Values v, Setting s) throws ConfigException {
+        String text = v.get(s);
+        Matcher m = Pattern.compile("(\\d{1,9})(ms|s|m|h|d)").matcher(text);
+        if (m.matches()) {
+            long n = Long.parseLong(m.group(1));
+            return switch (m.group(2)) {
+                case "ms" -> Duration.ofMillis(n);
+                case "s" -> Duration.ofSeconds(n);
+                case "m" -> Duration.ofMinutes(n);
+                case "h" -> Duration.ofHours(n);
+                default -> Duration.ofDays(n);
+            };
+        }
+        try {
+            Duration d = Duration.parse(text);
+            if (d.isNegative()) {
+                throw v.invalid(s, "must not be negative");
+            }
+            return d;
+        } catch (DateTimeParseException e) {
+            throw v.invalid(s, "not a duration (examples: 30s, 5m, 2h)");
+        }
+    }
+
+    private static String oneLine(String s) {
+        return s == null ? "" : s.replaceAll("\\s+", " ").trim();
+    }
+}

@@ -1,0 +1,59 @@
+package dev.layercache.server.config;
+
+import java.util.Locale;
+
+/**
+ * Every setting of a node, in one table. Each has a YAML key ({@code http-port}), a flag
+ * ({@code --http-port}) and an environment variable ({@code LAYERCACHE_HTTP_PORT}), all derived
+ * from its name; flags win over the environment, the environment over the file.
+ */
+public enum Setting {
+    HTTP_PORT("http-port", "5000", "HTTP port of the OCI Distribution API (0 picks a free port)"),
+    GRPC_PORT("grpc-port", "9092", "gRPC port of the native cache API (reserved; served from a later release)"),
+    BIND_ADDRESS("bind-address", "0.0.0.0", "address to listen on (127.0.0.1 for this machine only)"),
+    DATA_DIR("data-dir", "./data", "folder for blobs, metadata and uploads"),
+    MAX_MANIFEST_SIZE("max-manifest-size", "4MiB", "largest manifest accepted (413 beyond); at least 4MiB"),
+    MAX_HEADER_SIZE("max-header-size", "16KiB", "largest total of request headers (431 beyond)"),
+    BLOCKING_THREADS("blocking-threads", "0", "threads for disk and metadata work (0: 4 per core, at least 8)"),
+    SHUTDOWN_GRACE("shutdown-grace", "30s", "how long SIGTERM waits for requests in progress before aborting them");
+
+    private final String key;
+    private final String defaultValue;
+    private final String description;
+
+    Setting(String key, String defaultValue, String description) {
+        this.key = key;
+        this.defaultValue = defaultValue;
+        this.description = description;
+    }
+
+    /** The YAML key, also the flag without its dashes. */
+    public String key() {
+        return key;
+    }
+
+    public String flag() {
+        return "--" + key;
+    }
+
+    public String envVar() {
+        return "LAYERCACHE_" + key.replace('-', '_').toUpperCase(Locale.ROOT);
+    }
+
+    public String defaultValue() {
+        return defaultValue;
+    }
+
+    public String description() {
+        return description;
+    }
+
+    public static Setting byKey(String key) {
+        for (Setting s : values()) {
+            if (s.key.equals(key)) {
+                return s;
+            }
+        }
+        return null;
+    }
+}

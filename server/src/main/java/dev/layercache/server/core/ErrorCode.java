@@ -1,0 +1,64 @@
+package dev.layercache.server.core;
+
+/**
+ * Every protocol error the server can report, in one table. Domain code throws
+ * {@link RegistryException} with one of these; the HTTP surface maps it once to a status and the
+ * OCI JSON error body (and a later gRPC surface maps it once to a gRPC status). Statuses follow the
+ * OCI Distribution spec and, where it is silent, CNCF Distribution.
+ */
+public enum ErrorCode {
+    BLOB_UNKNOWN(404, "blob unknown to registry"),
+    BLOB_UPLOAD_INVALID(400, "blob upload invalid"),
+    BLOB_UPLOAD_UNKNOWN(404, "blob upload unknown to registry"),
+    /** An upload chunk that does not continue where the upload stands, or an unsatisfiable range. */
+    RANGE_INVALID(416, "requested range not satisfiable"),
+    DIGEST_INVALID(400, "provided digest did not match uploaded content"),
+    MANIFEST_BLOB_UNKNOWN(400, "manifest references a blob unknown to registry"),
+    MANIFEST_INVALID(400, "manifest invalid"),
+    MANIFEST_TOO_LARGE(413, "manifest too large"),
+    MANIFEST_UNKNOWN(404, "manifest unknown to registry"),
+    NAME_INVALID(400, "invalid repository name"),
+    NAME_UNKNOWN(404, "repository name not known to registry"),
+    SIZE_INVALID(400, "provided length did not match content length"),
+    TAG_INVALID(400, "invalid tag"),
+    PAGINATION_NUMBER_INVALID(400, "invalid number of results requested"),
+    UNAUTHORIZED(401, "authentication required"),
+    DENIED(403, "requested access to the resource is denied"),
+    UNSUPPORTED(405, "the operation is unsupported"),
+    TOO_MANY_REQUESTS(429, "too many requests"),
+    UNAVAILABLE(503, "service unavailable"),
+    // Failures below the OCI API: unknown paths and requests HTTP itself rejects.
+    NOT_FOUND(404, "no such endpoint"),
+    BAD_REQUEST(400, "malformed request"),
+    URI_TOO_LONG(414, "request line too long"),
+    HEADERS_TOO_LARGE(431, "request headers too large");
+
+    private final int httpStatus;
+    private final String defaultMessage;
+
+    ErrorCode(int httpStatus, String defaultMessage) {
+        this.httpStatus = httpStatus;
+        this.defaultMessage = defaultMessage;
+    }
+
+    public int httpStatus() {
+        return httpStatus;
+    }
+
+    public String defaultMessage() {
+        return defaultMessage;
+    }
+
+    /**
+     * The code as written in the OCI error body. The spec has no separate codes for a range error
+     * or an oversized manifest; clients know the ones below.
+     */
+    public String wireCode() {
+        return switch (this) {
+            case RANGE_INVALID -> "BLOB_UPLOAD_INVALID";
+            case MANIFEST_TOO_LARGE -> "MANIFEST_INVALID";
+            case TOO_MANY_REQUESTS -> "TOOMANYREQUESTS";
+            default -> name();
+        };
+    }
+}

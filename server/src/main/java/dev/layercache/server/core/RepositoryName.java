@@ -1,0 +1,60 @@
+package dev.layercache.server.core;
+
+import java.util.Objects;
+import java.util.regex.Pattern;
+
+/**
+ * A repository name such as {@code team/app}, validated against the OCI Distribution grammar
+ * ({@code [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*}) and a length
+ * limit. The grammar admits no {@code ..}, no empty component, no upper case and no percent
+ * sign, so a valid name is also safe to use in storage keys and paths.
+ */
+public final class RepositoryName implements Comparable<RepositoryName> {
+
+    /** Distribution's limit for the whole name; the spec suggests clients keep below 255 with the host. */
+    public static final int MAX_LENGTH = 255;
+
+    private static final Pattern GRAMMAR = Pattern.compile(
+            "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*)*");
+
+    private final String name;
+
+    private RepositoryName(String name) {
+        this.name = name;
+    }
+
+    public static RepositoryName parse(String name) {
+        Objects.requireNonNull(name, "name");
+        if (name.isEmpty() || name.length() > MAX_LENGTH || !GRAMMAR.matcher(name).matches()) {
+            throw new RegistryException(ErrorCode.NAME_INVALID,
+                    "invalid repository name: " + Digest.abbreviate(name), name.length() > 255 ? null : name);
+        }
+        return new RepositoryName(name);
+    }
+
+    /** The first path component, for example {@code team} for {@code team/app}. */
+    public String namespace() {
+        int slash = name.indexOf('/');
+        return slash < 0 ? name : name.substring(0, slash);
+    }
+
+    @Override
+    public String toString() {
+        return name;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof RepositoryName r && r.name.equals(name);
+    }
+
+    @Override
+    public int hashCode() {
+        return name.hashCode();
+    }
+
+    @Override
+    public int compareTo(RepositoryName o) {
+        return name.compareTo(o.name);
+    }
+}

@@ -1,0 +1,58 @@
+package dev.layercache.server.http;
+
+import dev.layercache.server.core.Digest;
+import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.registry.BlobService;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpResponseStatus;
+
+/** {@code /v2/<name>/blobs/<digest>}: HEAD, GET (with a single Range), DELETE. */
+final class BlobHandler {
+    private final BlobService blobs;
+
+    BlobHandler(BlobService blobs) {
+        this.blobs = blobs;
+    }
+
+    Response head(Request request) {
+        RepositoryName repo = request.repository();
+        Digest digest = Digest.parse(request.route().param());
+        long size = blobs.stat(repo, digest);
+        return describe(Response.status(HttpResponseStatus.OK), digest)
+                .header(HttpHeaderNames.CONTENT_LENGTH, size);
+    }
+
+    Response get(Request request) throws Exception {
+        RepositoryName repo = request.repository();
+        Digest digest = Digest.parse(request.route().param());
+        BlobService.OpenBlob blob = blobs.open(repo, digest);
+        try {
+            ByteRange range = ByteRange.parse(request.header(HttpHeaderNames.RANGE), blob.size());
+            if (range == null) {
+                return describe(Response.file(HttpResponseStatus.OK, blob.channel(), 0, blob.size()), digest);
+            }
+            return describe(Response.file(HttpResponseStatus.PARTIAL_CONTENT, blob.channel(), range.first(),
+                    range.length()), digest)
+                    .header(HttpHeaderNames.CONTENT_RANGE,
+                            "bytes " + range.first() + "-" + range.last() + "/" + blob.size());
+        } catch (RuntimeException e) {
+            blob.channel().close();
+            throw e;
+        }
+    }
+
+    Response delete(Request request) {
+        RepositoryName repo = request.repository();
+        Digest digest = Digest.parse(request.route().param());
+        blobs.delete(repo, digest);
+        return Response.status(HttpResponseStatus.ACCEPTED).header(Headers.CONTENT_DIGEST, digest);
+    }
+
+    private static Response describe(Response r, Digest digest) {
+        return r.header(HttpHeaderNames.CONTENT_TYPE, "application/octet-stream")
+                .header(Headers.CONTENT_DIGEST, digest)
+                .header(HttpHeaderNames.ETAG, "\"" + digest + "\"")
+                .header(HttpHeaderNames.ACCEPT_RANGES, "bytes")
+                .header(HttpHeaderNames.CACHE_CONTROL, "max-age=31536000");
+    }
+}

@@ -1,0 +1,406 @@
+package dev.layercache.server.http;
+
+import dev.layercache.server.core.ErrorCode;
+import dev.layercache.server.core.RegistryException;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.CompositeByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.DefaultFileRegion;
+import io.netty.handler.codec.DecoderResult;
+import io.netty.handler.codec.TooLongFrameException;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.DefaultHttpHeaders;
+import io.netty.handler.codec.http.DefaultHttpResponse;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.handler.codec.http.QueryStringDecoder;
+import io.netty.handler.codec.http.TooLongHttpHeaderException;
+import io.netty.handler.codec.http.TooLongHttpLineException;
+import io.netty.handler.stream.ChunkedNioFile;
+import io.netty.util.ReferenceCountUtil;
+import java.util.ArrayDeque;
+import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The per-connection request engine between Netty's HTTP codec and the handlers.
+ *
+ * <p>Threading: everything in this class runs on the connection's event loop, except the tasks
+ * of an {@link Exchange}, which run in order on the blocking pool (disk, hashing, RocksDB). Those
+ * tasks hand their results back to the event loop, which alone touches connection state.
+ *
+ * <p>Bodies: an upload body streams chunk by chunk to its handler, with back-pressure (reading
+ * pauses while too many bytes wait for the disk); a manifest body is collected up to the limit;
+ * other bodies are dropped. Requests on one connection are answered strictly in order: while one
+ * is being answered, reading pauses and pipelined requests wait in a backlog.
+ */
+final class HttpDispatcher extends ChannelInboundHandlerAdapter {
+    private static final Logger log = LoggerFactory.getLogger(HttpDispatcher.class);
+
+    /** Pause reading when this many received upload bytes wait for the disk; resume below the low mark. */
+    private static final long HIGH_WATER = 8L << 20;
+    private static final long LOW_WATER = 2L << 20;
+    /** A GET or DELETE has no business sending more than this. */
+    private static final long MAX_IGNORED_BODY = 1L << 20;
+
+    private final HttpSurface surface;
+    private final Executor blocking;
+    private final boolean tls;
+
+    private Exchange current;
+    private final ArrayDeque<Object> backlog = new ArrayDeque<>();
+    private ChannelHandlerContext ctx;
+
+    HttpDispatcher(HttpSurface surface, Executor blocking, boolean tls) {
+        this.surface = surface;
+        this.blocking = blocking;
+        this.tls = tls;
+    }
+
+    /** One request from its first line to its last response byte. */
+    private final class Exchange {
+        final Request request;
+        final Binding binding;
+        final boolean keepAlive;
+        final long startNanos = System.nanoTime();
+        final SerialQueue queue = new SerialQueue(blocking);
+        final AtomicLong pendingBytes = new AtomicLong();
+
+        long bodyBytes;
+        long bytesSent;
+        int status;
+        boolean bodyComplete;
+        boolean responded;
+        CompositeByteBuf buffered;
+
+        // Touched only by tasks on the queue.
+        StreamingEndpoint.BodyStream stream;
+        Throwable failure;
+        boolean streamClosed;
+
+        Exchange(Request request, Binding binding, boolean keepAlive) {
+            this.request = request;
+            this.binding = binding;
+            this.keepAlive = keepAlive;
+        }
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (current != null && current.bodyComplete) {
+            backlog.add(msg);
+            return;
+        }
+        if (msg instanceof HttpRequest request) {
+            startExchange(request);
+        }
+        if (msg instanceof HttpContent content) {
+            onContent(content);
+        } else if (!(msg instanceof HttpRequest)) {
+            ReferenceCountUtil.release(msg);
+        }
+    }
+
+    private void startExchange(HttpRequest http) {
+        surface.activeExchanges().incrementAndGet();
+        DecoderResult decoded = http.decoderResult();
+        QueryStringDecoder uri = new QueryStringDecoder(decoded.isSuccess() ? http.uri() : "/");
+        Route route = decoded.isSuccess() ? Route.of(uri.rawPath()) : new Route(Route.Resource.NOT_FOUND, null, null);
+        Request request = new Request(http.method(), route, http.headers(), uri);
+        Binding binding = surface.routes().find(route.resource(), http.method());
+        if (binding == null) {
+            boolean known = surface.routes().knows(route.resource());
+            binding = new Binding.Plain(r -> {
+                throw known
+                        ? new RegistryException(ErrorCode.UNSUPPORTED, "method " + r.method() + " not allowed here")
+                        : new RegistryException(ErrorCode.NOT_FOUND, "no such endpoint");
+            });
+        }
+        Exchange ex = new Exchange(request, binding, HttpUtil.isKeepAlive(http) && decoded.isSuccess());
+        current = ex;
+
+        if (!decoded.isSuccess()) {
+            respondEarly(ex, malformed(decoded.cause()));
+            return;
+        }
+        if (binding instanceof Binding.Buffered b) {
+            long declared = HttpUtil.getContentLength(http, -1L);
+            if (declared > b.limit()) {
+                respondEarly(ex, tooLarge(b.limit()));
+                return;
+            }
+            ex.buffered = ctx.alloc().compositeBuffer(64);
+        } else if (binding instanceof Binding.Streaming s) {
+            ex.queue.submit(() -> {
+                try {
+                    ex.stream = s.endpoint().open(request);
+                } catch (Throwable t) {
+                    ex.failure = t;
+                    ctx.executor().execute(() -> failedWhileReceiving(ex, t));
+                }
+            });
+        }
+    }
+
+    private void onContent(HttpContent content) {
+        Exchange ex = current;
+        boolean last = content instanceof LastHttpContent;
+        try {
+            if (ex == null || ex.responded) {
+                return;
+            }
+            ByteBuf bytes = content.content();
+            int n = bytes.readableBytes();
+            ex.bodyBytes += n;
+            if (n > 0) {
+                receive(ex, bytes, n);
+                if (ex.responded) {
+                    return;
+                }
+            }
+            if (last) {
+                ex.bodyComplete = true;
+                // Answer in order: read nothing more from this connection until this response is out.
+                ctx.channel().config().setAutoRead(false);
+                ex.queue.submit(() -> finish(ex));
+            }
+        } finally {
+            content.release();
+        }
+    }
+
+    private void receive(Exchange ex, ByteBuf bytes, int n) {
+        if (ex.binding instanceof Binding.Streaming) {
+            ByteBuf chunk = bytes.retainedSlice();
+            if (ex.pendingBytes.addAndGet(n) > HIGH_WATER) {
+                ctx.channel().config().setAutoRead(false);
+            }
+            ex.queue.submit(() -> write(ex, chunk, n));
+        } else if (ex.binding instanceof Binding.Buffered b) {
+            if (ex.bodyBytes > b.limit()) {
+                respondEarly(ex, tooLarge(b.limit()));
+                return;
+            }
+            ex.buffered.addComponent(true, bytes.retain());
+        } else if (ex.bodyBytes > MAX_IGNORED_BODY) {
+            respondEarly(ex, surface.errors().of(ErrorCode.UNSUPPORTED, "this request takes no body", null));
+        }
+    }
+
+    /** On the blocking pool: hands one upload chunk to the handler. */
+    private void write(Exchange ex, ByteBuf chunk, int n) {
+        try {
+            if (ex.failure == null && !ex.streamClosed) {
+                ex.stream.write(chunk);
+            }
+        } catch (Throwable t) {
+            ex.failure = t;
+            closeStream(ex, true);
+            ctx.executor().execute(() -> failedWhileReceiving(ex, t));
+        } finally {
+            chunk.release();
+            if (ex.pendingBytes.addAndGet(-n) < LOW_WATER && !ex.bodyComplete) {
+                ctx.executor().execute(() -> {
+                    if (current == ex && !ex.bodyComplete && ctx.channel().isActive()) {
+                        ctx.channel().config().setAutoRead(true);
+                    }
+                });
+            }
+        }
+    }
+
+    /** On the blocking pool: the body is complete; run the handler and send its response. */
+    private void finish(Exchange ex) {
+        Response response;
+        try {
+            if (ex.failure != null) {
+                response = surface.errors().toResponse(ex.failure, ex.request);
+            } else if (ex.binding instanceof Binding.Streaming) {
+                ex.streamClosed = true;
+                response = ex.stream.finish();
+            } else if (ex.binding instanceof Binding.Buffered b) {
+                ex.request.body(ex.buffered);
+                response = b.endpoint().handle(ex.request);
+            } else {
+                response = ((Binding.Plain) ex.binding).endpoint().handle(ex.request);
+            }
+        } catch (Throwable t) {
+            response = surface.errors().toResponse(t, ex.request);
+        } finally {
+            if (ex.buffered != null) {
+                ex.buffered.release();
+                ex.buffered = null;
+            }
+        }
+        queueResponse(ex, response);
+    }
+
+    private void queueResponse(Exchange ex, Response response) {
+        if (ctx.executor().inEventLoop()) {
+            send(ex, response);
+        } else {
+            ctx.executor().execute(() -> send(ex, response));
+        }
+    }
+
+    /**
+     * A streamed request failed before its body was read (bad upload id, disk full...): answer now
+     * and close the connection rather than read a body nobody will store.
+     */
+    private void failedWhileReceiving(Exchange ex, Throwable t) {
+        if (current != ex || ex.responded || ex.bodyComplete) {
+            return; // the finish task will answer with this failure
+        }
+        respondEarly(ex, surface.errors().toResponse(t, ex.request));
+    }
+
+    private void respondEarly(Exchange ex, Response response) {
+        ex.failure = ex.failure == null ? new IllegalStateException("answered early") : ex.failure;
+        if (ex.binding instanceof Binding.Streaming) {
+            ex.queue.submit(() -> closeStream(ex, true));
+        }
+        send(ex, response.closeConnection());
+    }
+
+    /** On the event loop: writes the response; the last write decides what happens to the connection. */
+    private void send(Exchange ex, Response response) {
+        if (ex.responded || !ctx.channel().isActive()) {
+            response.discard();
+            return;
+        }
+        ex.responded = true;
+        ex.status = response.status().code();
+        boolean close = !ex.keepAlive || response.closesConnection() || !ex.bodyComplete;
+        DefaultHttpHeaders headers = new DefaultHttpHeaders(false);
+        headers.set(Headers.API_VERSION, "registry/2.0");
+        headers.add(response.headers());
+        if (close) {
+            headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+        }
+        ChannelFuture done;
+        ByteBuf body = response.body();
+        if (ex.request.isHead() || (body == null && response.file() == null)) {
+            response.discard();
+            done = ctx.writeAndFlush(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, response.status(),
+                    Unpooled.EMPTY_BUFFER, headers, new DefaultHttpHeaders(false)));
+        } else if (body != null) {
+            ex.bytesSent = body.readableBytes();
+            done = ctx.writeAndFlush(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, response.status(), body,
+                    headers, new DefaultHttpHeaders(false)));
+        } else {
+            ex.bytesSent = response.fileLength();
+            ctx.write(new DefaultHttpResponse(HttpVersion.HTTP_1_1, response.status(), headers));
+            if (tls) {
+                try {
+                    ctx.write(new ChunkedNioFile(response.file(), response.filePosition(), response.fileLength(),
+                            1 << 16));
+                } catch (java.io.IOException e) {
+                    response.discard();
+                    ctx.close();
+                    return;
+                }
+            } else {
+                // sendfile(2): the bytes go from page cache to socket without entering the JVM.
+                ctx.write(new DefaultFileRegion(response.file(), response.filePosition(), response.fileLength()));
+            }
+            done = ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
+        }
+        done.addListener((ChannelFutureListener) f -> {
+            completed(ex);
+            if (close || !f.isSuccess()) {
+                f.channel().close();
+            } else {
+                next();
+            }
+        });
+    }
+
+    private void completed(Exchange ex) {
+        surface.activeExchanges().decrementAndGet();
+        try {
+            surface.listener().onComplete(ex.request, ex.status, ex.bodyBytes, ex.bytesSent,
+                    System.nanoTime() - ex.startNanos);
+        } catch (RuntimeException e) {
+            log.warn("request listener failed", e);
+        }
+    }
+
+    /** On the event loop, after a response: take the next pipelined request, or resume reading. */
+    private void next() {
+        current = null;
+        while (!backlog.isEmpty() && (current == null || !current.bodyComplete)) {
+            channelRead(ctx, backlog.poll());
+        }
+        if (current == null || !current.bodyComplete) {
+            ctx.channel().config().setAutoRead(true);
+        }
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        Exchange ex = current;
+        if (ex != null && !ex.responded) {
+            ex.responded = true;
+            surface.activeExchanges().decrementAndGet();
+            if (ex.binding instanceof Binding.Streaming) {
+                // The client went away mid-request: undo whatever this request had written.
+                ex.queue.submit(() -> closeStream(ex, true));
+            }
+            if (ex.buffered != null && !ex.bodyComplete) {
+                ex.buffered.release();
+                ex.buffered = null;
+            }
+        }
+        current = null;
+        backlog.forEach(ReferenceCountUtil::release);
+        backlog.clear();
+        ctx.fireChannelInactive();
+    }
+
+    /** On the blocking pool: ends the stream once, rolling back when {@code abort}. */
+    private static void closeStream(Exchange ex, boolean abort) {
+        if (ex.stream != null && !ex.streamClosed) {
+            ex.streamClosed = true;
+            if (abort) {
+                ex.stream.abort();
+            }
+        }
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        log.debug("connection error from {}: {}", ctx.channel().remoteAddress(), cause.toString());
+        ctx.close();
+    }
+
+    private Response malformed(Throwable cause) {
+        if (cause instanceof TooLongHttpLineException) {
+            return surface.errors().of(ErrorCode.URI_TOO_LONG, "request line too long", null);
+        }
+        if (cause instanceof TooLongHttpHeaderException || cause instanceof TooLongFrameException) {
+            return surface.errors().of(ErrorCode.HEADERS_TOO_LARGE, "request headers too large", null);
+        }
+        return surface.errors().of(ErrorCode.BAD_REQUEST, "malformed HTTP request", null);
+    }
+
+    private Response tooLarge(int limit) {
+        return surface.errors().of(ErrorCode.MANIFEST_TOO_LARGE, "manifest exceeds the limit of " + limit + " bytes",
+                null);
+    }
+}

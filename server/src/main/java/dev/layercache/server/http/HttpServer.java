@@ -1,0 +1,107 @@
+package dev.layercache.server.http;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.registry.BlobService;
+import dev.layercache.server.registry.ManifestService;
+import dev.layercache.server.registry.UploadService;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.IoHandlerFactory;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.ServerChannel;
+import io.netty.channel.WriteBufferWaterMark;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http.HttpServerExpectContinueHandler;
+import java.net.InetSocketAddress;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The OCI Distribution surface: a Netty HTTP/1.1 server on the native epoll transport where it is
+ * available (NIO otherwise). Event loops only parse and write; handlers run on the blocking pool.
+ */
+public final class HttpServer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(HttpServer.class);
+
+    /** Settings of the HTTP surface. */
+    public record Options(String bindAddress, int port, int maxManifestBytes, int maxHeaderBytes) {
+    }
+
+    private final EventLoopGroup group;
+    private final Channel serverChannel;
+    private final AtomicInteger activeExchanges = new AtomicInteger();
+
+    public HttpServer(Options options, BlobService blobs, UploadService uploads, ManifestService manifests,
+                      ObjectMapper json, ExecutorService blocking, BooleanSupplier ready, RequestListener listener)
+            throws InterruptedException {
+        boolean epoll = Epoll.isAvailable();
+        IoHandlerFactory io = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
+        Class<? extends ServerChannel> channelType = epoll ? EpollServerSocketChannel.class
+                : NioServerSocketChannel.class;
+        group = new MultiThreadIoEventLoopGroup(Math.max(1, Runtime.getRuntime().availableProcessors()), io);
+
+        Routes routes = new Routes(blobs, uploads, manifests, json, ready, options.maxManifestBytes());
+        HttpSurface surface = new HttpSurface(routes, new ErrorMapper(json), listener, activeExchanges);
+        ServerBootstrap bootstrap = new ServerBootstrap()
+                .group(group)
+                .channel(channelType)
+                .option(ChannelOption.SO_BACKLOG, 1024)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
+                .childHandler(new ChannelInitializer<SocketChannel>() {
+                    @Override
+                    protected void initChannel(SocketChannel ch) {
+                        ch.pipeline()
+                                .addLast("tls-probe", new TlsProbeGuard())
+                                .addLast("codec", new HttpServerCodec(8192, options.maxHeaderBytes(), 1 << 20))
+                                .addLast("continue", new HttpServerExpectContinueHandler())
+                                .addLast("dispatch", new HttpDispatcher(surface, blocking, false));
+                    }
+                });
+        serverChannel = bootstrap.bind(new InetSocketAddress(options.bindAddress(), options.port())).sync().channel();
+        log.info("HTTP (OCI Distribution) listening on {} ({} transport)", serverChannel.localAddress(),
+                epoll ? "epoll" : "nio");
+    }
+
+    /** The bound port (useful when configured as 0). */
+    public int port() {
+        return ((InetSocketAddress) serverChannel.localAddress()).getPort();
+    }
+
+    /** Stops accepting connections; requests already received continue. */
+    public void stopAccepting() {
+        serverChannel.close().awaitUninterruptibly();
+    }
+
+    /** Waits until no request is in progress or the time is up; returns true when idle. */
+    public boolean awaitIdle(long timeout, TimeUnit unit) throws InterruptedException {
+        long deadline = System.nanoTime() + unit.toNanos(timeout);
+        while (activeExchanges.get() > 0) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            Thread.sleep(20);
+        }
+        return true;
+    }
+
+    /** Closes every connection; requests still in progress are aborted (uploads roll back). */
+    @Override
+    public void close() {
+        serverChannel.close().awaitUninterruptibly();
+        group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
+    }
+}

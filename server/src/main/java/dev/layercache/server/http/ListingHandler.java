@@ -1,0 +1,92 @@
+package dev.layercache.server.http;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.layercache.server.core.Digest;
+import dev.layercache.server.core.ErrorCode;
+import dev.layercache.server.core.MediaTypes;
+import dev.layercache.server.core.RegistryException;
+import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.registry.ManifestService;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.QueryStringEncoder;
+import java.util.List;
+
+/**
+ * The listing endpoints: {@code /v2/<name>/tags/list} and {@code /v2/_catalog} (paginated with
+ * {@code n} and {@code last}, the next page named in a {@code Link} header), and
+ * {@code /v2/<name>/referrers/<digest>}.
+ */
+final class ListingHandler {
+    /** The page size when the client names none, and the largest page served. */
+    static final int MAX_PAGE = 10_000;
+
+    private final ManifestService manifests;
+    private final ObjectMapper json;
+
+    ListingHandler(ManifestService manifests, ObjectMapper json) {
+        this.manifests = manifests;
+        this.json = json;
+    }
+
+    Response tags(Request request) {
+        RepositoryName repo = request.repository();
+        int n = pageSize(request);
+        String last = request.param("last");
+        List<String> page = n == 0 ? List.of() : manifests.tags(repo, last, n + 1);
+        ObjectNode body = json.createObjectNode();
+        body.put("name", repo.toString());
+        return paginated(body, "tags", page, n, "/v2/" + repo + "/tags/list");
+    }
+
+    Response catalog(Request request) {
+        int n = pageSize(request);
+        String last = request.param("last");
+        List<String> page = n == 0 ? List.of() : manifests.repositories(last, n + 1);
+        return paginated(json.createObjectNode(), "repositories", page, n, "/v2/_catalog");
+    }
+
+    Response referrers(Request request) {
+        RepositoryName repo = request.repository();
+        Digest subject = Digest.parse(request.route().param());
+        String artifactType = request.param("artifactType");
+        ObjectNode index = json.createObjectNode();
+        index.put("schemaVersion", 2);
+        index.put("mediaType", MediaTypes.OCI_INDEX);
+        ArrayNode list = index.putArray("manifests");
+        manifests.referrers(repo, subject, artifactType).forEach(list::add);
+        Response r = Response.json(HttpResponseStatus.OK, json, index, MediaTypes.OCI_INDEX);
+        if (artifactType != null) {
+            r.header(Headers.OCI_FILTERS_APPLIED, "artifactType");
+        }
+        return r;
+    }
+
+    private Response paginated(ObjectNode body, String field, List<String> fetched, int n, String path) {
+        boolean more = fetched.size() > n;
+        List<String> page = more ? fetched.subList(0, n) : fetched;
+        ArrayNode items = body.putArray(field);
+        page.forEach(items::add);
+        Response r = Response.json(HttpResponseStatus.OK, json, body, "application/json");
+        if (more) {
+            QueryStringEncoder next = new QueryStringEncoder(path);
+            next.addParam("n", Integer.toString(n));
+            next.addParam("last", page.get(page.size() - 1));
+            r.header(Headers.LINK, "<" + next + ">; rel=\"next\"");
+        }
+        return r;
+    }
+
+    private static int pageSize(Request request) {
+        String n = request.param("n");
+        if (n == null || n.isEmpty()) {
+            return MAX_PAGE;
+        }
+        if (n.length() > 9 || !n.chars().allMatch(Character::isDigit)) {
+            throw new RegistryException(ErrorCode.PAGINATION_NUMBER_INVALID, "n must be a non-negative number: " + n);
+        }
+        return Math.min(Integer.parseInt(n), MAX_PAGE);
+    }
+}

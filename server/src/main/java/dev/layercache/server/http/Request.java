@@ -1,0 +1,68 @@
+package dev.layercache.server.http;
+
+import dev.layercache.server.core.RepositoryName;
+import io.netty.buffer.ByteBuf;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.QueryStringDecoder;
+import java.util.List;
+
+/** One HTTP request as handlers see it: method, route, headers, query and (when buffered) body. */
+public final class Request {
+    private final HttpMethod method;
+    private final Route route;
+    private final HttpHeaders headers;
+    private final QueryStringDecoder query;
+    private ByteBuf body;
+
+    Request(HttpMethod method, Route route, HttpHeaders headers, QueryStringDecoder query) {
+        this.method = method;
+        this.route = route;
+        this.headers = headers;
+        this.query = query;
+    }
+
+    public HttpMethod method() {
+        return method;
+    }
+
+    public boolean isHead() {
+        return HttpMethod.HEAD.equals(method);
+    }
+
+    public Route route() {
+        return route;
+    }
+
+    /** The repository of the route, validated. */
+    public RepositoryName repository() {
+        return RepositoryName.parse(route.name());
+    }
+
+    public HttpHeaders headers() {
+        return headers;
+    }
+
+    public String header(CharSequence name) {
+        return headers.get(name);
+    }
+
+    /** The first value of a query parameter, or null. */
+    public String param(String name) {
+        List<String> values = query.parameters().get(name);
+        return values == null || values.isEmpty() ? null : values.get(0);
+    }
+
+    public boolean hasParam(String name) {
+        return query.parameters().containsKey(name);
+    }
+
+    /** The buffered body (manifest pushes only); empty for other requests. */
+    public ByteBuf body() {
+        return body;
+    }
+
+    void body(ByteBuf body) {
+        this.body = body;
+    }
+}

@@ -1,0 +1,77 @@
+package dev.layercache.server.http;
+
+/**
+ * Where a request path leads: the resource kind and the raw path parts. The parts are validated
+ * into value types by the handler that uses them, so one error mapping covers them all.
+ *
+ * @param resource the kind of resource addressed
+ * @param name     the repository name, or null
+ * @param param    the last path part (reference, digest or upload id), or null
+ */
+public record Route(Resource resource, String name, String param) {
+
+    /** The resources of the server, one handler each. */
+    public enum Resource {
+        BASE, CATALOG, TAGS, MANIFEST, BLOB, UPLOADS, UPLOAD, REFERRERS, HEALTHZ, READYZ, NOT_FOUND
+    }
+
+    private static final String V2 = "/v2/";
+
+    /** Routes a raw (not percent-decoded) path without query string. */
+    public static Route of(String path) {
+        if (path.equals("/v2") || path.equals(V2)) {
+            return new Route(Resource.BASE, null, null);
+        }
+        if (path.equals("/healthz")) {
+            return new Route(Resource.HEALTHZ, null, null);
+        }
+        if (path.equals("/readyz")) {
+            return new Route(Resource.READYZ, null, null);
+        }
+        if (!path.startsWith(V2)) {
+            return notFound();
+        }
+        String rest = path.substring(V2.length());
+        if (rest.equals("_catalog")) {
+            return new Route(Resource.CATALOG, null, null);
+        }
+        if (rest.endsWith("/tags/list")) {
+            return named(Resource.TAGS, rest.substring(0, rest.length() - "/tags/list".length()), null);
+        }
+        if (rest.endsWith("/blobs/uploads") || rest.endsWith("/blobs/uploads/")) {
+            return named(Resource.UPLOADS, rest.substring(0, rest.lastIndexOf("/blobs/uploads")), null);
+        }
+        int lastSlash = rest.lastIndexOf('/');
+        if (lastSlash <= 0) {
+            return notFound();
+        }
+        String last = rest.substring(lastSlash + 1);
+        String head = rest.substring(0, lastSlash);
+        if (head.endsWith("/blobs/uploads")) {
+            return named(Resource.UPLOAD, head.substring(0, head.length() - "/blobs/uploads".length()), last);
+        }
+        int kindSlash = head.lastIndexOf('/');
+        if (kindSlash <= 0) {
+            return notFound();
+        }
+        String kind = head.substring(kindSlash + 1);
+        String name = head.substring(0, kindSlash);
+        return switch (kind) {
+            case "manifests" -> named(Resource.MANIFEST, name, last);
+            case "blobs" -> named(Resource.BLOB, name, last);
+            case "referrers" -> named(Resource.REFERRERS, name, last);
+            default -> notFound();
+        };
+    }
+
+    private static Route named(Resource resource, String name, String param) {
+        if (name.isEmpty() || (param != null && param.isEmpty())) {
+            return notFound();
+        }
+        return new Route(resource, name, param);
+    }
+
+    private static Route notFound() {
+        return new Route(Resource.NOT_FOUND, null, null);
+    }
+}

@@ -1,0 +1,77 @@
+package dev.layercache.server.http;
+
+import static io.netty.handler.codec.http.HttpMethod.DELETE;
+import static io.netty.handler.codec.http.HttpMethod.GET;
+import static io.netty.handler.codec.http.HttpMethod.HEAD;
+import static io.netty.handler.codec.http.HttpMethod.PATCH;
+import static io.netty.handler.codec.http.HttpMethod.POST;
+import static io.netty.handler.codec.http.HttpMethod.PUT;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.registry.BlobService;
+import dev.layercache.server.registry.ManifestService;
+import dev.layercache.server.registry.UploadService;
+import io.netty.handler.codec.http.HttpMethod;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.function.BooleanSupplier;
+
+/** The table of resource and method to handler: the whole HTTP API on one page. */
+final class Routes {
+    private final Map<Route.Resource, Map<HttpMethod, Binding>> table = new EnumMap<>(Route.Resource.class);
+
+    Routes(BlobService blobs, UploadService uploads, ManifestService manifests, ObjectMapper json,
+           BooleanSupplier ready, int maxManifestBytes) {
+        BaseHandler base = new BaseHandler(ready);
+        BlobHandler blob = new BlobHandler(blobs);
+        UploadHandler upload = new UploadHandler(uploads, blobs);
+        ManifestHandler manifest = new ManifestHandler(manifests);
+        ListingHandler listing = new ListingHandler(manifests, json);
+
+        plain(Route.Resource.BASE, GET, base::base);
+        plain(Route.Resource.BASE, HEAD, base::base);
+        plain(Route.Resource.HEALTHZ, GET, base::healthz);
+        plain(Route.Resource.HEALTHZ, HEAD, base::healthz);
+        plain(Route.Resource.READYZ, GET, base::readyz);
+        plain(Route.Resource.READYZ, HEAD, base::readyz);
+
+        plain(Route.Resource.BLOB, HEAD, blob::head);
+        plain(Route.Resource.BLOB, GET, blob::get);
+        plain(Route.Resource.BLOB, DELETE, blob::delete);
+
+        bind(Route.Resource.UPLOADS, POST, new Binding.Streaming(upload::post));
+        bind(Route.Resource.UPLOAD, PATCH, new Binding.Streaming(upload::patch));
+        bind(Route.Resource.UPLOAD, PUT, new Binding.Streaming(upload::put));
+        plain(Route.Resource.UPLOAD, GET, upload::status);
+        plain(Route.Resource.UPLOAD, DELETE, upload::cancel);
+
+        plain(Route.Resource.MANIFEST, GET, manifest::get);
+        plain(Route.Resource.MANIFEST, HEAD, manifest::get);
+        bind(Route.Resource.MANIFEST, PUT, new Binding.Buffered(manifest::put, maxManifestBytes));
+        plain(Route.Resource.MANIFEST, DELETE, manifest::delete);
+
+        plain(Route.Resource.TAGS, GET, listing::tags);
+        plain(Route.Resource.CATALOG, GET, listing::catalog);
+        plain(Route.Resource.REFERRERS, GET, listing::referrers);
+    }
+
+    /** The binding for a route and method; null when the resource exists but not the method. */
+    Binding find(Route.Resource resource, HttpMethod method) {
+        Map<HttpMethod, Binding> methods = table.get(resource);
+        return methods == null ? null : methods.get(method);
+    }
+
+    /** True when some method is bound for the resource (so a miss is 405, not 404). */
+    boolean knows(Route.Resource resource) {
+        return table.containsKey(resource);
+    }
+
+    private void plain(Route.Resource resource, HttpMethod method, Endpoint endpoint) {
+        bind(resource, method, new Binding.Plain(endpoint));
+    }
+
+    private void bind(Route.Resource resource, HttpMethod method, Binding binding) {
+        table.computeIfAbsent(resource, r -> new HashMap<>()).put(method, binding);
+    }
+}

@@ -1,0 +1,227 @@
+package dev.layercache.server.http;
+
+import dev.layercache.server.core.Digest;
+import dev.layercache.server.core.ErrorCode;
+import dev.layercache.server.core.RegistryException;
+import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.registry.BlobService;
+import dev.layercache.server.registry.UploadService;
+import dev.layercache.server.registry.UploadSession;
+import io.netty.buffer.ByteBuf;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import java.nio.ByteBuffer;
+
+/**
+ * {@code /v2/<name>/blobs/uploads/[<id>]}: every way clients upload. POST starts a session, mounts
+ * ({@code ?mount=&from=}) or uploads monolithically ({@code ?digest=} with the body); PATCH
+ * appends a chunk (with or without {@code Content-Range}); PUT ends with {@code ?digest=},
+ * optionally carrying the last (or only) bytes; GET reports progress; DELETE cancels.
+ */
+final class UploadHandler {
+    private final UploadService uploads;
+    private final BlobService blobs;
+
+    UploadHandler(UploadService uploads, BlobService blobs) {
+        this.uploads = uploads;
+        this.blobs = blobs;
+    }
+
+    /** POST: mount, monolithic upload, or a new session. */
+    StreamingEndpoint.BodyStream post(Request request) throws Exception {
+        RepositoryName repo = request.repository();
+        String mount = request.param("mount");
+        if (mount != null) {
+            Digest digest = Digest.parse(mount);
+            String from = request.param("from");
+            RepositoryName source = from == null || from.isEmpty() ? null : RepositoryName.parse(from);
+            if (blobs.mount(repo, digest, source)) {
+                return noBody(created(repo, digest));
+            }
+            // Not visible to mount: the spec says fall back to an ordinary upload session.
+        }
+        String digestParam = request.param("digest");
+        Digest digest = digestParam == null ? null : Digest.parse(digestParam);
+        UploadSession session = uploads.start(repo);
+        if (digest == null) {
+            return new Chunk(session, null, null) {
+                @Override
+                public void write(ByteBuf chunk) {
+                    throw new RegistryException(ErrorCode.BLOB_UPLOAD_INVALID,
+                            "POST without ?digest= starts an upload and takes no body");
+                }
+
+                @Override
+                Response done() {
+                    uploads.acknowledge(session);
+                    return progress(HttpResponseStatus.ACCEPTED, session);
+                }
+
+                @Override
+                public void abort() {
+                    uploads.discard(session);
+                }
+            };
+        }
+        uploads.beginChunk(session, null);
+        return new Chunk(session, null, null) {
+            @Override
+            Response done() throws Exception {
+                uploads.complete(session, digest);
+                return created(repo, digest);
+            }
+
+            @Override
+            public void abort() {
+                uploads.discard(session);
+            }
+        };
+    }
+
+    /** PATCH: one chunk, in order. */
+    StreamingEndpoint.BodyStream patch(Request request) throws Exception {
+        RepositoryName repo = request.repository();
+        ContentRange range = ContentRange.parse(request.header(HttpHeaderNames.CONTENT_RANGE));
+        UploadSession session = uploads.acquire(repo, request.route().param());
+        try {
+            uploads.beginChunk(session, range == null ? null : range.first());
+        } catch (RuntimeException e) {
+            uploads.release(session);
+            throw e;
+        }
+        return new Chunk(session, range, null) {
+            @Override
+            Response done() {
+                uploads.acknowledge(session);
+                return progress(HttpResponseStatus.ACCEPTED, session);
+            }
+        };
+    }
+
+    /** PUT ?digest=: completes the upload, with or without a last chunk in the body. */
+    StreamingEndpoint.BodyStream put(Request request) throws Exception {
+        RepositoryName repo = request.repository();
+        String digestParam = request.param("digest");
+        if (digestParam == null) {
+            throw new RegistryException(ErrorCode.DIGEST_INVALID, "completing an upload needs ?digest=");
+        }
+        Digest digest = Digest.parse(digestParam);
+        ContentRange range = ContentRange.parse(request.header(HttpHeaderNames.CONTENT_RANGE));
+        UploadSession session = uploads.acquire(repo, request.route().param());
+        try {
+            uploads.beginChunk(session, range == null ? null : range.first());
+        } catch (RuntimeException e) {
+            uploads.release(session);
+            throw e;
+        }
+        return new Chunk(session, range, digest) {
+            @Override
+            Response done() throws Exception {
+                uploads.complete(session, digest);
+                return created(repo, digest);
+            }
+        };
+    }
+
+    /** GET: where the upload stands, so a client can resume. */
+    Response status(Request request) throws Exception {
+        UploadSession session = uploads.acquire(request.repository(), request.route().param());
+        try {
+            return progress(HttpResponseStatus.NO_CONTENT, session);
+        } finally {
+            uploads.release(session);
+        }
+    }
+
+    Response cancel(Request request) throws Exception {
+        uploads.cancel(request.repository(), request.route().param());
+        return Response.status(HttpResponseStatus.NO_CONTENT);
+    }
+
+    private static Response created(RepositoryName repo, Digest digest) {
+        return Response.status(HttpResponseStatus.CREATED)
+                .header(HttpHeaderNames.LOCATION, "/v2/" + repo + "/blobs/" + digest)
+                .header(Headers.CONTENT_DIGEST, digest);
+    }
+
+    private static Response progress(HttpResponseStatus status, UploadSession s) {
+        return Response.status(status)
+                .header(HttpHeaderNames.LOCATION, "/v2/" + s.repository() + "/blobs/uploads/" + s.id())
+                .header(HttpHeaderNames.RANGE, "0-" + Math.max(0, s.size() - 1))
+                .header(Headers.UPLOAD_UUID, s.id());
+    }
+
+    private static StreamingEndpoint.BodyStream noBody(Response response) {
+        return new StreamingEndpoint.BodyStream() {
+            @Override
+            public void write(ByteBuf chunk) {
+                throw new RegistryException(ErrorCode.BLOB_UPLOAD_INVALID, "a mount takes no body");
+            }
+
+            @Override
+            public Response finish() {
+                return response;
+            }
+
+            @Override
+            public void abort() {
+            }
+        };
+    }
+
+    /**
+     * The body of a request that adds bytes to a session. Checks the declared range against what
+     * arrived, releases the session at the end, and rolls back on any failure.
+     */
+    private abstract class Chunk implements StreamingEndpoint.BodyStream {
+        final UploadSession session;
+        private final ContentRange range;
+        private long received;
+
+        Chunk(UploadSession session, ContentRange range, Digest unused) {
+            this.session = session;
+            this.range = range;
+        }
+
+        @Override
+        public void write(ByteBuf chunk) throws Exception {
+            received += chunk.readableBytes();
+            if (range != null && received > range.length()) {
+                throw new RegistryException(ErrorCode.RANGE_INVALID,
+                        "body is longer than its Content-Range " + range, session.size());
+            }
+            if (chunk.nioBufferCount() == 1) {
+                uploads.write(session, chunk.nioBuffer());
+            } else {
+                for (ByteBuffer b : chunk.nioBuffers()) {
+                    uploads.write(session, b);
+                }
+            }
+        }
+
+        abstract Response done() throws Exception;
+
+        @Override
+        public Response finish() throws Exception {
+            try {
+                if (range != null && received != range.length()) {
+                    throw new RegistryException(ErrorCode.RANGE_INVALID,
+                            "body has " + received + " bytes but Content-Range " + range + " says " + range.length(),
+                            session.size() - received);
+                }
+                return done();
+            } catch (Exception | Error e) {
+                abort();
+                throw e;
+            } finally {
+                uploads.release(session);
+            }
+        }
+
+        @Override
+        public void abort() {
+            uploads.rollback(session);
+            uploads.release(session);
+        }
+    }
+}

@@ -1,0 +1,45 @@
+package dev.layercache.server.metadata;
+
+import java.util.List;
+
+/**
+ * A sorted key-value store with named tables and atomic multi-table batches: the only thing the
+ * metadata indexes need from RocksDB. Keys sort as unsigned bytes.
+ *
+ * <p>Durability: a batch committed with {@code durable = true} survives a crash of the process and
+ * of the machine once {@link Batch#commit} returns; with {@code false} it survives a crash of the
+ * process (kill -9) but may be lost with the machine. Implementations are thread-safe.
+ */
+public interface KeyValueStore extends AutoCloseable {
+
+    /** One key and value of a scan. */
+    record Entry(byte[] key, byte[] value) {
+    }
+
+    byte[] get(Table table, byte[] key);
+
+    /**
+     * Up to {@code limit} entries of {@code table} whose key starts with {@code prefix}, in key
+     * order, beginning after {@code startAfter} (or at the prefix when it is null).
+     */
+    List<Entry> scan(Table table, byte[] prefix, byte[] startAfter, int limit);
+
+    /** True when at least one key of {@code table} starts with {@code prefix}. */
+    default boolean anyWithPrefix(Table table, byte[] prefix) {
+        return !scan(table, prefix, null, 1).isEmpty();
+    }
+
+    Batch batch();
+
+    @Override
+    void close();
+
+    /** Puts and deletes across tables, applied all or nothing. */
+    interface Batch {
+        Batch put(Table table, byte[] key, byte[] value);
+
+        Batch delete(Table table, byte[] key);
+
+        void commit(boolean durable);
+    }
+}

@@ -1,0 +1,156 @@
+package dev.layercache.server.metadata;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import org.rocksdb.ColumnFamilyDescriptor;
+import org.rocksdb.ColumnFamilyHandle;
+import org.rocksdb.ColumnFamilyOptions;
+import org.rocksdb.DBOptions;
+import org.rocksdb.ReadOptions;
+import org.rocksdb.RocksDB;
+import org.rocksdb.RocksDBException;
+import org.rocksdb.RocksIterator;
+import org.rocksdb.WriteBatch;
+import org.rocksdb.WriteOptions;
+
+/** {@link KeyValueStore} on an embedded RocksDB, one column family per {@link Table}. */
+public final class RocksKeyValueStore implements KeyValueStore {
+
+    static {
+        RocksDB.loadLibrary();
+    }
+
+    private final RocksDB db;
+    private final DBOptions dbOptions;
+    private final ColumnFamilyOptions cfOptions;
+    private final List<ColumnFamilyHandle> handles;
+    private final Map<Table, ColumnFamilyHandle> tables = new EnumMap<>(Table.class);
+    private final WriteOptions durableWrite = new WriteOptions().setSync(true);
+    private final WriteOptions processSafeWrite = new WriteOptions().setSync(false);
+
+    public RocksKeyValueStore(Path directory) {
+        try {
+            Files.createDirectories(directory);
+            dbOptions = new DBOptions()
+                    .setCreateIfMissing(true)
+                    .setCreateMissingColumnFamilies(true)
+                    .setKeepLogFileNum(5);
+            cfOptions = new ColumnFamilyOptions().optimizeForPointLookup(64);
+            List<ColumnFamilyDescriptor> descriptors = new ArrayList<>();
+            descriptors.add(new ColumnFamilyDescriptor(RocksDB.DEFAULT_COLUMN_FAMILY, cfOptions));
+            for (Table t : Table.values()) {
+                descriptors.add(new ColumnFamilyDescriptor(t.columnFamily().getBytes(), cfOptions));
+            }
+            handles = new ArrayList<>();
+            db = RocksDB.open(dbOptions, directory.toString(), descriptors, handles);
+            for (Table t : Table.values()) {
+                tables.put(t, handles.get(t.ordinal() + 1));
+            }
+        } catch (RocksDBException | java.io.IOException e) {
+            throw new MetadataException("cannot open metadata store in " + directory + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public byte[] get(Table table, byte[] key) {
+        try {
+            return db.get(tables.get(table), key);
+        } catch (RocksDBException e) {
+            throw new MetadataException("metadata read failed: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public List<Entry> scan(Table table, byte[] prefix, byte[] startAfter, int limit) {
+        List<Entry> out = new ArrayList<>(Math.min(limit, 1024));
+        try (ReadOptions ro = new ReadOptions().setPrefixSameAsStart(false);
+             RocksIterator it = db.newIterator(tables.get(table), ro)) {
+            if (startAfter != null && compare(startAfter, prefix) >= 0) {
+                it.seek(startAfter);
+                if (it.isValid() && Arrays.equals(it.key(), startAfter)) {
+                    it.next();
+                }
+            } else {
+                it.seek(prefix);
+            }
+            while (it.isValid() && out.size() < limit) {
+                byte[] key = it.key();
+                if (!startsWith(key, prefix)) {
+                    break;
+                }
+                out.add(new Entry(key, it.value()));
+                it.next();
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public Batch batch() {
+        return new RocksBatch();
+    }
+
+    @Override
+    public void close() {
+        // Flush so that a clean restart replays no WAL; closing handles before the DB is required.
+        try {
+            db.syncWal();
+        } catch (RocksDBException ignored) {
+            // closing anyway; the WAL is replayed at the next open
+        }
+        for (ColumnFamilyHandle h : handles) {
+            h.close();
+        }
+        db.close();
+        dbOptions.close();
+        cfOptions.close();
+        durableWrite.close();
+        processSafeWrite.close();
+    }
+
+    private final class RocksBatch implements Batch {
+        private final WriteBatch batch = new WriteBatch();
+
+        @Override
+        public Batch put(Table table, byte[] key, byte[] value) {
+            try {
+                batch.put(tables.get(table), key, value);
+            } catch (RocksDBException e) {
+                throw new MetadataException("metadata write failed: " + e.getMessage(), e);
+            }
+            return this;
+        }
+
+        @Override
+        public Batch delete(Table table, byte[] key) {
+            try {
+                batch.delete(tables.get(table), key);
+            } catch (RocksDBException e) {
+                throw new MetadataException("metadata write failed: " + e.getMessage(), e);
+            }
+            return this;
+        }
+
+        @Override
+        public void commit(boolean durable) {
+            try (batch) {
+                db.write(durable ? durableWrite : processSafeWrite, batch);
+            } catch (RocksDBException e) {
+                throw new MetadataException("metadata write failed: " + e.getMessage(), e);
+            }
+        }
+    }
+
+    private static boolean startsWith(byte[] key, byte[] prefix) {
+        return key.length >= prefix.length && Arrays.equals(key, 0, prefix.length, prefix, 0, prefix.length);
+    }
+
+    private static int compare(byte[] a, byte[] b) {
+        return Arrays.compareUnsigned(a, b);
+    }
+}

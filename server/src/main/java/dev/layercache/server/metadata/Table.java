@@ -1,0 +1,35 @@
+package dev.layercache.server.metadata;
+
+/**
+ * The tables (RocksDB column families) of the metadata store. Each typed index owns the encoding of
+ * its keys and values; this enum only names where they live.
+ *
+ * <pre>
+ *   BLOBS         digest                      -> size, created-at          (a verified blob file exists)
+ *   LINKS         repo \0 digest              -> size                      (blob readable through repo)
+ *   MANIFESTS     repo \0 digest              -> media type, content       (manifest bytes, as pushed)
+ *   TAGS          repo \0 tag                 -> digest
+ *   REFERRERS     repo \0 subject \0 referrer -> (empty)
+ *   REPOSITORIES  repo                        -> (empty)                   (for the catalog)
+ *   UPLOADS       upload id                   -> repo, started-at, offset  (resumable upload sessions)
+ * </pre>
+ */
+public enum Table {
+    BLOBS("blobs"),
+    LINKS("links"),
+    MANIFESTS("manifests"),
+    TAGS("tags"),
+    REFERRERS("referrers"),
+    REPOSITORIES("repositories"),
+    UPLOADS("uploads");
+
+    private final String columnFamily;
+
+    Table(String columnFamily) {
+        this.columnFamily = columnFamily;
+    }
+
+    public String columnFamily() {
+        return columnFamily;
+    }
+}

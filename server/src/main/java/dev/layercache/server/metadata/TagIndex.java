@@ -1,0 +1,64 @@
+package dev.layercache.server.metadata;
+
+import dev.layercache.server.core.Digest;
+import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.core.Tag;
+import java.util.ArrayList;
+import java.util.List;
+
+/** TAGS: tag to manifest digest, per repository, listed in lexical order. */
+public final class TagIndex {
+    private final KeyValueStore kv;
+
+    public TagIndex(KeyValueStore kv) {
+        this.kv = kv;
+    }
+
+    public Digest get(RepositoryName repo, Tag tag) {
+        byte[] v = kv.get(Table.TAGS, Keys.of(repo.toString(), tag.toString()));
+        return v == null ? null : Digest.parse(Keys.string(v));
+    }
+
+    public void put(KeyValueStore.Batch batch, RepositoryName repo, Tag tag, Digest digest) {
+        batch.put(Table.TAGS, Keys.of(repo.toString(), tag.toString()), Keys.utf8(digest.toString()));
+    }
+
+    public void delete(KeyValueStore.Batch batch, RepositoryName repo, String tag) {
+        batch.delete(Table.TAGS, Keys.of(repo.toString(), tag));
+    }
+
+    /** Up to {@code limit} tag names after {@code last} (exclusive, may be null), sorted. */
+    public List<String> list(RepositoryName repo, String last, int limit) {
+        byte[] prefix = Keys.prefix(repo.toString());
+        byte[] after = last == null ? null : Keys.of(repo.toString(), last);
+        List<String> tags = new ArrayList<>();
+        for (KeyValueStore.Entry e : kv.scan(Table.TAGS, prefix, after, limit)) {
+            tags.add(Keys.lastPart(e.key()));
+        }
+        return tags;
+    }
+
+    /** Every tag of {@code repo} that points at {@code digest}. */
+    public List<String> tagsOf(RepositoryName repo, Digest digest) {
+        byte[] wanted = Keys.utf8(digest.toString());
+        List<String> out = new ArrayList<>();
+        byte[] prefix = Keys.prefix(repo.toString());
+        byte[] after = null;
+        while (true) {
+            List<KeyValueStore.Entry> page = kv.scan(Table.TAGS, prefix, after, 1000);
+            for (KeyValueStore.Entry e : page) {
+                if (java.util.Arrays.equals(e.value(), wanted)) {
+                    out.add(Keys.lastPart(e.key()));
+                }
+            }
+            if (page.size() < 1000) {
+                return out;
+            }
+            after = page.get(page.size() - 1).key();
+        }
+    }
+
+    public boolean anyTag(RepositoryName repo) {
+        return kv.anyWithPrefix(Table.TAGS, Keys.prefix(repo.toString()));
+    }
+}

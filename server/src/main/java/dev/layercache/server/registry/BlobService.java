@@ -1,0 +1,114 @@
+package dev.layercache.server.registry;
+
+import dev.layercache.server.core.Digest;
+import dev.layercache.server.core.ErrorCode;
+import dev.layercache.server.core.RegistryException;
+import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.metadata.BlobIndex;
+import dev.layercache.server.metadata.KeyValueStore;
+import dev.layercache.server.metadata.LinkIndex;
+import dev.layercache.server.metadata.RepositoryIndex;
+import dev.layercache.server.storage.BlobBackend;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.time.Clock;
+
+/**
+ * Blobs as the OCI API sees them: content-addressed bytes that are readable through the
+ * repositories they were pushed or mounted to.
+ */
+public final class BlobService {
+
+    /** An open blob: a channel to stream from and its size. The receiver closes the channel. */
+    public record OpenBlob(Digest digest, FileChannel channel, long size) {
+    }
+
+    private final KeyValueStore kv;
+    private final BlobBackend backend;
+    private final BlobIndex blobs;
+    private final LinkIndex links;
+    private final RepositoryIndex repositories;
+    private final Clock clock;
+
+    public BlobService(KeyValueStore kv, BlobBackend backend, Clock clock) {
+        this.kv = kv;
+        this.backend = backend;
+        this.blobs = new BlobIndex(kv);
+        this.links = new LinkIndex(kv);
+        this.repositories = new RepositoryIndex(kv);
+        this.clock = clock;
+    }
+
+    /** The size of {@code digest} as seen through {@code repo}; BLOB_UNKNOWN when it is not there. */
+    public long stat(RepositoryName repo, Digest digest) {
+        long size = links.size(repo, digest);
+        if (size < 0) {
+            throw unknown(digest);
+        }
+        return size;
+    }
+
+    /** True when {@code digest} is readable through {@code repo}. */
+    public boolean isLinked(RepositoryName repo, Digest digest) {
+        return links.size(repo, digest) >= 0;
+    }
+
+    public OpenBlob open(RepositoryName repo, Digest digest) throws IOException {
+        long size = stat(repo, digest);
+        FileChannel channel = backend.open(digest);
+        if (channel == null) {
+            // Metadata says yes but the bytes are gone: answer a miss rather than a broken stream.
+            throw unknown(digest);
+        }
+        return new OpenBlob(digest, channel, size);
+    }
+
+    /** Removes the blob from {@code repo}; its bytes stay while other repositories link them. */
+    public void delete(RepositoryName repo, Digest digest) {
+        stat(repo, digest);
+        KeyValueStore.Batch batch = kv.batch();
+        links.delete(batch, repo, digest);
+        batch.commit(true);
+    }
+
+    /**
+     * Links an existing blob into {@code target} without a transfer. With {@code from}, the blob
+     * must be readable through {@code from}; without it, any stored copy will do (the spec's
+     * "automatic content discovery"). Returns false when there is nothing to mount.
+     */
+    public boolean mount(RepositoryName target, Digest digest, RepositoryName from) {
+        long size = from != null ? links.size(from, digest) : blobs.size(digest);
+        if (size < 0) {
+            return false;
+        }
+        link(target, digest, size);
+        return true;
+    }
+
+    /**
+     * Stores {@code verifiedFile}, whose content has been checked to hash to {@code digest}, and
+     * links it to {@code repo}. A blob already stored keeps its single copy.
+     */
+    public void commitVerified(RepositoryName repo, Digest digest, Path verifiedFile, long size) throws IOException {
+        backend.commit(digest, verifiedFile);
+        KeyValueStore.Batch batch = kv.batch();
+        if (blobs.size(digest) < 0) {
+            blobs.put(batch, digest, size, clock.millis());
+        }
+        links.put(batch, repo, digest, size);
+        repositories.put(batch, repo);
+        batch.commit(true);
+    }
+
+    private void link(RepositoryName repo, Digest digest, long size) {
+        KeyValueStore.Batch batch = kv.batch();
+        links.put(batch, repo, digest, size);
+        repositories.put(batch, repo);
+        batch.commit(true);
+    }
+
+    private static RegistryException unknown(Digest digest) {
+        return new RegistryException(ErrorCode.BLOB_UNKNOWN, "blob unknown to registry: " + digest, digest.toString());
+    }
+}

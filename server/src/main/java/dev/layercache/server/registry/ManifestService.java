@@ -1,0 +1,281 @@
+package dev.layercache.server.registry;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.core.Digest;
+import dev.layercache.server.core.ErrorCode;
+import dev.layercache.server.core.MediaTypes;
+import dev.layercache.server.core.Reference;
+import dev.layercache.server.core.RegistryException;
+import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.metadata.KeyValueStore;
+import dev.layercache.server.metadata.ManifestIndex;
+import dev.layercache.server.metadata.ManifestIndex.StoredManifest;
+import dev.layercache.server.metadata.ReferrerIndex;
+import dev.layercache.server.metadata.RepositoryIndex;
+import dev.layercache.server.metadata.TagIndex;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Manifests and tags with OCI semantics. Manifests are stored byte for byte and served with the
+ * media type they were pushed with; any media type is accepted. Before a manifest is stored, every
+ * blob it references must be readable through the repository (an index's children may be
+ * manifests or, as in BuildKit's registry cache, blobs).
+ */
+public final class ManifestService {
+
+    /** The outcome of a push. */
+    public record PutResult(Digest digest, Digest subject) {
+    }
+
+    private final KeyValueStore kv;
+    private final ManifestIndex manifests;
+    private final TagIndex tags;
+    private final ReferrerIndex referrers;
+    private final RepositoryIndex repositories;
+    private final BlobService blobs;
+    private final ObjectMapper json;
+
+    public ManifestService(KeyValueStore kv, BlobService blobs, ObjectMapper json) {
+        this.kv = kv;
+        this.manifests = new ManifestIndex(kv);
+        this.tags = new TagIndex(kv);
+        this.referrers = new ReferrerIndex(kv);
+        this.repositories = new RepositoryIndex(kv);
+        this.blobs = blobs;
+        this.json = json;
+    }
+
+    public PutResult put(RepositoryName repo, Reference reference, String contentType, byte[] content) {
+        Digest digest = reference instanceof Reference.ByDigest d && d.digest().algorithm() != Digest.Algorithm.SHA256
+                ? Digest.of(d.digest().algorithm(), d.digest().algorithm().newMessageDigest().digest(content))
+                : Digest.sha256(content);
+        if (reference instanceof Reference.ByDigest d && !d.digest().equals(digest)) {
+            throw new RegistryException(ErrorCode.DIGEST_INVALID,
+                    "manifest content has digest " + digest + ", not " + d.digest(), d.digest().toString());
+        }
+        JsonNode root = parse(content);
+        String mediaType = mediaTypeOf(contentType, root);
+        Digest subject = descriptorDigest(root.get("subject"), "subject");
+        checkReferences(repo, root, mediaType);
+
+        KeyValueStore.Batch batch = kv.batch();
+        manifests.put(batch, repo, new StoredManifest(digest, mediaType, content));
+        if (reference instanceof Reference.ByTag t) {
+            tags.put(batch, repo, t.tag(), digest);
+        }
+        if (subject != null) {
+            referrers.put(batch, repo, subject, digest);
+        }
+        repositories.put(batch, repo);
+        batch.commit(true);
+        return new PutResult(digest, subject);
+    }
+
+    /** The manifest a reference names; MANIFEST_UNKNOWN when there is none. */
+    public StoredManifest get(RepositoryName repo, Reference reference) {
+        Digest digest = reference instanceof Reference.ByDigest d ? d.digest()
+                : tags.get(repo, ((Reference.ByTag) reference).tag());
+        StoredManifest m = digest == null ? null : manifests.get(repo, digest);
+        if (m == null) {
+            throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN,
+                    "manifest unknown to registry: " + repo + ":" + reference, reference.toString());
+        }
+        return m;
+    }
+
+    /**
+     * Deletes a tag (by tag) or a manifest with every tag pointing at it (by digest), like CNCF
+     * Distribution.
+     */
+    public void delete(RepositoryName repo, Reference reference) {
+        StoredManifest m = get(repo, reference);
+        KeyValueStore.Batch batch = kv.batch();
+        if (reference instanceof Reference.ByTag t) {
+            tags.delete(batch, repo, t.tag().toString());
+        } else {
+            manifests.delete(batch, repo, m.digest());
+            for (String tag : tags.tagsOf(repo, m.digest())) {
+                tags.delete(batch, repo, tag);
+            }
+            Digest subject = subjectOf(m);
+            if (subject != null) {
+                referrers.delete(batch, repo, subject, m.digest());
+            }
+        }
+        batch.commit(true);
+    }
+
+    /** Sorted tags of a repository after {@code last}; NAME_UNKNOWN for a repository never pushed to. */
+    public List<String> tags(RepositoryName repo, String last, int limit) {
+        List<String> page = tags.list(repo, last, limit);
+        if (page.isEmpty() && !repositories.exists(repo)) {
+            throw new RegistryException(ErrorCode.NAME_UNKNOWN, "repository name not known to registry: " + repo,
+                    repo.toString());
+        }
+        return page;
+    }
+
+    public List<String> repositories(String last, int limit) {
+        return repositories.list(last, limit);
+    }
+
+    /**
+     * Descriptors of the manifests in {@code repo} whose subject is {@code subject}, optionally
+     * only those of one artifact type. Never fails for an unknown subject: the list is empty.
+     */
+    public List<JsonNode> referrers(RepositoryName repo, Digest subject, String artifactType) {
+        List<JsonNode> out = new ArrayList<>();
+        for (Digest d : referrers.referrers(repo, subject, 10_000)) {
+            StoredManifest m = manifests.get(repo, d);
+            if (m == null) {
+                continue;
+            }
+            JsonNode root = parse(m.content());
+            String type = text(root, "artifactType");
+            if (type == null && root.path("config").isObject()) {
+                type = text(root.get("config"), "mediaType");
+            }
+            if (artifactType != null && !artifactType.equals(type)) {
+                continue;
+            }
+            var desc = json.createObjectNode();
+            desc.put("mediaType", m.mediaType());
+            desc.put("digest", m.digest().toString());
+            desc.put("size", m.content().length);
+            if (type != null) {
+                desc.put("artifactType", type);
+            }
+            if (root.path("annotations").isObject()) {
+                desc.set("annotations", root.get("annotations"));
+            }
+            out.add(desc);
+        }
+        return out;
+    }
+
+    private JsonNode parse(byte[] content) {
+        JsonNode root;
+        try {
+            root = json.readTree(content);
+        } catch (JsonProcessingException e) {
+            throw new RegistryException(ErrorCode.MANIFEST_INVALID,
+                    "manifest is not valid JSON: " + e.getOriginalMessage());
+        } catch (java.io.IOException e) {
+            throw new RegistryException(ErrorCode.MANIFEST_INVALID, "manifest is not valid JSON");
+        }
+        if (root == null || !root.isObject()) {
+            throw new RegistryException(ErrorCode.MANIFEST_INVALID, "manifest must be a JSON object");
+        }
+        return root;
+    }
+
+    private static String mediaTypeOf(String contentType, JsonNode root) {
+        String declared = text(root, "mediaType");
+        String header = contentType == null ? null : contentType.split(";", 2)[0].trim();
+        if (header != null && !header.isEmpty()) {
+            if (declared != null && !declared.equals(header)) {
+                throw new RegistryException(ErrorCode.MANIFEST_INVALID,
+                        "mediaType " + declared + " does not match Content-Type " + header);
+            }
+            return header;
+        }
+        if (declared != null) {
+            return declared;
+        }
+        if (root.path("schemaVersion").asInt() == 1) {
+            return root.has("signatures") ? MediaTypes.DOCKER_MANIFEST_V1_SIGNED : MediaTypes.DOCKER_MANIFEST_V1;
+        }
+        return root.has("manifests") ? MediaTypes.OCI_INDEX : MediaTypes.OCI_MANIFEST;
+    }
+
+    /** Every referenced blob must be there; collects all that are not, for one clear error. */
+    private void checkReferences(RepositoryName repo, JsonNode root, String mediaType) {
+        Set<Digest> missing = new LinkedHashSet<>();
+        if (root.has("config")) {
+            Digest config = descriptorDigest(root.get("config"), "config");
+            if (config != null && !blobs.isLinked(repo, config)) {
+                missing.add(config);
+            }
+        }
+        for (String field : new String[] {"layers", "blobs"}) {
+            for (JsonNode layer : descriptors(root, field)) {
+                Digest d = descriptorDigest(layer, field + "[]");
+                if (d != null && !isForeign(layer) && !blobs.isLinked(repo, d)) {
+                    missing.add(d);
+                }
+            }
+        }
+        for (JsonNode child : descriptors(root, "manifests")) {
+            Digest d = descriptorDigest(child, "manifests[]");
+            if (d != null && !manifests.exists(repo, d) && !blobs.isLinked(repo, d)) {
+                missing.add(d);
+            }
+        }
+        if (!missing.isEmpty()) {
+            List<String> names = missing.stream().map(Digest::toString).toList();
+            throw new RegistryException(ErrorCode.MANIFEST_BLOB_UNKNOWN,
+                    "manifest references blobs unknown to " + repo + ": " + String.join(", ", names),
+                    names.size() == 1 ? names.get(0) : names);
+        }
+        if (MediaTypes.isIndex(mediaType) && !root.path("manifests").isArray()) {
+            throw new RegistryException(ErrorCode.MANIFEST_INVALID, "an index needs a manifests array");
+        }
+    }
+
+    private static List<JsonNode> descriptors(JsonNode root, String field) {
+        JsonNode array = root.get(field);
+        if (array == null || array.isNull()) {
+            return List.of();
+        }
+        if (!array.isArray()) {
+            throw new RegistryException(ErrorCode.MANIFEST_INVALID, field + " must be an array");
+        }
+        List<JsonNode> out = new ArrayList<>(array.size());
+        array.forEach(out::add);
+        return out;
+    }
+
+    /** The digest of a descriptor field, null when the field is absent. */
+    private static Digest descriptorDigest(JsonNode descriptor, String where) {
+        if (descriptor == null || descriptor.isNull()) {
+            return null;
+        }
+        JsonNode digest = descriptor.get("digest");
+        if (!descriptor.isObject() || digest == null || !digest.isTextual()) {
+            throw new RegistryException(ErrorCode.MANIFEST_INVALID, where + " must be a descriptor with a digest");
+        }
+        if (!Digest.isValid(digest.asText())) {
+            throw new RegistryException(ErrorCode.MANIFEST_INVALID, where + " has an invalid digest");
+        }
+        JsonNode size = descriptor.get("size");
+        if (size != null && (!size.canConvertToLong() || size.asLong() < 0)) {
+            throw new RegistryException(ErrorCode.MANIFEST_INVALID, where + " has an invalid size");
+        }
+        return Digest.parse(digest.asText());
+    }
+
+    /** Layers that live elsewhere by design (Windows base layers): not required to be pushed. */
+    private static boolean isForeign(JsonNode descriptor) {
+        String type = text(descriptor, "mediaType");
+        return type != null && (type.contains("foreign") || type.contains("nondistributable"));
+    }
+
+    private Digest subjectOf(StoredManifest m) {
+        try {
+            JsonNode subject = json.readTree(m.content()).get("subject");
+            return subject == null ? null : descriptorDigest(subject, "subject");
+        } catch (java.io.IOException | RegistryException e) {
+            return null;
+        }
+    }
+
+    private static String text(JsonNode node, String field) {
+        JsonNode v = node.get(field);
+        return v != null && v.isTextual() ? v.asText() : null;
+    }
+}

@@ -1,0 +1,307 @@
+package dev.layercache.server.registry;
+
+import dev.layercache.server.core.Digest;
+import dev.layercache.server.core.ErrorCode;
+import dev.layercache.server.core.RegistryException;
+import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.metadata.KeyValueStore;
+import dev.layercache.server.metadata.UploadIndex;
+import dev.layercache.server.metadata.UploadIndex.UploadRecord;
+import dev.layercache.server.storage.DataLayout;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.time.Clock;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Resumable blob uploads: bytes stream into a file under {@code uploads/} while being hashed, and
+ * become a blob only when their size and digest match what the client declares at the end.
+ *
+ * <p>Each request that adds bytes runs as {@link #beginChunk}, {@link #write}..., then
+ * {@link #acknowledge} or {@link #complete}; if it fails or the client disconnects,
+ * {@link #rollback} returns the session to where the last acknowledged request left it. Sessions
+ * are recorded in the metadata store, so they survive a restart: the file is cut back to the
+ * acknowledged offset and hashed again when the client continues.
+ */
+public final class UploadService {
+    private static final Logger log = LoggerFactory.getLogger(UploadService.class);
+
+    private final KeyValueStore kv;
+    private final UploadIndex index;
+    private final DataLayout layout;
+    private final BlobService blobs;
+    private final Clock clock;
+    private final ConcurrentMap<String, UploadSession> open = new ConcurrentHashMap<>();
+
+    public UploadService(KeyValueStore kv, DataLayout layout, BlobService blobs, Clock clock) {
+        this.kv = kv;
+        this.index = new UploadIndex(kv);
+        this.layout = layout;
+        this.blobs = blobs;
+        this.clock = clock;
+    }
+
+    /**
+     * Reconciles sessions and files after a start: a session whose file is missing or shorter
+     * than its acknowledged offset is dropped (its client gets BLOB_UPLOAD_UNKNOWN), a longer file
+     * is cut back, and files without a session are removed.
+     */
+    public void recover() throws IOException {
+        Set<String> live = new HashSet<>();
+        for (UploadRecord r : index.all()) {
+            Path file = layout.upload(r.id());
+            long length = Files.exists(file) ? Files.size(file) : -1;
+            if (length < r.offset()) {
+                log.info("dropping upload {}: its file lost acknowledged bytes", r.id());
+                KeyValueStore.Batch b = kv.batch();
+                index.delete(b, r.id());
+                b.commit(false);
+                Files.deleteIfExists(file);
+                continue;
+            }
+            if (length > r.offset()) {
+                try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
+                    ch.truncate(r.offset());
+                }
+            }
+            live.add(r.id());
+        }
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(layout.uploads())) {
+            for (Path f : files) {
+                if (!live.contains(f.getFileName().toString())) {
+                    log.info("removing orphaned upload file {}", f.getFileName());
+                    Files.deleteIfExists(f);
+                }
+            }
+        }
+    }
+
+    /** Starts a session in {@code repo}; the caller releases it with {@link #release}. */
+    public UploadSession start(RepositoryName repo) throws IOException {
+        String id = UUID.randomUUID().toString();
+        UploadSession s = new UploadSession(id, repo, clock.millis(), 0);
+        s.channel = FileChannel.open(layout.upload(id), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
+                StandardOpenOption.READ);
+        s.sha256 = Digest.Algorithm.SHA256.newMessageDigest();
+        s.inUse.set(true);
+        persist(s);
+        open.put(id, s);
+        return s;
+    }
+
+    /**
+     * Takes the session {@code id} of {@code repo} for one request. An id of another repository
+     * is as unknown as an id that never existed.
+     */
+    public UploadSession acquire(RepositoryName repo, String id) throws IOException {
+        UploadSession s = open.get(id);
+        if (s == null) {
+            s = restore(id);
+        }
+        if (s == null || !s.repository.equals(repo)) {
+            throw unknown(id);
+        }
+        if (!s.inUse.compareAndSet(false, true)) {
+            throw new RegistryException(ErrorCode.BLOB_UPLOAD_INVALID,
+                    "upload " + id + " is in use by another request");
+        }
+        if (!open.containsKey(id)) {
+            // cancelled between lookup and acquisition
+            s.inUse.set(false);
+            throw unknown(id);
+        }
+        return s;
+    }
+
+    public void release(UploadSession s) {
+        s.inUse.set(false);
+    }
+
+    /**
+     * Begins a request that adds bytes. {@code declaredStart}, from {@code Content-Range}, must be
+     * where the upload stands (RANGE_INVALID otherwise); null appends.
+     */
+    public void beginChunk(UploadSession s, Long declaredStart) throws IOException {
+        if (declaredStart != null && declaredStart != s.size) {
+            throw new RegistryException(ErrorCode.RANGE_INVALID,
+                    "chunk starts at " + declaredStart + " but the upload stands at " + s.size, s.size);
+        }
+        ensureHashed(s);
+        s.checkpointSize = s.size;
+        s.checkpointHash = cloneDigest(s.sha256);
+    }
+
+    /** Appends bytes to the session's file and hash. */
+    public void write(UploadSession s, ByteBuffer bytes) throws IOException {
+        s.sha256.update(bytes.duplicate());
+        long position = s.size;
+        while (bytes.hasRemaining()) {
+            position += s.channel.write(bytes, position);
+        }
+        s.size = position;
+    }
+
+    /** Returns the session to where the current request found it. */
+    public void rollback(UploadSession s) {
+        if (s.checkpointHash == null || !open.containsKey(s.id)) {
+            return;
+        }
+        try {
+            s.channel.truncate(s.checkpointSize);
+            s.size = s.checkpointSize;
+            s.sha256 = s.checkpointHash;
+            s.checkpointHash = null;
+        } catch (IOException e) {
+            log.warn("cannot roll back upload {}; dropping it", s.id, e);
+            discard(s);
+        }
+    }
+
+    /** Records the bytes of the current request as acknowledged. */
+    public void acknowledge(UploadSession s) {
+        s.checkpointHash = null;
+        persist(s);
+    }
+
+    /**
+     * Finishes the upload: the bytes must hash to {@code expected} (DIGEST_INVALID otherwise, and
+     * the session ends with nothing stored). The verified file becomes the blob, linked to the
+     * session's repository; if the blob already exists, the upload's copy is dropped.
+     */
+    public void complete(UploadSession s, Digest expected) throws IOException {
+        Digest actual;
+        if (expected.algorithm() == Digest.Algorithm.SHA256) {
+            ensureHashed(s);
+            actual = Digest.of(Digest.Algorithm.SHA256, cloneDigest(s.sha256).digest());
+        } else {
+            actual = hashFile(s, expected.algorithm());
+        }
+        if (!actual.equals(expected)) {
+            discard(s);
+            throw new RegistryException(ErrorCode.DIGEST_INVALID,
+                    "uploaded content has digest " + actual + ", not " + expected, expected.toString());
+        }
+        // fsync before the rename: after a crash the name must never point at missing bytes.
+        s.channel.force(true);
+        s.channel.close();
+        blobs.commitVerified(s.repository, expected, layout.upload(s.id), s.size);
+        forget(s);
+    }
+
+    /** Cancels an upload and removes its bytes. */
+    public void cancel(RepositoryName repo, String id) throws IOException {
+        UploadSession s = acquire(repo, id);
+        discard(s);
+    }
+
+    /** Ends a session whose bytes will not become a blob. */
+    public void discard(UploadSession s) {
+        try {
+            s.channel.close();
+            Files.deleteIfExists(layout.upload(s.id));
+        } catch (IOException e) {
+            log.warn("cannot remove upload file {}", s.id, e);
+        }
+        forget(s);
+    }
+
+    private void forget(UploadSession s) {
+        open.remove(s.id);
+        KeyValueStore.Batch b = kv.batch();
+        index.delete(b, s.id);
+        b.commit(false);
+    }
+
+    private UploadSession restore(String id) throws IOException {
+        if (!isWellFormedId(id)) {
+            return null;
+        }
+        UploadRecord r = index.get(id);
+        if (r == null) {
+            return null;
+        }
+        Path file = layout.upload(id);
+        if (!Files.exists(file) || Files.size(file) < r.offset()) {
+            return null;
+        }
+        UploadSession s = new UploadSession(id, r.repository(), r.startedAtMillis(), r.offset());
+        s.channel = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.READ);
+        s.channel.truncate(r.offset());
+        UploadSession raced = open.putIfAbsent(id, s);
+        if (raced != null) {
+            s.channel.close();
+            return raced;
+        }
+        return s;
+    }
+
+    private void persist(UploadSession s) {
+        KeyValueStore.Batch b = kv.batch();
+        // Not fsynced: an acknowledged chunk survives kill -9 (the OS has the file and the WAL);
+        // after a power loss the client restarts its upload, which it must be ready to do anyway.
+        index.put(b, new UploadRecord(s.id, s.repository, s.startedAtMillis, s.size));
+        b.commit(false);
+    }
+
+    /** After a restart the running hash is gone; rebuild it from the file. */
+    private void ensureHashed(UploadSession s) throws IOException {
+        if (s.sha256 == null) {
+            MessageDigest md = Digest.Algorithm.SHA256.newMessageDigest();
+            hashRange(s.channel, s.size, md);
+            s.sha256 = md;
+        }
+    }
+
+    private static Digest hashFile(UploadSession s, Digest.Algorithm algorithm) throws IOException {
+        MessageDigest md = algorithm.newMessageDigest();
+        hashRange(s.channel, s.size, md);
+        return Digest.of(algorithm, md.digest());
+    }
+
+    private static void hashRange(FileChannel ch, long length, MessageDigest md) throws IOException {
+        ByteBuffer buf = ByteBuffer.allocate(1 << 16);
+        long pos = 0;
+        while (pos < length) {
+            buf.clear().limit((int) Math.min(buf.capacity(), length - pos));
+            int n = ch.read(buf, pos);
+            if (n < 0) {
+                throw new IOException("upload file shorter than recorded");
+            }
+            buf.flip();
+            md.update(buf);
+            pos += n;
+        }
+    }
+
+    private static MessageDigest cloneDigest(MessageDigest md) {
+        try {
+            return (MessageDigest) md.clone();
+        } catch (CloneNotSupportedException e) {
+            throw new IllegalStateException("SHA-256 state cannot be checkpointed", e);
+        }
+    }
+
+    private static boolean isWellFormedId(String id) {
+        try {
+            return UUID.fromString(id).toString().equals(id);
+        } catch (IllegalArgumentException e) {
+            return false;
+        }
+    }
+
+    private static RegistryException unknown(String id) {
+        return new RegistryException(ErrorCode.BLOB_UPLOAD_UNKNOWN, "blob upload unknown to registry", null);
+    }
+}

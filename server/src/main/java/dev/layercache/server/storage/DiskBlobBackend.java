@@ -1,0 +1,101 @@
+package dev.layercache.server.storage;
+
+import dev.layercache.server.core.Digest;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.function.Consumer;
+
+/** {@link BlobBackend} on a local file system, in the {@code blobs/} folder of a {@link DataLayout}. */
+public final class DiskBlobBackend implements BlobBackend {
+    private final DataLayout layout;
+
+    public DiskBlobBackend(DataLayout layout) {
+        this.layout = layout;
+    }
+
+    @Override
+    public long size(Digest digest) throws IOException {
+        try {
+            return Files.size(layout.blob(digest));
+        } catch (NoSuchFileException e) {
+            return -1;
+        }
+    }
+
+    @Override
+    public FileChannel open(Digest digest) throws IOException {
+        try {
+            return FileChannel.open(layout.blob(digest), StandardOpenOption.READ);
+        } catch (NoSuchFileException e) {
+            return null;
+        }
+    }
+
+    @Override
+    public void commit(Digest digest, Path verifiedFile) throws IOException {
+        Path target = layout.blob(digest);
+        if (Files.exists(target)) {
+            // Same digest, same bytes: keep the copy we have (and any reader of it) undisturbed.
+            Files.deleteIfExists(verifiedFile);
+            return;
+        }
+        Path dir = target.getParent();
+        Files.createDirectories(dir);
+        try {
+            // rename(2) is atomic: readers see no file or the whole verified file, also after a crash.
+            Files.move(verifiedFile, target, StandardCopyOption.ATOMIC_MOVE);
+        } catch (AtomicMoveNotSupportedException e) {
+            throw new IOException("uploads/ and blobs/ must be on one file system", e);
+        }
+        fsyncDirectory(dir);
+    }
+
+    @Override
+    public boolean delete(Digest digest) throws IOException {
+        Path target = layout.blob(digest);
+        boolean deleted = Files.deleteIfExists(target);
+        if (deleted) {
+            fsyncDirectory(target.getParent());
+        }
+        return deleted;
+    }
+
+    @Override
+    public void forEach(Consumer<Digest> action) throws IOException {
+        for (Digest.Algorithm algorithm : Digest.Algorithm.values()) {
+            Path algDir = layout.blobs().resolve(algorithm.prefix());
+            if (!Files.isDirectory(algDir)) {
+                continue;
+            }
+            try (DirectoryStream<Path> shards = Files.newDirectoryStream(algDir)) {
+                for (Path shard : shards) {
+                    try (DirectoryStream<Path> files = Files.newDirectoryStream(shard)) {
+                        for (Path f : files) {
+                            String text = algorithm.prefix() + ":" + f.getFileName();
+                            if (Digest.isValid(text)) {
+                                action.accept(Digest.parse(text));
+                            }
+                        }
+                    }
+                }
+            } catch (UncheckedIOException e) {
+                throw e.getCause();
+            }
+        }
+    }
+
+    /** Makes a rename or unlink in {@code dir} durable: the directory entry is data too. */
+    static void fsyncDirectory(Path dir) throws IOException {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        }
+    }
+}
