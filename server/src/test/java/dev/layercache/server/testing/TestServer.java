@@ -1,0 +1,110 @@
+package dev.layercache.server.testing;
+
+import dev.layercache.server.LayerCacheServer;
+import dev.layercache.server.config.ServerConfig;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.extension.AfterAllCallback;
+import org.junit.jupiter.api.extension.AfterEachCallback;
+import org.junit.jupiter.api.extension.BeforeAllCallback;
+import org.junit.jupiter.api.extension.BeforeEachCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
+
+/**
+ * A real node in this JVM for tests: real RocksDB and files in a fresh temporary folder, HTTP on
+ * 127.0.0.1 at a free port. Register as a static field with {@code @RegisterExtension} for one
+ * server per class, or as an instance field for one per test.
+ */
+public final class TestServer implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback, AfterEachCallback {
+    private Path dataDir;
+    private LayerCacheServer server;
+    private boolean perClass;
+
+    @Override
+    public void beforeAll(ExtensionContext context) throws Exception {
+        perClass = true;
+        start();
+    }
+
+    @Override
+    public void afterAll(ExtensionContext context) {
+        stop();
+    }
+
+    @Override
+    public void beforeEach(ExtensionContext context) throws Exception {
+        if (!perClass) {
+            start();
+        }
+    }
+
+    @Override
+    public void afterEach(ExtensionContext context) {
+        if (!perClass) {
+            stop();
+        }
+    }
+
+    public void start() throws Exception {
+        if (dataDir == null) {
+            dataDir = Files.createTempDirectory("layercache-test");
+        }
+        server = LayerCacheServer.start(ServerConfig.forTesting(dataDir));
+    }
+
+    /** Stops the server gracefully and starts it again on the same data (a new port). */
+    public void restart() throws Exception {
+        server.close();
+        start();
+    }
+
+    public void stop() {
+        if (server != null) {
+            server.close();
+            server = null;
+        }
+        if (dataDir != null) {
+            deleteRecursively(dataDir);
+            dataDir = null;
+        }
+    }
+
+    public int port() {
+        return server.httpPort();
+    }
+
+    /** {@code 127.0.0.1:PORT}, as builders write a registry host. */
+    public String hostPort() {
+        return "127.0.0.1:" + port();
+    }
+
+    public URI uri(String path) {
+        return URI.create("http://" + hostPort() + path);
+    }
+
+    public Path dataDir() {
+        return dataDir;
+    }
+
+    public static void deleteRecursively(Path root) {
+        if (!Files.exists(root)) {
+            return;
+        }
+        try (Stream<Path> paths = Files.walk(root)) {
+            paths.sorted(Comparator.reverseOrder()).forEach(p -> {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}
