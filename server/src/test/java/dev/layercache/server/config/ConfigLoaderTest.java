@@ -1,0 +1,95 @@
+package dev.layercache.server.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ConfigLoaderTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void defaultsMatchTheDocumentedContract() throws Exception {
+        ServerConfig c = ConfigLoader.load(new String[0], Map.of());
+        assertEquals(5000, c.httpPort());
+        assertEquals(9092, c.grpcPort());
+        assertEquals(Path.of("./data"), c.dataDir());
+        assertEquals(4L << 20, c.maxManifestSize());
+        assertEquals(Duration.ofSeconds(30), c.shutdownGrace());
+    }
+
+    @Test
+    void flagsBeatEnvironmentWhichBeatsTheFile() throws Exception {
+        Path file = dir.resolve("layercache.yaml");
+        Files.writeString(file, "http-port: 6001\ngrpc-port: 6002\ndata-dir: /from/file\nmax-manifest-size: 8MiB\n");
+        Map<String, String> env = Map.of("LAYERCACHE_GRPC_PORT", "7002", "LAYERCACHE_DATA_DIR", "/from/env");
+        ServerConfig c = ConfigLoader.load(new String[] {"--config", file.toString(), "--data-dir", "/from/flag"}, env);
+        assertEquals(6001, c.httpPort(), "file value");
+        assertEquals(7002, c.grpcPort(), "env over file");
+        assertEquals(Path.of("/from/flag"), c.dataDir(), "flag over env");
+        assertEquals(8L << 20, c.maxManifestSize());
+    }
+
+    @Test
+    void configFileFromTheEnvironment() throws Exception {
+        Path file = dir.resolve("c.yml");
+        Files.writeString(file, "shutdown-grace: 2m\n");
+        ServerConfig c = ConfigLoader.load(new String[0], Map.of("LAYERCACHE_CONFIG", file.toString()));
+        assertEquals(Duration.ofMinutes(2), c.shutdownGrace());
+    }
+
+    @Test
+    void invalidValuesNameTheSettingAndTheirSource() {
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> ConfigLoader.load(new String[0], Map.of("LAYERCACHE_HTTP_PORT", "http")));
+        assertTrue(e.getMessage().contains("http-port"), e.getMessage());
+        assertTrue(e.getMessage().contains("LAYERCACHE_HTTP_PORT"), e.getMessage());
+        assertEquals(1, e.getMessage().lines().count());
+
+        e = assertThrows(ConfigException.class, () -> ConfigLoader.load(new String[] {"--http-port", "70000"}, Map.of()));
+        assertTrue(e.getMessage().contains("http-port") && e.getMessage().contains("--http-port"), e.getMessage());
+
+        e = assertThrows(ConfigException.class,
+                () -> ConfigLoader.load(new String[] {"--max-manifest-size", "1MiB"}, Map.of()));
+        assertTrue(e.getMessage().contains("max-manifest-size"), e.getMessage());
+    }
+
+    @Test
+    void unknownKeysAndFlagsAreRejected() throws Exception {
+        Path file = dir.resolve("bad.yaml");
+        Files.writeString(file, "http-prot: 5000\n");
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> ConfigLoader.load(new String[] {"--config", file.toString()}, Map.of()));
+        assertTrue(e.getMessage().contains("http-prot"), e.getMessage());
+        e = assertThrows(ConfigException.class, () -> ConfigLoader.load(new String[] {"--no-such-flag"}, Map.of()));
+        assertTrue(e.getMessage().contains("--no-such-flag"), e.getMessage());
+    }
+
+    @Test
+    void unreadableOrMalformedFileIsOneClearLine() throws Exception {
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> ConfigLoader.load(new String[] {"--config", dir.resolve("missing.yaml").toString()}, Map.of()));
+        assertTrue(e.getMessage().startsWith("cannot read config file"), e.getMessage());
+        Path file = dir.resolve("broken.yaml");
+        Files.writeString(file, "http-port: [1, 2\n  nope");
+        e = assertThrows(ConfigException.class,
+                () -> ConfigLoader.load(new String[] {"--config", file.toString()}, Map.of()));
+        assertEquals(1, e.getMessage().lines().count(), e.getMessage());
+    }
+
+    @Test
+    void helpIsNotAnError() {
+        assertThrows(ConfigLoader.HelpRequested.class, () -> ConfigLoader.load(new String[] {"--help"}, Map.of()));
+        String usage = ConfigLoader.usage();
+        for (Setting s : Setting.values()) {
+            assertTrue(usage.contains(s.flag()) && usage.contains(s.envVar()), s.key());
+        }
+    }
+}
