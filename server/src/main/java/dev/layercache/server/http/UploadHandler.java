@@ -42,7 +42,7 @@ final class UploadHandler {
         }
         String digestParam = request.param("digest");
         Digest digest = digestParam == null ? null : Digest.parse(digestParam);
-        UploadSession session = uploads.start(repo);
+        UploadSession session = uploads.start(repo, digest == null);
         if (digest == null) {
             return new Chunk(session, null, null) {
                 @Override

@@ -88,15 +88,21 @@ public final class UploadService {
         }
     }
 
-    /** Starts a session in {@code repo}; the caller releases it with {@link #release}. */
-    public UploadSession start(RepositoryName repo) throws IOException {
+    /**
+     * Starts a session in {@code repo}; the caller releases it with {@link #release}. A session is
+     * recorded (and so survives a restart) only once a client has been told its id: a monolithic
+     * upload that dies with the server leaves a file that the next start removes.
+     */
+    public UploadSession start(RepositoryName repo, boolean announced) throws IOException {
         String id = UUID.randomUUID().toString();
         UploadSession s = new UploadSession(id, repo, clock.millis(), 0);
         s.channel = FileChannel.open(layout.upload(id), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
                 StandardOpenOption.READ);
         s.sha256 = Digest.Algorithm.SHA256.newMessageDigest();
         s.inUse.set(true);
-        persist(s);
+        if (announced) {
+            persist(s);
+        }
         open.put(id, s);
         return s;
     }
