@@ -28,7 +28,13 @@ public final class ServerProcess implements AutoCloseable {
 
     /** Runs {@code Main} with {@code args} and returns once it serves HTTP (or throws with its log). */
     public static ServerProcess start(Path dataDir, Path log, String... args) throws Exception {
-        List<String> command = command(args);
+        return start(dataDir, log, List.of("-Xmx512m"), args);
+    }
+
+    /** As {@link #start(Path, Path, String...)}, with JVM options such as a heap limit. */
+    public static ServerProcess start(Path dataDir, Path log, List<String> jvmOptions, String... args)
+            throws Exception {
+        List<String> command = command(jvmOptions, args);
         command.add("--data-dir");
         command.add(dataDir.toString());
         command.add("--http-port");
@@ -54,9 +60,13 @@ public final class ServerProcess implements AutoCloseable {
 
     /** The java command line that runs {@code Main} with this test run's class path. */
     public static List<String> command(String... args) {
+        return command(List.of("-Xmx512m"), args);
+    }
+
+    private static List<String> command(List<String> jvmOptions, String... args) {
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        command.add("-Xmx512m");
+        command.addAll(jvmOptions);
         command.add("-cp");
         command.add(System.getProperty("java.class.path"));
         command.add("dev.layercache.server.Main");
