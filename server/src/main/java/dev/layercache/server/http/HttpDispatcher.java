@@ -1,7 +1,6 @@
 package dev.layercache.server.http;
 
 import dev.layercache.server.core.ErrorCode;
-import dev.layercache.server.core.RegistryException;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.CompositeByteBuf;
 import io.netty.buffer.Unpooled;
@@ -53,6 +52,13 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
     private static final long LOW_WATER = 2L << 20;
     /** A GET or DELETE has no business sending more than this. */
     private static final long MAX_IGNORED_BODY = 1L << 20;
+    /**
+     * After answering a request before its body was read (an early error), read and drop up to
+     * this much of the body before closing, so that clients that write the whole body before
+     * reading still see the error rather than a connection reset.
+     */
+    private static final long MAX_DRAINED_BODY = 64L << 20;
+    private static final long DRAIN_TIMEOUT_SECONDS = 10;
 
     private final HttpSurface surface;
     private final Executor blocking;
@@ -60,6 +66,7 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
 
     private Exchange current;
     private final ArrayDeque<Object> backlog = new ArrayDeque<>();
+    private long drained = -1;
     private ChannelHandlerContext ctx;
 
     HttpDispatcher(HttpSurface surface, Executor blocking, boolean tls) {
@@ -82,6 +89,8 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         int status;
         boolean bodyComplete;
         boolean responded;
+        /** False when the request cannot be parsed further: after an early answer, close at once. */
+        boolean drainable = true;
         CompositeByteBuf buffered;
 
         // Touched only by tasks on the queue.
@@ -103,6 +112,10 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (drained >= 0) {
+            drain(msg);
+            return;
+        }
         if (current != null && current.bodyComplete) {
             backlog.add(msg);
             return;
@@ -125,17 +138,17 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         Request request = new Request(http.method(), route, http.headers(), uri);
         Binding binding = surface.routes().find(route.resource(), http.method());
         if (binding == null) {
-            boolean known = surface.routes().knows(route.resource());
-            binding = new Binding.Plain(r -> {
-                throw known
-                        ? new RegistryException(ErrorCode.UNSUPPORTED, "method " + r.method() + " not allowed here")
-                        : new RegistryException(ErrorCode.NOT_FOUND, "no such endpoint");
-            });
+            binding = surface.routes().knows(route.resource())
+                    ? new Binding.Plain(r -> surface.errors()
+                            .of(ErrorCode.UNSUPPORTED, "method " + r.method() + " not allowed here", null)
+                            .header(HttpHeaderNames.ALLOW, surface.routes().allowed(route.resource())))
+                    : new Binding.Plain(r -> surface.errors().of(ErrorCode.NOT_FOUND, "no such endpoint", null));
         }
         Exchange ex = new Exchange(request, binding, HttpUtil.isKeepAlive(http) && decoded.isSuccess());
         current = ex;
 
         if (!decoded.isSuccess()) {
+            ex.drainable = false;
             respondEarly(ex, malformed(decoded.cause()));
             return;
         }
@@ -323,12 +336,35 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         }
         done.addListener((ChannelFutureListener) f -> {
             completed(ex);
-            if (close || !f.isSuccess()) {
+            if (f.isSuccess() && !ex.bodyComplete && ex.drainable) {
+                startDraining();
+            } else if (close || !f.isSuccess()) {
                 f.channel().close();
             } else {
                 next();
             }
         });
+    }
+
+    /** The response went out before the request body: drop the rest of the body, then close. */
+    private void startDraining() {
+        drained = 0;
+        current = null;
+        ctx.channel().config().setAutoRead(true);
+        ctx.executor().schedule(() -> {
+            ctx.close();
+        }, DRAIN_TIMEOUT_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+    }
+
+    private void drain(Object msg) {
+        if (msg instanceof HttpContent c) {
+            drained += c.content().readableBytes();
+        }
+        boolean last = msg instanceof LastHttpContent;
+        ReferenceCountUtil.release(msg);
+        if (last || drained > MAX_DRAINED_BODY) {
+            ctx.close();
+        }
     }
 
     private void completed(Exchange ex) {

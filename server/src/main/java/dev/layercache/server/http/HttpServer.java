@@ -19,6 +19,7 @@ import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http.HttpServerExpectContinueHandler;
 import java.net.InetSocketAddress;
@@ -35,6 +36,11 @@ import org.slf4j.LoggerFactory;
  */
 public final class HttpServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(HttpServer.class);
+    /**
+     * Requests the codec may decode ahead of their responses. Reading pauses while a response is
+     * pending, so this only bounds what one socket read can carry (small pipelined GETs).
+     */
+    private static final int MAX_PIPELINED = 8192;
 
     /** Settings of the HTTP surface. */
     public record Options(String bindAddress, int port, int maxManifestBytes, int maxHeaderBytes) {
@@ -66,7 +72,10 @@ public final class HttpServer implements AutoCloseable {
                     protected void initChannel(SocketChannel ch) {
                         ch.pipeline()
                                 .addLast("tls-probe", new TlsProbeGuard())
-                                .addLast("codec", new HttpServerCodec(8192, options.maxHeaderBytes(), 1 << 20))
+                                .addLast("codec", new HttpServerCodec(new HttpDecoderConfig()
+                                        .setMaxInitialLineLength(8192)
+                                        .setMaxHeaderSize(options.maxHeaderBytes())
+                                        .setMaxChunkSize(1 << 20), MAX_PIPELINED))
                                 .addLast("continue", new HttpServerExpectContinueHandler())
                                 .addLast("dispatch", new HttpDispatcher(surface, blocking, false));
                     }

@@ -35,7 +35,8 @@ final class ListingHandler {
         RepositoryName repo = request.repository();
         int n = pageSize(request);
         String last = request.param("last");
-        List<String> page = n == 0 ? List.of() : manifests.tags(repo, last, n + 1);
+        // Even n=0 asks about a repository: an unknown one is NAME_UNKNOWN, not an empty page.
+        List<String> page = manifests.tags(repo, last, n + 1);
         ObjectNode body = json.createObjectNode();
         body.put("name", repo.toString());
         return paginated(body, "tags", page, n, "/v2/" + repo + "/tags/list");
@@ -65,8 +66,8 @@ final class ListingHandler {
     }
 
     private Response paginated(ObjectNode body, String field, List<String> fetched, int n, String path) {
-        boolean more = fetched.size() > n;
-        List<String> page = more ? fetched.subList(0, n) : fetched;
+        List<String> page = fetched.size() > n ? fetched.subList(0, n) : fetched;
+        boolean more = n > 0 && fetched.size() > n;
         ArrayNode items = body.putArray(field);
         page.forEach(items::add);
         Response r = Response.json(HttpResponseStatus.OK, json, body, "application/json");

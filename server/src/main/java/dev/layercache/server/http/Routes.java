@@ -67,6 +67,12 @@ final class Routes {
         return table.containsKey(resource);
     }
 
+    /** The methods bound for a resource, for the {@code Allow} header of a 405. */
+    String allowed(Route.Resource resource) {
+        Map<HttpMethod, Binding> methods = table.get(resource);
+        return methods == null ? "" : String.join(", ", methods.keySet().stream().map(HttpMethod::name).sorted().toList());
+    }
+
     private void plain(Route.Resource resource, HttpMethod method, Endpoint endpoint) {
         bind(resource, method, new Binding.Plain(endpoint));
     }

@@ -44,7 +44,7 @@ final class UploadHandler {
         Digest digest = digestParam == null ? null : Digest.parse(digestParam);
         UploadSession session = uploads.start(repo, digest == null);
         if (digest == null) {
-            return new Chunk(session, null, null) {
+            return new Chunk(session, null) {
                 @Override
                 public void write(ByteBuf chunk) {
                     throw new RegistryException(ErrorCode.BLOB_UPLOAD_INVALID,
@@ -64,7 +64,7 @@ final class UploadHandler {
             };
         }
         uploads.beginChunk(session, null);
-        return new Chunk(session, null, null) {
+        return new Chunk(session, null) {
             @Override
             Response done() throws Exception {
                 uploads.complete(session, digest);
@@ -89,7 +89,7 @@ final class UploadHandler {
             uploads.release(session);
             throw e;
         }
-        return new Chunk(session, range, null) {
+        return new Chunk(session, range) {
             @Override
             Response done() {
                 uploads.acknowledge(session);
@@ -114,7 +114,7 @@ final class UploadHandler {
             uploads.release(session);
             throw e;
         }
-        return new Chunk(session, range, digest) {
+        return new Chunk(session, range) {
             @Override
             Response done() throws Exception {
                 uploads.complete(session, digest);
@@ -176,11 +176,14 @@ final class UploadHandler {
     private abstract class Chunk implements StreamingEndpoint.BodyStream {
         final UploadSession session;
         private final ContentRange range;
+        /** Where the upload stood before this request: where a client must resume if it fails. */
+        private final long acknowledged;
         private long received;
 
-        Chunk(UploadSession session, ContentRange range, Digest unused) {
+        Chunk(UploadSession session, ContentRange range) {
             this.session = session;
             this.range = range;
+            this.acknowledged = session.size();
         }
 
         @Override
@@ -188,7 +191,7 @@ final class UploadHandler {
             received += chunk.readableBytes();
             if (range != null && received > range.length()) {
                 throw new RegistryException(ErrorCode.RANGE_INVALID,
-                        "body is longer than its Content-Range " + range, session.size());
+                        "body is longer than its Content-Range " + range, acknowledged);
             }
             if (chunk.nioBufferCount() == 1) {
                 uploads.write(session, chunk.nioBuffer());
@@ -207,7 +210,7 @@ final class UploadHandler {
                 if (range != null && received != range.length()) {
                     throw new RegistryException(ErrorCode.RANGE_INVALID,
                             "body has " + received + " bytes but Content-Range " + range + " says " + range.length(),
-                            session.size() - received);
+                            acknowledged);
                 }
                 return done();
             } catch (Exception | Error e) {

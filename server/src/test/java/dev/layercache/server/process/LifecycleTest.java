@@ -62,6 +62,12 @@ class LifecycleTest {
         }
     }
 
+    private static boolean isEmpty(Path dir) throws java.io.IOException {
+        try (var files = Files.list(dir)) {
+            return files.findAny().isEmpty();
+        }
+    }
+
     @Test
     void sigtermFinishesTheRequestInProgressThenStops() throws Exception {
         Path data = dir.resolve("data");
@@ -77,7 +83,12 @@ class LifecycleTest {
                         + "Content-Length: " + blob.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
                 out.write(blob, 0, blob.length / 2);
                 out.flush();
-                Thread.sleep(300);
+                // The request is in progress once its upload file exists (the server has read it).
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                while (isEmpty(data.resolve("uploads")) && System.nanoTime() < deadline) {
+                    Thread.sleep(20);
+                }
+                assertFalse(isEmpty(data.resolve("uploads")), "the server never started the upload");
 
                 server.process().destroy(); // SIGTERM while the upload is half sent
                 Thread.sleep(500);
