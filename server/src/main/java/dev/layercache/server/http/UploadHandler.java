@@ -80,15 +80,8 @@ final class UploadHandler {
 
     /** PATCH: one chunk, in order. */
     StreamingEndpoint.BodyStream patch(Request request) throws Exception {
-        RepositoryName repo = request.repository();
         ContentRange range = ContentRange.parse(request.header(HttpHeaderNames.CONTENT_RANGE));
-        UploadSession session = uploads.acquire(repo, request.route().param());
-        try {
-            uploads.beginChunk(session, range == null ? null : range.first());
-        } catch (RuntimeException e) {
-            uploads.release(session);
-            throw e;
-        }
+        UploadSession session = acquireForChunk(request, range);
         return new Chunk(session, range) {
             @Override
             Response done() {
@@ -107,13 +100,7 @@ final class UploadHandler {
         }
         Digest digest = Digest.parse(digestParam);
         ContentRange range = ContentRange.parse(request.header(HttpHeaderNames.CONTENT_RANGE));
-        UploadSession session = uploads.acquire(repo, request.route().param());
-        try {
-            uploads.beginChunk(session, range == null ? null : range.first());
-        } catch (RuntimeException e) {
-            uploads.release(session);
-            throw e;
-        }
+        UploadSession session = acquireForChunk(request, range);
         return new Chunk(session, range) {
             @Override
             Response done() throws Exception {
@@ -121,6 +108,18 @@ final class UploadHandler {
                 return created(repo, digest);
             }
         };
+    }
+
+    /** Takes the request's session and checks that the chunk continues where the upload stands. */
+    private UploadSession acquireForChunk(Request request, ContentRange range) throws Exception {
+        UploadSession session = uploads.acquire(request.repository(), request.route().param());
+        try {
+            uploads.beginChunk(session, range == null ? null : range.first());
+            return session;
+        } catch (RuntimeException e) {
+            uploads.release(session);
+            throw e;
+        }
     }
 
     /** GET: where the upload stands, so a client can resume. */
