@@ -3,6 +3,9 @@ package dev.layercache.server;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.config.ServerConfig;
+import dev.layercache.server.entries.EntryService;
+import dev.layercache.server.grpc.GrpcServer;
+import dev.layercache.server.grpc.GrpcServices;
 import dev.layercache.server.http.AccessLog;
 import dev.layercache.server.http.HttpServer;
 import dev.layercache.server.metadata.RocksKeyValueStore;
@@ -29,7 +32,9 @@ public final class LayerCacheServer implements AutoCloseable {
     private final ServerConfig config;
     private final RocksKeyValueStore metadata;
     private final ExecutorService blocking;
+    private final Transport transport;
     private final HttpServer http;
+    private final GrpcServer grpc;
     private final AtomicBoolean ready = new AtomicBoolean();
     private final AtomicBoolean stopped = new AtomicBoolean();
 
@@ -47,10 +52,15 @@ public final class LayerCacheServer implements AutoCloseable {
 
             blocking = new ThreadPoolExecutor(config.blockingThreads(), config.blockingThreads(), 60, TimeUnit.SECONDS,
                     new LinkedBlockingQueue<>(), named("layercache-blocking"));
+            transport = new Transport();
             http = new HttpServer(
                     new HttpServer.Options(config.bindAddress(), config.httpPort(), (int) config.maxManifestSize(),
                             (int) config.maxHeaderSize()),
-                    blobs, uploads, manifests, json, blocking, ready::get, new AccessLog());
+                    transport, blobs, uploads, manifests, json, blocking, ready::get, new AccessLog());
+            grpc = new GrpcServer(config.bindAddress(), config.grpcPort(), transport, blocking,
+                    GrpcServices.create(new EntryService(metadata, blobs, clock), blobs, uploads, manifests,
+                            (int) config.maxManifestSize()));
+            grpc.setServing(true);
         } catch (Exception | Error e) {
             metadata.close();
             throw e;
@@ -66,6 +76,10 @@ public final class LayerCacheServer implements AutoCloseable {
 
     public int httpPort() {
         return http.port();
+    }
+
+    public int grpcPort() {
+        return grpc.port();
     }
 
     public ServerConfig config() {
@@ -84,14 +98,20 @@ public final class LayerCacheServer implements AutoCloseable {
         }
         ready.set(false);
         http.stopAccepting();
+        grpc.stopAccepting();
         try {
-            if (!http.awaitIdle(config.shutdownGrace().toMillis(), TimeUnit.MILLISECONDS)) {
+            long deadline = System.nanoTime() + config.shutdownGrace().toNanos();
+            boolean idle = http.awaitIdle(config.shutdownGrace().toMillis(), TimeUnit.MILLISECONDS)
+                    & grpc.awaitTermination(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            if (!idle) {
                 log.warn("requests still in progress after {}; aborting them", config.shutdownGrace());
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        grpc.close();
         http.close();
+        transport.close();
         blocking.shutdown();
         try {
             if (!blocking.awaitTermination(10, TimeUnit.SECONDS)) {

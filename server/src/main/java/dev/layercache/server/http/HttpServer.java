@@ -1,6 +1,7 @@
 package dev.layercache.server.http;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.Transport;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.ManifestService;
 import dev.layercache.server.registry.UploadService;
@@ -8,17 +9,8 @@ import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
-import io.netty.channel.EventLoopGroup;
-import io.netty.channel.IoHandlerFactory;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.ServerChannel;
 import io.netty.channel.WriteBufferWaterMark;
-import io.netty.channel.epoll.Epoll;
-import io.netty.channel.epoll.EpollIoHandler;
-import io.netty.channel.epoll.EpollServerSocketChannel;
-import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
-import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http.HttpServerExpectContinueHandler;
@@ -46,24 +38,18 @@ public final class HttpServer implements AutoCloseable {
     public record Options(String bindAddress, int port, int maxManifestBytes, int maxHeaderBytes) {
     }
 
-    private final EventLoopGroup group;
     private final Channel serverChannel;
     private final AtomicInteger activeExchanges = new AtomicInteger();
 
-    public HttpServer(Options options, BlobService blobs, UploadService uploads, ManifestService manifests,
-                      ObjectMapper json, ExecutorService blocking, BooleanSupplier ready, RequestListener listener)
-            throws InterruptedException {
-        boolean epoll = Epoll.isAvailable();
-        IoHandlerFactory io = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
-        Class<? extends ServerChannel> channelType = epoll ? EpollServerSocketChannel.class
-                : NioServerSocketChannel.class;
-        group = new MultiThreadIoEventLoopGroup(Math.max(1, Runtime.getRuntime().availableProcessors()), io);
+    public HttpServer(Options options, Transport transport, BlobService blobs, UploadService uploads,
+                      ManifestService manifests, ObjectMapper json, ExecutorService blocking, BooleanSupplier ready,
+                      RequestListener listener) throws InterruptedException {
 
         Routes routes = new Routes(blobs, uploads, manifests, json, ready, options.maxManifestBytes());
         HttpSurface surface = new HttpSurface(routes, new ErrorMapper(json), listener, activeExchanges);
         ServerBootstrap bootstrap = new ServerBootstrap()
-                .group(group)
-                .channel(channelType)
+                .group(transport.group())
+                .channel(transport.serverChannelType())
                 .option(ChannelOption.SO_BACKLOG, 1024)
                 .childOption(ChannelOption.TCP_NODELAY, true)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
@@ -82,7 +68,7 @@ public final class HttpServer implements AutoCloseable {
                 });
         serverChannel = bootstrap.bind(new InetSocketAddress(options.bindAddress(), options.port())).sync().channel();
         log.info("HTTP (OCI Distribution) listening on {} ({} transport)", serverChannel.localAddress(),
-                epoll ? "epoll" : "nio");
+                transport.name());
     }
 
     /** The bound port (useful when configured as 0). */
@@ -107,10 +93,9 @@ public final class HttpServer implements AutoCloseable {
         return true;
     }
 
-    /** Closes every connection; requests still in progress are aborted (uploads roll back). */
+    /** Stops accepting; connections close when the shared transport shuts down. */
     @Override
     public void close() {
         serverChannel.close().awaitUninterruptibly();
-        group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly();
     }
 }

@@ -12,6 +12,9 @@ package dev.layercache.server.metadata;
  *   REFERRERS     repo \0 subject \0 referrer -> (empty)
  *   REPOSITORIES  repo                        -> (empty)                   (for the catalog)
  *   UPLOADS       upload id                   -> repo, started-at, offset  (resumable upload sessions)
+ *   ENTRIES       namespace \0 key            -> Entry (protobuf)         (native cache entries)
+ *   STEPS         namespace \0 step id        -> Entry without layers     (last publication of a step)
+ *   TOMBSTONES    namespace \0 key            -> removed-at                (keys the cache held and lost)
  * </pre>
  */
 public enum Table {
@@ -21,7 +24,10 @@ public enum Table {
     TAGS("tags"),
     REFERRERS("referrers"),
     REPOSITORIES("repositories"),
-    UPLOADS("uploads");
+    UPLOADS("uploads"),
+    ENTRIES("entries"),
+    STEPS("steps"),
+    TOMBSTONES("tombstones");
 
     private final String columnFamily;
 

@@ -108,6 +108,36 @@ public final class UploadService {
     }
 
     /**
+     * Takes the session {@code id} of {@code repo}, creating it when it does not exist: for
+     * clients that choose their own upload ids (the gRPC WriteBlob). The id must be a UUID.
+     */
+    public UploadSession acquireOrStart(RepositoryName repo, String id) throws IOException {
+        if (!isWellFormedId(id)) {
+            throw new RegistryException(ErrorCode.BLOB_UPLOAD_INVALID, "upload id must be a UUID");
+        }
+        synchronized (open) {
+            if (open.get(id) == null && restore(id) == null) {
+                UploadSession s = new UploadSession(id, repo, clock.millis(), 0);
+                s.channel = FileChannel.open(layout.upload(id), StandardOpenOption.CREATE_NEW,
+                        StandardOpenOption.WRITE, StandardOpenOption.READ);
+                s.sha256 = Digest.Algorithm.SHA256.newMessageDigest();
+                persist(s);
+                open.put(id, s);
+            }
+        }
+        return acquire(repo, id);
+    }
+
+    /** The bytes held for upload {@code id} of {@code repo}, or -1 when there is no such upload. */
+    public long heldBytes(RepositoryName repo, String id) throws IOException {
+        UploadSession s = open.get(id);
+        if (s == null) {
+            s = restore(id);
+        }
+        return s == null || !s.repository.equals(repo) ? -1 : s.size;
+    }
+
+    /**
      * Takes the session {@code id} of {@code repo} for one request. An id of another repository
      * is as unknown as an id that never existed.
      */

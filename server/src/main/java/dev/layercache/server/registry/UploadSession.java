@@ -19,7 +19,7 @@ public final class UploadSession {
     FileChannel channel;
     /** Hash of bytes [0, size); null after a restart until the file is hashed again. */
     MessageDigest sha256;
-    long size;
+    volatile long size;
 
     // State at the start of the current request, restored if it fails.
     long checkpointSize;

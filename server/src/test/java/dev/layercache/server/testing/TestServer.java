@@ -78,6 +78,11 @@ public final class TestServer implements BeforeAllCallback, AfterAllCallback, Be
         return server.httpPort();
     }
 
+    /** The port of the gRPC API. */
+    public int grpcPort() {
+        return server.grpcPort();
+    }
+
     /** {@code 127.0.0.1:PORT}, as builders write a registry host. */
     public String hostPort() {
         return "127.0.0.1:" + port();

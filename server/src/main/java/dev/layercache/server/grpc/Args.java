@@ -1,0 +1,24 @@
+package dev.layercache.server.grpc;
+
+import dev.layercache.server.core.Digest;
+import dev.layercache.server.core.RepositoryName;
+
+/** Request fields into value types; a bad field fails the call with INVALID_ARGUMENT naming it. */
+final class Args {
+    private Args() {
+    }
+
+    static RepositoryName namespace(String value) {
+        return FieldException.parse("namespace", () -> RepositoryName.parse(value));
+    }
+
+    static Digest digest(String field, String value) {
+        return FieldException.parse(field, () -> Digest.parse(value));
+    }
+
+    static void check(boolean condition, String field, String message) {
+        if (!condition) {
+            throw new FieldException(field, field + ": " + message);
+        }
+    }
+}

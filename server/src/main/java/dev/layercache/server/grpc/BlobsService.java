@@ -1,0 +1,403 @@
+package dev.layercache.server.grpc;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
+import dev.layercache.api.v1.BatchReadBlobsRequest;
+import dev.layercache.api.v1.BatchReadBlobsResponse;
+import dev.layercache.api.v1.BatchUpdateBlobsRequest;
+import dev.layercache.api.v1.BatchUpdateBlobsResponse;
+import dev.layercache.api.v1.BlobData;
+import dev.layercache.api.v1.BlobsGrpc;
+import dev.layercache.api.v1.FindMissingBlobsRequest;
+import dev.layercache.api.v1.FindMissingBlobsResponse;
+import dev.layercache.api.v1.QueryWriteStatusRequest;
+import dev.layercache.api.v1.QueryWriteStatusResponse;
+import dev.layercache.api.v1.ReadBlobRequest;
+import dev.layercache.api.v1.ReadBlobResponse;
+import dev.layercache.api.v1.StatBlobRequest;
+import dev.layercache.api.v1.StatBlobResponse;
+import dev.layercache.api.v1.WriteBlobRequest;
+import dev.layercache.api.v1.WriteBlobResponse;
+import dev.layercache.server.core.Digest;
+import dev.layercache.server.core.ErrorCode;
+import dev.layercache.server.core.RegistryException;
+import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.registry.BlobService;
+import dev.layercache.server.registry.UploadService;
+import dev.layercache.server.registry.UploadSession;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+
+/**
+ * {@code layercache.v1.Blobs}: the same blobs as the OCI API, by namespace (= repository).
+ * Downloads follow the client's flow control (a chunk is read from disk only when the transport
+ * can take it); uploads go through the same verified, resumable upload sessions as OCI uploads.
+ */
+final class BlobsService extends BlobsGrpc.BlobsImplBase {
+    /** Bytes per ReadBlob message: big enough to amortise framing, small next to the 8 MiB limit. */
+    static final int CHUNK = 256 << 10;
+    /** Data per batch call. */
+    static final int MAX_BATCH_BYTES = 4 << 20;
+    static final int MAX_DIGESTS = 10_000;
+
+    private final BlobService blobs;
+    private final UploadService uploads;
+
+    BlobsService(BlobService blobs, UploadService uploads) {
+        this.blobs = blobs;
+        this.uploads = uploads;
+    }
+
+    @Override
+    public void findMissingBlobs(FindMissingBlobsRequest request, StreamObserver<FindMissingBlobsResponse> observer) {
+        Calls.unary(observer, () -> {
+            RepositoryName ns = Args.namespace(request.getNamespace());
+            Args.check(request.getDigestsCount() <= MAX_DIGESTS, "digests", "at most " + MAX_DIGESTS + " per call");
+            FindMissingBlobsResponse.Builder out = FindMissingBlobsResponse.newBuilder();
+            for (int i = 0; i < request.getDigestsCount(); i++) {
+                Digest d = Args.digest("digests[" + i + "]", request.getDigests(i));
+                if (!blobs.isLinked(ns, d)) {
+                    out.addMissing(d.toString());
+                }
+            }
+            return out.build();
+        });
+    }
+
+    @Override
+    public void statBlob(StatBlobRequest request, StreamObserver<StatBlobResponse> observer) {
+        Calls.unary(observer, () -> {
+            RepositoryName ns = Args.namespace(request.getNamespace());
+            Digest d = Args.digest("digest", request.getDigest());
+            return StatBlobResponse.newBuilder().setDigest(d.toString()).setSize(blobs.stat(ns, d)).build();
+        });
+    }
+
+    @Override
+    public void readBlob(ReadBlobRequest request, StreamObserver<ReadBlobResponse> observer) {
+        ServerCallStreamObserver<ReadBlobResponse> call = (ServerCallStreamObserver<ReadBlobResponse>) observer;
+        BlobService.OpenBlob blob;
+        long end;
+        try {
+            RepositoryName ns = Args.namespace(request.getNamespace());
+            Digest d = Args.digest("digest", request.getDigest());
+            Args.check(request.getOffset() >= 0, "offset", "must not be negative");
+            Args.check(request.getLimit() >= 0, "limit", "must not be negative");
+            blob = blobs.open(ns, d);
+            if (request.getOffset() > blob.size()) {
+                blob.channel().close();
+                throw Status.OUT_OF_RANGE.withDescription("offset " + request.getOffset() + " is past the end of a "
+                        + blob.size() + "-byte blob").asRuntimeException();
+            }
+            long want = request.getLimit() == 0 ? Long.MAX_VALUE : request.getLimit();
+            end = Math.min(blob.size(), request.getOffset() + Math.min(want, blob.size()));
+        } catch (Throwable t) {
+            observer.onError(GrpcErrors.toStatus(t));
+            return;
+        }
+        new BlobSender(call, blob, request.getOffset(), end).start();
+    }
+
+    /** Sends a blob region as fast as the client takes it, never faster. */
+    private static final class BlobSender implements Runnable {
+        private final ServerCallStreamObserver<ReadBlobResponse> call;
+        private final BlobService.OpenBlob blob;
+        private final long end;
+        private long position;
+        private boolean first = true;
+        private boolean done;
+
+        BlobSender(ServerCallStreamObserver<ReadBlobResponse> call, BlobService.OpenBlob blob, long start, long end) {
+            this.call = call;
+            this.blob = blob;
+            this.position = start;
+            this.end = end;
+        }
+
+        void start() {
+            call.setOnCancelHandler(this::close);
+            call.setOnReadyHandler(this);
+        }
+
+        /** Called by gRPC (serialised with the call's other callbacks) whenever the client can take more. */
+        @Override
+        public synchronized void run() {
+            if (done) {
+                return;
+            }
+            try {
+                while (call.isReady() && (position < end || first)) {
+                    int n = (int) Math.min(CHUNK, end - position);
+                    byte[] bytes = new byte[n];
+                    ByteBuffer buf = ByteBuffer.wrap(bytes);
+                    while (buf.hasRemaining()) {
+                        if (blob.channel().read(buf, position + buf.position()) < 0) {
+                            throw new IOException("blob file shorter than recorded");
+                        }
+                    }
+                    ReadBlobResponse.Builder msg = ReadBlobResponse.newBuilder()
+                            .setData(UnsafeByteOperations.unsafeWrap(bytes));
+                    if (first) {
+                        msg.setSize(blob.size());
+                        first = false;
+                    }
+                    call.onNext(msg.build());
+                    position += n;
+                }
+                if (position >= end && !first) {
+                    close();
+                    call.onCompleted();
+                }
+            } catch (Throwable t) {
+                close();
+                call.onError(GrpcErrors.toStatus(t));
+            }
+        }
+
+        private synchronized void close() {
+            if (!done) {
+                done = true;
+                try {
+                    blob.channel().close();
+                } catch (IOException ignored) {
+                    // the read side only
+                }
+            }
+        }
+    }
+
+    @Override
+    public StreamObserver<WriteBlobRequest> writeBlob(StreamObserver<WriteBlobResponse> observer) {
+        return new BlobWriter(observer);
+    }
+
+    /**
+     * One WriteBlob stream. gRPC delivers its messages one at a time and asks for the next only
+     * when {@link #onNext} returns, so a slow disk slows the client instead of filling memory.
+     */
+    private final class BlobWriter implements StreamObserver<WriteBlobRequest> {
+        private final StreamObserver<WriteBlobResponse> observer;
+        private RepositoryName ns;
+        private Digest digest;
+        private long size;
+        private UploadSession session;
+        /** The call is answered; ignore the rest of the stream. */
+        private boolean finished;
+
+        BlobWriter(StreamObserver<WriteBlobResponse> observer) {
+            this.observer = observer;
+        }
+
+        @Override
+        public void onNext(WriteBlobRequest msg) {
+            if (finished) {
+                return;
+            }
+            try {
+                if (ns == null) {
+                    begin(msg);
+                    if (finished) {
+                        return;
+                    }
+                }
+                if (msg.getWriteOffset() != session.size()) {
+                    throw Status.OUT_OF_RANGE.withDescription("write_offset " + msg.getWriteOffset()
+                            + " but the server holds " + session.size() + " bytes").asRuntimeException();
+                }
+                if (!msg.getData().isEmpty()) {
+                    if (session.size() + msg.getData().size() > size) {
+                        uploads.discard(session);
+                        session = null;
+                        throw new FieldException("data", "data: more bytes than the declared size " + size);
+                    }
+                    for (ByteBuffer b : msg.getData().asReadOnlyByteBufferList()) {
+                        uploads.write(session, b);
+                    }
+                    uploads.acknowledge(session);
+                    uploads.beginChunk(session, null);
+                }
+                if (msg.getFinishWrite()) {
+                    finish();
+                }
+            } catch (Throwable t) {
+                fail(t);
+            }
+        }
+
+        private void begin(WriteBlobRequest msg) throws IOException {
+            Args.check(msg.hasHeader(), "header", "required in the first message");
+            ns = Args.namespace(msg.getHeader().getNamespace());
+            digest = Args.digest("header.digest", msg.getHeader().getDigest());
+            size = msg.getHeader().getSize();
+            Args.check(size >= 0, "header.size", "must not be negative");
+            if (blobs.isLinked(ns, digest)) {
+                long stored = blobs.stat(ns, digest);
+                finished = true;
+                observer.onNext(WriteBlobResponse.newBuilder().setCommittedSize(stored).setAlreadyExisted(true).build());
+                observer.onCompleted();
+                return;
+            }
+            try {
+                session = uploads.acquireOrStart(ns, msg.getHeader().getUploadId());
+            } catch (RegistryException e) {
+                if (e.code() == ErrorCode.BLOB_UPLOAD_INVALID && uploads.heldBytes(ns, msg.getHeader().getUploadId()) >= 0) {
+                    throw Status.ABORTED.withDescription(e.getMessage()).asRuntimeException();
+                }
+                throw new FieldException("header.upload_id", "header.upload_id: " + e.getMessage());
+            }
+            uploads.beginChunk(session, null);
+        }
+
+        private void finish() throws IOException {
+            if (session.size() != size) {
+                throw new FieldException("finish_write", "finish_write: the server holds " + session.size()
+                        + " bytes of a declared " + size);
+            }
+            UploadSession s = session;
+            session = null;
+            try {
+                uploads.complete(s, digest);
+            } catch (RegistryException e) {
+                throw new FieldException("header.digest", "header.digest: " + e.getMessage());
+            } finally {
+                uploads.release(s);
+            }
+            finished = true;
+            observer.onNext(WriteBlobResponse.newBuilder().setCommittedSize(size).build());
+            observer.onCompleted();
+        }
+
+        private void fail(Throwable t) {
+            keepReceived();
+            finished = true;
+            observer.onError(GrpcErrors.toStatus(t));
+        }
+
+        /** The stream ended early: keep what arrived, so the client can resume with the same upload id. */
+        private void keepReceived() {
+            if (session != null) {
+                uploads.acknowledge(session);
+                uploads.release(session);
+                session = null;
+            }
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            keepReceived();
+            finished = true;
+        }
+
+        @Override
+        public void onCompleted() {
+            if (finished) {
+                return;
+            }
+            long held = session == null ? 0 : session.size();
+            keepReceived();
+            finished = true;
+            observer.onNext(WriteBlobResponse.newBuilder().setCommittedSize(held).build());
+            observer.onCompleted();
+        }
+    }
+
+    @Override
+    public void queryWriteStatus(QueryWriteStatusRequest request, StreamObserver<QueryWriteStatusResponse> observer) {
+        Calls.unary(observer, () -> {
+            RepositoryName ns = Args.namespace(request.getNamespace());
+            if (!request.getDigest().isEmpty()) {
+                Digest d = Args.digest("digest", request.getDigest());
+                if (blobs.isLinked(ns, d)) {
+                    return QueryWriteStatusResponse.newBuilder().setComplete(true)
+                            .setCommittedSize(blobs.stat(ns, d)).build();
+                }
+            }
+            long held = uploads.heldBytes(ns, request.getUploadId());
+            return QueryWriteStatusResponse.newBuilder().setCommittedSize(Math.max(0, held)).build();
+        });
+    }
+
+    @Override
+    public void batchReadBlobs(BatchReadBlobsRequest request, StreamObserver<BatchReadBlobsResponse> observer) {
+        Calls.unary(observer, () -> {
+            RepositoryName ns = Args.namespace(request.getNamespace());
+            Args.check(request.getDigestsCount() <= MAX_DIGESTS, "digests", "at most " + MAX_DIGESTS + " per call");
+            long total = 0;
+            BatchReadBlobsResponse.Builder out = BatchReadBlobsResponse.newBuilder();
+            for (int i = 0; i < request.getDigestsCount(); i++) {
+                Digest d = Args.digest("digests[" + i + "]", request.getDigests(i));
+                BlobData.Builder item = BlobData.newBuilder().setDigest(d.toString());
+                if (!blobs.isLinked(ns, d)) {
+                    out.addBlobs(item.setStatus(status(Status.Code.NOT_FOUND, "blob not in namespace")));
+                    continue;
+                }
+                long size = blobs.stat(ns, d);
+                total += size;
+                Args.check(total <= MAX_BATCH_BYTES, "digests",
+                        "the blobs add up to more than " + MAX_BATCH_BYTES + " bytes; use ReadBlob");
+                out.addBlobs(item.setData(read(ns, d)).setStatus(status(Status.Code.OK, "")));
+            }
+            return out.build();
+        });
+    }
+
+    @Override
+    public void batchUpdateBlobs(BatchUpdateBlobsRequest request, StreamObserver<BatchUpdateBlobsResponse> observer) {
+        Calls.unary(observer, () -> {
+            RepositoryName ns = Args.namespace(request.getNamespace());
+            long total = 0;
+            for (BlobData b : request.getBlobsList()) {
+                total += b.getData().size();
+            }
+            Args.check(total <= MAX_BATCH_BYTES, "blobs", "more than " + MAX_BATCH_BYTES + " bytes; use WriteBlob");
+            BatchUpdateBlobsResponse.Builder out = BatchUpdateBlobsResponse.newBuilder();
+            for (int i = 0; i < request.getBlobsCount(); i++) {
+                BlobData b = request.getBlobs(i);
+                Digest d = Args.digest("blobs[" + i + "].digest", b.getDigest());
+                out.addBlobs(BlobData.newBuilder().setDigest(d.toString()).setStatus(store(ns, d, b.getData())));
+            }
+            return out.build();
+        });
+    }
+
+    private com.google.rpc.Status store(RepositoryName ns, Digest d, ByteString data) throws IOException {
+        if (blobs.isLinked(ns, d)) {
+            return status(Status.Code.OK, "already present");
+        }
+        UploadSession s = uploads.start(ns, false);
+        try {
+            uploads.beginChunk(s, null);
+            for (ByteBuffer b : data.asReadOnlyByteBufferList()) {
+                uploads.write(s, b);
+            }
+            uploads.complete(s, d);
+            return status(Status.Code.OK, "");
+        } catch (RegistryException e) {
+            uploads.discard(s);
+            return status(Status.Code.INVALID_ARGUMENT, e.getMessage());
+        } finally {
+            uploads.release(s);
+        }
+    }
+
+    private ByteString read(RepositoryName ns, Digest d) throws IOException {
+        BlobService.OpenBlob blob = blobs.open(ns, d);
+        try (FileChannel ch = blob.channel()) {
+            ByteBuffer buf = ByteBuffer.allocate((int) blob.size());
+            while (buf.hasRemaining()) {
+                if (ch.read(buf, buf.position()) < 0) {
+                    throw new IOException("blob file shorter than recorded");
+                }
+            }
+            return UnsafeByteOperations.unsafeWrap(buf.array());
+        }
+    }
+
+    private static com.google.rpc.Status status(Status.Code code, String message) {
+        return com.google.rpc.Status.newBuilder().setCode(code.value()).setMessage(message).build();
+    }
+}

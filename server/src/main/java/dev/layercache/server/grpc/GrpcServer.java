@@ -1,0 +1,84 @@
+package dev.layercache.server.grpc;
+
+import dev.layercache.server.Transport;
+import io.grpc.BindableService;
+import io.grpc.Server;
+import io.grpc.netty.NettyServerBuilder;
+import io.grpc.protobuf.services.HealthStatusManager;
+import io.grpc.protobuf.services.ProtoReflectionServiceV1;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The native gRPC surface on Netty (the same event loops as HTTP), with standard health checking
+ * ({@code grpc.health.v1}) and server reflection. Service methods run on the blocking pool.
+ */
+public final class GrpcServer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(GrpcServer.class);
+
+    /**
+     * The largest message accepted: room for a 4 MiB batch of small blobs and its framing.
+     * Larger messages are refused with RESOURCE_EXHAUSTED before they are buffered.
+     */
+    public static final int MAX_INBOUND_MESSAGE = 8 << 20;
+
+    private final Server server;
+    private final HealthStatusManager health = new HealthStatusManager();
+
+    public GrpcServer(String bindAddress, int port, Transport transport, Executor executor,
+                      List<BindableService> services) throws IOException {
+        NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(bindAddress, port))
+                .channelType(transport.serverChannelType())
+                .bossEventLoopGroup(transport.group())
+                .workerEventLoopGroup(transport.group())
+                .executor(executor)
+                .maxInboundMessageSize(MAX_INBOUND_MESSAGE)
+                .permitKeepAliveTime(10, TimeUnit.SECONDS)
+                .permitKeepAliveWithoutCalls(true)
+                .addService(health.getHealthService())
+                .addService(ProtoReflectionServiceV1.newInstance());
+        services.forEach(builder::addService);
+        server = builder.build().start();
+        log.info("gRPC (native cache API) listening on {}", server.getListenSockets());
+    }
+
+    public int port() {
+        return ((InetSocketAddress) server.getListenSockets().get(0)).getPort();
+    }
+
+    /** Health status for the whole server ("") and every service. */
+    public void setServing(boolean serving) {
+        if (serving) {
+            health.setStatus("", io.grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING);
+        } else {
+            health.enterTerminalState();
+        }
+    }
+
+    /** Stops accepting calls; calls in progress continue. */
+    public void stopAccepting() {
+        setServing(false);
+        server.shutdown();
+    }
+
+    /** Waits for calls in progress to end; returns true when they did. */
+    public boolean awaitTermination(long timeout, TimeUnit unit) throws InterruptedException {
+        return server.awaitTermination(timeout, unit);
+    }
+
+    /** Cancels the calls still in progress. */
+    @Override
+    public void close() {
+        server.shutdownNow();
+        try {
+            server.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,20 @@
+package dev.layercache.server.grpc;
+
+import dev.layercache.server.entries.EntryService;
+import dev.layercache.server.registry.BlobService;
+import dev.layercache.server.registry.ManifestService;
+import dev.layercache.server.registry.UploadService;
+import io.grpc.BindableService;
+import java.util.List;
+
+/** The layercache.v1 services over the node's stores. */
+public final class GrpcServices {
+    private GrpcServices() {
+    }
+
+    public static List<BindableService> create(EntryService entries, BlobService blobs, UploadService uploads,
+                                               ManifestService manifests, int maxManifestBytes) {
+        return List.of(new EntryCacheService(entries), new BlobsService(blobs, uploads),
+                new ManifestsService(manifests, maxManifestBytes));
+    }
+}
