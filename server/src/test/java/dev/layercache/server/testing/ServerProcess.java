@@ -14,16 +14,19 @@ import java.util.regex.Pattern;
  * what an in-JVM server cannot show: {@code kill -9}, SIGTERM, exit codes.
  */
 public final class ServerProcess implements AutoCloseable {
-    private static final Pattern LISTENING = Pattern.compile("listening on .*:(\\d+) ");
+    private static final Pattern LISTENING = Pattern.compile("HTTP .*listening on .*:(\\d+) ");
+    private static final Pattern GRPC_LISTENING = Pattern.compile("gRPC .*listening on \\[.*:(\\d+)\\]");
 
     private final Process process;
     private final Path log;
     private final int port;
+    private final int grpcPort;
 
-    private ServerProcess(Process process, Path log, int port) {
+    private ServerProcess(Process process, Path log, int port, int grpcPort) {
         this.process = process;
         this.log = log;
         this.port = port;
+        this.grpcPort = grpcPort;
     }
 
     /** Runs {@code Main} with {@code args} and returns once it serves HTTP (or throws with its log). */
@@ -39,6 +42,10 @@ public final class ServerProcess implements AutoCloseable {
         command.add(dataDir.toString());
         command.add("--http-port");
         command.add("0");
+        if (!List.of(args).contains("--grpc-port")) {
+            command.add("--grpc-port");
+            command.add("0");
+        }
         command.add("--bind-address");
         command.add("127.0.0.1");
         Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
@@ -46,8 +53,9 @@ public final class ServerProcess implements AutoCloseable {
         while (System.nanoTime() < deadline) {
             String text = Files.exists(log) ? Files.readString(log) : "";
             Matcher m = LISTENING.matcher(text);
-            if (m.find() && text.contains("layercache ready")) {
-                return new ServerProcess(p, log, Integer.parseInt(m.group(1)));
+            Matcher g = GRPC_LISTENING.matcher(text);
+            if (text.contains("layercache ready") && m.find() && g.find()) {
+                return new ServerProcess(p, log, Integer.parseInt(m.group(1)), Integer.parseInt(g.group(1)));
             }
             if (!p.isAlive()) {
                 throw new IllegalStateException("server exited with " + p.exitValue() + ":\n" + text);
@@ -74,8 +82,13 @@ public final class ServerProcess implements AutoCloseable {
         return command;
     }
 
+    /** The HTTP port. */
     public int port() {
         return port;
+    }
+
+    public int grpcPort() {
+        return grpcPort;
     }
 
     public Process process() {
