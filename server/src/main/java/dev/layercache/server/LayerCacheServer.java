@@ -16,9 +16,8 @@ import dev.layercache.server.storage.DataLayout;
 import dev.layercache.server.storage.DiskBlobBackend;
 import java.time.Clock;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.ThreadFactory;
-import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.ForkJoinWorkerThread;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -50,8 +49,9 @@ public final class LayerCacheServer implements AutoCloseable {
             uploads.recover();
             ManifestService manifests = new ManifestService(metadata, blobs, json);
 
-            blocking = new ThreadPoolExecutor(config.blockingThreads(), config.blockingThreads(), 60, TimeUnit.SECONDS,
-                    new LinkedBlockingQueue<>(), named("layercache-blocking"));
+            // A work-stealing pool in FIFO mode: a hand-off costs far less than with a shared queue,
+            // which matters when one small request makes several hops (gRPC's listener callbacks).
+            blocking = new ForkJoinPool(config.blockingThreads(), named("layercache-blocking"), null, true);
             transport = new Transport();
             http = new HttpServer(
                     new HttpServer.Options(config.bindAddress(), config.httpPort(), (int) config.maxManifestSize(),
@@ -135,11 +135,11 @@ public final class LayerCacheServer implements AutoCloseable {
         return json;
     }
 
-    private static ThreadFactory named(String prefix) {
+    private static ForkJoinPool.ForkJoinWorkerThreadFactory named(String prefix) {
         AtomicInteger n = new AtomicInteger();
-        return r -> {
-            Thread t = new Thread(r, prefix + "-" + n.incrementAndGet());
-            t.setDaemon(true);
+        return pool -> {
+            ForkJoinWorkerThread t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
+            t.setName(prefix + "-" + n.incrementAndGet());
             return t;
         };
     }

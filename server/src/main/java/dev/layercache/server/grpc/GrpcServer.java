@@ -26,6 +26,8 @@ public final class GrpcServer implements AutoCloseable {
      * Larger messages are refused with RESOURCE_EXHAUSTED before they are buffered.
      */
     public static final int MAX_INBOUND_MESSAGE = 8 << 20;
+    /** Bytes a client may send on one stream before the server has consumed them. */
+    static final int FLOW_CONTROL_WINDOW = 8 << 20;
 
     private final Server server;
     private final HealthStatusManager health = new HealthStatusManager();
@@ -38,6 +40,9 @@ public final class GrpcServer implements AutoCloseable {
                 .workerEventLoopGroup(transport.group())
                 .executor(executor)
                 .maxInboundMessageSize(MAX_INBOUND_MESSAGE)
+                // A window of several messages keeps an upload streaming instead of stop-and-wait;
+                // still bounded, so a client that sends faster than the disk takes is held back.
+                .flowControlWindow(FLOW_CONTROL_WINDOW)
                 .permitKeepAliveTime(10, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
                 .addService(health.getHealthService())

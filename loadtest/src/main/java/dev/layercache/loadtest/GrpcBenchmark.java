@@ -1,0 +1,260 @@
+package dev.layercache.loadtest;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
+import dev.layercache.api.v1.BlobsGrpc;
+import dev.layercache.api.v1.Entry;
+import dev.layercache.api.v1.EntryCacheGrpc;
+import dev.layercache.api.v1.GetEntryRequest;
+import dev.layercache.api.v1.GetEntryResponse;
+import dev.layercache.api.v1.LayerDescriptor;
+import dev.layercache.api.v1.PutEntryRequest;
+import dev.layercache.api.v1.ReadBlobRequest;
+import dev.layercache.api.v1.ReadBlobResponse;
+import dev.layercache.api.v1.WriteBlobRequest;
+import dev.layercache.api.v1.WriteBlobResponse;
+import dev.layercache.api.v1.WriteHeader;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import io.grpc.stub.StreamObserver;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.HdrHistogram.ConcurrentHistogram;
+import org.HdrHistogram.Histogram;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * The gRPC benchmarks: entry lookups per second with latency percentiles, and blob write and read
+ * throughput, the read side by side with the OCI API's download of the same blob and the write
+ * side next to this machine's single-core SHA-256 rate (the ceiling of a verified upload).
+ */
+@Command(name = "grpc", mixinStandardHelpOptions = true, description = "gRPC lookups/s and blob MB/s")
+final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
+    @Option(names = "--target", defaultValue = "127.0.0.1:9092", description = "gRPC host:port")
+    String target;
+
+    @Option(names = "--http", description = "OCI base URL of the same node, e.g. http://127.0.0.1:5000, to compare downloads")
+    String http;
+
+    @Option(names = "--namespace", defaultValue = "bench/grpc")
+    String namespace;
+
+    @Option(names = "--duration", defaultValue = "10", description = "seconds of lookups")
+    int seconds;
+
+    @Option(names = "--concurrency", defaultValue = "64", description = "lookups in flight")
+    int concurrency;
+
+    @Option(names = "--keys", defaultValue = "1000", description = "distinct entries looked up")
+    int keys;
+
+    @Option(names = "--blob-mib", defaultValue = "1024", description = "size of the blob written and read")
+    int blobMib;
+
+    @Option(names = "--json", description = "write the results here as JSON")
+    Path json;
+
+    @Override
+    public Integer call() throws Exception {
+        // Callbacks run on the event loop: they only count and release a permit.
+        ManagedChannel channel = NettyChannelBuilder.forTarget(target).usePlaintext().directExecutor()
+                .flowControlWindow(8 << 20).maxInboundMessageSize(16 << 20).build();
+        Report report = new Report("gRPC benchmarks against " + target);
+        try {
+            lookups(channel, report.row("GetEntry"));
+            blobs(channel, report);
+        } finally {
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+        System.out.println(report.markdown());
+        report.write(json);
+        return 0;
+    }
+
+    private void lookups(ManagedChannel channel, Map<String, Object> row) throws Exception {
+        byte[] layer = "benchmark layer".getBytes(StandardCharsets.UTF_8);
+        String layerDigest = sha256(layer);
+        write(channel, layerDigest, UnsafeByteOperations.unsafeWrap(layer), 1, layer.length);
+        EntryCacheGrpc.EntryCacheBlockingStub blocking = EntryCacheGrpc.newBlockingStub(channel);
+        String[] keyList = new String[keys];
+        for (int i = 0; i < keys; i++) {
+            keyList[i] = sha256(("bench key " + i).getBytes(StandardCharsets.UTF_8));
+            blocking.putEntry(PutEntryRequest.newBuilder().setNamespace(namespace).setEntry(Entry.newBuilder()
+                    .setKey(keyList[i]).addLayers(LayerDescriptor.newBuilder().setDigest(layerDigest)
+                            .setSize(layer.length).setMediaType("application/vnd.oci.image.layer.v1.tar+gzip")))
+                    .build());
+        }
+        EntryCacheGrpc.EntryCacheStub async = EntryCacheGrpc.newStub(channel);
+        Histogram micros = new ConcurrentHistogram(3);
+        Semaphore inFlight = new Semaphore(concurrency);
+        AtomicLong done = new AtomicLong();
+        AtomicLong failed = new AtomicLong();
+        // One second of warm-up, then the measured run.
+        for (int phase = 0; phase < 2; phase++) {
+            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(phase == 0 ? 1 : seconds);
+            micros.reset();
+            done.set(0);
+            long start = System.nanoTime();
+            int i = 0;
+            while (System.nanoTime() < end) {
+                inFlight.acquire();
+                long t0 = System.nanoTime();
+                async.getEntry(GetEntryRequest.newBuilder().setNamespace(namespace).setKey(keyList[i++ % keys]).build(),
+                        new StreamObserver<>() {
+                            @Override
+                            public void onNext(GetEntryResponse value) {
+                            }
+
+                            @Override
+                            public void onError(Throwable t) {
+                                failed.incrementAndGet();
+                                inFlight.release();
+                            }
+
+                            @Override
+                            public void onCompleted() {
+                                micros.recordValue((System.nanoTime() - t0) / 1000);
+                                done.incrementAndGet();
+                                inFlight.release();
+                            }
+                        });
+            }
+            inFlight.acquire(concurrency);
+            inFlight.release(concurrency);
+            if (phase == 1) {
+                double elapsed = (System.nanoTime() - start) / 1e9;
+                row.put("lookups", done.get());
+                row.put("failed", failed.get());
+                row.put("concurrency", concurrency);
+                row.put("lookups_per_s", done.get() / elapsed);
+                Report.latencies(row, micros);
+            }
+        }
+    }
+
+    private void blobs(ManagedChannel channel, Report report) throws Exception {
+        byte[] chunk = new byte[1 << 20];
+        new java.util.Random(System.nanoTime()).nextBytes(chunk); // a new blob every run
+        MessageDigest sha = MessageDigest.getInstance("SHA-256");
+        long t0 = System.nanoTime();
+        for (int i = 0; i < blobMib; i++) {
+            sha.update(chunk);
+        }
+        double shaMBs = blobMib * 1.048576 / ((System.nanoTime() - t0) / 1e9);
+        String digest = "sha256:" + HexFormat.of().formatHex(sha.digest());
+        long size = (long) blobMib << 20;
+
+        Map<String, Object> w = report.row("WriteBlob " + blobMib + " MiB");
+        t0 = System.nanoTime();
+        WriteBlobResponse written = write(channel, digest, UnsafeByteOperations.unsafeWrap(chunk), blobMib, size);
+        double writeMBs = size / 1e6 / ((System.nanoTime() - t0) / 1e9);
+        w.put("MB_per_s", writeMBs);
+        w.put("already_existed", written.getAlreadyExisted());
+        w.put("single_core_sha256_MB_per_s", shaMBs);
+        w.put("share_of_sha256_rate", writeMBs / shaMBs);
+
+        for (int run = 1; run <= 3; run++) {
+            Map<String, Object> r = report.row("ReadBlob " + blobMib + " MiB, run " + run);
+            t0 = System.nanoTime();
+            long got = read(channel, digest);
+            r.put("MB_per_s", got / 1e6 / ((System.nanoTime() - t0) / 1e9));
+            if (http != null) {
+                HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+                t0 = System.nanoTime();
+                HttpResponse<Void> resp = client.send(HttpRequest.newBuilder(
+                        URI.create(http + "/v2/" + namespace + "/blobs/" + digest)).timeout(Duration.ofMinutes(5))
+                        .build(), HttpResponse.BodyHandlers.discarding());
+                r.put("oci_download_status", resp.statusCode());
+                r.put("oci_download_MB_per_s", size / 1e6 / ((System.nanoTime() - t0) / 1e9));
+            }
+        }
+    }
+
+    private long read(ManagedChannel channel, String digest) throws Exception {
+        CompletableFuture<Long> done = new CompletableFuture<>();
+        AtomicLong bytes = new AtomicLong();
+        BlobsGrpc.newStub(channel).readBlob(ReadBlobRequest.newBuilder().setNamespace(namespace).setDigest(digest)
+                .build(), new StreamObserver<>() {
+                    @Override
+                    public void onNext(ReadBlobResponse value) {
+                        bytes.addAndGet(value.getData().size());
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        done.completeExceptionally(t);
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        done.complete(bytes.get());
+                    }
+                });
+        return done.get(10, TimeUnit.MINUTES);
+    }
+
+    /** Streams {@code count} copies of {@code chunk} under flow control. */
+    private WriteBlobResponse write(ManagedChannel channel, String digest, ByteString chunk, int count, long size)
+            throws Exception {
+        CompletableFuture<WriteBlobResponse> result = new CompletableFuture<>();
+        Semaphore ready = new Semaphore(0);
+        StreamObserver<WriteBlobRequest> requests = BlobsGrpc.newStub(channel).writeBlob(
+                new ClientResponseObserver<WriteBlobRequest, WriteBlobResponse>() {
+                    @Override
+                    public void beforeStart(ClientCallStreamObserver<WriteBlobRequest> call) {
+                        call.setOnReadyHandler(ready::release);
+                    }
+
+                    @Override
+                    public void onNext(WriteBlobResponse value) {
+                        result.complete(value);
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        result.completeExceptionally(t);
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                    }
+                });
+        ClientCallStreamObserver<WriteBlobRequest> call = (ClientCallStreamObserver<WriteBlobRequest>) requests;
+        long offset = 0;
+        for (int i = 0; i < count && !result.isDone(); i++) {
+            while (!call.isReady() && !result.isDone()) {
+                ready.tryAcquire(10, TimeUnit.MILLISECONDS);
+            }
+            WriteBlobRequest.Builder msg = WriteBlobRequest.newBuilder().setWriteOffset(offset).setData(chunk);
+            if (i == 0) {
+                msg.setHeader(WriteHeader.newBuilder().setNamespace(namespace).setDigest(digest).setSize(size)
+                        .setUploadId(UUID.randomUUID().toString()));
+            }
+            msg.setFinishWrite(i == count - 1);
+            requests.onNext(msg.build());
+            offset += chunk.size();
+        }
+        requests.onCompleted();
+        return result.get(10, TimeUnit.MINUTES);
+    }
+
+    private static String sha256(byte[] b) throws Exception {
+        return "sha256:" + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b));
+    }
+}
