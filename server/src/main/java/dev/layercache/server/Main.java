@@ -4,6 +4,7 @@ import dev.layercache.server.config.ConfigException;
 import dev.layercache.server.config.ConfigLoader;
 import dev.layercache.server.config.ServerConfig;
 import java.util.concurrent.CountDownLatch;
+import org.slf4j.bridge.SLF4JBridgeHandler;
 
 /** {@code java -jar layercache-server.jar [flags]}: runs a node until SIGTERM or SIGINT. */
 public final class Main {
@@ -14,6 +15,8 @@ public final class Main {
     }
 
     public static void main(String[] args) {
+        SLF4JBridgeHandler.removeHandlersForRootLogger();
+        SLF4JBridgeHandler.install();
         ServerConfig config;
         try {
             config = ConfigLoader.load(args, System.getenv());

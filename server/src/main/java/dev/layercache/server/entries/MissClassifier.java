@@ -59,8 +59,8 @@ final class MissClassifier {
 
     /** What differs between the last publication and this lookup: instruction and inputs by path. */
     private static void describeChanges(MissExplanation.Builder miss, StepIdentity now, StepIdentity before) {
-        if (now == null) {
-            return;
+        if (now == null || (now.getInstruction().isEmpty() && now.getInputsCount() == 0)) {
+            return; // a bare lookup (step id and parent only) says nothing about what it is made of
         }
         if (!now.getInstruction().isEmpty() && !before.getInstruction().equals(now.getInstruction())) {
             miss.setInstructionChanged(true).setPreviousInstruction(before.getInstruction());
