@@ -44,14 +44,14 @@ public final class LayerCacheServer implements AutoCloseable {
         try {
             Clock clock = Clock.systemUTC();
             ObjectMapper json = jsonMapper();
-            BlobService blobs = new BlobService(metadata, new DiskBlobBackend(layout), clock);
-            UploadService uploads = new UploadService(metadata, layout, blobs, clock);
-            uploads.recover();
-            ManifestService manifests = new ManifestService(metadata, blobs, json);
-
             // A work-stealing pool in FIFO mode: a hand-off costs far less than with a shared queue,
             // which matters when one small request makes several hops (gRPC's listener callbacks).
             blocking = new ForkJoinPool(config.blockingThreads(), named("layercache-blocking"), null, true);
+            BlobService blobs = new BlobService(metadata, new DiskBlobBackend(layout), clock);
+            UploadService uploads = new UploadService(metadata, layout, blobs, clock, blocking);
+            uploads.recover();
+            ManifestService manifests = new ManifestService(metadata, blobs, json);
+
             transport = new Transport();
             http = new HttpServer(
                     new HttpServer.Options(config.bindAddress(), config.httpPort(), (int) config.maxManifestSize(),

@@ -285,9 +285,15 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
         /** The stream ended early: keep what arrived, so the client can resume with the same upload id. */
         private void keepReceived() {
             if (session != null) {
-                uploads.acknowledge(session);
-                uploads.release(session);
-                session = null;
+                try {
+                    uploads.acknowledge(session);
+                } catch (IOException e) {
+                    // The disk refused bytes: what is recorded stays; the client asks QueryWriteStatus.
+                    uploads.rollback(session);
+                } finally {
+                    uploads.release(session);
+                    session = null;
+                }
             }
         }
 

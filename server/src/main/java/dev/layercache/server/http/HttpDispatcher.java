@@ -1,5 +1,6 @@
 package dev.layercache.server.http;
 
+import dev.layercache.server.concurrent.SerialQueue;
 import dev.layercache.server.core.ErrorCode;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.CompositeByteBuf;

@@ -52,7 +52,7 @@ final class UploadHandler {
                 }
 
                 @Override
-                Response done() {
+                Response done() throws Exception {
                     uploads.acknowledge(session);
                     return progress(HttpResponseStatus.ACCEPTED, session);
                 }
@@ -84,7 +84,7 @@ final class UploadHandler {
         UploadSession session = acquireForChunk(request, range);
         return new Chunk(session, range) {
             @Override
-            Response done() {
+            Response done() throws Exception {
                 uploads.acknowledge(session);
                 return progress(HttpResponseStatus.ACCEPTED, session);
             }
@@ -192,12 +192,11 @@ final class UploadHandler {
                 throw new RegistryException(ErrorCode.RANGE_INVALID,
                         "body is longer than its Content-Range " + range, acknowledged);
             }
-            if (chunk.nioBufferCount() == 1) {
-                uploads.write(session, chunk.nioBuffer());
-            } else {
-                for (ByteBuffer b : chunk.nioBuffers()) {
-                    uploads.write(session, b);
-                }
+            // The file write finishes after this returns: hold the network buffer until then.
+            for (ByteBuffer b : chunk.nioBufferCount() == 1 ? new ByteBuffer[] {chunk.nioBuffer()}
+                    : chunk.nioBuffers()) {
+                chunk.retain();
+                uploads.write(session, b, chunk::release);
             }
         }
 

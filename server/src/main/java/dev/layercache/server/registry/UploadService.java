@@ -1,5 +1,6 @@
 package dev.layercache.server.registry;
 
+import dev.layercache.server.concurrent.WriteBehind;
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.ErrorCode;
 import dev.layercache.server.core.RegistryException;
@@ -20,6 +21,7 @@ import java.time.Clock;
 import java.util.HashSet;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 import org.slf4j.Logger;
@@ -43,14 +45,22 @@ public final class UploadService {
     private final DataLayout layout;
     private final BlobService blobs;
     private final Clock clock;
+    private final Executor disk;
     private final ConcurrentMap<String, UploadSession> open = new ConcurrentHashMap<>();
 
-    public UploadService(KeyValueStore kv, DataLayout layout, BlobService blobs, Clock clock) {
+    /** {@code disk} runs the file writes, so that hashing and writing overlap. */
+    public UploadService(KeyValueStore kv, DataLayout layout, BlobService blobs, Clock clock, Executor disk) {
         this.kv = kv;
         this.index = new UploadIndex(kv);
         this.layout = layout;
         this.blobs = blobs;
         this.clock = clock;
+        this.disk = disk;
+    }
+
+    private void openFile(UploadSession s, StandardOpenOption... options) throws IOException {
+        s.channel = FileChannel.open(layout.upload(s.id), options);
+        s.writer = new WriteBehind(s.channel, disk);
     }
 
     /**
@@ -96,8 +106,7 @@ public final class UploadService {
     public UploadSession start(RepositoryName repo, boolean announced) throws IOException {
         String id = UUID.randomUUID().toString();
         UploadSession s = new UploadSession(id, repo, clock.millis(), 0);
-        s.channel = FileChannel.open(layout.upload(id), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
-                StandardOpenOption.READ);
+        openFile(s, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
         s.sha256 = Digest.Algorithm.SHA256.newMessageDigest();
         s.inUse.set(true);
         if (announced) {
@@ -118,8 +127,7 @@ public final class UploadService {
         synchronized (open) {
             if (open.get(id) == null && restore(id) == null) {
                 UploadSession s = new UploadSession(id, repo, clock.millis(), 0);
-                s.channel = FileChannel.open(layout.upload(id), StandardOpenOption.CREATE_NEW,
-                        StandardOpenOption.WRITE, StandardOpenOption.READ);
+                openFile(s, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
                 s.sha256 = Digest.Algorithm.SHA256.newMessageDigest();
                 persist(s);
                 open.put(id, s);
@@ -179,14 +187,22 @@ public final class UploadService {
         s.checkpointHash = cloneDigest(s.sha256);
     }
 
-    /** Appends bytes to the session's file and hash. */
-    public void write(UploadSession s, ByteBuffer bytes) throws IOException {
+    /**
+     * Appends bytes to the session's hash now and to its file soon after (in order, on the disk
+     * pool); {@code written} runs when the file has them, and only then may the caller reuse the
+     * buffer. A write failure surfaces at the next call on the session.
+     */
+    public void write(UploadSession s, ByteBuffer bytes, Runnable written) throws IOException {
         hash(s.sha256, bytes);
         long position = s.size;
-        while (bytes.hasRemaining()) {
-            position += s.channel.write(bytes, position);
-        }
-        s.size = position;
+        int n = bytes.remaining();
+        s.writer.write(bytes, position, written);
+        s.size = position + n;
+    }
+
+    /** {@link #write(UploadSession, ByteBuffer, Runnable)} for bytes that nobody changes afterwards. */
+    public void write(UploadSession s, ByteBuffer bytes) throws IOException {
+        write(s, bytes, () -> { });
     }
 
     /** A heap copy per thread for hashing direct buffers in large steps (the JDK's own path uses 4 KiB). */
@@ -216,6 +232,7 @@ public final class UploadService {
             return;
         }
         try {
+            s.writer.settle();
             s.channel.truncate(s.checkpointSize);
             s.size = s.checkpointSize;
             s.sha256 = s.checkpointHash;
@@ -226,8 +243,9 @@ public final class UploadService {
         }
     }
 
-    /** Records the bytes of the current request as acknowledged. */
-    public void acknowledge(UploadSession s) {
+    /** Records the bytes of the current request as acknowledged, once they are all on the file. */
+    public void acknowledge(UploadSession s) throws IOException {
+        s.writer.drain();
         s.checkpointHash = null;
         persist(s);
     }
@@ -238,6 +256,7 @@ public final class UploadService {
      * session's repository; if the blob already exists, the upload's copy is dropped.
      */
     public void complete(UploadSession s, Digest expected) throws IOException {
+        s.writer.drain();
         Digest actual;
         if (expected.algorithm() == Digest.Algorithm.SHA256) {
             ensureHashed(s);
@@ -266,6 +285,7 @@ public final class UploadService {
     /** Ends a session whose bytes will not become a blob. */
     public void discard(UploadSession s) {
         try {
+            s.writer.settle();
             s.channel.close();
             Files.deleteIfExists(layout.upload(s.id));
         } catch (IOException e) {
@@ -294,7 +314,7 @@ public final class UploadService {
             return null;
         }
         UploadSession s = new UploadSession(id, r.repository(), r.startedAtMillis(), r.offset());
-        s.channel = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.READ);
+        openFile(s, StandardOpenOption.WRITE, StandardOpenOption.READ);
         s.channel.truncate(r.offset());
         UploadSession raced = open.putIfAbsent(id, s);
         if (raced != null) {

@@ -1,5 +1,6 @@
 package dev.layercache.server.registry;
 
+import dev.layercache.server.concurrent.WriteBehind;
 import dev.layercache.server.core.RepositoryName;
 import java.nio.channels.FileChannel;
 import java.security.MessageDigest;
@@ -17,6 +18,8 @@ public final class UploadSession {
     final AtomicBoolean inUse = new AtomicBoolean();
 
     FileChannel channel;
+    /** Writes to {@link #channel} behind the hashing caller; drained before anything reads the file. */
+    WriteBehind writer;
     /** Hash of bytes [0, size); null after a restart until the file is hashed again. */
     MessageDigest sha256;
     volatile long size;

@@ -1,4 +1,4 @@
-package dev.layercache.server.http;
+package dev.layercache.server.concurrent;
 
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -6,19 +6,19 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * Runs the tasks of one request in submission order on the shared blocking pool, never two at
- * once, so the chunks of an upload reach the disk in order while the event loop keeps reading.
+ * Runs tasks in submission order on a shared pool, never two at once: the tasks of one request,
+ * or the disk writes of one upload, keep their order without a thread of their own.
  */
-final class SerialQueue {
+public final class SerialQueue {
     private final Executor executor;
     private final Queue<Runnable> tasks = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean running = new AtomicBoolean();
 
-    SerialQueue(Executor executor) {
+    public SerialQueue(Executor executor) {
         this.executor = executor;
     }
 
-    void submit(Runnable task) {
+    public void submit(Runnable task) {
         tasks.add(task);
         schedule();
     }

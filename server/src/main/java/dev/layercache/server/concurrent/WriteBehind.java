@@ -1,0 +1,89 @@
+package dev.layercache.server.concurrent;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Semaphore;
+
+/**
+ * Writes a file's bytes on another thread, in order, while the caller goes on (hashing the next
+ * bytes): a verified upload then costs the slower of hashing and writing instead of their sum.
+ * At most {@link #MAX_PENDING} bytes wait at once; a caller beyond that waits for the disk.
+ *
+ * <p>A failed write is reported by the next {@link #write} or {@link #drain}; later writes are
+ * dropped. Callers {@link #drain} before anything that must see every byte on the file
+ * (recording progress, verifying, truncating, closing).
+ */
+public final class WriteBehind {
+    /** Bytes queued for the disk at most. */
+    public static final int MAX_PENDING = 8 << 20;
+
+    private final FileChannel channel;
+    private final SerialQueue queue;
+    private final Semaphore budget = new Semaphore(MAX_PENDING);
+    private volatile IOException failure;
+
+    public WriteBehind(FileChannel channel, Executor disk) {
+        this.channel = channel;
+        this.queue = new SerialQueue(disk);
+    }
+
+    /**
+     * Queues {@code bytes} for {@code position}; {@code written} runs once they are on the file
+     * (or failed), after which the caller's buffer may be reused.
+     */
+    public void write(ByteBuffer bytes, long position, Runnable written) throws IOException {
+        IOException failed = failure;
+        if (failed != null) {
+            written.run();
+            throw failed;
+        }
+        int permits = Math.min(bytes.remaining(), MAX_PENDING);
+        budget.acquireUninterruptibly(permits);
+        queue.submit(() -> {
+            try {
+                long at = position;
+                while (failure == null && bytes.hasRemaining()) {
+                    at += channel.write(bytes, at);
+                }
+            } catch (IOException e) {
+                failure = e;
+            } catch (RuntimeException e) {
+                failure = new IOException(e);
+            } finally {
+                budget.release(permits);
+                written.run();
+            }
+        });
+    }
+
+    /** Waits until every queued byte is on the file; throws the first write failure. */
+    public void drain() throws IOException {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        queue.submit(() -> done.complete(null));
+        try {
+            done.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while writing", e);
+        } catch (ExecutionException e) {
+            throw new IOException(e.getCause());
+        }
+        IOException failed = failure;
+        if (failed != null) {
+            throw failed;
+        }
+    }
+
+    /** As {@link #drain}, ignoring failures: before the file is cut back or removed anyway. */
+    public void settle() {
+        try {
+            drain();
+        } catch (IOException ignored) {
+            // the caller discards what was written
+        }
+    }
+}
