@@ -38,8 +38,8 @@ import java.nio.channels.FileChannel;
  * can take it); uploads go through the same verified, resumable upload sessions as OCI uploads.
  */
 final class BlobsService extends BlobsGrpc.BlobsImplBase {
-    /** Bytes per ReadBlob message: big enough to amortise framing, small next to the 8 MiB limit. */
-    static final int CHUNK = 256 << 10;
+    /** Bytes per ReadBlob message: big enough to amortise framing and copies, small next to the limits. */
+    static final int CHUNK = 1 << 20;
     /** Data per batch call. */
     static final int MAX_BATCH_BYTES = 4 << 20;
     static final int MAX_DIGESTS = 10_000;
