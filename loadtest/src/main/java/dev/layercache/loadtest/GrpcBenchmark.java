@@ -223,7 +223,7 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
             throws Exception {
         CompletableFuture<WriteBlobResponse> result = new CompletableFuture<>();
         Semaphore ready = new Semaphore(0);
-        StreamObserver<WriteBlobRequest> requests = BlobsGrpc.newStub(channel).writeBlob(
+        StreamObserver<WriteBlobRequest> requests = BlobsGrpc.newStub(channel).withOnReadyThreshold(4 << 20).writeBlob(
                 new ClientResponseObserver<WriteBlobRequest, WriteBlobResponse>() {
                     @Override
                     public void beforeStart(ClientCallStreamObserver<WriteBlobRequest> call) {

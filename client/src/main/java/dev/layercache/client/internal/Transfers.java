@@ -64,6 +64,9 @@ public final class Transfers {
         this.unaryDeadline = unaryDeadline;
     }
 
+    /** Bytes an upload may have queued in the transport and still be "ready" for more. */
+    static final int ON_READY_THRESHOLD = 4 << 20;
+
     private BlobsGrpc.BlobsBlockingStub blockingStub(Optional<Duration> deadline) {
         BlobsGrpc.BlobsBlockingStub stub = BlobsGrpc.newBlockingStub(channel);
         if (credentials.isPresent()) {
@@ -76,7 +79,9 @@ public final class Transfers {
     }
 
     private BlobsGrpc.BlobsStub asyncStub() {
-        BlobsGrpc.BlobsStub stub = BlobsGrpc.newStub(channel);
+        // Let a few chunks queue in the transport before isReady() says wait: with the default
+        // 32 KiB an upload of 1 MiB chunks goes one chunk at a time, stop and wait.
+        BlobsGrpc.BlobsStub stub = BlobsGrpc.newStub(channel).withOnReadyThreshold(ON_READY_THRESHOLD);
         if (credentials.isPresent()) {
             stub = stub.withCallCredentials(credentials.get());
         }

@@ -121,6 +121,9 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
         }
 
         void start() {
+            // A couple of chunks may wait in the transport: enough to keep the socket busy, still
+            // bounded per stream whatever the client's reading speed.
+            call.setOnReadyThreshold(2 * CHUNK);
             call.setOnCancelHandler(this::close);
             call.setOnReadyHandler(this);
         }
