@@ -6,6 +6,7 @@ import java.nio.channels.FileChannel;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
+import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.Semaphore;
 
 /**
@@ -42,7 +43,7 @@ public final class WriteBehind {
             throw failed;
         }
         int permits = Math.min(bytes.remaining(), MAX_PENDING);
-        budget.acquireUninterruptibly(permits);
+        awaitBudget(permits);
         queue.submit(() -> {
             try {
                 long at = position;
@@ -58,6 +59,40 @@ public final class WriteBehind {
                 written.run();
             }
         });
+    }
+
+    /**
+     * Takes {@code permits} bytes of budget, waiting for the disk if need be. The wait tells a
+     * ForkJoinPool that this worker is blocked, so the pool adds a worker to run the very writes
+     * being waited for: callers and writes share one pool, which must never wait on itself.
+     */
+    private void awaitBudget(int permits) {
+        if (budget.tryAcquire(permits)) {
+            return;
+        }
+        ForkJoinPool.ManagedBlocker blocker = new ForkJoinPool.ManagedBlocker() {
+            private boolean acquired;
+
+            @Override
+            public boolean block() {
+                budget.acquireUninterruptibly(permits);
+                acquired = true;
+                return true;
+            }
+
+            @Override
+            public boolean isReleasable() {
+                return acquired || (acquired = budget.tryAcquire(permits));
+            }
+        };
+        while (true) {
+            try {
+                ForkJoinPool.managedBlock(blocker);
+                return;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt(); // keep the flag; the wait itself is uninterruptible
+            }
+        }
     }
 
     /** Waits until every queued byte is on the file; throws the first write failure. */
