@@ -67,6 +67,10 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
     @Option(names = "--blob-mib", defaultValue = "1024", description = "size of the blob written and read")
     int blobMib;
 
+    @Option(names = "--server-pid", description = "the server's process id, when it runs on this machine: "
+            + "adds its CPU time per operation, steadier than rates on a shared machine")
+    Long serverPid;
+
     @Option(names = "--json", description = "write the results here as JSON")
     Path json;
 
@@ -111,6 +115,7 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
             micros.reset();
             done.set(0);
             long start = System.nanoTime();
+            double cpuBefore = ServerCpu.seconds(serverPid);
             int i = 0;
             while (System.nanoTime() < end) {
                 inFlight.acquire();
@@ -143,6 +148,9 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
                 row.put("failed", failed.get());
                 row.put("concurrency", concurrency);
                 row.put("lookups_per_s", done.get() / elapsed);
+                if (serverPid != null) {
+                    row.put("server_cpu_us_per_lookup", (ServerCpu.seconds(serverPid) - cpuBefore) * 1e6 / done.get());
+                }
                 Report.latencies(row, micros);
             }
         }
@@ -161,19 +169,27 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
         long size = (long) blobMib << 20;
 
         Map<String, Object> w = report.row("WriteBlob " + blobMib + " MiB");
+        double cpuBefore = ServerCpu.seconds(serverPid);
         t0 = System.nanoTime();
         WriteBlobResponse written = write(channel, digest, UnsafeByteOperations.unsafeWrap(chunk), blobMib, size);
         double writeMBs = size / 1e6 / ((System.nanoTime() - t0) / 1e9);
         w.put("MB_per_s", writeMBs);
+        if (serverPid != null) {
+            w.put("server_cpu_s_per_GiB", (ServerCpu.seconds(serverPid) - cpuBefore) / (size / (double) (1L << 30)));
+        }
         w.put("already_existed", written.getAlreadyExisted());
         w.put("single_core_sha256_MB_per_s", shaMBs);
         w.put("share_of_sha256_rate", writeMBs / shaMBs);
 
         for (int run = 1; run <= 3; run++) {
             Map<String, Object> r = report.row("ReadBlob " + blobMib + " MiB, run " + run);
+            double readCpu = ServerCpu.seconds(serverPid);
             t0 = System.nanoTime();
             long got = read(channel, digest);
             r.put("MB_per_s", got / 1e6 / ((System.nanoTime() - t0) / 1e9));
+            if (serverPid != null) {
+                r.put("server_cpu_s_per_GiB", (ServerCpu.seconds(serverPid) - readCpu) / (got / (double) (1L << 30)));
+            }
             if (http != null) {
                 HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
                 t0 = System.nanoTime();

@@ -397,19 +397,35 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
     }
 
     /**
-     * Appends a message's bytes to an upload. {@link ByteString#writeTo} hands over the backing
-     * array itself (read-only views would cost the hash a copy in 4 KiB steps).
+     * Appends a message's bytes to an upload without copying them: {@link ByteString#writeTo} with
+     * an OutputStream copies defensively, while a {@link com.google.protobuf.ByteOutput} is handed
+     * the backing array itself (messages are immutable, so the array stays as it is).
      */
     private void writeTo(UploadSession s, ByteString data) throws IOException {
-        data.writeTo(new java.io.OutputStream() {
+        UnsafeByteOperations.unsafeWriteTo(data, new com.google.protobuf.ByteOutput() {
             @Override
-            public void write(int b) throws IOException {
-                write(new byte[] {(byte) b}, 0, 1);
+            public void write(byte value) throws IOException {
+                write(new byte[] {value}, 0, 1);
             }
 
             @Override
-            public void write(byte[] b, int off, int len) throws IOException {
-                uploads.write(s, ByteBuffer.wrap(b, off, len));
+            public void write(byte[] value, int offset, int length) throws IOException {
+                uploads.write(s, ByteBuffer.wrap(value, offset, length));
+            }
+
+            @Override
+            public void writeLazy(byte[] value, int offset, int length) throws IOException {
+                write(value, offset, length);
+            }
+
+            @Override
+            public void write(ByteBuffer value) throws IOException {
+                uploads.write(s, value.slice());
+            }
+
+            @Override
+            public void writeLazy(ByteBuffer value) throws IOException {
+                write(value);
             }
         });
     }
