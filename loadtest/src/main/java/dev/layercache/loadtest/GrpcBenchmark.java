@@ -19,15 +19,14 @@ import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.StreamObserver;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
-import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
@@ -58,6 +57,13 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
     @Option(names = "--duration", defaultValue = "10", description = "seconds of lookups")
     int seconds;
 
+    @Option(names = "--rounds", defaultValue = "5",
+            description = "measured rounds of lookups and of downloads, interleaved with the OCI download")
+    int rounds;
+
+    @Option(names = "--warmup", defaultValue = "10", description = "seconds of lookups before measuring (JIT)")
+    int warmup;
+
     @Option(names = "--concurrency", defaultValue = "64", description = "lookups in flight")
     int concurrency;
 
@@ -81,7 +87,7 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
                 .flowControlWindow(8 << 20).maxInboundMessageSize(16 << 20).build();
         Report report = new Report("gRPC benchmarks against " + target);
         try {
-            lookups(channel, report.row("GetEntry"));
+            lookups(channel, report);
             blobs(channel, report);
         } finally {
             channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -91,7 +97,7 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
         return 0;
     }
 
-    private void lookups(ManagedChannel channel, Map<String, Object> row) throws Exception {
+    private void lookups(ManagedChannel channel, Report report) throws Exception {
         byte[] layer = "benchmark layer".getBytes(StandardCharsets.UTF_8);
         String layerDigest = sha256(layer);
         write(channel, layerDigest, UnsafeByteOperations.unsafeWrap(layer), 1, layer.length);
@@ -109,9 +115,11 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
         Semaphore inFlight = new Semaphore(concurrency);
         AtomicLong done = new AtomicLong();
         AtomicLong failed = new AtomicLong();
-        // Three seconds of warm-up (both JITs), then the measured run.
-        for (int phase = 0; phase < 2; phase++) {
-            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(phase == 0 ? 3 : seconds);
+        // A warm-up round (both JITs compile the hot paths), then the measured rounds, then their medians.
+        List<Double> rates = new ArrayList<>();
+        List<Double> p99s = new ArrayList<>();
+        for (int round = 0; round <= rounds; round++) {
+            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(round == 0 ? warmup : seconds);
             micros.reset();
             done.set(0);
             long start = System.nanoTime();
@@ -142,8 +150,9 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
             }
             inFlight.acquire(concurrency);
             inFlight.release(concurrency);
-            if (phase == 1) {
+            if (round > 0) {
                 double elapsed = (System.nanoTime() - start) / 1e9;
+                Map<String, Object> row = report.row("GetEntry, round " + round);
                 row.put("lookups", done.get());
                 row.put("failed", failed.get());
                 row.put("concurrency", concurrency);
@@ -152,8 +161,22 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
                     row.put("server_cpu_us_per_lookup", (ServerCpu.seconds(serverPid) - cpuBefore) * 1e6 / done.get());
                 }
                 Report.latencies(row, micros);
+                rates.add(done.get() / elapsed);
+                p99s.add(micros.getValueAtPercentile(99) / 1000.0);
             }
         }
+        Map<String, Object> summary = report.row("GetEntry, median of " + rounds + " rounds");
+        summary.put("lookups_per_s", median(rates));
+        summary.put("lookups_per_s_min", Collections.min(rates));
+        summary.put("lookups_per_s_max", Collections.max(rates));
+        summary.put("p99_ms", median(p99s));
+    }
+
+    private static double median(List<Double> values) {
+        List<Double> sorted = new ArrayList<>(values);
+        Collections.sort(sorted);
+        int n = sorted.size();
+        return n % 2 == 1 ? sorted.get(n / 2) : (sorted.get(n / 2 - 1) + sorted.get(n / 2)) / 2;
     }
 
     private void blobs(ManagedChannel channel, Report report) throws Exception {
@@ -181,33 +204,37 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
         w.put("single_core_sha256_MB_per_s", shaMBs);
         w.put("share_of_sha256_rate", writeMBs / shaMBs);
 
-        for (int run = 1; run <= 3; run++) {
+        read(channel, digest); // warm-up
+        List<Double> grpcRates = new ArrayList<>();
+        List<Double> curlRates = new ArrayList<>();
+        for (int run = 1; run <= rounds; run++) {
             Map<String, Object> r = report.row("ReadBlob " + blobMib + " MiB, run " + run);
             double readCpu = ServerCpu.seconds(serverPid);
             t0 = System.nanoTime();
             long got = read(channel, digest);
-            r.put("MB_per_s", got / 1e6 / ((System.nanoTime() - t0) / 1e9));
+            double rate = got / 1e6 / ((System.nanoTime() - t0) / 1e9);
+            r.put("MB_per_s", rate);
+            grpcRates.add(rate);
             if (serverPid != null) {
                 r.put("server_cpu_s_per_GiB", (ServerCpu.seconds(serverPid) - readCpu) / (got / (double) (1L << 30)));
             }
-            if (http != null) {
-                HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+            // The OCI download of the same blob, by curl: what the HTTP surface does with sendfile.
+            if (http != null && Files.isExecutable(Path.of("/usr/bin/curl"))) {
                 t0 = System.nanoTime();
-                HttpResponse<Void> resp = client.send(HttpRequest.newBuilder(
-                        URI.create(http + "/v2/" + namespace + "/blobs/" + digest)).timeout(Duration.ofMinutes(5))
-                        .build(), HttpResponse.BodyHandlers.discarding());
-                r.put("oci_download_status", resp.statusCode());
-                r.put("oci_download_java_MB_per_s", size / 1e6 / ((System.nanoTime() - t0) / 1e9));
-                // curl as the OCI client too: a C client shows what the HTTP surface itself can do.
-                if (java.nio.file.Files.isExecutable(Path.of("/usr/bin/curl"))) {
-                    t0 = System.nanoTime();
-                    Process curl = new ProcessBuilder("/usr/bin/curl", "-sf", "-o", "/dev/null",
-                            http + "/v2/" + namespace + "/blobs/" + digest).start();
-                    if (curl.waitFor() == 0) {
-                        r.put("oci_download_curl_MB_per_s", size / 1e6 / ((System.nanoTime() - t0) / 1e9));
-                    }
+                Process curl = new ProcessBuilder("/usr/bin/curl", "-sf", "-o", "/dev/null",
+                        http + "/v2/" + namespace + "/blobs/" + digest).start();
+                if (curl.waitFor() == 0) {
+                    double oci = size / 1e6 / ((System.nanoTime() - t0) / 1e9);
+                    r.put("oci_download_curl_MB_per_s", oci);
+                    curlRates.add(oci);
                 }
             }
+        }
+        Map<String, Object> summary = report.row("ReadBlob " + blobMib + " MiB, median of " + rounds + " runs");
+        summary.put("MB_per_s", median(grpcRates));
+        if (!curlRates.isEmpty()) {
+            summary.put("oci_download_curl_MB_per_s", median(curlRates));
+            summary.put("ratio", median(grpcRates) / median(curlRates));
         }
     }
 
