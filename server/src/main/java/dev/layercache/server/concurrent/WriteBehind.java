@@ -2,7 +2,6 @@ package dev.layercache.server.concurrent;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
@@ -10,8 +9,9 @@ import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.Semaphore;
 
 /**
- * Writes a file's bytes on another thread, in order, while the caller goes on (hashing the next
- * bytes): a verified upload then costs the slower of hashing and writing instead of their sum.
+ * Writes a file's bytes on another thread, in order, through a {@link FileSink}, while the
+ * caller goes on (hashing the next bytes): a verified upload then costs the slower of hashing
+ * and writing instead of their sum.
  * At most {@link #MAX_PENDING} bytes wait at once; a caller beyond that waits for the disk.
  *
  * <p>A failed write is reported by the next {@link #write} or {@link #drain}; later writes are
@@ -22,13 +22,13 @@ public final class WriteBehind {
     /** Bytes queued for the disk at most. */
     public static final int MAX_PENDING = 8 << 20;
 
-    private final FileChannel channel;
+    private final FileSink sink;
     private final SerialQueue queue;
     private final Semaphore budget = new Semaphore(MAX_PENDING);
     private volatile IOException failure;
 
-    public WriteBehind(FileChannel channel, Executor disk) {
-        this.channel = channel;
+    public WriteBehind(FileSink sink, Executor disk) {
+        this.sink = sink;
         this.queue = new SerialQueue(disk);
     }
 
@@ -46,9 +46,8 @@ public final class WriteBehind {
         awaitBudget(permits);
         queue.submit(() -> {
             try {
-                long at = position;
-                while (failure == null && bytes.hasRemaining()) {
-                    at += channel.write(bytes, at);
+                if (failure == null) {
+                    sink.write(bytes, position);
                 }
             } catch (IOException e) {
                 failure = e;
@@ -98,7 +97,19 @@ public final class WriteBehind {
     /** Waits until every queued byte is on the file; throws the first write failure. */
     public void drain() throws IOException {
         CompletableFuture<Void> done = new CompletableFuture<>();
-        queue.submit(() -> done.complete(null));
+        queue.submit(() -> {
+            try {
+                if (failure == null) {
+                    sink.flush();
+                }
+            } catch (IOException e) {
+                failure = e;
+            } catch (RuntimeException e) {
+                failure = new IOException(e);
+            } finally {
+                done.complete(null);
+            }
+        });
         try {
             done.get();
         } catch (InterruptedException e) {
@@ -111,6 +122,17 @@ public final class WriteBehind {
         if (failed != null) {
             throw failed;
         }
+    }
+
+    /** The file was cut back to {@code size} (after {@link #settle}); writes continue there. */
+    public void truncated(long size) throws IOException {
+        failure = null;
+        sink.truncated(size);
+    }
+
+    /** Ends the writer (after {@link #drain} or {@link #settle}). */
+    public void close() {
+        sink.close();
     }
 
     /** As {@link #drain}, ignoring failures: before the file is cut back or removed anyway. */

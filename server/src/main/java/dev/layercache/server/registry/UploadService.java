@@ -1,5 +1,8 @@
 package dev.layercache.server.registry;
 
+import dev.layercache.server.concurrent.BufferedFileSink;
+import dev.layercache.server.concurrent.DirectFileSink;
+import dev.layercache.server.concurrent.FileSink;
 import dev.layercache.server.concurrent.WriteBehind;
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.ErrorCode;
@@ -58,9 +61,18 @@ public final class UploadService {
         this.disk = disk;
     }
 
-    private void openFile(UploadSession s, StandardOpenOption... options) throws IOException {
-        s.channel = FileChannel.open(layout.upload(s.id), options);
-        s.writer = new WriteBehind(s.channel, disk);
+    /**
+     * Opens the session's file, whose acknowledged bytes end at {@code size}, and its writer:
+     * direct I/O where the file system has it (see {@link DirectFileSink}), buffered otherwise.
+     */
+    private void openFile(UploadSession s, long size, StandardOpenOption... options) throws IOException {
+        Path file = layout.upload(s.id);
+        s.channel = FileChannel.open(file, options);
+        if (s.channel.size() != size) {
+            s.channel.truncate(size);
+        }
+        FileSink sink = DirectFileSink.open(file, s.channel, size);
+        s.writer = new WriteBehind(sink != null ? sink : new BufferedFileSink(s.channel), disk);
     }
 
     /**
@@ -106,7 +118,7 @@ public final class UploadService {
     public UploadSession start(RepositoryName repo, boolean announced) throws IOException {
         String id = UUID.randomUUID().toString();
         UploadSession s = new UploadSession(id, repo, clock.millis(), 0);
-        openFile(s, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
+        openFile(s, 0, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
         s.sha256 = Digest.Algorithm.SHA256.newMessageDigest();
         s.inUse.set(true);
         if (announced) {
@@ -127,7 +139,7 @@ public final class UploadService {
         synchronized (open) {
             if (open.get(id) == null && restore(id) == null) {
                 UploadSession s = new UploadSession(id, repo, clock.millis(), 0);
-                openFile(s, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
+                openFile(s, 0, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
                 s.sha256 = Digest.Algorithm.SHA256.newMessageDigest();
                 persist(s);
                 open.put(id, s);
@@ -234,6 +246,7 @@ public final class UploadService {
         try {
             s.writer.settle();
             s.channel.truncate(s.checkpointSize);
+            s.writer.truncated(s.checkpointSize);
             s.size = s.checkpointSize;
             s.sha256 = s.checkpointHash;
             s.checkpointHash = null;
@@ -271,6 +284,7 @@ public final class UploadService {
         }
         // fsync before the rename: after a crash the name must never point at missing bytes.
         s.channel.force(true);
+        s.writer.close();
         s.channel.close();
         blobs.commitVerified(s.repository, expected, layout.upload(s.id), s.size);
         forget(s);
@@ -286,6 +300,7 @@ public final class UploadService {
     public void discard(UploadSession s) {
         try {
             s.writer.settle();
+            s.writer.close();
             s.channel.close();
             Files.deleteIfExists(layout.upload(s.id));
         } catch (IOException e) {
@@ -314,10 +329,10 @@ public final class UploadService {
             return null;
         }
         UploadSession s = new UploadSession(id, r.repository(), r.startedAtMillis(), r.offset());
-        openFile(s, StandardOpenOption.WRITE, StandardOpenOption.READ);
-        s.channel.truncate(r.offset());
+        openFile(s, r.offset(), StandardOpenOption.WRITE, StandardOpenOption.READ);
         UploadSession raced = open.putIfAbsent(id, s);
         if (raced != null) {
+            s.writer.close();
             s.channel.close();
             return raced;
         }

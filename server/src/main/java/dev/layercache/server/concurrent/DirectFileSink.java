@@ -1,0 +1,131 @@
+package dev.layercache.server.concurrent;
+
+import com.sun.nio.file.ExtendedOpenOption;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * A {@link FileSink} that writes with {@code O_DIRECT}, past the page cache. Uploads are fsynced
+ * before they become blobs, so caching their pages buys nothing, and filling new page-cache
+ * memory costs more CPU than hashing (measured: 2.7–4.3 CPU-s against 0.2 for 2 GiB).
+ *
+ * <p>{@code O_DIRECT} needs block-aligned memory, offsets and lengths. Bytes gather in an aligned
+ * staging buffer that goes to the file a whole buffer at a time; on {@link #flush} the aligned
+ * part goes directly and the last partial block through the ordinary channel, and stays staged
+ * so that the next direct write rewrites its whole block. After a truncation the partial block
+ * is read back from the file into the stage.
+ */
+public final class DirectFileSink implements FileSink {
+    static final int BLOCK = 4096;
+    static final int STAGE = 1 << 20;
+
+    private final FileChannel direct;
+    private final FileChannel buffered;
+    private final ByteBuffer stage;
+    /** File offset of stage[0]; always a multiple of BLOCK. */
+    private long stageStart;
+
+    private DirectFileSink(FileChannel direct, FileChannel buffered) {
+        this.direct = direct;
+        this.buffered = buffered;
+        this.stage = ByteBuffer.allocateDirect(STAGE + BLOCK).alignedSlice(BLOCK).limit(STAGE).slice();
+    }
+
+    /**
+     * A direct sink for {@code file}, whose bytes end at {@code size}, writing its partial tail
+     * through {@code buffered}; null when the file system does not support {@code O_DIRECT}.
+     */
+    public static DirectFileSink open(Path file, FileChannel buffered, long size) {
+        FileChannel direct;
+        try {
+            direct = FileChannel.open(file, StandardOpenOption.WRITE, ExtendedOpenOption.DIRECT);
+        } catch (IOException | UnsupportedOperationException e) {
+            return null;
+        }
+        DirectFileSink sink = new DirectFileSink(direct, buffered);
+        try {
+            sink.truncated(size);
+            return sink;
+        } catch (IOException e) {
+            sink.closeQuietly();
+            return null;
+        }
+    }
+
+    @Override
+    public void write(ByteBuffer src, long position) throws IOException {
+        if (position != stageStart + stage.position()) {
+            throw new IOException("write at " + position + " but the written bytes end at "
+                    + (stageStart + stage.position()));
+        }
+        while (src.hasRemaining()) {
+            int n = Math.min(src.remaining(), stage.remaining());
+            stage.put(stage.position(), src, src.position(), n);
+            stage.position(stage.position() + n);
+            src.position(src.position() + n);
+            if (!stage.hasRemaining()) {
+                writeFully(direct, stage.duplicate().flip(), stageStart);
+                stageStart += STAGE;
+                stage.clear();
+            }
+        }
+    }
+
+    @Override
+    public void flush() throws IOException {
+        int filled = stage.position();
+        int aligned = filled - filled % BLOCK;
+        if (aligned > 0) {
+            writeFully(direct, stage.duplicate().position(0).limit(aligned), stageStart);
+        }
+        if (filled > aligned) {
+            writeFully(buffered, stage.duplicate().position(aligned).limit(filled), stageStart + aligned);
+        }
+        if (aligned > 0) {
+            // Keep only the partial block, at the start of the stage.
+            stage.position(aligned).limit(filled);
+            stage.compact();
+            stageStart += aligned;
+        }
+    }
+
+    @Override
+    public void truncated(long size) throws IOException {
+        stageStart = size - size % BLOCK;
+        stage.clear();
+        int tail = (int) (size - stageStart);
+        if (tail > 0) {
+            ByteBuffer partial = stage.duplicate().limit(tail);
+            while (partial.hasRemaining()) {
+                if (buffered.read(partial, stageStart + partial.position()) < 0) {
+                    throw new IOException("file shorter than " + size + " bytes");
+                }
+            }
+            stage.position(tail);
+        }
+    }
+
+    @Override
+    public void close() {
+        closeQuietly();
+    }
+
+    /** Closes the direct channel (the buffered one is the caller's). */
+    private void closeQuietly() {
+        try {
+            direct.close();
+        } catch (IOException ignored) {
+            // the ordinary channel carries on
+        }
+    }
+
+    private static void writeFully(FileChannel channel, ByteBuffer src, long position) throws IOException {
+        long at = position;
+        while (src.hasRemaining()) {
+            at += channel.write(src, at);
+        }
+    }
+}
