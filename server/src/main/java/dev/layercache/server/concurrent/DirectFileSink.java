@@ -27,6 +27,8 @@ public final class DirectFileSink implements FileSink {
     private final ByteBuffer stage;
     /** File offset of stage[0]; always a multiple of BLOCK. */
     private long stageStart;
+    /** Some file systems open with O_DIRECT and then refuse the writes: go on buffered. */
+    private boolean directRefused;
 
     private DirectFileSink(FileChannel direct, FileChannel buffered) {
         this.direct = direct;
@@ -67,7 +69,7 @@ public final class DirectFileSink implements FileSink {
             stage.position(stage.position() + n);
             src.position(src.position() + n);
             if (!stage.hasRemaining()) {
-                writeFully(direct, stage.duplicate().flip(), stageStart);
+                writeDirect(stage.duplicate().flip(), stageStart);
                 stageStart += STAGE;
                 stage.clear();
             }
@@ -79,7 +81,7 @@ public final class DirectFileSink implements FileSink {
         int filled = stage.position();
         int aligned = filled - filled % BLOCK;
         if (aligned > 0) {
-            writeFully(direct, stage.duplicate().position(0).limit(aligned), stageStart);
+            writeDirect(stage.duplicate().position(0).limit(aligned), stageStart);
         }
         if (filled > aligned) {
             writeFully(buffered, stage.duplicate().position(aligned).limit(filled), stageStart + aligned);
@@ -120,6 +122,18 @@ public final class DirectFileSink implements FileSink {
         } catch (IOException ignored) {
             // the ordinary channel carries on
         }
+    }
+
+    private void writeDirect(ByteBuffer aligned, long position) throws IOException {
+        if (!directRefused) {
+            try {
+                writeFully(direct, aligned.duplicate(), position);
+                return;
+            } catch (IOException e) {
+                directRefused = true;
+            }
+        }
+        writeFully(buffered, aligned, position);
     }
 
     private static void writeFully(FileChannel channel, ByteBuffer src, long position) throws IOException {
