@@ -8,6 +8,10 @@ import dev.layercache.server.grpc.GrpcServer;
 import dev.layercache.server.grpc.GrpcServices;
 import dev.layercache.server.http.AccessLog;
 import dev.layercache.server.http.HttpServer;
+import dev.layercache.server.http.RequestListener;
+import dev.layercache.server.http.RequestMetrics;
+import dev.layercache.server.metrics.CacheMetrics;
+import dev.layercache.server.metrics.StoreCensus;
 import dev.layercache.server.metadata.RocksKeyValueStore;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.ManifestService;
@@ -15,6 +19,7 @@ import dev.layercache.server.registry.UploadService;
 import dev.layercache.server.storage.DataLayout;
 import dev.layercache.server.storage.DiskBlobBackend;
 import java.time.Clock;
+import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.ForkJoinWorkerThread;
@@ -34,6 +39,7 @@ public final class LayerCacheServer implements AutoCloseable {
     private final Transport transport;
     private final HttpServer http;
     private final GrpcServer grpc;
+    private final CacheMetrics metrics;
     private final AtomicBoolean ready = new AtomicBoolean();
     private final AtomicBoolean stopped = new AtomicBoolean();
 
@@ -51,15 +57,21 @@ public final class LayerCacheServer implements AutoCloseable {
             UploadService uploads = new UploadService(metadata, layout, blobs, clock, blocking);
             uploads.recover();
             ManifestService manifests = new ManifestService(metadata, blobs, json);
+            ServerConfig.Metrics counting = config.metrics();
+            metrics = counting.enabled()
+                    ? CacheMetrics.create(counting.namespaceDepth(), counting.maxNamespaces(), clock)
+                    : CacheMetrics.disabled();
+            metrics.watchStore(new StoreCensus(metadata), uploads::openSessions);
 
             transport = new Transport();
             http = new HttpServer(
                     new HttpServer.Options(config.bindAddress(), config.httpPort(), (int) config.maxManifestSize(),
                             (int) config.maxHeaderSize()),
-                    transport, blobs, uploads, manifests, json, blocking, ready::get, new AccessLog());
+                    transport, blobs, uploads, manifests, json, blocking, ready::get, metrics,
+                    RequestListener.all(List.of(new AccessLog(), new RequestMetrics(metrics, manifests))));
             grpc = new GrpcServer(config.bindAddress(), config.grpcPort(), transport, blocking,
                     GrpcServices.create(new EntryService(metadata, blobs, clock), blobs, uploads, manifests,
-                            (int) config.maxManifestSize()));
+                            (int) config.maxManifestSize(), metrics), metrics);
             grpc.setServing(true);
         } catch (Exception | Error e) {
             metadata.close();
@@ -84,6 +96,11 @@ public final class LayerCacheServer implements AutoCloseable {
 
     public ServerConfig config() {
         return config;
+    }
+
+    /** The node's counters (for tests and embedding: the same numbers as /metrics). */
+    public CacheMetrics metrics() {
+        return metrics;
     }
 
     /**
@@ -121,6 +138,7 @@ public final class LayerCacheServer implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        metrics.close();
         metadata.close();
         log.info("layercache stopped");
     }

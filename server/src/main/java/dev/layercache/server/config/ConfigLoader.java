@@ -171,7 +171,17 @@ public final class ConfigLoader {
             threads = Math.max(8, 4 * Runtime.getRuntime().availableProcessors());
         }
         Duration grace = duration(v, Setting.SHUTDOWN_GRACE);
-        return new ServerConfig(httpPort, grpcPort, bind, dataDir, maxManifest, maxHeader, threads, grace);
+        ServerConfig.Metrics metrics = new ServerConfig.Metrics(bool(v, Setting.METRICS_ENABLED),
+                integer(v, Setting.METRICS_NAMESPACE_DEPTH, 1, 16), integer(v, Setting.METRICS_MAX_NAMESPACES, 1, 10_000));
+        return new ServerConfig(httpPort, grpcPort, bind, dataDir, maxManifest, maxHeader, threads, grace, metrics);
+    }
+
+    private static boolean bool(Values v, Setting s) throws ConfigException {
+        return switch (v.get(s).toLowerCase(Locale.ROOT)) {
+            case "true", "yes", "on", "1" -> true;
+            case "false", "no", "off", "0" -> false;
+            default -> throw v.invalid(s, "not true or false");
+        };
     }
 
     private static int port(Values v, Setting s) throws ConfigException {

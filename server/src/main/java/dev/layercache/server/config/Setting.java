@@ -9,13 +9,18 @@ import java.util.Locale;
  */
 public enum Setting {
     HTTP_PORT("http-port", "5000", "HTTP port of the OCI Distribution API (0 picks a free port)"),
-    GRPC_PORT("grpc-port", "9092", "gRPC port of the native cache API (reserved; served from a later release)"),
+    GRPC_PORT("grpc-port", "9092", "gRPC port of the native cache API (0 picks a free port)"),
     BIND_ADDRESS("bind-address", "0.0.0.0", "address to listen on (127.0.0.1 for this machine only)"),
     DATA_DIR("data-dir", "./data", "folder for blobs, metadata and uploads"),
     MAX_MANIFEST_SIZE("max-manifest-size", "4MiB", "largest manifest accepted (413 beyond); at least 4MiB"),
     MAX_HEADER_SIZE("max-header-size", "16KiB", "largest total of request headers (431 beyond)"),
     BLOCKING_THREADS("blocking-threads", "0", "threads for disk and metadata work (0: 4 per core, at least 8)"),
-    SHUTDOWN_GRACE("shutdown-grace", "30s", "how long SIGTERM waits for requests in progress before aborting them");
+    SHUTDOWN_GRACE("shutdown-grace", "30s", "how long SIGTERM waits for requests in progress before aborting them"),
+    METRICS_ENABLED("metrics-enabled", "true", "count lookups, bytes and latencies for /metrics, /api/v1/stats and /ui/"),
+    METRICS_NAMESPACE_DEPTH("metrics-namespace-depth", "1",
+            "path components of a repository that name its namespace in metrics (team/app/x -> team)"),
+    METRICS_MAX_NAMESPACES("metrics-max-namespaces", "100",
+            "distinct namespaces in metrics at most; later ones count as 'other'");
 
     private final String key;
     private final String defaultValue;

@@ -8,7 +8,7 @@ import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.Keys;
 import dev.layercache.server.metadata.MetadataException;
 import dev.layercache.server.metadata.Table;
-import java.nio.ByteBuffer;
+import dev.layercache.server.metadata.TombstoneIndex;
 
 /**
  * The three tables behind cache entries: ENTRIES (key to entry), STEPS (step identity to its
@@ -17,9 +17,11 @@ import java.nio.ByteBuffer;
  */
 final class EntryStore {
     private final KeyValueStore kv;
+    private final TombstoneIndex tombstones;
 
     EntryStore(KeyValueStore kv) {
         this.kv = kv;
+        this.tombstones = new TombstoneIndex(kv);
     }
 
     Entry entry(RepositoryName ns, Digest key) {
@@ -32,12 +34,12 @@ final class EntryStore {
     }
 
     boolean wasRemoved(RepositoryName ns, Digest key) {
-        return kv.get(Table.TOMBSTONES, Keys.of(ns.toString(), key.toString())) != null;
+        return tombstones.contains(ns.toString(), key.toString());
     }
 
     void putEntry(KeyValueStore.Batch batch, RepositoryName ns, Entry entry) {
         batch.put(Table.ENTRIES, Keys.of(ns.toString(), entry.getKey()), entry.toByteArray());
-        batch.delete(Table.TOMBSTONES, Keys.of(ns.toString(), entry.getKey()));
+        tombstones.delete(batch, ns.toString(), entry.getKey());
     }
 
     void putPublication(KeyValueStore.Batch batch, RepositoryName ns, Entry publication) {
@@ -46,8 +48,7 @@ final class EntryStore {
 
     void removeEntry(KeyValueStore.Batch batch, RepositoryName ns, Digest key, long nowMillis) {
         batch.delete(Table.ENTRIES, Keys.of(ns.toString(), key.toString()));
-        batch.put(Table.TOMBSTONES, Keys.of(ns.toString(), key.toString()),
-                ByteBuffer.allocate(8).putLong(nowMillis).array());
+        tombstones.put(batch, ns.toString(), key.toString(), nowMillis);
     }
 
     private static Entry decode(byte[] bytes) {

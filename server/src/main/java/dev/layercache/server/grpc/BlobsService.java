@@ -22,6 +22,11 @@ import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.ErrorCode;
 import dev.layercache.server.core.RegistryException;
 import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.metrics.CacheMetrics;
+import dev.layercache.server.metrics.LookupKind;
+import dev.layercache.server.metrics.SavedReason;
+import dev.layercache.server.metrics.Surface;
+import dev.layercache.server.metrics.UploadOutcome;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.UploadService;
 import dev.layercache.server.registry.UploadSession;
@@ -31,6 +36,8 @@ import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * {@code layercache.v1.Blobs}: the same blobs as the OCI API, by namespace (= repository).
@@ -48,10 +55,12 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
 
     private final BlobService blobs;
     private final UploadService uploads;
+    private final CacheMetrics metrics;
 
-    BlobsService(BlobService blobs, UploadService uploads) {
+    BlobsService(BlobService blobs, UploadService uploads, CacheMetrics metrics) {
         this.blobs = blobs;
         this.uploads = uploads;
+        this.metrics = metrics;
     }
 
     @Override
@@ -60,10 +69,18 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
             RepositoryName ns = Args.namespace(request.getNamespace());
             Args.check(request.getDigestsCount() <= MAX_DIGESTS, "digests", "at most " + MAX_DIGESTS + " per call");
             FindMissingBlobsResponse.Builder out = FindMissingBlobsResponse.newBuilder();
+            List<Digest> digests = new ArrayList<>(request.getDigestsCount());
             for (int i = 0; i < request.getDigestsCount(); i++) {
-                Digest d = Args.digest("digests[" + i + "]", request.getDigests(i));
-                if (!blobs.isLinked(ns, d)) {
+                digests.add(Args.digest("digests[" + i + "]", request.getDigests(i)));
+            }
+            String namespace = ns.toString();
+            for (Digest d : digests) {
+                long size = blobs.sizeIfLinked(ns, d);
+                metrics.lookup(Surface.GRPC, LookupKind.BLOB, namespace, size >= 0);
+                if (size < 0) {
                     out.addMissing(d.toString());
+                } else {
+                    metrics.saved(Surface.GRPC, SavedReason.FIND_MISSING, namespace, size);
                 }
             }
             return out.build();
@@ -101,20 +118,23 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
             observer.onError(GrpcErrors.toStatus(t));
             return;
         }
-        new BlobSender(call, blob, request.getOffset(), end).start();
+        new BlobSender(call, blob, request.getOffset(), end, request.getNamespace()).start();
     }
 
     /** Sends a blob region as fast as the client takes it, never faster. */
-    private static final class BlobSender implements Runnable {
+    private final class BlobSender implements Runnable {
         private final ServerCallStreamObserver<ReadBlobResponse> call;
         private final BlobService.OpenBlob blob;
         private final long end;
+        private final String namespace;
         private long position;
         private boolean first = true;
         private boolean done;
 
-        BlobSender(ServerCallStreamObserver<ReadBlobResponse> call, BlobService.OpenBlob blob, long start, long end) {
+        BlobSender(ServerCallStreamObserver<ReadBlobResponse> call, BlobService.OpenBlob blob, long start, long end,
+                   String namespace) {
             this.call = call;
+            this.namespace = namespace;
             this.blob = blob;
             this.position = start;
             this.end = end;
@@ -152,6 +172,7 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
                     }
                     call.onNext(msg.build());
                     position += n;
+                    metrics.served(Surface.GRPC, namespace, n);
                 }
                 if (position >= end && !first) {
                     close();
@@ -217,10 +238,12 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
                 if (!msg.getData().isEmpty()) {
                     if (session.size() + msg.getData().size() > size) {
                         uploads.discard(session);
+                        metrics.upload(Surface.GRPC, UploadOutcome.ABORTED);
                         session = null;
                         throw new FieldException("data", "data: more bytes than the declared size " + size);
                     }
                     writeTo(session, msg.getData());
+                    metrics.received(Surface.GRPC, ns.toString(), msg.getData().size());
                     if (session.size() - recorded >= RECORD_EVERY) {
                         // Record progress now and then, so a resumed upload loses little after a crash.
                         uploads.acknowledge(session);
@@ -242,8 +265,10 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
             digest = Args.digest("header.digest", msg.getHeader().getDigest());
             size = msg.getHeader().getSize();
             Args.check(size >= 0, "header.size", "must not be negative");
-            if (blobs.isLinked(ns, digest)) {
-                long stored = blobs.stat(ns, digest);
+            long stored = blobs.sizeIfLinked(ns, digest);
+            if (stored >= 0) {
+                metrics.upload(Surface.GRPC, UploadOutcome.ALREADY_PRESENT);
+                metrics.saved(Surface.GRPC, SavedReason.ALREADY_PRESENT, ns.toString(), stored);
                 finished = true;
                 observer.onNext(WriteBlobResponse.newBuilder().setCommittedSize(stored).setAlreadyExisted(true).build());
                 observer.onCompleted();
@@ -268,8 +293,12 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
             UploadSession s = session;
             session = null;
             try {
-                uploads.complete(s, digest);
+                boolean added = uploads.complete(s, digest);
+                metrics.upload(Surface.GRPC, added ? UploadOutcome.COMMITTED : UploadOutcome.ALREADY_PRESENT);
             } catch (RegistryException e) {
+                if (e.code() == ErrorCode.DIGEST_INVALID) {
+                    metrics.upload(Surface.GRPC, UploadOutcome.DIGEST_MISMATCH);
+                }
                 throw new FieldException("header.digest", "header.digest: " + e.getMessage());
             } finally {
                 uploads.release(s);
@@ -354,6 +383,7 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
                 Args.check(total <= MAX_BATCH_BYTES, "digests",
                         "the blobs add up to more than " + MAX_BATCH_BYTES + " bytes; use ReadBlob");
                 out.addBlobs(item.setData(read(ns, d)).setStatus(status(Status.Code.OK, "")));
+                metrics.served(Surface.GRPC, ns.toString(), size);
             }
             return out.build();
         });
@@ -379,17 +409,22 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
     }
 
     private com.google.rpc.Status store(RepositoryName ns, Digest d, ByteString data) throws IOException {
+        metrics.received(Surface.GRPC, ns.toString(), data.size());
         if (blobs.isLinked(ns, d)) {
+            metrics.upload(Surface.GRPC, UploadOutcome.ALREADY_PRESENT);
             return status(Status.Code.OK, "already present");
         }
         UploadSession s = uploads.start(ns, false);
         try {
             uploads.beginChunk(s, null);
             writeTo(s, data);
-            uploads.complete(s, d);
+            boolean added = uploads.complete(s, d);
+            metrics.upload(Surface.GRPC, added ? UploadOutcome.COMMITTED : UploadOutcome.ALREADY_PRESENT);
             return status(Status.Code.OK, "");
         } catch (RegistryException e) {
             uploads.discard(s);
+            metrics.upload(Surface.GRPC, e.code() == ErrorCode.DIGEST_INVALID ? UploadOutcome.DIGEST_MISMATCH
+                    : UploadOutcome.ABORTED);
             return status(Status.Code.INVALID_ARGUMENT, e.getMessage());
         } finally {
             uploads.release(s);

@@ -11,13 +11,19 @@ import dev.layercache.api.v1.ExplainBuildResponse;
 import dev.layercache.api.v1.GetEntryRequest;
 import dev.layercache.api.v1.GetEntryResponse;
 import dev.layercache.api.v1.LayerDescriptor;
+import dev.layercache.api.v1.LookupResult;
+import dev.layercache.api.v1.MissReason;
 import dev.layercache.api.v1.Lookup;
 import dev.layercache.api.v1.PutEntryRequest;
 import dev.layercache.api.v1.PutEntryResponse;
 import dev.layercache.api.v1.StepIdentity;
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.entries.EntryMissException;
 import dev.layercache.server.entries.EntryService;
+import dev.layercache.server.metrics.CacheMetrics;
+import dev.layercache.server.metrics.LookupKind;
+import dev.layercache.server.metrics.Surface;
 import io.grpc.stub.StreamObserver;
 import java.util.ArrayList;
 import java.util.List;
@@ -31,9 +37,11 @@ final class EntryCacheService extends EntryCacheGrpc.EntryCacheImplBase {
     static final int MAX_LAYERS = 1000;
 
     private final EntryService entries;
+    private final CacheMetrics metrics;
 
-    EntryCacheService(EntryService entries) {
+    EntryCacheService(EntryService entries, CacheMetrics metrics) {
         this.entries = entries;
+        this.metrics = metrics;
     }
 
     @Override
@@ -42,7 +50,11 @@ final class EntryCacheService extends EntryCacheGrpc.EntryCacheImplBase {
             RepositoryName ns = Args.namespace(request.getNamespace());
             Digest key = Args.digest("key", request.getKey());
             StepIdentity step = request.hasStep() ? step("step", request.getStep()) : null;
-            return GetEntryResponse.newBuilder().setEntry(entries.get(ns, key, step)).build();
+            LookupResult result = counted(ns, key, step);
+            if (!result.hasEntry()) {
+                throw new EntryMissException(key.toString(), result.getMiss());
+            }
+            return GetEntryResponse.newBuilder().setEntry(result.getEntry()).build();
         });
     }
 
@@ -55,7 +67,7 @@ final class EntryCacheService extends EntryCacheGrpc.EntryCacheImplBase {
             BatchGetEntriesResponse.Builder out = BatchGetEntriesResponse.newBuilder();
             for (int i = 0; i < keys.size(); i++) {
                 Lookup l = request.getLookups(i);
-                out.addResults(entries.lookup(ns, keys.get(i), l.hasStep() ? l.getStep() : null));
+                out.addResults(counted(ns, keys.get(i), l.hasStep() ? l.getStep() : null));
             }
             return out.build();
         });
@@ -102,6 +114,21 @@ final class EntryCacheService extends EntryCacheGrpc.EntryCacheImplBase {
             List<Digest> keys = keys("steps", request.getStepsList());
             return entries.explain(ns, keys, request.getStepsList());
         });
+    }
+
+    /** A lookup, counted: hit or miss, and for a miss its reason (an eviction is a capacity miss). */
+    private LookupResult counted(RepositoryName ns, Digest key, StepIdentity step) {
+        LookupResult result = entries.lookup(ns, key, step);
+        String namespace = ns.toString();
+        metrics.lookup(Surface.GRPC, LookupKind.ENTRY, namespace, result.hasEntry());
+        if (!result.hasEntry()) {
+            MissReason reason = result.getMiss().getReason();
+            metrics.entryMiss(reason, namespace, step == null ? null : step.getStepId());
+            if (reason == MissReason.EVICTED) {
+                metrics.capacityMiss(Surface.GRPC, LookupKind.ENTRY, namespace);
+            }
+        }
+        return result;
     }
 
     private static List<Digest> keys(String field, List<Lookup> lookups) {

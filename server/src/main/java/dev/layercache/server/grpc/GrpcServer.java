@@ -1,6 +1,7 @@
 package dev.layercache.server.grpc;
 
 import dev.layercache.server.Transport;
+import dev.layercache.server.metrics.CacheMetrics;
 import io.grpc.BindableService;
 import io.grpc.Server;
 import io.grpc.netty.NettyServerBuilder;
@@ -33,7 +34,7 @@ public final class GrpcServer implements AutoCloseable {
     private final HealthStatusManager health = new HealthStatusManager();
 
     public GrpcServer(String bindAddress, int port, Transport transport, Executor executor,
-                      List<BindableService> services) throws IOException {
+                      List<BindableService> services, CacheMetrics metrics) throws IOException {
         NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(bindAddress, port))
                 .channelType(transport.serverChannelType())
                 .bossEventLoopGroup(transport.group())
@@ -45,6 +46,7 @@ public final class GrpcServer implements AutoCloseable {
                 .flowControlWindow(FLOW_CONTROL_WINDOW)
                 .permitKeepAliveTime(10, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
+                .intercept(new MetricsInterceptor(metrics))
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance());
         services.forEach(builder::addService);

@@ -1,6 +1,7 @@
 package dev.layercache.server.grpc;
 
 import dev.layercache.server.entries.EntryService;
+import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.ManifestService;
 import dev.layercache.server.registry.UploadService;
@@ -13,8 +14,9 @@ public final class GrpcServices {
     }
 
     public static List<BindableService> create(EntryService entries, BlobService blobs, UploadService uploads,
-                                               ManifestService manifests, int maxManifestBytes) {
-        return List.of(new EntryCacheService(entries), new BlobsService(blobs, uploads),
+                                               ManifestService manifests, int maxManifestBytes,
+                                               CacheMetrics metrics) {
+        return List.of(new EntryCacheService(entries, metrics), new BlobsService(blobs, uploads, metrics),
                 new ManifestsService(manifests, maxManifestBytes));
     }
 }

@@ -8,7 +8,8 @@ public final class AccessLog implements RequestListener {
     private static final Logger log = LoggerFactory.getLogger("layercache.access");
 
     @Override
-    public void onComplete(Request request, int status, long bytesReceived, long bytesSent, long nanos) {
+    public void onComplete(Request request, int status, long bytesReceived, long bytesSent, long declaredLength,
+                           long nanos) {
         if (log.isDebugEnabled()) {
             log.debug("{} {} {} {} in={} out={} {}us", request.method(), request.route().resource(),
                     request.route().name(), status, bytesReceived, bytesSent, nanos / 1000);

@@ -87,6 +87,7 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
 
         long bodyBytes;
         long bytesSent;
+        long declaredLength = -1;
         int status;
         boolean bodyComplete;
         boolean responded;
@@ -300,6 +301,14 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         }
         ex.responded = true;
         ex.status = response.status().code();
+        String length = response.headers().get(HttpHeaderNames.CONTENT_LENGTH);
+        if (length != null) {
+            try {
+                ex.declaredLength = Long.parseLong(length);
+            } catch (NumberFormatException ignored) {
+                // left unknown
+            }
+        }
         boolean close = !ex.keepAlive || response.closesConnection() || !ex.bodyComplete;
         DefaultHttpHeaders headers = new DefaultHttpHeaders(false);
         headers.set(Headers.API_VERSION, "registry/2.0");
@@ -371,7 +380,7 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
     private void completed(Exchange ex) {
         surface.activeExchanges().decrementAndGet();
         try {
-            surface.listener().onComplete(ex.request, ex.status, ex.bodyBytes, ex.bytesSent,
+            surface.listener().onComplete(ex.request, ex.status, ex.bodyBytes, ex.bytesSent, ex.declaredLength,
                     System.nanoTime() - ex.startNanos);
         } catch (RuntimeException e) {
             log.warn("request listener failed", e);

@@ -2,6 +2,7 @@ package dev.layercache.server.http;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.Transport;
+import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.ManifestService;
 import dev.layercache.server.registry.UploadService;
@@ -43,9 +44,9 @@ public final class HttpServer implements AutoCloseable {
 
     public HttpServer(Options options, Transport transport, BlobService blobs, UploadService uploads,
                       ManifestService manifests, ObjectMapper json, ExecutorService blocking, BooleanSupplier ready,
-                      RequestListener listener) throws InterruptedException {
+                      CacheMetrics metrics, RequestListener listener) throws InterruptedException {
 
-        Routes routes = new Routes(blobs, uploads, manifests, json, ready, options.maxManifestBytes());
+        Routes routes = new Routes(blobs, uploads, manifests, json, ready, options.maxManifestBytes(), metrics);
         HttpSurface surface = new HttpSurface(routes, new ErrorMapper(json), listener, activeExchanges);
         ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(transport.group())

@@ -12,7 +12,14 @@ public record Route(Resource resource, String name, String param) {
 
     /** The resources of the server, one handler each. */
     public enum Resource {
-        BASE, CATALOG, TAGS, MANIFEST, BLOB, UPLOADS, UPLOAD, REFERRERS, HEALTHZ, READYZ, NOT_FOUND
+        BASE, CATALOG, TAGS, MANIFEST, BLOB, UPLOADS, UPLOAD, REFERRERS, HEALTHZ, READYZ,
+        /** {@code /metrics}: Prometheus text. */
+        METRICS,
+        /** {@code /api/v1/stats}: hit rates and usage as JSON. */
+        STATS,
+        /** {@code /ui/...}: the dashboard page and its files (param: the file name; null for {@code /ui}). */
+        UI,
+        NOT_FOUND
     }
 
     private static final String V2 = "/v2/";
@@ -27,6 +34,19 @@ public record Route(Resource resource, String name, String param) {
         }
         if (path.equals("/readyz")) {
             return new Route(Resource.READYZ, null, null);
+        }
+        if (path.equals("/metrics")) {
+            return new Route(Resource.METRICS, null, null);
+        }
+        if (path.equals("/api/v1/stats")) {
+            return new Route(Resource.STATS, null, null);
+        }
+        if (path.equals("/ui")) {
+            return new Route(Resource.UI, null, null);
+        }
+        if (path.startsWith("/ui/")) {
+            String file = path.substring("/ui/".length());
+            return new Route(Resource.UI, null, file.isEmpty() ? "index.html" : file);
         }
         if (!path.startsWith(V2)) {
             return notFound();

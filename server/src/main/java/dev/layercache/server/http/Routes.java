@@ -8,6 +8,7 @@ import static io.netty.handler.codec.http.HttpMethod.POST;
 import static io.netty.handler.codec.http.HttpMethod.PUT;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.ManifestService;
 import dev.layercache.server.registry.UploadService;
@@ -22,10 +23,11 @@ final class Routes {
     private final Map<Route.Resource, Map<HttpMethod, Binding>> table = new EnumMap<>(Route.Resource.class);
 
     Routes(BlobService blobs, UploadService uploads, ManifestService manifests, ObjectMapper json,
-           BooleanSupplier ready, int maxManifestBytes) {
+           BooleanSupplier ready, int maxManifestBytes, CacheMetrics metrics) {
         BaseHandler base = new BaseHandler(ready);
         BlobHandler blob = new BlobHandler(blobs);
-        UploadHandler upload = new UploadHandler(uploads, blobs);
+        UploadHandler upload = new UploadHandler(uploads, blobs, metrics);
+        ObservabilityHandler observability = new ObservabilityHandler(metrics, json);
         ManifestHandler manifest = new ManifestHandler(manifests);
         ListingHandler listing = new ListingHandler(manifests, json);
 
@@ -35,6 +37,9 @@ final class Routes {
         plain(Route.Resource.HEALTHZ, HEAD, base::healthz);
         plain(Route.Resource.READYZ, GET, base::readyz);
         plain(Route.Resource.READYZ, HEAD, base::readyz);
+        plain(Route.Resource.METRICS, GET, observability::metrics);
+        plain(Route.Resource.STATS, GET, observability::stats);
+        plain(Route.Resource.UI, GET, observability::ui);
 
         plain(Route.Resource.BLOB, HEAD, blob::head);
         plain(Route.Resource.BLOB, GET, blob::get);

@@ -4,6 +4,10 @@ import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.ErrorCode;
 import dev.layercache.server.core.RegistryException;
 import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.metrics.CacheMetrics;
+import dev.layercache.server.metrics.SavedReason;
+import dev.layercache.server.metrics.Surface;
+import dev.layercache.server.metrics.UploadOutcome;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.UploadService;
 import dev.layercache.server.registry.UploadSession;
@@ -21,10 +25,12 @@ import java.nio.ByteBuffer;
 final class UploadHandler {
     private final UploadService uploads;
     private final BlobService blobs;
+    private final CacheMetrics metrics;
 
-    UploadHandler(UploadService uploads, BlobService blobs) {
+    UploadHandler(UploadService uploads, BlobService blobs, CacheMetrics metrics) {
         this.uploads = uploads;
         this.blobs = blobs;
+        this.metrics = metrics;
     }
 
     /** POST: mount, monolithic upload, or a new session. */
@@ -36,6 +42,7 @@ final class UploadHandler {
             String from = request.param("from");
             RepositoryName source = from == null || from.isEmpty() ? null : RepositoryName.parse(from);
             if (blobs.mount(repo, digest, source)) {
+                metrics.saved(Surface.OCI, SavedReason.MOUNT, repo.toString(), blobs.stat(repo, digest));
                 return noBody(created(repo, digest));
             }
             // Not visible to mount: the spec says fall back to an ordinary upload session.
@@ -67,7 +74,7 @@ final class UploadHandler {
         return new Chunk(session, null) {
             @Override
             Response done() throws Exception {
-                uploads.complete(session, digest);
+                complete(session, digest);
                 return created(repo, digest);
             }
 
@@ -104,7 +111,7 @@ final class UploadHandler {
         return new Chunk(session, range) {
             @Override
             Response done() throws Exception {
-                uploads.complete(session, digest);
+                complete(session, digest);
                 return created(repo, digest);
             }
         };
@@ -134,7 +141,21 @@ final class UploadHandler {
 
     Response cancel(Request request) throws Exception {
         uploads.cancel(request.repository(), request.route().param());
+        metrics.upload(Surface.OCI, UploadOutcome.ABORTED);
         return Response.status(HttpResponseStatus.NO_CONTENT);
+    }
+
+    /** Completes an upload and counts how it ended. */
+    private void complete(UploadSession session, Digest digest) throws Exception {
+        try {
+            boolean added = uploads.complete(session, digest);
+            metrics.upload(Surface.OCI, added ? UploadOutcome.COMMITTED : UploadOutcome.ALREADY_PRESENT);
+        } catch (RegistryException e) {
+            if (e.code() == ErrorCode.DIGEST_INVALID) {
+                metrics.upload(Surface.OCI, UploadOutcome.DIGEST_MISMATCH);
+            }
+            throw e;
+        }
     }
 
     private static Response created(RepositoryName repo, Digest digest) {

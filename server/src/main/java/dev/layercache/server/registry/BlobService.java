@@ -49,6 +49,11 @@ public final class BlobService {
         return size;
     }
 
+    /** The size of {@code digest} as seen through {@code repo}, or -1 when it is not there. */
+    public long sizeIfLinked(RepositoryName repo, Digest digest) {
+        return links.size(repo, digest);
+    }
+
     /** True when {@code digest} is readable through {@code repo}. */
     public boolean isLinked(RepositoryName repo, Digest digest) {
         return links.size(repo, digest) >= 0;
@@ -89,16 +94,20 @@ public final class BlobService {
     /**
      * Stores {@code verifiedFile}, whose content has been checked to hash to {@code digest}, and
      * links it to {@code repo}. A blob already stored keeps its single copy.
+     *
+     * @return true when the blob is new to the store, false when it was already stored
      */
-    public void commitVerified(RepositoryName repo, Digest digest, Path verifiedFile, long size) throws IOException {
+    public boolean commitVerified(RepositoryName repo, Digest digest, Path verifiedFile, long size) throws IOException {
         backend.commit(digest, verifiedFile);
         KeyValueStore.Batch batch = kv.batch();
-        if (blobs.size(digest) < 0) {
+        boolean added = blobs.size(digest) < 0;
+        if (added) {
             blobs.put(batch, digest, size, clock.millis());
         }
         links.put(batch, repo, digest, size);
         repositories.put(batch, repo);
         batch.commit(true);
+        return added;
     }
 
     private void link(RepositoryName repo, Digest digest, long size) {

@@ -15,6 +15,7 @@ import dev.layercache.server.metadata.ManifestIndex.StoredManifest;
 import dev.layercache.server.metadata.ReferrerIndex;
 import dev.layercache.server.metadata.RepositoryIndex;
 import dev.layercache.server.metadata.TagIndex;
+import dev.layercache.server.metadata.TombstoneIndex;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -37,6 +38,7 @@ public final class ManifestService {
     private final TagIndex tags;
     private final ReferrerIndex referrers;
     private final RepositoryIndex repositories;
+    private final TombstoneIndex tombstones;
     private final BlobService blobs;
     private final ObjectMapper json;
 
@@ -46,6 +48,7 @@ public final class ManifestService {
         this.tags = new TagIndex(kv);
         this.referrers = new ReferrerIndex(kv);
         this.repositories = new RepositoryIndex(kv);
+        this.tombstones = new TombstoneIndex(kv);
         this.blobs = blobs;
         this.json = json;
     }
@@ -67,6 +70,7 @@ public final class ManifestService {
         manifests.put(batch, repo, new StoredManifest(digest, mediaType, content));
         if (reference instanceof Reference.ByTag t) {
             tags.put(batch, repo, t.tag(), digest);
+            tombstones.delete(batch, repo.toString(), t.tag().toString());
         }
         if (subject != null) {
             referrers.put(batch, repo, subject, digest);
@@ -95,12 +99,15 @@ public final class ManifestService {
     public void delete(RepositoryName repo, Reference reference) {
         StoredManifest m = get(repo, reference);
         KeyValueStore.Batch batch = kv.batch();
+        long now = System.currentTimeMillis();
         if (reference instanceof Reference.ByTag t) {
             tags.delete(batch, repo, t.tag().toString());
+            tombstones.put(batch, repo.toString(), t.tag().toString(), now);
         } else {
             manifests.delete(batch, repo, m.digest());
             for (String tag : tags.tagsOf(repo, m.digest())) {
                 tags.delete(batch, repo, tag);
+                tombstones.put(batch, repo.toString(), tag, now);
             }
             Digest subject = subjectOf(m);
             if (subject != null) {
@@ -108,6 +115,14 @@ public final class ManifestService {
             }
         }
         batch.commit(true);
+    }
+
+    /**
+     * True when {@code tag} named a manifest of {@code repository} that was removed since (and the
+     * tag was not pushed again): a miss on it is a capacity miss. The name is the raw path part.
+     */
+    public boolean tagWasRemoved(String repository, String tag) {
+        return tombstones.contains(repository, tag);
     }
 
     /** Sorted tags of a repository after {@code last}; NAME_UNKNOWN for a repository never pushed to. */

@@ -148,6 +148,11 @@ public final class UploadService {
         return acquire(repo, id);
     }
 
+    /** Upload sessions open in this process. */
+    public int openSessions() {
+        return open.size();
+    }
+
     /** The bytes held for upload {@code id} of {@code repo}, or -1 when there is no such upload. */
     public long heldBytes(RepositoryName repo, String id) throws IOException {
         UploadSession s = open.get(id);
@@ -267,8 +272,10 @@ public final class UploadService {
      * Finishes the upload: the bytes must hash to {@code expected} (DIGEST_INVALID otherwise, and
      * the session ends with nothing stored). The verified file becomes the blob, linked to the
      * session's repository; if the blob already exists, the upload's copy is dropped.
+     *
+     * @return true when the blob is new to the store, false when it was already stored
      */
-    public void complete(UploadSession s, Digest expected) throws IOException {
+    public boolean complete(UploadSession s, Digest expected) throws IOException {
         s.writer.drain();
         Digest actual;
         if (expected.algorithm() == Digest.Algorithm.SHA256) {
@@ -286,8 +293,9 @@ public final class UploadService {
         s.channel.force(true);
         s.writer.close();
         s.channel.close();
-        blobs.commitVerified(s.repository, expected, layout.upload(s.id), s.size);
+        boolean added = blobs.commitVerified(s.repository, expected, layout.upload(s.id), s.size);
         forget(s);
+        return added;
     }
 
     /** Cancels an upload and removes its bytes. */

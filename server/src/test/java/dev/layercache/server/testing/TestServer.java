@@ -8,6 +8,7 @@ import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
+import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.AfterEachCallback;
@@ -21,9 +22,20 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * server per class, or as an instance field for one per test.
  */
 public final class TestServer implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback, AfterEachCallback {
+    private final UnaryOperator<ServerConfig> customize;
     private Path dataDir;
     private LayerCacheServer server;
     private boolean perClass;
+
+    /** A node with the test defaults ({@link ServerConfig#forTesting}). */
+    public TestServer() {
+        this(UnaryOperator.identity());
+    }
+
+    /** A node whose test configuration is changed by {@code customize} (say, other metrics settings). */
+    public TestServer(UnaryOperator<ServerConfig> customize) {
+        this.customize = customize;
+    }
 
     @Override
     public void beforeAll(ExtensionContext context) throws Exception {
@@ -54,7 +66,7 @@ public final class TestServer implements BeforeAllCallback, AfterAllCallback, Be
         if (dataDir == null) {
             dataDir = Files.createTempDirectory("layercache-test");
         }
-        server = LayerCacheServer.start(ServerConfig.forTesting(dataDir));
+        server = LayerCacheServer.start(customize.apply(ServerConfig.forTesting(dataDir)));
     }
 
     /** Stops the server gracefully and starts it again on the same data (a new port). */
@@ -76,6 +88,11 @@ public final class TestServer implements BeforeAllCallback, AfterAllCallback, Be
 
     public int port() {
         return server.httpPort();
+    }
+
+    /** The running node itself. */
+    public LayerCacheServer server() {
+        return server;
     }
 
     /** The port of the gRPC API. */

@@ -1,0 +1,90 @@
+package dev.layercache.server.http;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.metrics.CacheMetrics;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Pattern;
+
+/**
+ * {@code /metrics} (Prometheus text), {@code /api/v1/stats} (JSON) and {@code /ui/} (the
+ * dashboard page, served from the jar: no file of it comes from the internet).
+ */
+final class ObservabilityHandler {
+    /** Files of the page: plain names only, so no path can leave the folder. */
+    private static final Pattern UI_FILE = Pattern.compile("[a-z0-9][a-z0-9._-]{0,63}");
+    private static final Map<String, String> TYPES = Map.of(
+            "html", "text/html; charset=utf-8",
+            "js", "text/javascript; charset=utf-8",
+            "css", "text/css; charset=utf-8",
+            "svg", "image/svg+xml",
+            "png", "image/png");
+
+    private final CacheMetrics metrics;
+    private final ObjectMapper json;
+    private final Map<String, byte[]> files = new ConcurrentHashMap<>();
+
+    ObservabilityHandler(CacheMetrics metrics, ObjectMapper json) {
+        this.metrics = metrics;
+        this.json = json;
+    }
+
+    Response metrics(Request request) {
+        if (!metrics.enabled()) {
+            return disabled();
+        }
+        String accept = request.header(HttpHeaderNames.ACCEPT);
+        return Response.bytes(HttpResponseStatus.OK, metrics.scrape(accept).getBytes(StandardCharsets.UTF_8),
+                CacheMetrics.contentType(accept));
+    }
+
+    Response stats(Request request) {
+        if (!metrics.enabled()) {
+            return disabled();
+        }
+        return Response.json(HttpResponseStatus.OK, json, metrics.snapshot().toJson(json), "application/json")
+                .header(HttpHeaderNames.CACHE_CONTROL, "no-store");
+    }
+
+    Response ui(Request request) throws IOException {
+        if (!metrics.enabled()) {
+            return disabled();
+        }
+        String name = request.route().param();
+        if (name == null) {
+            return Response.status(HttpResponseStatus.MOVED_PERMANENTLY).header(HttpHeaderNames.LOCATION, "/ui/");
+        }
+        byte[] content = UI_FILE.matcher(name).matches() ? file(name) : null;
+        if (content == null) {
+            return Response.text(HttpResponseStatus.NOT_FOUND, "no such file of the dashboard: " + name + "\n");
+        }
+        String type = TYPES.getOrDefault(name.substring(name.lastIndexOf('.') + 1), "application/octet-stream");
+        return Response.bytes(HttpResponseStatus.OK, content, type)
+                .header(HttpHeaderNames.CACHE_CONTROL, "no-cache")
+                .header("X-Content-Type-Options", "nosniff");
+    }
+
+    private byte[] file(String name) throws IOException {
+        byte[] cached = files.get(name);
+        if (cached != null) {
+            return cached;
+        }
+        try (InputStream in = ObservabilityHandler.class.getResourceAsStream("/ui/" + name)) {
+            if (in == null) {
+                return null;
+            }
+            byte[] content = in.readAllBytes();
+            files.put(name, content);
+            return content;
+        }
+    }
+
+    private static Response disabled() {
+        return Response.text(HttpResponseStatus.NOT_FOUND, "metrics are off on this node (metrics-enabled: false)\n");
+    }
+}

@@ -1,0 +1,422 @@
+package dev.layercache.server.metrics;
+
+import dev.layercache.api.v1.MissReason;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one place that counts: every lookup, byte, upload, latency and eviction of both surfaces
+ * is reported here, and from here go the Prometheus meters, the sliding windows of the stats API
+ * and the dashboard. Handlers and services call its methods; none builds a meter.
+ *
+ * <p>Hot-path calls touch only prebuilt counters and atomic window slots: meters are created
+ * once per label combination and kept in maps, never looked up in the registry per request.
+ * A disabled instance ({@code metrics-enabled: false}) returns from every call at once.
+ */
+public final class CacheMetrics implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(CacheMetrics.class);
+    /** Histogram buckets of request latency: from a cached HEAD to a large upload. */
+    private static final Duration[] LATENCY_BUCKETS = {
+        Duration.ofMillis(1), Duration.ofMillis(2), Duration.ofMillis(5), Duration.ofMillis(10),
+        Duration.ofMillis(25), Duration.ofMillis(50), Duration.ofMillis(100), Duration.ofMillis(250),
+        Duration.ofMillis(500), Duration.ofSeconds(1), Duration.ofMillis(2500), Duration.ofSeconds(5),
+        Duration.ofSeconds(10), Duration.ofSeconds(30), Duration.ofSeconds(60)};
+    /** The lookups each surface has (README, "What counts as a lookup"). */
+    static final Map<Surface, List<LookupKind>> LOOKUP_KINDS = Map.of(
+            Surface.OCI, List.of(LookupKind.TAG, LookupKind.MANIFEST, LookupKind.BLOB),
+            Surface.GRPC, List.of(LookupKind.ENTRY, LookupKind.BLOB));
+    /** The ways each surface saves a client an upload. */
+    static final Map<Surface, List<SavedReason>> SAVED_REASONS = Map.of(
+            Surface.OCI, List.of(SavedReason.HEAD_HIT, SavedReason.MOUNT),
+            Surface.GRPC, List.of(SavedReason.FIND_MISSING, SavedReason.ALREADY_PRESENT));
+    static final int ROOT_CAUSES_KEPT = 1000;
+    static final int RECENT_EVICTIONS_KEPT = 50;
+    /** How often the store is counted for the gauges and the stats API. */
+    static final Duration CENSUS_EVERY = Duration.ofSeconds(30);
+
+    private final boolean enabled;
+    private final Clock clock;
+    private final Instant started;
+    private final PrometheusMeterRegistry registry;
+    private final Namespaces namespaces;
+    private final Windows overall = new Windows();
+    private final ConcurrentMap<String, NamespaceMeters> byNamespace = new ConcurrentHashMap<>();
+    private final Map<Surface, Map<LookupKind, Counter[]>> lookups = new EnumMap<>(Surface.class);
+    private final Map<Surface, Map<LookupKind, Counter>> capacityMisses = new EnumMap<>(Surface.class);
+    private final Map<Surface, Counter> served = new EnumMap<>(Surface.class);
+    private final Map<Surface, Counter> received = new EnumMap<>(Surface.class);
+    private final Map<Surface, Map<SavedReason, Counter>> saved = new EnumMap<>(Surface.class);
+    private final Map<Surface, Map<UploadOutcome, Counter>> uploads = new EnumMap<>(Surface.class);
+    private final Map<String, Counter> entryMisses = new ConcurrentHashMap<>();
+    private final Map<String, Counter> evictions = new ConcurrentHashMap<>();
+    private final ConcurrentMap<TimerKey, Timer> timers = new ConcurrentHashMap<>();
+    private final RootCauses rootCauses = new RootCauses(ROOT_CAUSES_KEPT);
+    private final RecentEvictions recentEvictions = new RecentEvictions(RECENT_EVICTIONS_KEPT);
+    private volatile StoreCensus.Totals store = StoreCensus.Totals.NONE;
+    private volatile long budgetBytes;
+    private StoreCensus census;
+    private ScheduledExecutorService censusThread;
+
+    private record TimerKey(Surface surface, String operation, String status) {
+    }
+
+    /** Per namespace label: its lookup counters and windows. */
+    private final class NamespaceMeters {
+        final Windows windows = new Windows();
+        final ConcurrentMap<String, Counter> lookups = new ConcurrentHashMap<>();
+        final String label;
+
+        NamespaceMeters(String label) {
+            this.label = label;
+        }
+
+        Counter lookup(Surface surface, LookupKind kind, boolean hit) {
+            String key = surface.label() + '/' + kind.label() + '/' + hit;
+            Counter c = lookups.get(key);
+            if (c == null) {
+                c = lookups.computeIfAbsent(key, k -> Counter.builder("layercache.namespace.lookups")
+                        .description("Lookups per namespace (first path components of the repository)")
+                        .tag("namespace", label).tag("surface", surface.label()).tag("kind", kind.label())
+                        .tag("result", hit ? "hit" : "miss").register(registry));
+            }
+            return c;
+        }
+    }
+
+    private CacheMetrics(boolean enabled, int namespaceDepth, int maxNamespaces, Clock clock) {
+        this.enabled = enabled;
+        this.clock = clock;
+        this.started = clock.instant();
+        this.namespaces = new Namespaces(namespaceDepth, maxNamespaces);
+        this.registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        if (!enabled) {
+            return;
+        }
+        for (Surface s : Surface.values()) {
+            Map<LookupKind, Counter[]> byKind = new EnumMap<>(LookupKind.class);
+            for (LookupKind k : LOOKUP_KINDS.get(s)) {
+                byKind.put(k, new Counter[] {lookupCounter(s, k, "miss"), lookupCounter(s, k, "hit")});
+            }
+            lookups.put(s, byKind);
+            Map<LookupKind, Counter> capacity = new EnumMap<>(LookupKind.class);
+            LookupKind held = s == Surface.OCI ? LookupKind.TAG : LookupKind.ENTRY;
+            capacity.put(held, Counter.builder("layercache.capacity.misses")
+                    .description("Misses on a tag or entry this cache held and removed")
+                    .tag("surface", s.label()).tag("kind", held.label()).register(registry));
+            capacityMisses.put(s, capacity);
+            served.put(s, Counter.builder("layercache.served.bytes").description("Body bytes sent")
+                    .tag("surface", s.label()).register(registry));
+            received.put(s, Counter.builder("layercache.received.bytes").description("Body bytes received")
+                    .tag("surface", s.label()).register(registry));
+            Map<SavedReason, Counter> savedByReason = new EnumMap<>(SavedReason.class);
+            for (SavedReason r : SAVED_REASONS.get(s)) {
+                savedByReason.put(r, Counter.builder("layercache.saved.bytes")
+                        .description("Bytes clients did not send because the blob was already here")
+                        .tag("surface", s.label()).tag("reason", r.label()).register(registry));
+            }
+            saved.put(s, savedByReason);
+            Map<UploadOutcome, Counter> byOutcome = new EnumMap<>(UploadOutcome.class);
+            for (UploadOutcome o : UploadOutcome.values()) {
+                byOutcome.put(o, Counter.builder("layercache.uploads").description("Finished upload sessions")
+                        .tag("surface", s.label()).tag("outcome", o.label()).register(registry));
+            }
+            uploads.put(s, byOutcome);
+        }
+        for (String reason : List.of("new_step", "inputs_changed", "cascade", "evicted", "unknown")) {
+            entryMisses.put(reason, Counter.builder("layercache.entry.misses")
+                    .description("Why GetEntry missed").tag("reason", reason).register(registry));
+        }
+        Gauge.builder("layercache.store.bytes", () -> store.bytes()).description("Bytes of blobs on disk")
+                .baseUnit("bytes").register(registry);
+        Gauge.builder("layercache.store.blobs", () -> store.blobs()).description("Blobs on disk").register(registry);
+        Gauge.builder("layercache.store.roots", () -> store.tags()).tag("kind", "tag")
+                .description("Roots that keep blobs alive").register(registry);
+        Gauge.builder("layercache.store.roots", () -> store.manifests()).tag("kind", "manifest")
+                .description("Roots that keep blobs alive").register(registry);
+        Gauge.builder("layercache.store.roots", () -> store.entries()).tag("kind", "entry")
+                .description("Roots that keep blobs alive").register(registry);
+        Gauge.builder("layercache.store.budget", () -> budgetBytes).baseUnit("bytes")
+                .description("Disk budget of the store (0: none)").register(registry);
+        new ClassLoaderMetrics().bindTo(registry);
+        new JvmMemoryMetrics().bindTo(registry);
+        new JvmGcMetrics().bindTo(registry);
+        new JvmThreadMetrics().bindTo(registry);
+        new ProcessorMetrics().bindTo(registry);
+        new UptimeMetrics().bindTo(registry);
+        new FileDescriptorMetrics().bindTo(registry);
+    }
+
+    private Counter lookupCounter(Surface s, LookupKind k, String result) {
+        return Counter.builder("layercache.lookups").description("Cache lookups (README: what counts as a lookup)")
+                .tag("surface", s.label()).tag("kind", k.label()).tag("result", result).register(registry);
+    }
+
+    /** Counting with namespaces of {@code namespaceDepth} path components, at most {@code maxNamespaces}. */
+    public static CacheMetrics create(int namespaceDepth, int maxNamespaces, Clock clock) {
+        return new CacheMetrics(true, namespaceDepth, maxNamespaces, clock);
+    }
+
+    /** Counts nothing; the metrics paths answer 404. */
+    public static CacheMetrics disabled() {
+        return new CacheMetrics(false, 1, 1, Clock.systemUTC());
+    }
+
+    public boolean enabled() {
+        return enabled;
+    }
+
+    /**
+     * Counts the store now and every {@link #CENSUS_EVERY} on a thread of its own; also reports
+     * open upload sessions.
+     */
+    public void watchStore(StoreCensus census, LongSupplier uploadsInProgress) {
+        if (!enabled) {
+            return;
+        }
+        this.census = census;
+        Gauge.builder("layercache.uploads.in.progress", uploadsInProgress::getAsLong)
+                .description("Open upload sessions").register(registry);
+        refreshStore();
+        censusThread = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "layercache-census");
+            t.setDaemon(true);
+            return t;
+        });
+        censusThread.scheduleWithFixedDelay(this::refreshStoreQuietly, CENSUS_EVERY.toSeconds(),
+                CENSUS_EVERY.toSeconds(), TimeUnit.SECONDS);
+    }
+
+    /** Counts the store now (the census runs by itself too). */
+    public void refreshStore() {
+        if (census != null) {
+            store = census.count();
+        }
+    }
+
+    private void refreshStoreQuietly() {
+        try {
+            refreshStore();
+        } catch (RuntimeException e) {
+            log.warn("counting the store failed", e);
+        }
+    }
+
+    /** The disk budget to report (the lifecycle sets it; 0: none). */
+    public void budget(long bytes) {
+        this.budgetBytes = bytes;
+    }
+
+    // ------------------------------------------------------------------ what handlers report
+
+    /** A lookup in {@code repository} (a valid repository name or namespace). */
+    public void lookup(Surface surface, LookupKind kind, String repository, boolean hit) {
+        if (!enabled) {
+            return;
+        }
+        known(lookups.get(surface).get(kind), surface, kind)[hit ? 1 : 0].increment();
+        NamespaceMeters ns = namespace(repository);
+        ns.lookup(surface, kind, hit).increment();
+        long minute = minute();
+        Windows.Field field = hit ? Windows.Field.HITS : Windows.Field.MISSES;
+        overall.add(minute, field, 1);
+        ns.windows.add(minute, field, 1);
+    }
+
+    /** A miss on a tag or entry that this cache held and removed. */
+    public void capacityMiss(Surface surface, LookupKind kind, String repository) {
+        if (!enabled) {
+            return;
+        }
+        known(capacityMisses.get(surface).get(kind), surface, kind).increment();
+        long minute = minute();
+        overall.add(minute, Windows.Field.CAPACITY_MISSES, 1);
+        namespace(repository).windows.add(minute, Windows.Field.CAPACITY_MISSES, 1);
+    }
+
+    /**
+     * Why a GetEntry missed; a root cause ({@code NEW_STEP}, {@code INPUTS_CHANGED}) with a step
+     * identity also counts toward the steps that most often start a rebuild.
+     */
+    public void entryMiss(MissReason reason, String namespace, String stepId) {
+        if (!enabled) {
+            return;
+        }
+        entryMisses.get(reasonLabel(reason)).increment();
+        if ((reason == MissReason.NEW_STEP || reason == MissReason.INPUTS_CHANGED) && stepId != null
+                && !stepId.isEmpty()) {
+            rootCauses.count(namespace, stepId);
+        }
+    }
+
+    static String reasonLabel(MissReason reason) {
+        return switch (reason) {
+            case NEW_STEP -> "new_step";
+            case INPUTS_CHANGED -> "inputs_changed";
+            case PARENT_CHANGED -> "cascade";
+            case EVICTED -> "evicted";
+            default -> "unknown";
+        };
+    }
+
+    public void served(Surface surface, String repository, long bytes) {
+        if (!enabled || bytes <= 0) {
+            return;
+        }
+        served.get(surface).increment(bytes);
+        long minute = minute();
+        overall.add(minute, Windows.Field.SERVED_BYTES, bytes);
+        namespace(repository).windows.add(minute, Windows.Field.SERVED_BYTES, bytes);
+    }
+
+    public void received(Surface surface, String repository, long bytes) {
+        if (!enabled || bytes <= 0) {
+            return;
+        }
+        received.get(surface).increment(bytes);
+        long minute = minute();
+        overall.add(minute, Windows.Field.RECEIVED_BYTES, bytes);
+        namespace(repository).windows.add(minute, Windows.Field.RECEIVED_BYTES, bytes);
+    }
+
+    public void saved(Surface surface, SavedReason reason, String repository, long bytes) {
+        if (!enabled || bytes <= 0) {
+            return;
+        }
+        known(saved.get(surface).get(reason), surface, reason).increment(bytes);
+        long minute = minute();
+        overall.add(minute, Windows.Field.SAVED_BYTES, bytes);
+        namespace(repository).windows.add(minute, Windows.Field.SAVED_BYTES, bytes);
+    }
+
+    public void upload(Surface surface, UploadOutcome outcome) {
+        if (enabled) {
+            uploads.get(surface).get(outcome).increment();
+        }
+    }
+
+    /** One request's latency; {@code status} is the HTTP status or the gRPC code name. */
+    public void request(Surface surface, String operation, String status, long nanos) {
+        if (!enabled) {
+            return;
+        }
+        TimerKey key = new TimerKey(surface, operation, status);
+        Timer timer = timers.get(key);
+        if (timer == null) {
+            timer = timers.computeIfAbsent(key, k -> Timer.builder("layercache.request.duration")
+                    .description("Request latency").tag("surface", surface.label()).tag("operation", operation)
+                    .tag("status", status).serviceLevelObjectives(LATENCY_BUCKETS).register(registry));
+        }
+        timer.record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    /** A root removed to stay within the budget (the lifecycle's hook). */
+    public void evicted(String kind, String repository, String reference, long bytes) {
+        if (!enabled) {
+            return;
+        }
+        evictions.computeIfAbsent(kind, k -> Counter.builder("layercache.evictions")
+                .description("Roots removed to stay within the budget").tag("kind", k).register(registry))
+                .increment();
+        recentEvictions.add(new RecentEvictions.Eviction(clock.instant(), namespaces.of(repository), kind,
+                reference, bytes));
+    }
+
+    // ------------------------------------------------------------------ what is read out
+
+    /** The Prometheus exposition for a scrape with this {@code Accept} header. */
+    public String scrape(String accept) {
+        return registry.scrape(contentType(accept));
+    }
+
+    /** The content type {@link #scrape} answers for this {@code Accept} header. */
+    public static String contentType(String accept) {
+        if (accept != null && accept.contains("application/openmetrics-text")) {
+            return "application/openmetrics-text; version=1.0.0; charset=utf-8";
+        }
+        return "text/plain; version=0.0.4; charset=utf-8";
+    }
+
+    /** A snapshot for the stats API. */
+    public StatsSnapshot snapshot() {
+        long minute = minute();
+        Map<String, StatsSnapshot.Window> windows = windowsOf(overall, minute);
+        List<StatsSnapshot.NamespaceStats> perNamespace = byNamespace.values().stream()
+                .map(ns -> new StatsSnapshot.NamespaceStats(ns.label, windowsOf(ns.windows, minute)))
+                .sorted((a, b) -> {
+                    int byLookups = Long.compare(b.windows().get("24h").lookups(), a.windows().get("24h").lookups());
+                    return byLookups != 0 ? byLookups : a.namespace().compareTo(b.namespace());
+                })
+                .toList();
+        List<StatsSnapshot.Minute> history = new java.util.ArrayList<>();
+        for (long m = minute - Windows.MINUTES + 1; m <= minute; m++) {
+            long[] c = overall.minute(m);
+            history.add(new StatsSnapshot.Minute(Instant.ofEpochSecond(m * 60),
+                    c[Windows.Field.HITS.ordinal()], c[Windows.Field.MISSES.ordinal()]));
+        }
+        Map<String, Long> misses = new java.util.LinkedHashMap<>();
+        for (String reason : List.of("new_step", "inputs_changed", "cascade", "evicted", "unknown")) {
+            Counter c = entryMisses.get(reason);
+            misses.put(reason, c == null ? 0 : (long) c.count());
+        }
+        return new StatsSnapshot(clock.instant(), Duration.between(started, clock.instant()).toSeconds(), windows,
+                perNamespace, history, misses, rootCauses.top(20), store, budgetBytes, recentEvictions.list());
+    }
+
+    private static Map<String, StatsSnapshot.Window> windowsOf(Windows w, long minute) {
+        Map<String, StatsSnapshot.Window> out = new java.util.LinkedHashMap<>();
+        out.put("5m", StatsSnapshot.Window.of(w.lastMinutes(minute, 5)));
+        out.put("1h", StatsSnapshot.Window.of(w.lastMinutes(minute, 60)));
+        out.put("24h", StatsSnapshot.Window.of(w.lastDay(minute)));
+        return out;
+    }
+
+    /** A meter of a label combination the surface does not have is a bug in the caller. */
+    private static <M> M known(M meter, Surface surface, Enum<?> label) {
+        if (meter == null) {
+            throw new IllegalArgumentException("the " + surface.label() + " surface has no " + label);
+        }
+        return meter;
+    }
+
+    private NamespaceMeters namespace(String repository) {
+        String label = namespaces.of(repository);
+        NamespaceMeters ns = byNamespace.get(label);
+        return ns != null ? ns : byNamespace.computeIfAbsent(label, NamespaceMeters::new);
+    }
+
+    private long minute() {
+        return Math.floorDiv(clock.millis(), 60_000L);
+    }
+
+    @Override
+    public void close() {
+        if (censusThread != null) {
+            censusThread.shutdownNow();
+        }
+        registry.close();
+    }
+}

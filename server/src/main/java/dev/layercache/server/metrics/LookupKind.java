@@ -1,0 +1,19 @@
+package dev.layercache.server.metrics;
+
+/** What a lookup asked for: the {@code kind} label (README, "What counts as a lookup"). */
+public enum LookupKind {
+    TAG("tag"),
+    MANIFEST("manifest"),
+    BLOB("blob"),
+    ENTRY("entry");
+
+    private final String label;
+
+    LookupKind(String label) {
+        this.label = label;
+    }
+
+    public String label() {
+        return label;
+    }
+}

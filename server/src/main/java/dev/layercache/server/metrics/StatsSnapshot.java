@@ -1,0 +1,105 @@
+package dev.layercache.server.metrics;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What {@code GET /api/v1/stats} answers (the README shows the JSON): hit rates over sliding
+ * windows, overall and per namespace, bytes, the store, and why entries missed.
+ */
+public record StatsSnapshot(
+        Instant generatedAt,
+        long uptimeSeconds,
+        Map<String, Window> windows,
+        List<NamespaceStats> namespaces,
+        List<Minute> history,
+        Map<String, Long> entryMisses,
+        List<RootCauses.Step> rootCauses,
+        StoreCensus.Totals store,
+        long budgetBytes,
+        List<RecentEvictions.Eviction> recentEvictions) {
+
+    /** Counts over one window. */
+    public record Window(long hits, long misses, long capacityMisses, long servedBytes, long receivedBytes,
+                         long savedBytes) {
+        static Window of(long[] fields) {
+            return new Window(fields[Windows.Field.HITS.ordinal()], fields[Windows.Field.MISSES.ordinal()],
+                    fields[Windows.Field.CAPACITY_MISSES.ordinal()], fields[Windows.Field.SERVED_BYTES.ordinal()],
+                    fields[Windows.Field.RECEIVED_BYTES.ordinal()], fields[Windows.Field.SAVED_BYTES.ordinal()]);
+        }
+
+        public long lookups() {
+            return hits + misses;
+        }
+
+        /** Hits over lookups, or null without lookups. */
+        public Double hitRate() {
+            return lookups() == 0 ? null : hits / (double) lookups();
+        }
+    }
+
+    public record NamespaceStats(String namespace, Map<String, Window> windows) {
+    }
+
+    public record Minute(Instant minute, long hits, long misses) {
+    }
+
+    public ObjectNode toJson(ObjectMapper json) {
+        ObjectNode root = json.createObjectNode();
+        root.put("generated_at", generatedAt.toString());
+        root.put("uptime_seconds", uptimeSeconds);
+        root.set("windows", windowsJson(json, windows));
+        ArrayNode ns = root.putArray("namespaces");
+        for (NamespaceStats n : namespaces) {
+            ObjectNode o = ns.addObject();
+            o.put("namespace", n.namespace());
+            o.set("windows", windowsJson(json, n.windows()));
+        }
+        ArrayNode h = root.putArray("history");
+        for (Minute m : history) {
+            h.addObject().put("minute", m.minute().toString()).put("hits", m.hits()).put("misses", m.misses());
+        }
+        ObjectNode misses = root.putObject("entry_misses");
+        entryMisses.forEach(misses::put);
+        ArrayNode causes = root.putArray("root_causes");
+        for (RootCauses.Step s : rootCauses) {
+            causes.addObject().put("namespace", s.namespace()).put("step", s.step()).put("misses", s.misses());
+        }
+        ObjectNode st = root.putObject("store");
+        st.put("bytes", store.bytes());
+        st.put("blobs", store.blobs());
+        st.put("budget_bytes", budgetBytes);
+        st.putObject("roots").put("tag", store.tags()).put("manifest", store.manifests()).put("entry", store.entries());
+        ArrayNode ev = root.putArray("recent_evictions");
+        for (RecentEvictions.Eviction e : recentEvictions) {
+            ev.addObject().put("at", e.at().toString()).put("namespace", e.namespace()).put("kind", e.kind())
+                    .put("reference", e.reference()).put("bytes", e.bytes());
+        }
+        return root;
+    }
+
+    private static ObjectNode windowsJson(ObjectMapper json, Map<String, Window> windows) {
+        ObjectNode out = json.createObjectNode();
+        windows.forEach((name, w) -> {
+            ObjectNode o = out.putObject(name);
+            o.put("lookups", w.lookups());
+            o.put("hits", w.hits());
+            o.put("misses", w.misses());
+            Double rate = w.hitRate();
+            if (rate == null) {
+                o.putNull("hit_rate");
+            } else {
+                o.put("hit_rate", rate);
+            }
+            o.put("capacity_misses", w.capacityMisses());
+            o.put("served_bytes", w.servedBytes());
+            o.put("received_bytes", w.receivedBytes());
+            o.put("saved_bytes", w.savedBytes());
+        });
+        return out;
+    }
+}

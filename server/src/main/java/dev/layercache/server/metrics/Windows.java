@@ -1,0 +1,93 @@
+package dev.layercache.server.metrics;
+
+import java.util.concurrent.atomic.AtomicLongArray;
+
+/**
+ * Counters over sliding windows in fixed memory: one slot per minute for the last hour and one
+ * per hour for the last day. The 5-minute and 1-hour windows add minutes, the 24-hour window adds
+ * the current hour and the 23 before it. A slot is reused when its time comes round again: the
+ * first add in a new minute (or hour) clears it, under a lock taken once per slot and period.
+ */
+final class Windows {
+    /** What is counted per slot. */
+    enum Field {
+        HITS, MISSES, CAPACITY_MISSES, SERVED_BYTES, RECEIVED_BYTES, SAVED_BYTES
+    }
+
+    private static final int FIELDS = Field.values().length;
+    static final int MINUTES = 60;
+    static final int HOURS = 24;
+
+    private final Slots minutes = new Slots(MINUTES);
+    private final Slots hours = new Slots(HOURS);
+
+    void add(long minute, Field field, long n) {
+        if (n == 0) {
+            return;
+        }
+        minutes.add(minute, field, n);
+        hours.add(Math.floorDiv(minute, 60), field, n);
+    }
+
+    /** Sums over the last {@code count} minutes ending with {@code minute}, at most an hour. */
+    long[] lastMinutes(long minute, int count) {
+        return minutes.sum(minute, Math.min(count, MINUTES));
+    }
+
+    /** Sums over the hour of {@code minute} and the 23 before it. */
+    long[] lastDay(long minute) {
+        return hours.sum(Math.floorDiv(minute, 60), HOURS);
+    }
+
+    /** One minute's counts, or zeros when nothing was counted then (or it is over an hour ago). */
+    long[] minute(long minute) {
+        return minutes.sum(minute, 1);
+    }
+
+    private static final class Slots {
+        private final int size;
+        private final AtomicLongArray periods;
+        private final AtomicLongArray counts;
+
+        Slots(int size) {
+            this.size = size;
+            this.periods = new AtomicLongArray(size);
+            for (int i = 0; i < size; i++) {
+                periods.set(i, Long.MIN_VALUE);
+            }
+            this.counts = new AtomicLongArray(size * FIELDS);
+        }
+
+        void add(long period, Field field, long n) {
+            int slot = (int) Math.floorMod(period, (long) size);
+            if (periods.get(slot) != period) {
+                claim(slot, period);
+            }
+            counts.addAndGet(slot * FIELDS + field.ordinal(), n);
+        }
+
+        private synchronized void claim(int slot, long period) {
+            long held = periods.get(slot);
+            if (held >= period) {
+                return; // claimed meanwhile (or a late add for a period already overwritten: counted in the new one)
+            }
+            for (int f = 0; f < FIELDS; f++) {
+                counts.set(slot * FIELDS + f, 0);
+            }
+            periods.set(slot, period);
+        }
+
+        long[] sum(long last, int count) {
+            long[] total = new long[FIELDS];
+            for (long p = last - count + 1; p <= last; p++) {
+                int slot = (int) Math.floorMod(p, (long) size);
+                if (periods.get(slot) == p) {
+                    for (int f = 0; f < FIELDS; f++) {
+                        total[f] += counts.get(slot * FIELDS + f);
+                    }
+                }
+            }
+            return total;
+        }
+    }
+}
