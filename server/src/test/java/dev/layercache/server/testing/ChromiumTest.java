@@ -121,8 +121,8 @@ class ChromiumTest {
             browser.waitFor("Number(document.body.dataset.renders) >= 1", REFRESH_WAIT);
             assertEquals("2026-11-28T10:00:00Z", browser.evaluate("document.body.dataset.generatedAt").asText());
 
-            List<String[]> shown = shownStats(browser);
-            assertShownMatch(first, shown);
+            List<String[]> shown = DashboardStats.shownStats(browser);
+            DashboardStats.assertShownMatch(first, shown);
             assertTrue(shown.size() >= 20, "only " + shown.size() + " numbers carry data-stat");
             assertEverythingShown(first, shown);
 
@@ -147,8 +147,8 @@ class ChromiumTest {
             statsBody.set(JSON.writeValueAsString(second));
             browser.waitFor("Number(document.body.dataset.renders) >= 2"
                     + " && document.body.dataset.generatedAt === '2026-11-28T10:00:05Z'", REFRESH_WAIT);
-            shown = shownStats(browser);
-            assertShownMatch(second, shown);
+            shown = DashboardStats.shownStats(browser);
+            DashboardStats.assertShownMatch(second, shown);
             assertEverythingShown(second, shown);
             assertEquals("73.3%", text(browser, "#tiles [data-stat='windows.5m.hit_rate']"));
             assertEquals("no budget", text(browser, "[data-stat='store.budget_bytes']"));
@@ -175,47 +175,6 @@ class ChromiumTest {
     }
 
     // ---- what the page shows -----------------------------------------------------------------
-
-    /** Every {@code [data-stat]} element's path and raw value, in document order. */
-    private static List<String[]> shownStats(Chromium browser) {
-        JsonNode pairs = browser.evaluate("Array.from(document.querySelectorAll('[data-stat]'),"
-                + " e => [e.dataset.stat, e.dataset.value === undefined ? '(no data-value)' : e.dataset.value])");
-        List<String[]> shown = new ArrayList<>();
-        for (JsonNode pair : pairs) {
-            shown.add(new String[] {pair.get(0).asText(), pair.get(1).asText()});
-        }
-        return shown;
-    }
-
-    /** Each shown number equals the JSON value at its path (numerically; "null" for null). */
-    private static void assertShownMatch(JsonNode stats, List<String[]> shown) {
-        List<String> wrong = new ArrayList<>();
-        for (String[] stat : shown) {
-            String path = stat[0];
-            String value = stat[1];
-            JsonNode expected = valueAt(stats, path);
-            if (expected.isMissingNode()) {
-                wrong.add(path + " = " + value + ": no such number in the JSON");
-            } else if (expected.isNull()) {
-                if (!value.equals("null")) {
-                    wrong.add(path + " = " + value + ", expected null");
-                }
-            } else if (!expected.isNumber()) {
-                wrong.add(path + " = " + value + ": the JSON holds " + expected + ", not a number");
-            } else if (!sameNumber(expected, value)) {
-                wrong.add(path + " = " + value + ", expected " + expected);
-            }
-        }
-        assertTrue(wrong.isEmpty(), "numbers on the page differ from the JSON:\n" + String.join("\n", wrong));
-    }
-
-    private static boolean sameNumber(JsonNode expected, String shown) {
-        try {
-            return Double.compare(expected.doubleValue(), Double.parseDouble(shown)) == 0;
-        } catch (NumberFormatException e) {
-            return false;
-        }
-    }
 
     /** The page shows every number the brief asks for, not just consistent ones. */
     private static void assertEverythingShown(JsonNode stats, List<String[]> shown) {
@@ -247,45 +206,6 @@ class ChromiumTest {
         }
         List<String> missing = expected.stream().filter(path -> !paths.contains(path)).toList();
         assertTrue(missing.isEmpty(), "not shown on the page: " + missing);
-    }
-
-    /**
-     * The JSON value at a data-stat path: object keys and array indexes separated by dots, except
-     * that {@code namespaces.<name>} picks the namespace by name (the longest that fits, since a
-     * name may itself contain dots).
-     */
-    static JsonNode valueAt(JsonNode stats, String path) {
-        String prefix = "namespaces.";
-        if (!path.startsWith(prefix)) {
-            return walk(stats, path);
-        }
-        String rest = path.substring(prefix.length());
-        JsonNode best = null;
-        String bestName = "";
-        for (JsonNode namespace : stats.path("namespaces")) {
-            String name = namespace.path("namespace").asText();
-            if (rest.startsWith(name + ".") && name.length() >= bestName.length()) {
-                best = namespace;
-                bestName = name;
-            }
-        }
-        return best == null ? MissingNode.getInstance() : walk(best, rest.substring(bestName.length() + 1));
-    }
-
-    private static JsonNode walk(JsonNode node, String path) {
-        JsonNode current = node;
-        for (String key : path.split("\\.")) {
-            if (current.isArray()) {
-                try {
-                    current = current.path(Integer.parseInt(key));
-                } catch (NumberFormatException e) {
-                    return MissingNode.getInstance();
-                }
-            } else {
-                current = current.path(key);
-            }
-        }
-        return current;
     }
 
     private static String text(Chromium browser, String selector) {

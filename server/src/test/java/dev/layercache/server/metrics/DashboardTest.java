@@ -1,0 +1,127 @@
+package dev.layercache.server.metrics;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.api.v1.Entry;
+import dev.layercache.api.v1.EntryCacheGrpc;
+import dev.layercache.api.v1.GetEntryRequest;
+import dev.layercache.api.v1.PutEntryRequest;
+import dev.layercache.api.v1.StepIdentity;
+import dev.layercache.server.testing.Chromium;
+import dev.layercache.server.testing.DashboardStats;
+import dev.layercache.server.testing.Registry;
+import dev.layercache.server.testing.TestServer;
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.NettyChannelBuilder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * The dashboard page of a real node, in a real browser, under a scripted workload: every number
+ * it shows equals the stats API's, and it updates itself as the workload goes on. Saves
+ * screenshots to {@code target/screenshots/} as build artefacts.
+ */
+class DashboardTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Changes by the second without any traffic. */
+    private static final Set<String> MOVING = Set.of("uptime_seconds");
+
+    @RegisterExtension
+    final TestServer server = new TestServer();
+
+    @Test
+    void thePageShowsWhatTheStatsApiSaysAndFollowsTheWorkload() throws Exception {
+        Registry registry = new Registry(server.port());
+        ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", server.grpcPort()).usePlaintext().build();
+        try (Chromium browser = Chromium.start()) {
+            buildsOf("team/app", registry, channel, 3);
+            buildsOf("infra/base", registry, channel, 1);
+            server.server().metrics().refreshStore();
+
+            browser.navigate("http://127.0.0.1:" + server.port() + "/ui/");
+            browser.waitFor("Number(document.body.dataset.renders || 0) >= 1", Duration.ofSeconds(20));
+            JsonNode first = assertPageMatchesApi(browser, registry);
+            assertTrue(first.get("windows").get("5m").get("lookups").asLong() > 0, "the workload was counted");
+            assertTrue(browser.uncaughtExceptions().isEmpty(), "page errors: " + browser.uncaughtExceptions());
+            Path shot = browser.screenshot(Path.of("target", "screenshots", "dashboard-server.png"));
+            assertTrue(Files.size(shot) > 10 * 1024, "a real picture of the page");
+
+            // More builds while the page is open: it must show them without a reload.
+            long before = first.get("windows").get("5m").get("lookups").asLong();
+            buildsOf("team/app", registry, channel, 2);
+            browser.waitFor("Number(document.querySelector('[data-stat=\"windows.5m.lookups\"]').dataset.value) > "
+                    + before, Duration.ofSeconds(20));
+            JsonNode later = assertPageMatchesApi(browser, registry);
+            assertTrue(later.get("windows").get("5m").get("lookups").asLong() > before);
+            browser.screenshot(Path.of("target", "screenshots", "dashboard-server-updated.png"));
+        } finally {
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
+     * Compares the page with a fresh answer of the API. A minute can turn between the page's
+     * fetch and ours (the history shifts), so a mismatch is retried after the page's next update.
+     */
+    private static JsonNode assertPageMatchesApi(Chromium browser, Registry registry) throws Exception {
+        List<String> wrong = List.of();
+        for (int attempt = 0; attempt < 3; attempt++) {
+            String renders = browser.evaluate("document.body.dataset.renders").asText();
+            JsonNode stats = JSON.readTree(registry.get("/api/v1/stats").body());
+            List<String[]> shown = DashboardStats.shownStats(browser);
+            assertTrue(shown.size() >= 20, "the page tags its numbers (" + shown.size() + " found)");
+            wrong = DashboardStats.mismatches(stats, shown, MOVING);
+            if (wrong.isEmpty()) {
+                return stats;
+            }
+            browser.waitFor("document.body.dataset.renders !== '" + renders + "'", Duration.ofSeconds(20));
+        }
+        throw new AssertionError("numbers on the page differ from /api/v1/stats:\n" + String.join("\n", wrong));
+    }
+
+    /**
+     * {@code builds} runs of a three-step build loop, the way a builder uses the cache: look the
+     * step up (a tag over OCI, an entry over gRPC), and on a miss push the layer and publish. The
+     * first run misses, later runs hit; the third step changes its input every run (a root cause).
+     */
+    private static void buildsOf(String repo, Registry registry, ManagedChannel channel, int builds) throws Exception {
+        EntryCacheGrpc.EntryCacheBlockingStub entries = EntryCacheGrpc.newBlockingStub(channel)
+                .withDeadlineAfter(30, TimeUnit.SECONDS);
+        for (int build = 0; build < builds; build++) {
+            String parent = "";
+            for (int step = 1; step <= 3; step++) {
+                byte[] layer = (repo + " step " + step + (step == 3 ? " run " + System.nanoTime() : ""))
+                        .getBytes(StandardCharsets.UTF_8);
+                String key = Registry.sha256(layer);
+                String tag = "step" + step + "-" + key.substring(7, 19);
+                if (registry.head("/v2/" + repo + "/manifests/" + tag) == 404) {
+                    assertEquals(201, registry.pushBlob(repo, layer));
+                    assertEquals(201, registry.pushBlob(repo, "{}".getBytes(StandardCharsets.UTF_8)));
+                    assertEquals(201, registry.pushManifest(repo, tag, "application/vnd.oci.image.manifest.v1+json",
+                            Registry.imageManifest("{}".getBytes(StandardCharsets.UTF_8), layer)));
+                }
+                StepIdentity identity = StepIdentity.newBuilder().setStepId(repo + "#" + step)
+                        .setParentKey(parent).build();
+                try {
+                    entries.getEntry(GetEntryRequest.newBuilder().setNamespace(repo).setKey(key).setStep(identity)
+                            .build());
+                } catch (StatusRuntimeException miss) {
+                    entries.putEntry(PutEntryRequest.newBuilder().setNamespace(repo).setEntry(Entry.newBuilder()
+                            .setKey(key).setStep(identity)).build());
+                }
+                parent = key;
+            }
+        }
+    }
+}
