@@ -150,6 +150,9 @@ public final class CacheMetrics implements AutoCloseable {
             entryMisses.put(reason, Counter.builder("layercache.entry.misses")
                     .description("Why GetEntry missed").tag("reason", reason).register(registry));
         }
+        for (String kind : List.of("tag", "manifest", "entry")) {
+            evictions.put(kind, evictionCounter(kind));
+        }
         Gauge.builder("layercache.store.bytes", () -> store.bytes()).description("Bytes of blobs on disk")
                 .baseUnit("bytes").register(registry);
         Gauge.builder("layercache.store.blobs", () -> store.blobs()).description("Blobs on disk").register(registry);
@@ -168,6 +171,11 @@ public final class CacheMetrics implements AutoCloseable {
         new ProcessorMetrics().bindTo(registry);
         new UptimeMetrics().bindTo(registry);
         new FileDescriptorMetrics().bindTo(registry);
+    }
+
+    private Counter evictionCounter(String kind) {
+        return Counter.builder("layercache.evictions").description("Roots removed to stay within the budget")
+                .tag("kind", kind).register(registry);
     }
 
     private Counter lookupCounter(Surface s, LookupKind k, String result) {
@@ -338,9 +346,7 @@ public final class CacheMetrics implements AutoCloseable {
         if (!enabled) {
             return;
         }
-        evictions.computeIfAbsent(kind, k -> Counter.builder("layercache.evictions")
-                .description("Roots removed to stay within the budget").tag("kind", k).register(registry))
-                .increment();
+        evictions.computeIfAbsent(kind, this::evictionCounter).increment();
         recentEvictions.add(new RecentEvictions.Eviction(clock.instant(), namespaces.of(repository), kind,
                 reference, bytes));
     }

@@ -1,23 +1,15 @@
 package dev.layercache.server.metrics;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.layercache.api.v1.Entry;
-import dev.layercache.api.v1.EntryCacheGrpc;
-import dev.layercache.api.v1.GetEntryRequest;
-import dev.layercache.api.v1.PutEntryRequest;
-import dev.layercache.api.v1.StepIdentity;
 import dev.layercache.server.testing.Chromium;
 import dev.layercache.server.testing.DashboardStats;
 import dev.layercache.server.testing.Registry;
 import dev.layercache.server.testing.TestServer;
 import io.grpc.ManagedChannel;
-import io.grpc.StatusRuntimeException;
 import io.grpc.netty.NettyChannelBuilder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -44,9 +36,10 @@ class DashboardTest {
     void thePageShowsWhatTheStatsApiSaysAndFollowsTheWorkload() throws Exception {
         Registry registry = new Registry(server.port());
         ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", server.grpcPort()).usePlaintext().build();
+        BuildWorkload workload = new BuildWorkload(registry, channel);
         try (Chromium browser = Chromium.start()) {
-            buildsOf("team/app", registry, channel, 3);
-            buildsOf("infra/base", registry, channel, 1);
+            workload.builds("team/app", 3);
+            workload.builds("infra/base", 1);
             server.server().metrics().refreshStore();
 
             browser.navigate("http://127.0.0.1:" + server.port() + "/ui/");
@@ -59,7 +52,7 @@ class DashboardTest {
 
             // More builds while the page is open: it must show them without a reload.
             long before = first.get("windows").get("5m").get("lookups").asLong();
-            buildsOf("team/app", registry, channel, 2);
+            workload.builds("team/app", 2);
             browser.waitFor("Number(document.querySelector('[data-stat=\"windows.5m.lookups\"]').dataset.value) > "
                     + before, Duration.ofSeconds(20));
             JsonNode later = assertPageMatchesApi(browser, registry);
@@ -88,40 +81,5 @@ class DashboardTest {
             browser.waitFor("document.body.dataset.renders !== '" + renders + "'", Duration.ofSeconds(20));
         }
         throw new AssertionError("numbers on the page differ from /api/v1/stats:\n" + String.join("\n", wrong));
-    }
-
-    /**
-     * {@code builds} runs of a three-step build loop, the way a builder uses the cache: look the
-     * step up (a tag over OCI, an entry over gRPC), and on a miss push the layer and publish. The
-     * first run misses, later runs hit; the third step changes its input every run (a root cause).
-     */
-    private static void buildsOf(String repo, Registry registry, ManagedChannel channel, int builds) throws Exception {
-        EntryCacheGrpc.EntryCacheBlockingStub entries = EntryCacheGrpc.newBlockingStub(channel)
-                .withDeadlineAfter(30, TimeUnit.SECONDS);
-        for (int build = 0; build < builds; build++) {
-            String parent = "";
-            for (int step = 1; step <= 3; step++) {
-                byte[] layer = (repo + " step " + step + (step == 3 ? " run " + System.nanoTime() : ""))
-                        .getBytes(StandardCharsets.UTF_8);
-                String key = Registry.sha256(layer);
-                String tag = "step" + step + "-" + key.substring(7, 19);
-                if (registry.head("/v2/" + repo + "/manifests/" + tag) == 404) {
-                    assertEquals(201, registry.pushBlob(repo, layer));
-                    assertEquals(201, registry.pushBlob(repo, "{}".getBytes(StandardCharsets.UTF_8)));
-                    assertEquals(201, registry.pushManifest(repo, tag, "application/vnd.oci.image.manifest.v1+json",
-                            Registry.imageManifest("{}".getBytes(StandardCharsets.UTF_8), layer)));
-                }
-                StepIdentity identity = StepIdentity.newBuilder().setStepId(repo + "#" + step)
-                        .setParentKey(parent).build();
-                try {
-                    entries.getEntry(GetEntryRequest.newBuilder().setNamespace(repo).setKey(key).setStep(identity)
-                            .build());
-                } catch (StatusRuntimeException miss) {
-                    entries.putEntry(PutEntryRequest.newBuilder().setNamespace(repo).setEntry(Entry.newBuilder()
-                            .setKey(key).setStep(identity)).build());
-                }
-                parent = key;
-            }
-        }
     }
 }

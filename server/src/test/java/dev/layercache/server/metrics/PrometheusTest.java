@@ -1,0 +1,249 @@
+package dev.layercache.server.metrics;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.api.v1.BlobsGrpc;
+import dev.layercache.api.v1.FindMissingBlobsRequest;
+import dev.layercache.server.deploy.DeployQueries;
+import dev.layercache.server.testing.RealTools;
+import dev.layercache.server.testing.Registry;
+import dev.layercache.server.testing.TestServer;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.NettyChannelBuilder;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A real Prometheus (Debian's) scrapes a real node, with the alert rules of {@code deploy/},
+ * while a scripted build workload runs. Then every PromQL expression of the Grafana dashboard
+ * and of the alert rules is evaluated through Prometheus' HTTP API: each must return data, and
+ * the hit rate Prometheus computes must equal the one the workload saw.
+ */
+@Timeout(value = 5, unit = TimeUnit.MINUTES)
+class PrometheusTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @RegisterExtension
+    final TestServer server = new TestServer();
+
+    @TempDir
+    Path dir;
+
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+
+    @Test
+    void dashboardAndAlertQueriesReturnDataAndTheHitRateMatchesTheWorkload() throws Exception {
+        Path prometheus = RealTools.require("prometheus", "the metrics test scrapes the server with it");
+        // The disk budget arrives with the lifecycle work; report one so the budget queries have data.
+        server.server().metrics().budget(1L << 30);
+        int port = freePort();
+        Path config = dir.resolve("prometheus.yml");
+        Files.writeString(config, """
+                global:
+                  scrape_interval: 1s
+                  evaluation_interval: 1s
+                rule_files:
+                  - %s
+                scrape_configs:
+                  - job_name: layercache
+                    static_configs:
+                      - targets: ['127.0.0.1:%d']
+                """.formatted(DeployQueries.repoRoot().resolve(DeployQueries.ALERTS), server.port()));
+        Process process = new ProcessBuilder(prometheus.toString(), "--config.file=" + config,
+                "--storage.tsdb.path=" + dir.resolve("tsdb"), "--web.listen-address=127.0.0.1:" + port)
+                .redirectErrorStream(true).redirectOutput(dir.resolve("prometheus.log").toFile()).start();
+        ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", server.grpcPort()).usePlaintext().build();
+        try {
+            String base = "http://127.0.0.1:" + port;
+            awaitReady(base, process);
+            // rate() needs samples from before the workload: wait for the first scrape of the idle node.
+            awaitScraped(base, "sum(layercache_lookups_total)", 0);
+
+            // Builds spread over several scrape intervals, as a CI fleet's would be.
+            BuildWorkload workload = new BuildWorkload(new Registry(server.port()), channel);
+            for (int round = 0; round < 3; round++) {
+                workload.builds("team/app", 1);
+                workload.builds("infra/base", 1);
+                Thread.sleep(1200);
+            }
+            otherTraffic(new Registry(server.port()), server.port(), channel);
+            System.gc(); // so that the GC pause metric exists whatever the test JVM did before
+            server.server().metrics().refreshStore();
+            // The workload's own tally, plus otherTraffic's lookups: a blob GET (hit) and two digests
+            // asked of FindMissingBlobs (one present, one not).
+            long lookups = workload.hits() + workload.misses() + 3;
+            long hits = workload.hits() + 2;
+            awaitScraped(base, "sum(layercache_lookups_total)", lookups);
+            Thread.sleep(2500); // a few more scrapes, so rate() has samples after the workload too
+
+            List<String> failures = new ArrayList<>();
+            for (DeployQueries.Query q : DeployQueries.all()) {
+                String expr = q.source().contains("alert") ? valueOf(q.expr()) : q.expr();
+                JsonNode result = query(base, expr);
+                if (!"success".equals(result.path("status").asText())) {
+                    failures.add(q.source() + ": " + result);
+                } else if (result.path("data").path("result").isEmpty()) {
+                    failures.add(q.source() + " returned no data: " + expr);
+                }
+                if (q.source().contains("alert")) {
+                    JsonNode full = query(base, q.expr());
+                    if (!"success".equals(full.path("status").asText())) {
+                        failures.add(q.source() + " (with its threshold): " + full);
+                    }
+                }
+            }
+            assertTrue(failures.isEmpty(), String.join("\n", failures));
+
+            double expected = hits / (double) lookups;
+            DeployQueries.Query hitRate = DeployQueries.all().stream()
+                    .filter(q -> q.source().contains("\"Hit rate\"")).findFirst().orElseThrow();
+            assertEquals(expected, single(query(base, hitRate.expr())), 1e-9,
+                    "the dashboard's hit rate, as Prometheus computes it");
+            assertEquals(expected, single(query(base,
+                    "sum(layercache_lookups_total{result=\"hit\"}) / sum(layercache_lookups_total)")), 1e-12);
+
+            JsonNode rules = get(base + "/api/v1/rules");
+            int evaluated = 0;
+            for (JsonNode group : rules.path("data").path("groups")) {
+                for (JsonNode rule : group.path("rules")) {
+                    assertEquals("ok", rule.path("health").asText(), rule.path("name") + ": " + rule.path("lastError"));
+                    evaluated++;
+                }
+            }
+            assertEquals(DeployQueries.ruleQueries(DeployQueries.repoRoot().resolve(DeployQueries.ALERTS)).size(),
+                    evaluated, "every alert rule was loaded and evaluated");
+        } finally {
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            process.destroy();
+            if (!process.waitFor(10, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+            }
+        }
+    }
+
+    /**
+     * An alert's value: the left side of its last top-level comparison ({@code x > 0.2} gives
+     * {@code x}). The condition itself is empty while the alert does not fire, and a comparison
+     * with yesterday ({@code offset 1d}) has no data in a test, but the value must.
+     */
+    static String valueOf(String alert) {
+        int depth = 0;
+        int cut = -1;
+        boolean quoted = false;
+        for (int i = 0; i < alert.length(); i++) {
+            char c = alert.charAt(i);
+            if (quoted) {
+                if (c == '\\') {
+                    i++;
+                } else if (c == '"') {
+                    quoted = false;
+                }
+            } else if (c == '"') {
+                quoted = true;
+            } else if (c == '(' || c == '[' || c == '{') {
+                depth++;
+            } else if (c == ')' || c == ']' || c == '}') {
+                depth--;
+            } else if (depth == 0 && (c == '<' || c == '>'
+                    || ((c == '=' || c == '!') && i + 1 < alert.length() && alert.charAt(i + 1) == '='))) {
+                cut = i;
+                if (i + 1 < alert.length() && alert.charAt(i + 1) == '=') {
+                    i++;
+                }
+            }
+        }
+        return cut < 0 ? alert : alert.substring(0, cut).strip();
+    }
+
+    /** Traffic beyond lookups, so that every panel has something: bytes, uploads of each outcome. */
+    private static void otherTraffic(Registry registry, int port, ManagedChannel channel) throws Exception {
+        byte[] blob = "a layer pulled back".getBytes(StandardCharsets.UTF_8);
+        String digest = Registry.sha256(blob);
+        assertEquals(201, registry.pushBlob("team/app", blob));
+        assertEquals(200, registry.get("/v2/team/app/blobs/" + digest).statusCode());
+        assertEquals(400, registry.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
+                + "/v2/team/app/blobs/uploads/?digest=" + digest)).POST(HttpRequest.BodyPublishers.ofString("x")))
+                .statusCode());
+        BlobsGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS).findMissingBlobs(
+                FindMissingBlobsRequest.newBuilder().setNamespace("team/app").addDigests(digest)
+                        .addDigests(Registry.sha256("absent".getBytes(StandardCharsets.UTF_8))).build());
+    }
+
+    private void awaitReady(String base, Process process) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (System.nanoTime() < deadline) {
+            if (!process.isAlive()) {
+                throw new AssertionError("prometheus exited: " + Files.readString(dir.resolve("prometheus.log")));
+            }
+            try {
+                HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/-/ready"))
+                        .timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.ofString());
+                if (r.statusCode() == 200) {
+                    return;
+                }
+            } catch (IOException notYet) {
+                // still starting
+            }
+            Thread.sleep(200);
+        }
+        throw new AssertionError("prometheus not ready in 60 s: " + Files.readString(dir.resolve("prometheus.log")));
+    }
+
+    private void awaitScraped(String base, String expr, double value) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        double last = Double.NaN;
+        while (System.nanoTime() < deadline) {
+            JsonNode r = query(base, expr);
+            if (!r.path("data").path("result").isEmpty()) {
+                last = single(r);
+                if (last == value) {
+                    return;
+                }
+            }
+            Thread.sleep(250);
+        }
+        throw new AssertionError(expr + " is " + last + " in Prometheus, not " + value);
+    }
+
+    private JsonNode query(String base, String expr) throws Exception {
+        return get(base + "/api/v1/query?query=" + URLEncoder.encode(expr, StandardCharsets.UTF_8));
+    }
+
+    private JsonNode get(String url) throws Exception {
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        return JSON.readTree(r.body());
+    }
+
+    /** The value of a query whose result is one sample. */
+    private static double single(JsonNode result) {
+        JsonNode samples = result.path("data").path("result");
+        assertEquals(1, samples.size(), "one sample expected: " + result);
+        return Double.parseDouble(samples.get(0).path("value").get(1).asText());
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
+    }
+}
