@@ -175,7 +175,7 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
         summary.put("p99_ms", median(p99s));
     }
 
-    private static double median(List<Double> values) {
+    static double median(List<Double> values) {
         List<Double> sorted = new ArrayList<>(values);
         Collections.sort(sorted);
         int n = sorted.size();

@@ -57,12 +57,13 @@ public final class RequestMetrics implements RequestListener {
             case MANIFEST -> {
                 if (method.equals(HttpMethod.GET) || method.equals(HttpMethod.HEAD)) {
                     boolean byDigest = route.param().indexOf(':') >= 0;
-                    lookup(byDigest ? LookupKind.MANIFEST : LookupKind.TAG, repository, status);
+                    CacheMetrics.NamespaceMeters ns = metrics.namespace(repository);
+                    lookup(byDigest ? LookupKind.MANIFEST : LookupKind.TAG, ns, status);
                     if (status == 404 && !byDigest && manifests.tagWasRemoved(repository, route.param())) {
                         metrics.capacityMiss(Surface.OCI, LookupKind.TAG, repository);
                     }
                     if (status == 200) {
-                        metrics.served(Surface.OCI, repository, bytesSent);
+                        metrics.served(Surface.OCI, ns, bytesSent);
                     }
                 } else if (method.equals(HttpMethod.PUT)) {
                     metrics.received(Surface.OCI, repository, bytesReceived);
@@ -70,12 +71,13 @@ public final class RequestMetrics implements RequestListener {
             }
             case BLOB -> {
                 if (method.equals(HttpMethod.GET) || method.equals(HttpMethod.HEAD)) {
-                    lookup(LookupKind.BLOB, repository, status);
+                    CacheMetrics.NamespaceMeters ns = metrics.namespace(repository);
+                    lookup(LookupKind.BLOB, ns, status);
                     if (status == 200 || status == 206) {
-                        metrics.served(Surface.OCI, repository, bytesSent);
+                        metrics.served(Surface.OCI, ns, bytesSent);
                     }
                     if (status == 200 && method.equals(HttpMethod.HEAD) && declaredLength > 0) {
-                        metrics.saved(Surface.OCI, SavedReason.HEAD_HIT, repository, declaredLength);
+                        metrics.saved(Surface.OCI, SavedReason.HEAD_HIT, ns, declaredLength);
                     }
                 }
             }
@@ -86,11 +88,11 @@ public final class RequestMetrics implements RequestListener {
         }
     }
 
-    private void lookup(LookupKind kind, String repository, int status) {
+    private void lookup(LookupKind kind, CacheMetrics.NamespaceMeters ns, int status) {
         if (status == 200 || status == 206) {
-            metrics.lookup(Surface.OCI, kind, repository, true);
+            metrics.lookup(Surface.OCI, kind, ns, true);
         } else if (status == 404) {
-            metrics.lookup(Surface.OCI, kind, repository, false);
+            metrics.lookup(Surface.OCI, kind, ns, false);
         }
     }
 }
