@@ -12,6 +12,10 @@ import dev.layercache.server.http.RequestListener;
 import dev.layercache.server.http.RequestMetrics;
 import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.metrics.StoreCensus;
+import dev.layercache.server.lifecycle.AccessTracker;
+import dev.layercache.server.lifecycle.Collector;
+import dev.layercache.server.lifecycle.Lifecycle;
+import dev.layercache.server.lifecycle.ReferenceGuard;
 import dev.layercache.server.metadata.RocksKeyValueStore;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.ManifestService;
@@ -40,39 +44,47 @@ public final class LayerCacheServer implements AutoCloseable {
     private final HttpServer http;
     private final GrpcServer grpc;
     private final CacheMetrics metrics;
+    private final Lifecycle lifecycle;
     private final AtomicBoolean ready = new AtomicBoolean();
     private final AtomicBoolean stopped = new AtomicBoolean();
 
-    private LayerCacheServer(ServerConfig config) throws Exception {
+    private LayerCacheServer(ServerConfig config, Clock clock) throws Exception {
         this.config = config;
         DataLayout layout = new DataLayout(config.dataDir()).create();
         metadata = new RocksKeyValueStore(layout.metadata());
         try {
-            Clock clock = Clock.systemUTC();
             ObjectMapper json = jsonMapper();
             // A work-stealing pool in FIFO mode: a hand-off costs far less than with a shared queue,
             // which matters when one small request makes several hops (gRPC's listener callbacks).
             blocking = new ForkJoinPool(config.blockingThreads(), named("layercache-blocking"), null, true);
-            BlobService blobs = new BlobService(metadata, new DiskBlobBackend(layout), clock);
+            AccessTracker access = new AccessTracker(metadata, clock);
+            ReferenceGuard guard = new ReferenceGuard();
+            DiskBlobBackend backend = new DiskBlobBackend(layout);
+            BlobService blobs = new BlobService(metadata, backend, clock, access, guard);
             UploadService uploads = new UploadService(metadata, layout, blobs, clock, blocking);
             uploads.recover();
-            ManifestService manifests = new ManifestService(metadata, blobs, json);
+            ManifestService manifests = new ManifestService(metadata, blobs, json, access, guard);
+            EntryService entries = new EntryService(metadata, blobs, clock, access, guard);
             ServerConfig.Metrics counting = config.metrics();
             metrics = counting.enabled()
                     ? CacheMetrics.create(counting.namespaceDepth(), counting.maxNamespaces(), clock)
                     : CacheMetrics.disabled();
-            metrics.watchStore(new StoreCensus(metadata), uploads::openSessions);
+            StoreCensus census = new StoreCensus(metadata);
+            metrics.watchStore(census, uploads::openSessions);
+            lifecycle = new Lifecycle(config.lifecycle(), metadata, manifests, entries, uploads,
+                    new Collector(metadata, backend, manifests, guard, access, clock), access, census, metrics, clock);
 
             transport = new Transport();
             http = new HttpServer(
                     new HttpServer.Options(config.bindAddress(), config.httpPort(), (int) config.maxManifestSize(),
                             (int) config.maxHeaderSize()),
-                    transport, blobs, uploads, manifests, json, blocking, ready::get, metrics,
+                    transport, blobs, uploads, manifests, json, blocking, ready::get, metrics, lifecycle,
                     RequestListener.all(List.of(new AccessLog(), new RequestMetrics(metrics, manifests))));
             grpc = new GrpcServer(config.bindAddress(), config.grpcPort(), transport, blocking,
-                    GrpcServices.create(new EntryService(metadata, blobs, clock), blobs, uploads, manifests,
+                    GrpcServices.create(entries, blobs, uploads, manifests,
                             (int) config.maxManifestSize(), metrics), metrics);
             grpc.setServing(true);
+            lifecycle.start();
         } catch (Exception | Error e) {
             metadata.close();
             throw e;
@@ -83,7 +95,12 @@ public final class LayerCacheServer implements AutoCloseable {
 
     /** Opens the stores in {@code config.dataDir()} and starts serving. */
     public static LayerCacheServer start(ServerConfig config) throws Exception {
-        return new LayerCacheServer(config);
+        return new LayerCacheServer(config, Clock.systemUTC());
+    }
+
+    /** As {@link #start(ServerConfig)}, telling time by {@code clock} (tests move it forward). */
+    public static LayerCacheServer start(ServerConfig config, Clock clock) throws Exception {
+        return new LayerCacheServer(config, clock);
     }
 
     public int httpPort() {
@@ -96,6 +113,11 @@ public final class LayerCacheServer implements AutoCloseable {
 
     public ServerConfig config() {
         return config;
+    }
+
+    /** The node's lifecycle (eviction, collection), for tests and embedding. */
+    public Lifecycle lifecycle() {
+        return lifecycle;
     }
 
     /** The node's counters (for tests and embedding: the same numbers as /metrics). */
@@ -138,6 +160,7 @@ public final class LayerCacheServer implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        lifecycle.close();
         metrics.close();
         metadata.close();
         log.info("layercache stopped");

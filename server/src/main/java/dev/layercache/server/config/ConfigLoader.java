@@ -173,7 +173,23 @@ public final class ConfigLoader {
         Duration grace = duration(v, Setting.SHUTDOWN_GRACE);
         ServerConfig.Metrics metrics = new ServerConfig.Metrics(bool(v, Setting.METRICS_ENABLED),
                 integer(v, Setting.METRICS_NAMESPACE_DEPTH, 1, 16), integer(v, Setting.METRICS_MAX_NAMESPACES, 1, 10_000));
-        return new ServerConfig(httpPort, grpcPort, bind, dataDir, maxManifest, maxHeader, threads, grace, metrics);
+        int high = integer(v, Setting.DISK_HIGH_WATERMARK, 1, 100);
+        int low = integer(v, Setting.DISK_LOW_WATERMARK, 1, 100);
+        if (low >= high) {
+            throw v.invalid(Setting.DISK_LOW_WATERMARK, "must be below disk-high-watermark (" + high + ")");
+        }
+        Duration interval = duration(v, Setting.LIFECYCLE_INTERVAL);
+        if (interval.isZero()) {
+            throw v.invalid(Setting.LIFECYCLE_INTERVAL, "must be more than zero");
+        }
+        Duration uploadTimeout = duration(v, Setting.UPLOAD_TIMEOUT);
+        if (uploadTimeout.isZero()) {
+            throw v.invalid(Setting.UPLOAD_TIMEOUT, "must be more than zero");
+        }
+        ServerConfig.Lifecycle lifecycle = new ServerConfig.Lifecycle(size(v, Setting.MAX_DISK_SIZE), high, low,
+                duration(v, Setting.MAX_AGE), duration(v, Setting.GC_GRACE), uploadTimeout, interval);
+        return new ServerConfig(httpPort, grpcPort, bind, dataDir, maxManifest, maxHeader, threads, grace, metrics,
+                lifecycle);
     }
 
     private static boolean bool(Values v, Setting s) throws ConfigException {

@@ -13,7 +13,33 @@ public record ServerConfig(
         long maxHeaderSize,
         int blockingThreads,
         Duration shutdownGrace,
-        Metrics metrics) {
+        Metrics metrics,
+        Lifecycle lifecycle) {
+
+    /**
+     * How the store keeps within its disk.
+     *
+     * @param maxDiskBytes  the budget for blob bytes; 0 for none
+     * @param highPercent   eviction starts above this share of the budget
+     * @param lowPercent    and stops below this one
+     * @param maxAge        roots unused for longer are evicted; zero for never
+     * @param gcGrace       blobs stored or asked for more recently are never collected
+     * @param uploadTimeout upload sessions older than this are removed
+     * @param interval      how often the lifecycle runs
+     */
+    public record Lifecycle(long maxDiskBytes, int highPercent, int lowPercent, Duration maxAge, Duration gcGrace,
+                            Duration uploadTimeout, Duration interval) {
+        public static final Lifecycle DEFAULT = new Lifecycle(0, 90, 80, Duration.ZERO, Duration.ofHours(2),
+                Duration.ofHours(24), Duration.ofMinutes(1));
+
+        public long highBytes() {
+            return maxDiskBytes / 100 * highPercent;
+        }
+
+        public long lowBytes() {
+            return maxDiskBytes / 100 * lowPercent;
+        }
+    }
 
     /**
      * What the node counts.
@@ -32,18 +58,24 @@ public record ServerConfig(
      */
     public static ServerConfig forTesting(Path dataDir) {
         return new ServerConfig(0, 0, "127.0.0.1", dataDir, 4L << 20, 16L << 10, 8, Duration.ofSeconds(5),
-                Metrics.DEFAULT);
+                Metrics.DEFAULT, Lifecycle.DEFAULT);
     }
 
     /** This configuration with other ports (0: any free port). */
     public ServerConfig withPorts(int http, int grpc) {
         return new ServerConfig(http, grpc, bindAddress, dataDir, maxManifestSize, maxHeaderSize, blockingThreads,
-                shutdownGrace, metrics);
+                shutdownGrace, metrics, lifecycle);
     }
 
     /** This configuration with other metrics settings. */
     public ServerConfig withMetrics(Metrics other) {
         return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, other);
+                blockingThreads, shutdownGrace, other, lifecycle);
+    }
+
+    /** This configuration with other lifecycle settings. */
+    public ServerConfig withLifecycle(Lifecycle other) {
+        return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
+                blockingThreads, shutdownGrace, metrics, other);
     }
 }

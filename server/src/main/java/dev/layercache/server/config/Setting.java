@@ -20,7 +20,14 @@ public enum Setting {
     METRICS_NAMESPACE_DEPTH("metrics-namespace-depth", "1",
             "path components of a repository that name its namespace in metrics (team/app/x -> team)"),
     METRICS_MAX_NAMESPACES("metrics-max-namespaces", "100",
-            "distinct namespaces in metrics at most; later ones count as 'other'");
+            "distinct namespaces in metrics at most; later ones count as 'other'"),
+    MAX_DISK_SIZE("max-disk-size", "0", "disk budget for blobs (0: none); past the high watermark, least recently used roots are evicted"),
+    DISK_HIGH_WATERMARK("disk-high-watermark", "90", "percent of max-disk-size at which eviction starts"),
+    DISK_LOW_WATERMARK("disk-low-watermark", "80", "percent of max-disk-size eviction brings usage down to"),
+    MAX_AGE("max-age", "0s", "evict roots (tags, entries, untagged manifests) unused for this long (0s: never)"),
+    GC_GRACE("gc-grace", "2h", "a blob stored or asked for this recently is kept even when nothing references it yet"),
+    UPLOAD_TIMEOUT("upload-timeout", "24h", "upload sessions older than this are removed with their bytes"),
+    LIFECYCLE_INTERVAL("lifecycle-interval", "1m", "how often the budget, ages and expired uploads are checked");
 
     private final String key;
     private final String defaultValue;

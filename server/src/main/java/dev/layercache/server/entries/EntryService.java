@@ -12,6 +12,9 @@ import dev.layercache.api.v1.StepIdentity;
 import dev.layercache.api.v1.StepVerdict;
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.lifecycle.AccessTracker;
+import dev.layercache.server.lifecycle.ReferenceGuard;
+import dev.layercache.server.lifecycle.Root;
 import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.RepositoryIndex;
 import dev.layercache.server.registry.BlobService;
@@ -33,7 +36,12 @@ public final class EntryService {
     private final BlobService blobs;
     private final Clock clock;
 
-    public EntryService(KeyValueStore kv, BlobService blobs, Clock clock) {
+    private final AccessTracker access;
+    private final ReferenceGuard guard;
+
+    public EntryService(KeyValueStore kv, BlobService blobs, Clock clock, AccessTracker access, ReferenceGuard guard) {
+        this.access = access;
+        this.guard = guard;
         this.kv = kv;
         this.store = new EntryStore(kv);
         this.repositories = new RepositoryIndex(kv);
@@ -54,6 +62,7 @@ public final class EntryService {
     public LookupResult lookup(RepositoryName ns, Digest key, StepIdentity step) {
         Entry entry = store.entry(ns, key);
         if (entry != null) {
+            access.touch(new Root(Root.Kind.ENTRY, ns.toString(), key.toString()));
             return LookupResult.newBuilder().setKey(key.toString()).setEntry(entry).build();
         }
         Entry last = step == null || step.getStepId().isEmpty() ? null : store.lastPublication(ns, step.getStepId());
@@ -66,27 +75,35 @@ public final class EntryService {
      * Every layer must be a blob of the namespace ({@link MissingBlobsException} otherwise).
      */
     public Entry put(RepositoryName ns, Digest key, Entry entry) {
-        List<Digest> missing = new ArrayList<>();
+        List<Digest> layers = new ArrayList<>();
         for (LayerDescriptor layer : entry.getLayersList()) {
-            Digest d = Digest.parse(layer.getDigest());
-            if (!blobs.isLinked(ns, d)) {
-                missing.add(d);
+            layers.add(Digest.parse(layer.getDigest()));
+        }
+        // Checked and committed under the layers' locks (see ReferenceGuard).
+        Entry stored = guard.publishing(layers, () -> {
+            List<Digest> missing = new ArrayList<>();
+            for (Digest d : layers) {
+                if (!blobs.isLinked(ns, d)) {
+                    missing.add(d);
+                }
             }
-        }
-        if (!missing.isEmpty()) {
-            throw new MissingBlobsException(ns.toString(), missing);
-        }
-        Instant now = clock.instant();
-        Entry stored = entry.toBuilder().setKey(key.toString())
-                .setCreatedAt(Timestamp.newBuilder().setSeconds(now.getEpochSecond()).setNanos(now.getNano()))
-                .build();
-        KeyValueStore.Batch batch = kv.batch();
-        store.putEntry(batch, ns, stored);
-        if (stored.hasStep() && !stored.getStep().getStepId().isEmpty()) {
-            store.putPublication(batch, ns, stored.toBuilder().clearLayers().clearAttributes().build());
-        }
-        repositories.put(batch, ns);
-        batch.commit(true);
+            if (!missing.isEmpty()) {
+                throw new MissingBlobsException(ns.toString(), missing);
+            }
+            Instant now = clock.instant();
+            Entry e = entry.toBuilder().setKey(key.toString())
+                    .setCreatedAt(Timestamp.newBuilder().setSeconds(now.getEpochSecond()).setNanos(now.getNano()))
+                    .build();
+            KeyValueStore.Batch batch = kv.batch();
+            store.putEntry(batch, ns, e);
+            if (e.hasStep() && !e.getStep().getStepId().isEmpty()) {
+                store.putPublication(batch, ns, e.toBuilder().clearLayers().clearAttributes().build());
+            }
+            repositories.put(batch, ns);
+            batch.commit(true);
+            return e;
+        });
+        access.touch(new Root(Root.Kind.ENTRY, ns.toString(), key.toString()));
         return stored;
     }
 

@@ -2,6 +2,7 @@ package dev.layercache.server.http;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.Transport;
+import dev.layercache.server.lifecycle.Lifecycle;
 import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.ManifestService;
@@ -44,9 +45,11 @@ public final class HttpServer implements AutoCloseable {
 
     public HttpServer(Options options, Transport transport, BlobService blobs, UploadService uploads,
                       ManifestService manifests, ObjectMapper json, ExecutorService blocking, BooleanSupplier ready,
-                      CacheMetrics metrics, RequestListener listener) throws InterruptedException {
+                      CacheMetrics metrics, Lifecycle lifecycle, RequestListener listener)
+            throws InterruptedException {
 
-        Routes routes = new Routes(blobs, uploads, manifests, json, ready, options.maxManifestBytes(), metrics);
+        Routes routes = new Routes(blobs, uploads, manifests, json, ready, options.maxManifestBytes(), metrics,
+                lifecycle);
         HttpSurface surface = new HttpSurface(routes, new ErrorMapper(json), listener, activeExchanges);
         ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(transport.group())

@@ -19,6 +19,10 @@ public record Route(Resource resource, String name, String param) {
         STATS,
         /** {@code /ui/...}: the dashboard page and its files (param: the file name; null for {@code /ui}). */
         UI,
+        /** {@code /api/v1/store}: usage, budget, counts, the last collection. */
+        STORE,
+        /** {@code /api/v1/gc}: POST runs a collection ({@code ?dry_run=true} only reports). */
+        GC,
         NOT_FOUND
     }
 
@@ -40,6 +44,12 @@ public record Route(Resource resource, String name, String param) {
         }
         if (path.equals("/api/v1/stats")) {
             return new Route(Resource.STATS, null, null);
+        }
+        if (path.equals("/api/v1/store")) {
+            return new Route(Resource.STORE, null, null);
+        }
+        if (path.equals("/api/v1/gc")) {
+            return new Route(Resource.GC, null, null);
         }
         if (path.equals("/ui")) {
             return new Route(Resource.UI, null, null);

@@ -8,6 +8,7 @@ import static io.netty.handler.codec.http.HttpMethod.POST;
 import static io.netty.handler.codec.http.HttpMethod.PUT;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.lifecycle.Lifecycle;
 import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.ManifestService;
@@ -23,11 +24,12 @@ final class Routes {
     private final Map<Route.Resource, Map<HttpMethod, Binding>> table = new EnumMap<>(Route.Resource.class);
 
     Routes(BlobService blobs, UploadService uploads, ManifestService manifests, ObjectMapper json,
-           BooleanSupplier ready, int maxManifestBytes, CacheMetrics metrics) {
+           BooleanSupplier ready, int maxManifestBytes, CacheMetrics metrics, Lifecycle lifecycle) {
         BaseHandler base = new BaseHandler(ready);
         BlobHandler blob = new BlobHandler(blobs);
         UploadHandler upload = new UploadHandler(uploads, blobs, metrics);
         ObservabilityHandler observability = new ObservabilityHandler(metrics, json);
+        StoreHandler store = new StoreHandler(lifecycle, json);
         ManifestHandler manifest = new ManifestHandler(manifests);
         ListingHandler listing = new ListingHandler(manifests, json);
 
@@ -40,6 +42,8 @@ final class Routes {
         plain(Route.Resource.METRICS, GET, observability::metrics);
         plain(Route.Resource.STATS, GET, observability::stats);
         plain(Route.Resource.UI, GET, observability::ui);
+        plain(Route.Resource.STORE, GET, store::status);
+        plain(Route.Resource.GC, POST, store::collect);
 
         plain(Route.Resource.BLOB, HEAD, blob::head);
         plain(Route.Resource.BLOB, GET, blob::get);

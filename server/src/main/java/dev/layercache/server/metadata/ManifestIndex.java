@@ -25,9 +25,11 @@ public final class ManifestIndex {
 
     public StoredManifest get(RepositoryName repo, Digest digest) {
         byte[] v = kv.get(Table.MANIFESTS, Keys.of(repo.toString(), digest.toString()));
-        if (v == null) {
-            return null;
-        }
+        return v == null ? null : decode(digest, v);
+    }
+
+    /** A MANIFESTS record's value as a manifest (for scans of the table). */
+    public static StoredManifest decode(Digest digest, byte[] v) {
         ByteBuffer b = ByteBuffer.wrap(v);
         byte format = b.get();
         if (format != FORMAT) {

@@ -15,6 +15,7 @@ package dev.layercache.server.metadata;
  *   ENTRIES       namespace \0 key            -> Entry (protobuf)         (native cache entries)
  *   STEPS         namespace \0 step id        -> Entry without layers     (last publication of a step)
  *   TOMBSTONES    namespace \0 key            -> removed-at                (keys the cache held and lost)
+ *   ACCESS        kind \0 repo \0 name        -> minute of last use        (roots: for least-recently-used eviction)
  * </pre>
  */
 public enum Table {
@@ -27,7 +28,8 @@ public enum Table {
     UPLOADS("uploads"),
     ENTRIES("entries"),
     STEPS("steps"),
-    TOMBSTONES("tombstones");
+    TOMBSTONES("tombstones"),
+    ACCESS("access");
 
     private final String columnFamily;
 

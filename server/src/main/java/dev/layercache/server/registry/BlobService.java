@@ -5,6 +5,8 @@ import dev.layercache.server.core.ErrorCode;
 import dev.layercache.server.core.RegistryException;
 import dev.layercache.server.core.RepositoryName;
 import dev.layercache.server.metadata.BlobIndex;
+import dev.layercache.server.lifecycle.AccessTracker;
+import dev.layercache.server.lifecycle.ReferenceGuard;
 import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.LinkIndex;
 import dev.layercache.server.metadata.RepositoryIndex;
@@ -12,6 +14,7 @@ import dev.layercache.server.storage.BlobBackend;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
+import java.util.List;
 import java.time.Clock;
 
 /**
@@ -19,6 +22,7 @@ import java.time.Clock;
  * repositories they were pushed or mounted to.
  */
 public final class BlobService {
+    private final AccessTracker access;
 
     /** An open blob: a channel to stream from and its size. The receiver closes the channel. */
     public record OpenBlob(Digest digest, FileChannel channel, long size) {
@@ -31,7 +35,12 @@ public final class BlobService {
     private final RepositoryIndex repositories;
     private final Clock clock;
 
-    public BlobService(KeyValueStore kv, BlobBackend backend, Clock clock) {
+    private final ReferenceGuard guard;
+
+    public BlobService(KeyValueStore kv, BlobBackend backend, Clock clock, AccessTracker access,
+                       ReferenceGuard guard) {
+        this.access = access;
+        this.guard = guard;
         this.kv = kv;
         this.backend = backend;
         this.blobs = new BlobIndex(kv);
@@ -46,17 +55,22 @@ public final class BlobService {
         if (size < 0) {
             throw unknown(digest);
         }
+        access.touchBlob(digest);
         return size;
     }
 
     /** The size of {@code digest} as seen through {@code repo}, or -1 when it is not there. */
     public long sizeIfLinked(RepositoryName repo, Digest digest) {
-        return links.size(repo, digest);
+        long size = links.size(repo, digest);
+        if (size >= 0) {
+            access.touchBlob(digest);
+        }
+        return size;
     }
 
     /** True when {@code digest} is readable through {@code repo}. */
     public boolean isLinked(RepositoryName repo, Digest digest) {
-        return links.size(repo, digest) >= 0;
+        return sizeIfLinked(repo, digest) >= 0;
     }
 
     public OpenBlob open(RepositoryName repo, Digest digest) throws IOException {
@@ -83,12 +97,16 @@ public final class BlobService {
      * "automatic content discovery"). Returns false when there is nothing to mount.
      */
     public boolean mount(RepositoryName target, Digest digest, RepositoryName from) {
-        long size = from != null ? links.size(from, digest) : blobs.size(digest);
-        if (size < 0) {
-            return false;
-        }
-        link(target, digest, size);
-        return true;
+        // Under the digest's lock: collection cannot remove the blob between the check and the link.
+        return guard.publishing(List.of(digest), () -> {
+            long size = from != null ? links.size(from, digest) : blobs.size(digest);
+            if (size < 0) {
+                return false;
+            }
+            link(target, digest, size);
+            access.touchBlob(digest);
+            return true;
+        });
     }
 
     /**
@@ -98,16 +116,29 @@ public final class BlobService {
      * @return true when the blob is new to the store, false when it was already stored
      */
     public boolean commitVerified(RepositoryName repo, Digest digest, Path verifiedFile, long size) throws IOException {
-        backend.commit(digest, verifiedFile);
-        KeyValueStore.Batch batch = kv.batch();
-        boolean added = blobs.size(digest) < 0;
-        if (added) {
-            blobs.put(batch, digest, size, clock.millis());
+        try {
+            // Under the digest's lock: a collection removing an older copy of the same blob
+            // either finishes first or leaves this one alone (see ReferenceGuard).
+            return guard.publishing(List.of(digest), () -> {
+                try {
+                    backend.commit(digest, verifiedFile);
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+                KeyValueStore.Batch batch = kv.batch();
+                access.touchBlob(digest);
+                boolean added = blobs.size(digest) < 0;
+                if (added) {
+                    blobs.put(batch, digest, size, clock.millis());
+                }
+                links.put(batch, repo, digest, size);
+                repositories.put(batch, repo);
+                batch.commit(true);
+                return added;
+            });
+        } catch (java.io.UncheckedIOException e) {
+            throw e.getCause();
         }
-        links.put(batch, repo, digest, size);
-        repositories.put(batch, repo);
-        batch.commit(true);
-        return added;
     }
 
     private void link(RepositoryName repo, Digest digest, long size) {

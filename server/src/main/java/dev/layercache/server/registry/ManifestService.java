@@ -9,11 +9,16 @@ import dev.layercache.server.core.MediaTypes;
 import dev.layercache.server.core.Reference;
 import dev.layercache.server.core.RegistryException;
 import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.lifecycle.AccessTracker;
+import dev.layercache.server.lifecycle.ReferenceGuard;
+import dev.layercache.server.lifecycle.Root;
 import dev.layercache.server.metadata.KeyValueStore;
+import dev.layercache.server.metadata.Keys;
 import dev.layercache.server.metadata.ManifestIndex;
 import dev.layercache.server.metadata.ManifestIndex.StoredManifest;
 import dev.layercache.server.metadata.ReferrerIndex;
 import dev.layercache.server.metadata.RepositoryIndex;
+import dev.layercache.server.metadata.Table;
 import dev.layercache.server.metadata.TagIndex;
 import dev.layercache.server.metadata.TombstoneIndex;
 import java.util.ArrayList;
@@ -42,7 +47,13 @@ public final class ManifestService {
     private final BlobService blobs;
     private final ObjectMapper json;
 
-    public ManifestService(KeyValueStore kv, BlobService blobs, ObjectMapper json) {
+    private final AccessTracker access;
+    private final ReferenceGuard guard;
+
+    public ManifestService(KeyValueStore kv, BlobService blobs, ObjectMapper json, AccessTracker access,
+                           ReferenceGuard guard) {
+        this.access = access;
+        this.guard = guard;
         this.kv = kv;
         this.manifests = new ManifestIndex(kv);
         this.tags = new TagIndex(kv);
@@ -64,20 +75,60 @@ public final class ManifestService {
         JsonNode root = parse(content);
         String mediaType = mediaTypeOf(contentType, root);
         Digest subject = descriptorDigest(root.get("subject"), "subject");
-        checkReferences(repo, root, mediaType);
-
-        KeyValueStore.Batch batch = kv.batch();
-        manifests.put(batch, repo, new StoredManifest(digest, mediaType, content));
+        // Checked and committed under the references' locks: collection cannot take a blob
+        // between the check and the commit (see ReferenceGuard).
+        guard.publishing(references(root), () -> {
+            checkReferences(repo, root, mediaType);
+            KeyValueStore.Batch batch = kv.batch();
+            manifests.put(batch, repo, new StoredManifest(digest, mediaType, content));
+            if (reference instanceof Reference.ByTag t) {
+                tags.put(batch, repo, t.tag(), digest);
+                tombstones.delete(batch, repo.toString(), t.tag().toString());
+            }
+            if (subject != null) {
+                referrers.put(batch, repo, subject, digest);
+            }
+            repositories.put(batch, repo);
+            batch.commit(true);
+            return null;
+        });
         if (reference instanceof Reference.ByTag t) {
-            tags.put(batch, repo, t.tag(), digest);
-            tombstones.delete(batch, repo.toString(), t.tag().toString());
+            access.touch(new Root(Root.Kind.TAG, repo.toString(), t.tag().toString()));
         }
-        if (subject != null) {
-            referrers.put(batch, repo, subject, digest);
-        }
-        repositories.put(batch, repo);
-        batch.commit(true);
+        access.touch(new Root(Root.Kind.MANIFEST, repo.toString(), digest.toString()));
         return new PutResult(digest, subject);
+    }
+
+    /**
+     * The digests a manifest refers to (config, layers, blobs, and an index's manifests), without
+     * foreign layers: what must exist for it to be pulled, and what collection must keep.
+     */
+    public List<Digest> references(JsonNode root) {
+        List<Digest> out = new ArrayList<>();
+        if (root.has("config")) {
+            Digest config = descriptorDigest(root.get("config"), "config");
+            if (config != null) {
+                out.add(config);
+            }
+        }
+        for (String field : new String[] {"layers", "blobs", "manifests"}) {
+            for (JsonNode d : descriptors(root, field)) {
+                Digest digest = descriptorDigest(d, field + "[]");
+                if (digest != null && !isForeign(d)) {
+                    out.add(digest);
+                }
+            }
+        }
+        return out;
+    }
+
+    /** {@link #references(JsonNode)} of a stored manifest; empty when it cannot be read. */
+    public List<Digest> references(StoredManifest m) {
+        try {
+            return references(parse(m.content()));
+        } catch (RegistryException e) {
+            return List.of();
+        }
     }
 
     /** The manifest a reference names; MANIFEST_UNKNOWN when there is none. */
@@ -89,6 +140,9 @@ public final class ManifestService {
             throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN,
                     "manifest unknown to registry: " + repo + ":" + reference, reference.toString());
         }
+        access.touch(reference instanceof Reference.ByTag t
+                ? new Root(Root.Kind.TAG, repo.toString(), t.tag().toString())
+                : new Root(Root.Kind.MANIFEST, repo.toString(), m.digest().toString()));
         return m;
     }
 
@@ -115,6 +169,61 @@ public final class ManifestService {
             }
         }
         batch.commit(true);
+    }
+
+    /**
+     * Evicts a tag: it goes (a later miss on it is a capacity miss), and so does its manifest
+     * when no other tag and no index of the repository refers to it any more.
+     *
+     * @return false when the tag no longer exists
+     */
+    public boolean evictTag(RepositoryName repo, String tag) {
+        byte[] target = kv.get(Table.TAGS, Keys.of(repo.toString(), tag));
+        if (target == null) {
+            return false;
+        }
+        Digest digest = Digest.parse(Keys.string(target));
+        KeyValueStore.Batch batch = kv.batch();
+        tags.delete(batch, repo, tag);
+        tombstones.put(batch, repo.toString(), tag, System.currentTimeMillis());
+        access.forget(batch, new Root(Root.Kind.TAG, repo.toString(), tag));
+        batch.commit(true);
+        List<String> others = tags.tagsOf(repo, digest);
+        if (others.isEmpty() && !indexesReferring(repo, digest)) {
+            evictManifest(repo, digest);
+        }
+        return true;
+    }
+
+    /** Evicts an untagged manifest (with any tag still pointing at it). */
+    public boolean evictManifest(RepositoryName repo, Digest digest) {
+        if (!manifests.exists(repo, digest)) {
+            return false;
+        }
+        delete(repo, new Reference.ByDigest(digest));
+        KeyValueStore.Batch batch = kv.batch();
+        access.forget(batch, new Root(Root.Kind.MANIFEST, repo.toString(), digest.toString()));
+        batch.commit(false);
+        return true;
+    }
+
+    /** True when an index of {@code repo} lists {@code digest} among its manifests. */
+    public boolean indexesReferring(RepositoryName repo, Digest digest) {
+        byte[] prefix = Keys.prefix(repo.toString());
+        byte[] after = null;
+        while (true) {
+            List<KeyValueStore.Entry> page = kv.scan(Table.MANIFESTS, prefix, after, 1000);
+            for (KeyValueStore.Entry e : page) {
+                StoredManifest m = ManifestIndex.decode(Digest.parse(Keys.lastPart(e.key())), e.value());
+                if (MediaTypes.isIndex(m.mediaType()) && references(m).contains(digest)) {
+                    return true;
+                }
+            }
+            if (page.size() < 1000) {
+                return false;
+            }
+            after = page.get(page.size() - 1).key();
+        }
     }
 
     /**

@@ -148,6 +148,34 @@ public final class UploadService {
         return acquire(repo, id);
     }
 
+    /**
+     * Removes upload sessions started before {@code timeout} ago, with their bytes; a session in
+     * use by a request right now is left for the next round. Returns how many went.
+     */
+    public int expire(java.time.Duration timeout) throws IOException {
+        long cutoff = clock.millis() - timeout.toMillis();
+        int removed = 0;
+        for (UploadRecord r : index.all()) {
+            if (r.startedAtMillis() >= cutoff) {
+                continue;
+            }
+            UploadSession s = open.get(r.id());
+            if (s == null) {
+                KeyValueStore.Batch b = kv.batch();
+                index.delete(b, r.id());
+                b.commit(false);
+                Files.deleteIfExists(layout.upload(r.id()));
+            } else if (s.inUse.compareAndSet(false, true)) {
+                discard(s);
+            } else {
+                continue;
+            }
+            log.info("upload {} of {} expired", r.id(), r.repository());
+            removed++;
+        }
+        return removed;
+    }
+
     /** Upload sessions open in this process. */
     public int openSessions() {
         return open.size();

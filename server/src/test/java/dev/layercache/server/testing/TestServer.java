@@ -7,6 +7,7 @@ import java.io.UncheckedIOException;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.util.Comparator;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
@@ -23,6 +24,7 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  */
 public final class TestServer implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback, AfterEachCallback {
     private final UnaryOperator<ServerConfig> customize;
+    private final Clock clock;
     private Path dataDir;
     private LayerCacheServer server;
     private boolean perClass;
@@ -34,7 +36,13 @@ public final class TestServer implements BeforeAllCallback, AfterAllCallback, Be
 
     /** A node whose test configuration is changed by {@code customize} (say, other metrics settings). */
     public TestServer(UnaryOperator<ServerConfig> customize) {
+        this(customize, Clock.systemUTC());
+    }
+
+    /** A node that tells time by {@code clock} (a {@link TestClock} to move it forward). */
+    public TestServer(UnaryOperator<ServerConfig> customize, Clock clock) {
         this.customize = customize;
+        this.clock = clock;
     }
 
     @Override
@@ -66,7 +74,7 @@ public final class TestServer implements BeforeAllCallback, AfterAllCallback, Be
         if (dataDir == null) {
             dataDir = Files.createTempDirectory("layercache-test");
         }
-        server = LayerCacheServer.start(customize.apply(ServerConfig.forTesting(dataDir)));
+        server = LayerCacheServer.start(customize.apply(ServerConfig.forTesting(dataDir)), clock);
     }
 
     /** Stops the server gracefully and starts it again on the same data (a new port). */

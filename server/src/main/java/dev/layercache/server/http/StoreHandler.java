@@ -1,0 +1,77 @@
+package dev.layercache.server.http;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.layercache.server.config.ServerConfig;
+import dev.layercache.server.lifecycle.Collector;
+import dev.layercache.server.lifecycle.Lifecycle;
+import io.netty.handler.codec.http.HttpResponseStatus;
+
+/**
+ * {@code GET /api/v1/store}: the store's usage against its budget and the last lifecycle run
+ * and collection. {@code POST /api/v1/gc}: a collection now; with {@code ?dry_run=true} it
+ * only lists what would go.
+ */
+final class StoreHandler {
+    private final Lifecycle lifecycle;
+    private final ObjectMapper json;
+
+    StoreHandler(Lifecycle lifecycle, ObjectMapper json) {
+        this.lifecycle = lifecycle;
+        this.json = json;
+    }
+
+    Response status(Request request) {
+        ObjectNode out = json.createObjectNode();
+        ServerConfig.Lifecycle s = lifecycle.settings();
+        ObjectNode budget = out.putObject("budget");
+        budget.put("max_disk_bytes", s.maxDiskBytes());
+        budget.put("high_watermark_bytes", s.highBytes());
+        budget.put("low_watermark_bytes", s.lowBytes());
+        budget.put("max_age_seconds", s.maxAge().toSeconds());
+        budget.put("gc_grace_seconds", s.gcGrace().toSeconds());
+        budget.put("upload_timeout_seconds", s.uploadTimeout().toSeconds());
+        Lifecycle.Run run = lifecycle.lastRun();
+        if (run == null) {
+            out.putNull("last_run");
+        } else {
+            ObjectNode r = out.putObject("last_run");
+            r.put("at", run.at().toString());
+            r.put("uploads_expired", run.uploadsExpired());
+            r.put("evicted_by_age", run.evictedByAge());
+            r.put("evicted_by_budget", run.evictedByBudget());
+            r.put("bytes_before", run.bytesBefore());
+            r.put("bytes_after", run.bytesAfter());
+        }
+        Collector.Report gc = lifecycle.lastCollection();
+        if (gc == null) {
+            out.putNull("last_gc");
+        } else {
+            out.set("last_gc", report(gc, false));
+        }
+        out.set("usage", json.valueToTree(lifecycle.usage()));
+        return Response.json(HttpResponseStatus.OK, json, out, "application/json");
+    }
+
+    Response collect(Request request) {
+        boolean dryRun = "true".equalsIgnoreCase(request.param("dry_run"));
+        return Response.json(HttpResponseStatus.OK, json, report(lifecycle.collect(dryRun), true),
+                "application/json");
+    }
+
+    private ObjectNode report(Collector.Report gc, boolean withDigests) {
+        ObjectNode g = json.createObjectNode();
+        g.put("at", gc.at().toString());
+        g.put("dry_run", gc.dryRun());
+        g.put("blobs_scanned", gc.blobsScanned());
+        g.put("referenced", gc.referenced());
+        g.put("kept_in_grace", gc.keptInGrace());
+        g.put("collected", gc.collected());
+        g.put("collected_bytes", gc.collectedBytes());
+        g.put("millis", gc.millis());
+        if (withDigests) {
+            gc.digests().forEach(g.putArray("digests")::add);
+        }
+        return g;
+    }
+}

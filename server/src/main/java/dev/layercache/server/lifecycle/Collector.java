@@ -1,0 +1,226 @@
+package dev.layercache.server.lifecycle;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.layercache.api.v1.Entry;
+import dev.layercache.api.v1.LayerDescriptor;
+import dev.layercache.server.core.Digest;
+import dev.layercache.server.metadata.KeyValueStore;
+import dev.layercache.server.metadata.Keys;
+import dev.layercache.server.metadata.ManifestIndex;
+import dev.layercache.server.metadata.Table;
+import dev.layercache.server.registry.ManifestService;
+import dev.layercache.server.storage.BlobBackend;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Garbage collection of blobs: mark what every remaining manifest and entry references, then
+ * sweep the blobs nothing marked, except those stored or asked for within the grace period
+ * (builders push blobs first and the manifest last). Runs beside requests: the mark reads the
+ * tables page by page, and each blob is removed under its own lock ({@link ReferenceGuard}),
+ * records first and file second, so no request ever sees a blob whose bytes are gone.
+ *
+ * <p>The mark set holds the first 64 bits of each referenced digest, sorted: 8 bytes per blob,
+ * and a collision (two digests sharing 64 bits) can only keep a garbage blob one round longer.
+ */
+public final class Collector {
+    private static final Logger log = LoggerFactory.getLogger(Collector.class);
+    private static final int PAGE = 4096;
+    /** Blobs listed in a report at most. */
+    static final int LISTED = 1000;
+
+    /** What one collection did (or, dry, would do). */
+    public record Report(Instant at, boolean dryRun, long blobsScanned, long referenced, long keptInGrace,
+                         long collected, long collectedBytes, long millis, List<String> digests) {
+    }
+
+    private final KeyValueStore kv;
+    private final BlobBackend backend;
+    private final ManifestService manifests;
+    private final ReferenceGuard guard;
+    private final AccessTracker access;
+    private final Clock clock;
+
+    public Collector(KeyValueStore kv, BlobBackend backend, ManifestService manifests, ReferenceGuard guard,
+                     AccessTracker access, Clock clock) {
+        this.kv = kv;
+        this.backend = backend;
+        this.manifests = manifests;
+        this.guard = guard;
+        this.access = access;
+        this.clock = clock;
+    }
+
+    public Report collect(Duration grace, boolean dryRun) {
+        long started = System.nanoTime();
+        guard.beginMark();
+        try {
+            long[] marked = mark();
+            long graceStart = clock.millis() - grace.toMillis();
+            long scanned = 0;
+            long young = 0;
+            List<Digest> garbage = new ArrayList<>();
+            Map<Digest, Long> sizes = new HashMap<>();
+            byte[] after = null;
+            while (true) {
+                List<KeyValueStore.Entry> page = kv.scan(Table.BLOBS, new byte[0], after, PAGE);
+                for (KeyValueStore.Entry e : page) {
+                    scanned++;
+                    String text = Keys.string(e.key());
+                    if (!Digest.isValid(text)) {
+                        continue;
+                    }
+                    Digest d = Digest.parse(text);
+                    if (Arrays.binarySearch(marked, prefix(d)) >= 0) {
+                        continue;
+                    }
+                    ByteBuffer v = ByteBuffer.wrap(e.value());
+                    long size = v.getLong(0);
+                    long createdAt = v.getLong(8);
+                    if (createdAt >= graceStart || access.blobSeenAt(d) >= graceStart) {
+                        young++;
+                        continue;
+                    }
+                    garbage.add(d);
+                    sizes.put(d, size);
+                }
+                if (page.size() < PAGE) {
+                    break;
+                }
+                after = page.get(page.size() - 1).key();
+            }
+            long collected = 0;
+            long bytes = 0;
+            List<String> listed = new ArrayList<>();
+            if (!garbage.isEmpty()) {
+                Map<Digest, List<byte[]>> links = linksOf(garbage);
+                for (Digest d : garbage) {
+                    boolean gone = dryRun || guard.removeIfUnreferenced(d, () -> remove(d, links.get(d)));
+                    if (gone) {
+                        collected++;
+                        bytes += sizes.get(d);
+                        if (listed.size() < LISTED) {
+                            listed.add(d.toString());
+                        }
+                    }
+                }
+            }
+            access.forgetBlobsSeenBefore(graceStart);
+            Report report = new Report(clock.instant(), dryRun, scanned, marked.length, young, collected, bytes,
+                    (System.nanoTime() - started) / 1_000_000, listed);
+            if (collected > 0 || !dryRun) {
+                log.info("{}collection: {} blobs scanned, {} referenced, {} kept in grace, {} collected ({} bytes) in {} ms",
+                        dryRun ? "dry-run " : "", scanned, marked.length, young, collected, bytes, report.millis());
+            }
+            return report;
+        } finally {
+            guard.endCollection();
+        }
+    }
+
+    /** The 64-bit prefixes of every digest a manifest or entry references, sorted. */
+    private long[] mark() {
+        LongList marks = new LongList();
+        scan(Table.MANIFESTS, e -> {
+            String digest = Keys.lastPart(e.key());
+            if (Digest.isValid(digest)) {
+                for (Digest d : manifests.references(ManifestIndex.decode(Digest.parse(digest), e.value()))) {
+                    marks.add(prefix(d));
+                }
+            }
+        });
+        scan(Table.ENTRIES, e -> {
+            try {
+                for (LayerDescriptor layer : Entry.parseFrom(e.value()).getLayersList()) {
+                    if (Digest.isValid(layer.getDigest())) {
+                        marks.add(prefix(Digest.parse(layer.getDigest())));
+                    }
+                }
+            } catch (InvalidProtocolBufferException corrupt) {
+                log.warn("unreadable entry record {}", Keys.string(e.key()).replace('\0', '/'));
+            }
+        });
+        return marks.sorted();
+    }
+
+    /** The LINKS keys (repository, digest) of each of {@code digests}: one pass over the table. */
+    private Map<Digest, List<byte[]>> linksOf(List<Digest> digests) {
+        Map<Digest, List<byte[]>> out = new HashMap<>();
+        java.util.Set<Digest> wanted = new java.util.HashSet<>(digests);
+        scan(Table.LINKS, e -> {
+            String digest = Keys.lastPart(e.key());
+            if (Digest.isValid(digest)) {
+                Digest d = Digest.parse(digest);
+                if (wanted.contains(d)) {
+                    out.computeIfAbsent(d, k -> new ArrayList<>()).add(e.key());
+                }
+            }
+        });
+        return out;
+    }
+
+    /** Records first (from then on every request misses it), then the bytes. */
+    private void remove(Digest d, List<byte[]> links) {
+        KeyValueStore.Batch batch = kv.batch();
+        batch.delete(Table.BLOBS, Keys.utf8(d.toString()));
+        if (links != null) {
+            for (byte[] key : links) {
+                batch.delete(Table.LINKS, key);
+            }
+        }
+        batch.commit(true);
+        try {
+            backend.delete(d);
+        } catch (IOException e) {
+            // The records are gone: the file is an orphan the start-up pass removes.
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private void scan(Table table, Consumer<KeyValueStore.Entry> each) {
+        byte[] after = null;
+        while (true) {
+            List<KeyValueStore.Entry> page = kv.scan(table, new byte[0], after, PAGE);
+            page.forEach(each);
+            if (page.size() < PAGE) {
+                return;
+            }
+            after = page.get(page.size() - 1).key();
+        }
+    }
+
+    static long prefix(Digest d) {
+        return Long.parseUnsignedLong(d.hex().substring(0, 16), 16);
+    }
+
+    /** A growable array of longs: 8 bytes per mark, not an object each. */
+    private static final class LongList {
+        private long[] values = new long[1024];
+        private int size;
+
+        void add(long v) {
+            if (size == values.length) {
+                values = Arrays.copyOf(values, size * 2);
+            }
+            values[size++] = v;
+        }
+
+        long[] sorted() {
+            long[] out = Arrays.copyOf(values, size);
+            Arrays.sort(out);
+            return out;
+        }
+    }
+}

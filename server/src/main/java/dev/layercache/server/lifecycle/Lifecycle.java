@@ -1,0 +1,310 @@
+package dev.layercache.server.lifecycle;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.layercache.api.v1.Entry;
+import dev.layercache.api.v1.LayerDescriptor;
+import dev.layercache.server.config.ServerConfig;
+import dev.layercache.server.core.Digest;
+import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.entries.EntryService;
+import dev.layercache.server.metadata.BlobIndex;
+import dev.layercache.server.metadata.KeyValueStore;
+import dev.layercache.server.metadata.Keys;
+import dev.layercache.server.metadata.ManifestIndex;
+import dev.layercache.server.metadata.Table;
+import dev.layercache.server.metrics.CacheMetrics;
+import dev.layercache.server.metrics.StoreCensus;
+import dev.layercache.server.registry.ManifestService;
+import dev.layercache.server.registry.UploadService;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Keeps the store within its budget, unattended: every {@code lifecycle-interval} it writes the
+ * roots' last uses, removes expired upload sessions, evicts roots unused for longer than
+ * {@code max-age}, and, when blob bytes pass the high watermark, evicts the least recently used
+ * roots until they are under the low one; then it collects the blobs no remaining root reaches.
+ * One run at a time, on a thread of its own; requests go on meanwhile.
+ */
+public final class Lifecycle implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Lifecycle.class);
+    private static final int PAGE = 4096;
+    /** Eviction rounds per run at most (each evicts, collects and measures again). */
+    static final int MAX_ROUNDS = 10;
+
+    /** What one run did. */
+    public record Run(Instant at, int uploadsExpired, int evictedByAge, int evictedByBudget, long bytesBefore,
+                      long bytesAfter, Collector.Report collection) {
+    }
+
+    /** A root with when it was last used and roughly how many blob bytes it holds. */
+    record Candidate(Root root, long lastUseMinute, long bytes) {
+    }
+
+    private final ServerConfig.Lifecycle settings;
+    private final KeyValueStore kv;
+    private final ManifestService manifests;
+    private final EntryService entries;
+    private final UploadService uploads;
+    private final Collector collector;
+    private final AccessTracker access;
+    private final StoreCensus census;
+    private final CacheMetrics metrics;
+    private final Clock clock;
+    private final BlobIndex blobs;
+    private ScheduledExecutorService thread;
+    private volatile Run lastRun;
+    private volatile Collector.Report lastCollection;
+
+    public Lifecycle(ServerConfig.Lifecycle settings, KeyValueStore kv, ManifestService manifests,
+                     EntryService entries, UploadService uploads, Collector collector, AccessTracker access,
+                     StoreCensus census, CacheMetrics metrics, Clock clock) {
+        this.settings = settings;
+        this.kv = kv;
+        this.manifests = manifests;
+        this.entries = entries;
+        this.uploads = uploads;
+        this.collector = collector;
+        this.access = access;
+        this.census = census;
+        this.metrics = metrics;
+        this.clock = clock;
+        this.blobs = new BlobIndex(kv);
+        metrics.budget(settings.maxDiskBytes());
+    }
+
+    /** Runs every {@code lifecycle-interval} from now on. */
+    public void start() {
+        thread = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "layercache-lifecycle");
+            t.setDaemon(true);
+            return t;
+        });
+        long every = settings.interval().toMillis();
+        thread.scheduleWithFixedDelay(() -> {
+            try {
+                run();
+            } catch (RuntimeException | Error e) {
+                log.error("lifecycle run failed", e);
+            }
+        }, every, every, TimeUnit.MILLISECONDS);
+    }
+
+    public ServerConfig.Lifecycle settings() {
+        return settings;
+    }
+
+    /** The collector itself (tests collect with other grace periods). */
+    Collector collector() {
+        return collector;
+    }
+
+    public Run lastRun() {
+        return lastRun;
+    }
+
+    public Collector.Report lastCollection() {
+        return lastCollection;
+    }
+
+    /** One run now (the schedule runs it too). */
+    public synchronized Run run() {
+        access.flush();
+        int expired;
+        try {
+            expired = uploads.expire(settings.uploadTimeout());
+        } catch (java.io.IOException e) {
+            log.warn("expiring uploads failed", e);
+            expired = 0;
+        }
+        long before = census.count().bytes();
+        int byAge = 0;
+        int byBudget = 0;
+        Collector.Report collection = null;
+        if (!settings.maxAge().isZero()) {
+            long oldest = access.minute() - settings.maxAge().toMinutes();
+            for (Candidate c : candidates()) {
+                if (c.lastUseMinute() < oldest && evict(c)) {
+                    byAge++;
+                }
+            }
+        }
+        long usage = before;
+        if (byAge > 0) {
+            collection = collect(false);
+            usage = census.count().bytes();
+        }
+        for (int round = 0; round < MAX_ROUNDS && settings.maxDiskBytes() > 0
+                && usage > (round == 0 ? settings.highBytes() : settings.lowBytes()); round++) {
+            int evicted = evictLeastRecentlyUsed(usage - settings.lowBytes());
+            if (evicted == 0) {
+                log.warn("store at {} bytes is over its budget and has no roots left to evict", usage);
+                break;
+            }
+            byBudget += evicted;
+            collection = collect(false);
+            usage = census.count().bytes();
+        }
+        if (byAge + byBudget > 0) {
+            metrics.refreshStore();
+        }
+        Run run = new Run(clock.instant(), expired, byAge, byBudget, before, usage, collection);
+        lastRun = run;
+        if (expired + byAge + byBudget > 0) {
+            log.info("lifecycle: {} uploads expired, {} roots evicted by age and {} by budget; blobs {} -> {} bytes",
+                    expired, byAge, byBudget, before, usage);
+        }
+        return run;
+    }
+
+    /** The store as counted now: blob bytes and count, roots by kind. */
+    public StoreCensus.Totals usage() {
+        return census.count();
+    }
+
+    /** A collection now; a dry run only reports what would go. */
+    public synchronized Collector.Report collect(boolean dryRun) {
+        access.flush();
+        Collector.Report report = collector.collect(settings.gcGrace(), dryRun);
+        if (!dryRun) {
+            lastCollection = report;
+            metrics.refreshStore();
+        }
+        return report;
+    }
+
+    /** Evicts least recently used roots until their bytes add up to {@code toFree} (an estimate). */
+    private int evictLeastRecentlyUsed(long toFree) {
+        List<Candidate> candidates = candidates();
+        candidates.sort(Comparator.comparingLong(Candidate::lastUseMinute));
+        long freed = 0;
+        int evicted = 0;
+        for (Candidate c : candidates) {
+            if (freed >= toFree) {
+                break;
+            }
+            if (evict(c)) {
+                freed += c.bytes();
+                evicted++;
+            }
+        }
+        return evicted;
+    }
+
+    private boolean evict(Candidate c) {
+        Root root = c.root();
+        RepositoryName repo = RepositoryName.parse(root.repository());
+        boolean gone = switch (root.kind()) {
+            case TAG -> manifests.evictTag(repo, root.name());
+            case MANIFEST -> manifests.evictManifest(repo, Digest.parse(root.name()));
+            case ENTRY -> entries.delete(repo, Digest.parse(root.name()));
+        };
+        if (gone) {
+            if (root.kind() == Root.Kind.ENTRY) {
+                KeyValueStore.Batch batch = kv.batch();
+                access.forget(batch, root);
+                batch.commit(false);
+            }
+            metrics.evicted(root.kind().label(), root.repository(), root.reference(), c.bytes());
+        }
+        return gone;
+    }
+
+    /**
+     * Every root with its last use (never recorded: now, so that a store upgraded to access
+     * tracking does not lose its roots first) and the blob bytes it refers to.
+     */
+    List<Candidate> candidates() {
+        Map<Root, Long> uses = access.lastUses();
+        long now = access.minute();
+        List<Candidate> out = new ArrayList<>();
+        Map<String, Set<String>> tagged = new HashMap<>();
+        Map<String, Set<Digest>> inIndexes = new HashMap<>();
+        scan(Table.TAGS, e -> {
+            String[] key = Keys.string(e.key()).split("\0", 2);
+            Digest target = Digest.parse(Keys.string(e.value()));
+            tagged.computeIfAbsent(key[0], r -> new HashSet<>()).add(target.toString());
+            ManifestIndex.StoredManifest m = new ManifestIndex(kv).get(RepositoryName.parse(key[0]), target);
+            Root root = new Root(Root.Kind.TAG, key[0], key[1]);
+            out.add(new Candidate(root, uses.getOrDefault(root, now), m == null ? 0 : bytesOf(m)));
+        });
+        List<Candidate> untagged = new ArrayList<>();
+        scan(Table.MANIFESTS, e -> {
+            String[] key = Keys.string(e.key()).split("\0", 2);
+            ManifestIndex.StoredManifest m = ManifestIndex.decode(Digest.parse(key[1]), e.value());
+            if (dev.layercache.server.core.MediaTypes.isIndex(m.mediaType())) {
+                inIndexes.computeIfAbsent(key[0], r -> new HashSet<>()).addAll(manifests.references(m));
+            }
+            Root root = new Root(Root.Kind.MANIFEST, key[0], key[1]);
+            untagged.add(new Candidate(root, uses.getOrDefault(root, now), bytesOf(m)));
+        });
+        for (Candidate c : untagged) {
+            String repo = c.root().repository();
+            boolean isTagged = tagged.getOrDefault(repo, Set.of()).contains(c.root().name());
+            boolean inIndex = inIndexes.getOrDefault(repo, Set.of()).contains(Digest.parse(c.root().name()));
+            if (!isTagged && !inIndex) {
+                out.add(c);
+            }
+        }
+        scan(Table.ENTRIES, e -> {
+            String[] key = Keys.string(e.key()).split("\0", 2);
+            long bytes = 0;
+            try {
+                for (LayerDescriptor layer : Entry.parseFrom(e.value()).getLayersList()) {
+                    bytes += layer.getSize();
+                }
+            } catch (InvalidProtocolBufferException corrupt) {
+                // an unreadable entry still counts as a root
+            }
+            Root root = new Root(Root.Kind.ENTRY, key[0], key[1]);
+            out.add(new Candidate(root, uses.getOrDefault(root, now), bytes));
+        });
+        return out;
+    }
+
+    private long bytesOf(ManifestIndex.StoredManifest m) {
+        long bytes = 0;
+        for (Digest d : manifests.references(m)) {
+            bytes += Math.max(0, blobs.size(d));
+        }
+        return bytes;
+    }
+
+    private void scan(Table table, Consumer<KeyValueStore.Entry> each) {
+        byte[] after = null;
+        while (true) {
+            List<KeyValueStore.Entry> page = kv.scan(table, new byte[0], after, PAGE);
+            page.forEach(each);
+            if (page.size() < PAGE) {
+                return;
+            }
+            after = page.get(page.size() - 1).key();
+        }
+    }
+
+    @Override
+    public void close() {
+        if (thread != null) {
+            thread.shutdownNow();
+            try {
+                thread.awaitTermination(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        access.flush();
+    }
+}
