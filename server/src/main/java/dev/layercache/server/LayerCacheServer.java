@@ -13,6 +13,8 @@ import dev.layercache.server.http.RequestMetrics;
 import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.metrics.StoreCensus;
 import dev.layercache.server.lifecycle.AccessTracker;
+import dev.layercache.server.lifecycle.BlobRepair;
+import dev.layercache.server.lifecycle.Scrubber;
 import dev.layercache.server.lifecycle.Collector;
 import dev.layercache.server.lifecycle.Lifecycle;
 import dev.layercache.server.lifecycle.ReferenceGuard;
@@ -71,8 +73,11 @@ public final class LayerCacheServer implements AutoCloseable {
                     : CacheMetrics.disabled();
             StoreCensus census = new StoreCensus(metadata);
             metrics.watchStore(census, uploads::openSessions);
+            BlobRepair repair = new BlobRepair(metadata, manifests, entries);
+            blobs.whenBytesLost(repair::forget);
             lifecycle = new Lifecycle(config.lifecycle(), metadata, manifests, entries, uploads,
-                    new Collector(metadata, backend, manifests, guard, access, clock), access, census, metrics, clock);
+                    new Collector(metadata, backend, manifests, guard, access, clock),
+                    new Scrubber(metadata, backend, layout, repair, clock), access, census, metrics, clock);
 
             transport = new Transport();
             http = new HttpServer(

@@ -187,7 +187,8 @@ public final class ConfigLoader {
             throw v.invalid(Setting.UPLOAD_TIMEOUT, "must be more than zero");
         }
         ServerConfig.Lifecycle lifecycle = new ServerConfig.Lifecycle(size(v, Setting.MAX_DISK_SIZE), high, low,
-                duration(v, Setting.MAX_AGE), duration(v, Setting.GC_GRACE), uploadTimeout, interval);
+                duration(v, Setting.MAX_AGE), duration(v, Setting.GC_GRACE), uploadTimeout, interval,
+                size(v, Setting.SCRUB_RATE), duration(v, Setting.SCRUB_EVERY));
         return new ServerConfig(httpPort, grpcPort, bind, dataDir, maxManifest, maxHeader, threads, grace, metrics,
                 lifecycle);
     }

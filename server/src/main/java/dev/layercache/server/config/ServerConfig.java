@@ -26,11 +26,19 @@ public record ServerConfig(
      * @param gcGrace       blobs stored or asked for more recently are never collected
      * @param uploadTimeout upload sessions older than this are removed
      * @param interval      how often the lifecycle runs
+     * @param scrubRate     bytes per second the scrubber re-hashes at; 0 for no background scrubbing
+     * @param scrubEvery    pause between two scrubs of the whole store
      */
     public record Lifecycle(long maxDiskBytes, int highPercent, int lowPercent, Duration maxAge, Duration gcGrace,
-                            Duration uploadTimeout, Duration interval) {
+                            Duration uploadTimeout, Duration interval, long scrubRate, Duration scrubEvery) {
         public static final Lifecycle DEFAULT = new Lifecycle(0, 90, 80, Duration.ZERO, Duration.ofHours(2),
-                Duration.ofHours(24), Duration.ofMinutes(1));
+                Duration.ofHours(24), Duration.ofMinutes(1), 32L << 20, Duration.ofHours(24));
+
+        /** These settings without background scrubbing (tests that scrub when they choose). */
+        public Lifecycle withoutScrubbing() {
+            return new Lifecycle(maxDiskBytes, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval, 0,
+                    scrubEvery);
+        }
 
         public long highBytes() {
             return maxDiskBytes / 100 * highPercent;
@@ -58,7 +66,7 @@ public record ServerConfig(
      */
     public static ServerConfig forTesting(Path dataDir) {
         return new ServerConfig(0, 0, "127.0.0.1", dataDir, 4L << 20, 16L << 10, 8, Duration.ofSeconds(5),
-                Metrics.DEFAULT, Lifecycle.DEFAULT);
+                Metrics.DEFAULT, Lifecycle.DEFAULT.withoutScrubbing());
     }
 
     /** This configuration with other ports (0: any free port). */

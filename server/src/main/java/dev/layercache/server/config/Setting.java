@@ -27,7 +27,9 @@ public enum Setting {
     MAX_AGE("max-age", "0s", "evict roots (tags, entries, untagged manifests) unused for this long (0s: never)"),
     GC_GRACE("gc-grace", "2h", "a blob stored or asked for this recently is kept even when nothing references it yet"),
     UPLOAD_TIMEOUT("upload-timeout", "24h", "upload sessions older than this are removed with their bytes"),
-    LIFECYCLE_INTERVAL("lifecycle-interval", "1m", "how often the budget, ages and expired uploads are checked");
+    LIFECYCLE_INTERVAL("lifecycle-interval", "1m", "how often the budget, ages and expired uploads are checked"),
+    SCRUB_RATE("scrub-rate", "32MiB", "bytes per second the background scrubber re-hashes blobs at (0: no scrubbing)"),
+    SCRUB_EVERY("scrub-every", "24h", "pause between two scrubs of the whole store");
 
     private final String key;
     private final String defaultValue;

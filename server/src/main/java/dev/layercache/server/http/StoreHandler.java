@@ -49,6 +49,18 @@ final class StoreHandler {
         } else {
             out.set("last_gc", report(gc, false));
         }
+        var scrub = lifecycle.lastScrub();
+        if (scrub == null) {
+            out.putNull("last_scrub");
+        } else {
+            ObjectNode sc = out.putObject("last_scrub");
+            sc.put("at", scrub.at().toString());
+            sc.put("blobs", scrub.blobs());
+            sc.put("bytes", scrub.bytes());
+            sc.put("corrupt", scrub.corrupt());
+            sc.put("missing", scrub.missing());
+            sc.put("millis", scrub.millis());
+        }
         out.set("usage", json.valueToTree(lifecycle.usage()));
         return Response.json(HttpResponseStatus.OK, json, out, "application/json");
     }

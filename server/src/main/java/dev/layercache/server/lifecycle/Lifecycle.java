@@ -65,13 +65,17 @@ public final class Lifecycle implements AutoCloseable {
     private final CacheMetrics metrics;
     private final Clock clock;
     private final BlobIndex blobs;
+    private final Scrubber scrubber;
     private ScheduledExecutorService thread;
+    private ScheduledExecutorService scrubThread;
     private volatile Run lastRun;
     private volatile Collector.Report lastCollection;
+    private volatile Scrubber.Report lastScrub;
 
     public Lifecycle(ServerConfig.Lifecycle settings, KeyValueStore kv, ManifestService manifests,
-                     EntryService entries, UploadService uploads, Collector collector, AccessTracker access,
-                     StoreCensus census, CacheMetrics metrics, Clock clock) {
+                     EntryService entries, UploadService uploads, Collector collector, Scrubber scrubber,
+                     AccessTracker access, StoreCensus census, CacheMetrics metrics, Clock clock) {
+        this.scrubber = scrubber;
         this.settings = settings;
         this.kv = kv;
         this.manifests = manifests;
@@ -101,6 +105,35 @@ public final class Lifecycle implements AutoCloseable {
                 log.error("lifecycle run failed", e);
             }
         }, every, every, TimeUnit.MILLISECONDS);
+        if (settings.scrubRate() > 0) {
+            scrubThread = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "layercache-scrub");
+                t.setDaemon(true);
+                t.setPriority(Thread.MIN_PRIORITY);
+                return t;
+            });
+            scrubThread.scheduleWithFixedDelay(() -> scrub(settings.scrubRate()), settings.scrubEvery().toMillis(),
+                    settings.scrubEvery().toMillis(), TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /** One scrub of the whole store now, at {@code bytesPerSecond} (0: as fast as the disk goes). */
+    public Scrubber.Report scrub(long bytesPerSecond) {
+        try {
+            Scrubber.Report report = scrubber.pass(bytesPerSecond);
+            lastScrub = report;
+            if (report.corrupt() + report.missing() > 0) {
+                metrics.refreshStore();
+            }
+            return report;
+        } catch (java.io.IOException | RuntimeException e) {
+            log.error("scrub failed", e);
+            return null;
+        }
+    }
+
+    public Scrubber.Report lastScrub() {
+        return lastScrub;
     }
 
     public ServerConfig.Lifecycle settings() {
@@ -297,6 +330,9 @@ public final class Lifecycle implements AutoCloseable {
 
     @Override
     public void close() {
+        if (scrubThread != null) {
+            scrubThread.shutdownNow();
+        }
         if (thread != null) {
             thread.shutdownNow();
             try {

@@ -15,6 +15,7 @@ import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.function.BiConsumer;
 import java.time.Clock;
 
 /**
@@ -36,6 +37,8 @@ public final class BlobService {
     private final Clock clock;
 
     private final ReferenceGuard guard;
+    /** Told of a blob whose record exists but whose file does not (see {@link #whenBytesLost}). */
+    private volatile BiConsumer<Digest, String> lost = (digest, why) -> { };
 
     public BlobService(KeyValueStore kv, BlobBackend backend, Clock clock, AccessTracker access,
                        ReferenceGuard guard) {
@@ -49,11 +52,30 @@ public final class BlobService {
         this.clock = clock;
     }
 
-    /** The size of {@code digest} as seen through {@code repo}; BLOB_UNKNOWN when it is not there. */
+    /**
+     * Who repairs the metadata when a blob's file turns out to be gone (the lifecycle: the blob
+     * and the roots that need it are forgotten, so clients see a miss, never a stream of errors).
+     */
+    public void whenBytesLost(BiConsumer<Digest, String> handler) {
+        this.lost = handler;
+    }
+
+    /**
+     * The size of {@code digest} as seen through {@code repo}; BLOB_UNKNOWN when it is not there,
+     * including when its record outlived its file: a "yes" would make a client skip its upload.
+     */
     public long stat(RepositoryName repo, Digest digest) {
         long size = links.size(repo, digest);
         if (size < 0) {
             throw unknown(digest);
+        }
+        try {
+            if (backend.size(digest) < 0) {
+                lost.accept(digest, "has no file");
+                throw unknown(digest);
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
         access.touchBlob(digest);
         return size;
@@ -78,6 +100,7 @@ public final class BlobService {
         FileChannel channel = backend.open(digest);
         if (channel == null) {
             // Metadata says yes but the bytes are gone: answer a miss rather than a broken stream.
+            lost.accept(digest, "has no file");
             throw unknown(digest);
         }
         return new OpenBlob(digest, channel, size);

@@ -13,6 +13,7 @@ import java.nio.file.Path;
  *     metadata/                      RocksDB: blob records, links, manifests, tags, referrers, uploads
  *     blobs/sha256/ab/abcdef...      verified blob content, named by digest (sha512/ likewise)
  *     uploads/&lt;upload-id&gt;            bytes of an upload in progress; renamed into blobs/ when verified
+ *     quarantine/&lt;algorithm&gt;-&lt;hex&gt;     blob files whose bytes no longer match their digest (kept for a look)
  * </pre>
  *
  * {@code uploads/} and {@code blobs/} share one file system, so committing a verified upload is a
@@ -30,6 +31,7 @@ public final class DataLayout {
         Files.createDirectories(metadata());
         Files.createDirectories(blobs());
         Files.createDirectories(uploads());
+        Files.createDirectories(quarantine());
         return this;
     }
 
@@ -43,6 +45,10 @@ public final class DataLayout {
 
     public Path blobs() {
         return root.resolve("blobs");
+    }
+
+    public Path quarantine() {
+        return root.resolve("quarantine");
     }
 
     public Path uploads() {

@@ -1,0 +1,90 @@
+package dev.layercache.server.lifecycle;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.layercache.server.testing.Registry;
+import dev.layercache.server.testing.TestServer;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** Rot and loss on the disk of a real node: found, never served, and the roots that need them dropped. */
+class IntegrityTest {
+    private static final String MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json";
+
+    @RegisterExtension
+    final TestServer server = new TestServer();
+
+    @Test
+    void theScrubberQuarantinesAFlippedByteAndDropsTheRootsThatNeedIt() throws Exception {
+        Registry registry = new Registry(server.port());
+        byte[] config = "{}".getBytes(StandardCharsets.UTF_8);
+        byte[] rotten = layer(1);
+        byte[] healthy = layer(2);
+        push(registry, "team/app", "bad", config, rotten);
+        push(registry, "team/app", "good", config, healthy);
+        Path file = blobFile(Registry.sha256(rotten));
+        try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
+            raf.seek(12_345);
+            int b = raf.read();
+            raf.seek(12_345);
+            raf.write(b ^ 0x01);
+        }
+
+        Scrubber.Report report = server.server().lifecycle().scrub(0);
+
+        assertEquals(1, report.corrupt());
+        assertEquals(0, report.missing());
+        assertEquals(3, report.blobs());
+        assertEquals(404, registry.get("/v2/team/app/blobs/" + Registry.sha256(rotten)).statusCode(),
+                "a rotten blob is never served");
+        assertEquals(404, registry.get("/v2/team/app/manifests/bad").statusCode(),
+                "the image that needs it is a miss, so the build re-runs");
+        assertTrue(Files.exists(server.dataDir().resolve("quarantine")
+                .resolve(Registry.sha256(rotten).replace(':', '-'))), "moved aside for a look");
+        assertEquals(200, registry.get("/v2/team/app/manifests/good").statusCode());
+        assertArrayEquals(healthy, registry.get("/v2/team/app/blobs/" + Registry.sha256(healthy)).body());
+        assertEquals(1, new com.fasterxml.jackson.databind.ObjectMapper().readTree(
+                registry.get("/api/v1/store").body()).get("last_scrub").get("corrupt").asInt());
+    }
+
+    @Test
+    void aBlobWhoseFileVanishedIsAMissAndItsMetadataIsRepaired() throws Exception {
+        Registry registry = new Registry(server.port());
+        byte[] config = "{}".getBytes(StandardCharsets.UTF_8);
+        byte[] lost = layer(3);
+        push(registry, "team/app", "lost", config, lost);
+        String digest = Registry.sha256(lost);
+        Files.delete(blobFile(digest));
+
+        assertEquals(404, registry.head("/v2/team/app/blobs/" + digest), "HEAD never says yes for missing bytes");
+        assertEquals(404, registry.get("/v2/team/app/blobs/" + digest).statusCode());
+        assertEquals(404, registry.get("/v2/team/app/manifests/lost").statusCode(), "the root that needs it went");
+        // Pushing the blob again heals the repository.
+        assertEquals(201, registry.pushBlob("team/app", lost));
+        assertArrayEquals(lost, registry.get("/v2/team/app/blobs/" + digest).body());
+    }
+
+    private void push(Registry registry, String repo, String tag, byte[] config, byte[] layer) throws Exception {
+        assertEquals(201, registry.pushBlob(repo, config));
+        assertEquals(201, registry.pushBlob(repo, layer));
+        assertEquals(201, registry.pushManifest(repo, tag, MANIFEST_TYPE, Registry.imageManifest(config, layer)));
+    }
+
+    private Path blobFile(String digest) {
+        String hex = digest.substring("sha256:".length());
+        return server.dataDir().resolve("blobs").resolve("sha256").resolve(hex.substring(0, 2)).resolve(hex);
+    }
+
+    private static byte[] layer(long seed) {
+        byte[] b = new byte[50_000];
+        new Random(seed).nextBytes(b);
+        return b;
+    }
+}
