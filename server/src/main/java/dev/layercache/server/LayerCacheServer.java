@@ -15,6 +15,7 @@ import dev.layercache.server.metrics.StoreCensus;
 import dev.layercache.server.lifecycle.AccessTracker;
 import dev.layercache.server.lifecycle.BlobRepair;
 import dev.layercache.server.lifecycle.Scrubber;
+import dev.layercache.server.lifecycle.StartupCheck;
 import dev.layercache.server.lifecycle.Collector;
 import dev.layercache.server.lifecycle.Lifecycle;
 import dev.layercache.server.lifecycle.ReferenceGuard;
@@ -75,9 +76,11 @@ public final class LayerCacheServer implements AutoCloseable {
             metrics.watchStore(census, uploads::openSessions);
             BlobRepair repair = new BlobRepair(metadata, manifests, entries);
             blobs.whenBytesLost(repair::forget);
+            StartupCheck.Report check = new StartupCheck(metadata, backend, repair, clock).run();
             lifecycle = new Lifecycle(config.lifecycle(), metadata, manifests, entries, uploads,
                     new Collector(metadata, backend, manifests, guard, access, clock),
                     new Scrubber(metadata, backend, layout, repair, clock), access, census, metrics, clock);
+            lifecycle.startupChecked(check);
 
             transport = new Transport();
             http = new HttpServer(

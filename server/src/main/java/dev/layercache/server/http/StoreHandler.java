@@ -61,6 +61,18 @@ final class StoreHandler {
             sc.put("missing", scrub.missing());
             sc.put("millis", scrub.millis());
         }
+        var check = lifecycle.startupCheck();
+        if (check == null) {
+            out.putNull("startup_check");
+        } else {
+            ObjectNode c = out.putObject("startup_check");
+            c.put("records", check.records());
+            c.put("files", check.files());
+            c.put("records_without_file", check.recordsWithoutFile());
+            c.put("files_adopted", check.filesAdopted());
+            c.put("files_removed", check.filesRemoved());
+            c.put("millis", check.millis());
+        }
         out.set("usage", json.valueToTree(lifecycle.usage()));
         return Response.json(HttpResponseStatus.OK, json, out, "application/json");
     }

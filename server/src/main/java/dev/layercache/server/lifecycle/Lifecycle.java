@@ -71,6 +71,7 @@ public final class Lifecycle implements AutoCloseable {
     private volatile Run lastRun;
     private volatile Collector.Report lastCollection;
     private volatile Scrubber.Report lastScrub;
+    private volatile StartupCheck.Report startupCheck;
 
     public Lifecycle(ServerConfig.Lifecycle settings, KeyValueStore kv, ManifestService manifests,
                      EntryService entries, UploadService uploads, Collector collector, Scrubber scrubber,
@@ -130,6 +131,15 @@ public final class Lifecycle implements AutoCloseable {
             log.error("scrub failed", e);
             return null;
         }
+    }
+
+    /** The consistency pass this start ran. */
+    public void startupChecked(StartupCheck.Report report) {
+        this.startupCheck = report;
+    }
+
+    public StartupCheck.Report startupCheck() {
+        return startupCheck;
     }
 
     public Scrubber.Report lastScrub() {

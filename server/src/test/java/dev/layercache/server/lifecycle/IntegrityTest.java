@@ -2,6 +2,7 @@ package dev.layercache.server.lifecycle;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.layercache.server.testing.Registry;
@@ -69,6 +70,42 @@ class IntegrityTest {
         // Pushing the blob again heals the repository.
         assertEquals(201, registry.pushBlob("team/app", lost));
         assertArrayEquals(lost, registry.get("/v2/team/app/blobs/" + digest).body());
+    }
+
+    @Test
+    void theStartUpCheckRepairsWhatACrashLeftBetweenRecordsAndFiles() throws Exception {
+        Registry registry = new Registry(server.port());
+        byte[] config = "{}".getBytes(StandardCharsets.UTF_8);
+        byte[] kept = layer(4);
+        byte[] lost = layer(5);
+        push(registry, "team/app", "kept", config, kept);
+        push(registry, "team/app", "lost", config, lost);
+        byte[] orphan = layer(6);     // a file renamed into place, its record never written
+        byte[] misnamed = layer(7);   // a file whose bytes do not match its name
+        String orphanDigest = Registry.sha256(orphan);
+        String misnamedDigest = Registry.sha256("something else".getBytes(StandardCharsets.UTF_8));
+        server.server().close(); // the node is down; its files change, as a crash could leave them
+        Files.delete(blobFile(Registry.sha256(lost)));
+        Files.createDirectories(blobFile(orphanDigest).getParent());
+        Files.write(blobFile(orphanDigest), orphan);
+        Files.createDirectories(blobFile(misnamedDigest).getParent());
+        Files.write(blobFile(misnamedDigest), misnamed);
+        server.start();
+        registry = new Registry(server.port());
+
+        com.fasterxml.jackson.databind.JsonNode check = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(registry.get("/api/v1/store").body()).get("startup_check");
+        assertEquals(1, check.get("files_adopted").asInt());
+        assertEquals(1, check.get("files_removed").asInt());
+        assertFalse(Files.exists(blobFile(misnamedDigest)), "a file whose bytes do not match its name goes");
+        // The adopted blob is stored: a mount without a source finds it.
+        assertEquals(201, registry.send(java.net.http.HttpRequest.newBuilder(server.uri(
+                "/v2/other/app/blobs/uploads/?mount=" + orphanDigest)).POST(
+                java.net.http.HttpRequest.BodyPublishers.noBody())).statusCode());
+        assertArrayEquals(orphan, registry.get("/v2/other/app/blobs/" + orphanDigest).body());
+        assertEquals(404, registry.get("/v2/team/app/manifests/lost").statusCode());
+        assertEquals(200, registry.get("/v2/team/app/manifests/kept").statusCode());
+        assertArrayEquals(kept, registry.get("/v2/team/app/blobs/" + Registry.sha256(kept)).body());
     }
 
     private void push(Registry registry, String repo, String tag, byte[] config, byte[] layer) throws Exception {
