@@ -19,7 +19,7 @@ import picocli.CommandLine.Command;
 @Command(name = "layercache",
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
-        description = {"Client of a layercache server's gRPC cache API.", ""},
+        description = {"Client of a layercache server's gRPC cache API (and, for store and gc, its HTTP API).", ""},
         subcommands = {
             KeyCommand.class,
             LookupCommand.class,
@@ -28,6 +28,8 @@ import picocli.CommandLine.Command;
             ExplainCommand.class,
             PushLayoutCommand.class,
             PullLayoutCommand.class,
+            StoreCommand.class,
+            GcCommand.class,
             CommandLine.HelpCommand.class
         },
         exitCodeListHeading = "%nExit codes:%n",

@@ -190,4 +190,42 @@ class CliTest {
         assertTrue(sub.out().contains("--target") && sub.out().contains("--plaintext") && sub.out().contains("DIR"),
                 sub.out());
     }
+
+    @Test
+    void storeAndGcTalkToTheHttpApi() throws Exception {
+        String http = "http://127.0.0.1:" + server.httpPort();
+        // An orphan blob (no manifest refers to it), pushed through the OCI API; the test node's
+        // grace period keeps it for two hours, so gc leaves it and says so.
+        byte[] orphan = "nobody refers to me".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        String digest = "sha256:" + java.util.HexFormat.of().formatHex(
+                java.security.MessageDigest.getInstance("SHA-256").digest(orphan));
+        java.net.http.HttpResponse<Void> pushed = java.net.http.HttpClient.newHttpClient().send(
+                java.net.http.HttpRequest.newBuilder(java.net.URI.create(http + "/v2/cli/gc/blobs/uploads/?digest=" + digest))
+                        .POST(java.net.http.HttpRequest.BodyPublishers.ofByteArray(orphan)).build(),
+                java.net.http.HttpResponse.BodyHandlers.discarding());
+        assertEquals(201, pushed.statusCode());
+
+        Run store = run("store", "--http", http);
+        assertEquals(0, store.code(), store.toString());
+        assertTrue(store.out().contains("(no budget)"), store.toString());
+        assertTrue(store.out().contains("last gc    none yet"), store.toString());
+
+        Run dry = run("gc", "--http", http, "--dry-run");
+        assertEquals(0, dry.code(), dry.toString());
+        assertTrue(dry.out().contains("would collect 0 blobs"), dry.toString());
+        Run gc = run("gc", "--http", http, "--json");
+        assertEquals(0, gc.code(), gc.toString());
+        com.fasterxml.jackson.databind.JsonNode report = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(gc.out());
+        assertEquals(0, report.get("collected").asLong(), "nothing is older than the grace period");
+        assertTrue(report.get("kept_in_grace").asLong() >= 1, gc.toString());
+        Run after = run("store", "--http", http);
+        assertTrue(after.out().contains("last gc    ") && !after.out().contains("last gc    none yet"),
+                "the store shows the collection: " + after);
+
+        Run down = run("store", "--http", "http://127.0.0.1:1");
+        assertEquals(ExitCodes.UNREACHABLE, down.code(), down.toString());
+        Run bad = run("gc", "--http", "not a url");
+        assertEquals(ExitCodes.INVALID, bad.code(), bad.toString());
+    }
 }
