@@ -27,6 +27,8 @@ public enum ErrorCode {
     UNSUPPORTED(405, "the operation is unsupported"),
     TOO_MANY_REQUESTS(429, "too many requests"),
     UNAVAILABLE(503, "service unavailable"),
+    /** The server's disk is full: nothing was stored; reads go on, and writes work again once space is freed. */
+    STORAGE_FULL(507, "no space left on the server's disk"),
     // Failures below the OCI API: unknown paths and requests HTTP itself rejects.
     NOT_FOUND(404, "no such endpoint"),
     BAD_REQUEST(400, "malformed request"),
@@ -50,6 +52,20 @@ public enum ErrorCode {
     }
 
     /**
+     * True when {@code failure} (or a cause of it) is the file system saying it is full (ENOSPC),
+     * from a file write or from RocksDB.
+     */
+    public static boolean isNoSpace(Throwable failure) {
+        for (Throwable t = failure; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            String m = t.getMessage();
+            if (m != null && (m.contains("No space left on device") || m.contains("NoSpace"))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
      * The code as written in the OCI error body. The spec has no separate codes for a range error
      * or an oversized manifest; clients know the ones below.
      */
@@ -58,6 +74,7 @@ public enum ErrorCode {
             case RANGE_INVALID -> "BLOB_UPLOAD_INVALID";
             case MANIFEST_TOO_LARGE -> "MANIFEST_INVALID";
             case TOO_MANY_REQUESTS -> "TOOMANYREQUESTS";
+            case STORAGE_FULL -> "UNKNOWN"; // the spec has no code for it; the status (507) and message say it
             default -> name();
         };
     }

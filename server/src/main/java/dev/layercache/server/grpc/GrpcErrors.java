@@ -51,6 +51,11 @@ final class GrpcErrors {
             }
             return Status.fromCode(code(r.code())).withDescription(r.getMessage()).asRuntimeException();
         }
+        if (ErrorCode.isNoSpace(t)) {
+            log.warn("gRPC call failed: the disk is full");
+            return Status.RESOURCE_EXHAUSTED.withDescription("no space left on the server's disk; nothing was stored,"
+                    + " try again once space is freed").asRuntimeException();
+        }
         log.error("gRPC call failed", t);
         return Status.INTERNAL.withDescription("internal server error").asRuntimeException();
     }
@@ -63,7 +68,7 @@ final class GrpcErrors {
             case UNAUTHORIZED -> Status.Code.UNAUTHENTICATED;
             case DENIED -> Status.Code.PERMISSION_DENIED;
             case UNSUPPORTED -> Status.Code.UNIMPLEMENTED;
-            case TOO_MANY_REQUESTS -> Status.Code.RESOURCE_EXHAUSTED;
+            case TOO_MANY_REQUESTS, STORAGE_FULL -> Status.Code.RESOURCE_EXHAUSTED;
             case UNAVAILABLE -> Status.Code.UNAVAILABLE;
             default -> Status.Code.INVALID_ARGUMENT;
         };

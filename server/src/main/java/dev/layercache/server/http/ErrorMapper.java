@@ -26,6 +26,12 @@ public final class ErrorMapper {
         if (failure instanceof RegistryException e) {
             return of(e.code(), e.getMessage(), e.detail());
         }
+        if (ErrorCode.isNoSpace(failure)) {
+            log.warn("request {} {} failed: the disk is full", request == null ? "?" : request.method(),
+                    request == null ? "?" : request.route());
+            return of(ErrorCode.STORAGE_FULL, "no space left on the server's disk; nothing was stored, try again"
+                    + " once space is freed", null);
+        }
         log.error("request {} {} failed", request == null ? "?" : request.method(),
                 request == null ? "?" : request.route(), failure);
         Response r = Response.json(HttpResponseStatus.INTERNAL_SERVER_ERROR, json,
