@@ -1,0 +1,172 @@
+package dev.layercache.server.process;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.ByteString;
+import dev.layercache.api.v1.BatchUpdateBlobsRequest;
+import dev.layercache.api.v1.BlobData;
+import dev.layercache.api.v1.BlobsGrpc;
+import dev.layercache.api.v1.Entry;
+import dev.layercache.api.v1.EntryCacheGrpc;
+import dev.layercache.api.v1.GetEntryRequest;
+import dev.layercache.api.v1.LayerDescriptor;
+import dev.layercache.api.v1.PutEntryRequest;
+import dev.layercache.server.testing.Registry;
+import dev.layercache.server.testing.ServerProcess;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.NettyChannelBuilder;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A push storm from several clients, both surfaces, while the server is killed with
+ * {@code kill -9} at random moments, round after round on the same data. After every restart,
+ * everything acknowledged in any round so far is there and verifies: blobs byte for byte, tags
+ * to their manifests, cache entries with their layers.
+ */
+class CrashStormTest {
+    private static final String MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+    private static final int ROUNDS = 5;
+    private static final int CLIENTS = 4;
+
+    @TempDir
+    Path dir;
+
+    private final Map<String, byte[]> blobs = new ConcurrentHashMap<>();
+    private final Map<String, String> tags = new ConcurrentHashMap<>();
+    private final Map<String, String> entries = new ConcurrentHashMap<>();
+
+    @Test
+    @Timeout(value = 6, unit = TimeUnit.MINUTES)
+    void everythingAcknowledgedSurvivesEveryKill() throws Exception {
+        Path data = dir.resolve("data");
+        Random random = new Random(2026);
+        AtomicInteger seq = new AtomicInteger();
+        for (int round = 1; round <= ROUNDS; round++) {
+            try (ServerProcess server = ServerProcess.start(data, dir.resolve("round" + round + ".log"))) {
+                verifyAll(server, round);
+                AtomicBoolean stop = new AtomicBoolean();
+                ExecutorService clients = Executors.newFixedThreadPool(CLIENTS);
+                ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", server.grpcPort())
+                        .usePlaintext().build();
+                for (int c = 0; c < CLIENTS; c++) {
+                    long seed = random.nextLong();
+                    clients.submit(() -> storm(server, channel, new Random(seed), seq, stop));
+                }
+                Thread.sleep(300 + random.nextInt(1500));
+                server.kill9();
+                stop.set(true);
+                clients.shutdown();
+                assertTrue(clients.awaitTermination(1, TimeUnit.MINUTES));
+                channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            }
+        }
+        try (ServerProcess server = ServerProcess.start(data, dir.resolve("last.log"))) {
+            verifyAll(server, ROUNDS + 1);
+        }
+        assertTrue(tags.size() >= ROUNDS && entries.size() >= ROUNDS,
+                "the storm acknowledged " + tags.size() + " tags and " + entries.size() + " entries");
+    }
+
+    /** Pushes until the server dies; records only what the server acknowledged. */
+    private Void storm(ServerProcess server, ManagedChannel channel, Random r, AtomicInteger seq, AtomicBoolean stop) {
+        Registry registry = new Registry(server.port());
+        EntryCacheGrpc.EntryCacheBlockingStub entryStub = EntryCacheGrpc.newBlockingStub(channel);
+        BlobsGrpc.BlobsBlockingStub blobStub = BlobsGrpc.newBlockingStub(channel);
+        try {
+            while (!stop.get()) {
+                int n = seq.incrementAndGet();
+                byte[] layer = bytes(r, 1_000 + r.nextInt(300_000));
+                byte[] config = ("{\"n\":" + n + "}").getBytes(StandardCharsets.UTF_8);
+                if (registry.pushBlob("storm/oci", layer) != 201 || registry.pushBlob("storm/oci", config) != 201) {
+                    return null;
+                }
+                blobs.put("storm/oci " + Registry.sha256(layer), layer);
+                blobs.put("storm/oci " + Registry.sha256(config), config);
+                String manifest = Registry.imageManifest(config, layer);
+                if (registry.pushManifest("storm/oci", "t" + n, MANIFEST, manifest) != 201) {
+                    return null;
+                }
+                tags.put("t" + n, Registry.sha256(manifest.getBytes(StandardCharsets.UTF_8)));
+
+                byte[] small = bytes(r, 100 + r.nextInt(50_000));
+                String digest = Registry.sha256(small);
+                var stored = blobStub.withDeadlineAfter(10, TimeUnit.SECONDS).batchUpdateBlobs(
+                        BatchUpdateBlobsRequest.newBuilder().setNamespace("storm/grpc").addBlobs(BlobData.newBuilder()
+                                .setDigest(digest).setData(ByteString.copyFrom(small))).build());
+                if (stored.getBlobs(0).getStatus().getCode() != 0) {
+                    return null;
+                }
+                blobs.put("storm/grpc " + digest, small);
+                String key = Registry.sha256(("key " + n).getBytes(StandardCharsets.UTF_8));
+                entryStub.withDeadlineAfter(10, TimeUnit.SECONDS).putEntry(PutEntryRequest.newBuilder()
+                        .setNamespace("storm/grpc").setEntry(Entry.newBuilder().setKey(key).addLayers(
+                                LayerDescriptor.newBuilder().setDigest(digest).setSize(small.length)
+                                        .setMediaType("application/vnd.oci.image.layer.v1.tar"))).build());
+                entries.put(key, digest);
+            }
+        } catch (Exception serverGone) {
+            // the kill: whatever was not acknowledged does not count
+        }
+        return null;
+    }
+
+    private void verifyAll(ServerProcess server, int round) throws Exception {
+        Registry registry = new Registry(server.port());
+        List<String> wrong = new ArrayList<>();
+        for (Map.Entry<String, byte[]> b : blobs.entrySet()) {
+            String[] repoAndDigest = b.getKey().split(" ");
+            HttpResponse<byte[]> got = registry.get("/v2/" + repoAndDigest[0] + "/blobs/" + repoAndDigest[1]);
+            if (got.statusCode() != 200 || !Registry.sha256(got.body()).equals(repoAndDigest[1])) {
+                wrong.add("blob " + b.getKey() + ": " + got.statusCode());
+            } else {
+                assertArrayEquals(b.getValue(), got.body());
+            }
+        }
+        for (Map.Entry<String, String> t : tags.entrySet()) {
+            HttpResponse<byte[]> got = registry.get("/v2/storm/oci/manifests/" + t.getKey());
+            if (got.statusCode() != 200 || !Registry.sha256(got.body()).equals(t.getValue())) {
+                wrong.add("tag " + t.getKey() + ": " + got.statusCode());
+            }
+        }
+        ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", server.grpcPort()).usePlaintext().build();
+        try {
+            EntryCacheGrpc.EntryCacheBlockingStub stub = EntryCacheGrpc.newBlockingStub(channel);
+            for (Map.Entry<String, String> e : entries.entrySet()) {
+                try {
+                    Entry entry = stub.withDeadlineAfter(10, TimeUnit.SECONDS).getEntry(GetEntryRequest.newBuilder()
+                            .setNamespace("storm/grpc").setKey(e.getKey()).build()).getEntry();
+                    assertEquals(e.getValue(), entry.getLayers(0).getDigest());
+                } catch (io.grpc.StatusRuntimeException missing) {
+                    wrong.add("entry " + e.getKey() + ": " + missing.getStatus());
+                }
+            }
+        } finally {
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+        assertTrue(wrong.isEmpty(), "after kill " + (round - 1) + ", acknowledged but lost:\n" + String.join("\n", wrong)
+                + "\n" + server.log());
+    }
+
+    private static byte[] bytes(Random r, int n) {
+        byte[] b = new byte[n];
+        r.nextBytes(b);
+        return b;
+    }
+}
