@@ -10,8 +10,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.format.DateTimeParseException;
+import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.regex.Matcher;
@@ -139,6 +141,13 @@ public final class ConfigLoader {
             return new ConfigException("invalid setting " + s.key() + " = '" + oneLine(values.get(s)) + "' (from "
                     + origin.get(s) + "): " + why);
         }
+
+        /** These values with {@code s} replaced by a part of it, for parsing composite settings. */
+        Values only(Setting s, String part) {
+            Map<Setting, String> one = new EnumMap<>(values);
+            one.put(s, part);
+            return new Values(one, origin);
+        }
     }
 
     private static ServerConfig build(Values v) throws ConfigException {
@@ -188,9 +197,42 @@ public final class ConfigLoader {
         }
         ServerConfig.Lifecycle lifecycle = new ServerConfig.Lifecycle(size(v, Setting.MAX_DISK_SIZE), high, low,
                 duration(v, Setting.MAX_AGE), duration(v, Setting.GC_GRACE), uploadTimeout, interval,
-                size(v, Setting.SCRUB_RATE), duration(v, Setting.SCRUB_EVERY));
+                size(v, Setting.SCRUB_RATE), duration(v, Setting.SCRUB_EVERY), namespaceLimits(v));
         return new ServerConfig(httpPort, grpcPort, bind, dataDir, maxManifest, maxHeader, threads, grace, metrics,
                 lifecycle);
+    }
+
+    /** {@code team/ci:max-disk-size=50GiB,max-age=7d;legacy:max-age=1d} */
+    private static List<ServerConfig.NamespaceLimit> namespaceLimits(Values v) throws ConfigException {
+        List<ServerConfig.NamespaceLimit> out = new ArrayList<>();
+        String text = v.get(Setting.NAMESPACE_LIMITS).trim();
+        if (text.isEmpty()) {
+            return out;
+        }
+        for (String item : text.split(";")) {
+            String[] nameAndLimits = item.trim().split(":", 2);
+            String prefix = nameAndLimits[0].trim();
+            if (prefix.isEmpty() || nameAndLimits.length < 2 || !prefix.matches("[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*")) {
+                throw v.invalid(Setting.NAMESPACE_LIMITS, "'" + item.trim() + "' is not NAMESPACE:max-disk-size=SIZE,max-age=DURATION");
+            }
+            long disk = 0;
+            Duration age = null;
+            for (String pair : nameAndLimits[1].split(",")) {
+                String[] kv = pair.trim().split("=", 2);
+                if (kv.length != 2) {
+                    throw v.invalid(Setting.NAMESPACE_LIMITS, "'" + pair.trim() + "' is not KEY=VALUE");
+                }
+                Values one = v.only(Setting.NAMESPACE_LIMITS, kv[1].trim());
+                switch (kv[0].trim()) {
+                    case "max-disk-size" -> disk = size(one, Setting.NAMESPACE_LIMITS);
+                    case "max-age" -> age = duration(one, Setting.NAMESPACE_LIMITS);
+                    default -> throw v.invalid(Setting.NAMESPACE_LIMITS, "unknown limit '" + kv[0].trim()
+                            + "' (max-disk-size, max-age)");
+                }
+            }
+            out.add(new ServerConfig.NamespaceLimit(prefix, disk, age));
+        }
+        return out;
     }
 
     private static boolean bool(Values v, Setting s) throws ConfigException {

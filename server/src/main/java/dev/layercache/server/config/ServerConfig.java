@@ -28,16 +28,40 @@ public record ServerConfig(
      * @param interval      how often the lifecycle runs
      * @param scrubRate     bytes per second the scrubber re-hashes at; 0 for no background scrubbing
      * @param scrubEvery    pause between two scrubs of the whole store
+     * @param namespaces    overrides of the budget and age for namespaces (repository prefixes)
      */
     public record Lifecycle(long maxDiskBytes, int highPercent, int lowPercent, Duration maxAge, Duration gcGrace,
-                            Duration uploadTimeout, Duration interval, long scrubRate, Duration scrubEvery) {
+                            Duration uploadTimeout, Duration interval, long scrubRate, Duration scrubEvery,
+                            java.util.List<NamespaceLimit> namespaces) {
         public static final Lifecycle DEFAULT = new Lifecycle(0, 90, 80, Duration.ZERO, Duration.ofHours(2),
-                Duration.ofHours(24), Duration.ofMinutes(1), 32L << 20, Duration.ofHours(24));
+                Duration.ofHours(24), Duration.ofMinutes(1), 32L << 20, Duration.ofHours(24), java.util.List.of());
+
+        public Lifecycle {
+            namespaces = java.util.List.copyOf(namespaces);
+        }
+
+        /** The override for {@code repository}: the longest matching prefix, or null. */
+        public NamespaceLimit limitFor(String repository) {
+            NamespaceLimit best = null;
+            for (NamespaceLimit l : namespaces) {
+                if ((repository.equals(l.prefix()) || repository.startsWith(l.prefix() + "/"))
+                        && (best == null || l.prefix().length() > best.prefix().length())) {
+                    best = l;
+                }
+            }
+            return best;
+        }
+
+        /** These settings with other namespace overrides. */
+        public Lifecycle withNamespaces(java.util.List<NamespaceLimit> limits) {
+            return new Lifecycle(maxDiskBytes, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval,
+                    scrubRate, scrubEvery, limits);
+        }
 
         /** These settings without background scrubbing (tests that scrub when they choose). */
         public Lifecycle withoutScrubbing() {
             return new Lifecycle(maxDiskBytes, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval, 0,
-                    scrubEvery);
+                    scrubEvery, namespaces);
         }
 
         public long highBytes() {
@@ -47,6 +71,14 @@ public record ServerConfig(
         public long lowBytes() {
             return maxDiskBytes / 100 * lowPercent;
         }
+    }
+
+    /**
+     * A namespace's own limits: its roots (repositories at or under {@code prefix}) are kept within
+     * {@code maxDiskBytes} (estimated as the sum of their blobs; 0 for no budget of its own) and
+     * evicted when unused for {@code maxAge} (null: the node's max-age).
+     */
+    public record NamespaceLimit(String prefix, long maxDiskBytes, Duration maxAge) {
     }
 
     /**

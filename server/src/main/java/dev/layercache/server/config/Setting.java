@@ -29,7 +29,9 @@ public enum Setting {
     UPLOAD_TIMEOUT("upload-timeout", "24h", "upload sessions older than this are removed with their bytes"),
     LIFECYCLE_INTERVAL("lifecycle-interval", "1m", "how often the budget, ages and expired uploads are checked"),
     SCRUB_RATE("scrub-rate", "32MiB", "bytes per second the background scrubber re-hashes blobs at (0: no scrubbing)"),
-    SCRUB_EVERY("scrub-every", "24h", "pause between two scrubs of the whole store");
+    SCRUB_EVERY("scrub-every", "24h", "pause between two scrubs of the whole store"),
+    NAMESPACE_LIMITS("namespace-limits", "",
+            "per-namespace budget and age, e.g. 'team/ci:max-disk-size=50GiB,max-age=7d;legacy:max-age=1d'");
 
     private final String key;
     private final String defaultValue;

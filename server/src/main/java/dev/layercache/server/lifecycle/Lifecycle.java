@@ -177,16 +177,21 @@ public final class Lifecycle implements AutoCloseable {
         int byAge = 0;
         int byBudget = 0;
         Collector.Report collection = null;
-        if (!settings.maxAge().isZero()) {
-            long oldest = access.minute() - settings.maxAge().toMinutes();
+        boolean anyAge = !settings.maxAge().isZero()
+                || settings.namespaces().stream().anyMatch(l -> l.maxAge() != null && !l.maxAge().isZero());
+        if (anyAge) {
+            long now = access.minute();
             for (Candidate c : candidates()) {
-                if (c.lastUseMinute() < oldest && evict(c)) {
+                ServerConfig.NamespaceLimit limit = settings.limitFor(c.root().repository());
+                java.time.Duration maxAge = limit != null && limit.maxAge() != null ? limit.maxAge() : settings.maxAge();
+                if (!maxAge.isZero() && c.lastUseMinute() < now - maxAge.toMinutes() && evict(c)) {
                     byAge++;
                 }
             }
         }
+        byBudget += namespaceBudgets();
         long usage = before;
-        if (byAge > 0) {
+        if (byAge + byBudget > 0) {
             collection = collect(false);
             usage = census.count().bytes();
         }
@@ -227,6 +232,47 @@ public final class Lifecycle implements AutoCloseable {
             metrics.refreshStore();
         }
         return report;
+    }
+
+    /**
+     * Namespaces with a budget of their own: when the bytes of their roots (each root's blobs,
+     * so shared blobs count in every root) pass the high watermark, their least recently used
+     * roots go until they are under the low one.
+     */
+    private int namespaceBudgets() {
+        List<ServerConfig.NamespaceLimit> budgeted = settings.namespaces().stream()
+                .filter(l -> l.maxDiskBytes() > 0).toList();
+        if (budgeted.isEmpty()) {
+            return 0;
+        }
+        Map<String, List<Candidate>> byNamespace = new HashMap<>();
+        for (Candidate c : candidates()) {
+            ServerConfig.NamespaceLimit limit = settings.limitFor(c.root().repository());
+            if (limit != null && limit.maxDiskBytes() > 0) {
+                byNamespace.computeIfAbsent(limit.prefix(), p -> new ArrayList<>()).add(c);
+            }
+        }
+        int evicted = 0;
+        for (ServerConfig.NamespaceLimit limit : budgeted) {
+            List<Candidate> roots = byNamespace.getOrDefault(limit.prefix(), List.of());
+            long total = roots.stream().mapToLong(Candidate::bytes).sum();
+            if (total <= limit.maxDiskBytes() / 100 * settings.highPercent()) {
+                continue;
+            }
+            long low = limit.maxDiskBytes() / 100 * settings.lowPercent();
+            List<Candidate> oldestFirst = new ArrayList<>(roots);
+            oldestFirst.sort(Comparator.comparingLong(Candidate::lastUseMinute));
+            for (Candidate c : oldestFirst) {
+                if (total < low) {
+                    break;
+                }
+                if (evict(c)) {
+                    total -= c.bytes();
+                    evicted++;
+                }
+            }
+        }
+        return evicted;
     }
 
     /** Evicts least recently used roots until their bytes add up to {@code toFree} (an estimate). */

@@ -62,6 +62,33 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void lifecycleAndMetricsSettings() throws Exception {
+        ServerConfig c = ConfigLoader.load(new String[] {"--max-disk-size", "100GiB", "--max-age", "30d",
+            "--namespace-limits", "team/ci:max-disk-size=50GiB,max-age=7d; legacy:max-age=1d",
+            "--metrics-enabled", "false"}, Map.of("LAYERCACHE_GC_GRACE", "30m"));
+        assertEquals(100L << 30, c.lifecycle().maxDiskBytes());
+        assertEquals(90L << 30, c.lifecycle().highBytes());
+        assertEquals(java.time.Duration.ofDays(30), c.lifecycle().maxAge());
+        assertEquals(java.time.Duration.ofMinutes(30), c.lifecycle().gcGrace());
+        assertEquals(new ServerConfig.NamespaceLimit("team/ci", 50L << 30, java.time.Duration.ofDays(7)),
+                c.lifecycle().limitFor("team/ci/app"));
+        assertEquals(new ServerConfig.NamespaceLimit("legacy", 0, java.time.Duration.ofDays(1)),
+                c.lifecycle().limitFor("legacy"));
+        assertEquals(null, c.lifecycle().limitFor("team/cio"), "a prefix matches whole path components");
+        assertEquals(false, c.metrics().enabled());
+
+        ConfigException e = assertThrows(ConfigException.class, () -> ConfigLoader.load(
+                new String[] {"--disk-low-watermark", "95"}, Map.of()));
+        assertTrue(e.getMessage().contains("disk-low-watermark") && e.getMessage().contains("below"), e.getMessage());
+        e = assertThrows(ConfigException.class, () -> ConfigLoader.load(
+                new String[] {"--namespace-limits", "team:max-size=1GiB"}, Map.of()));
+        assertTrue(e.getMessage().contains("unknown limit 'max-size'"), e.getMessage());
+        e = assertThrows(ConfigException.class, () -> ConfigLoader.load(
+                new String[] {"--namespace-limits", "Team:max-age=1d"}, Map.of()));
+        assertTrue(e.getMessage().contains("namespace-limits"), e.getMessage());
+    }
+
+    @Test
     void unknownKeysAndFlagsAreRejected() throws Exception {
         Path file = dir.resolve("bad.yaml");
         Files.writeString(file, "http-prot: 5000\n");

@@ -42,7 +42,7 @@ class EvictionTest {
     /** 400 KB budget: eviction starts above 300 KB and stops below 240 KB; no grace. */
     @RegisterExtension
     final TestServer server = new TestServer(c -> c.withLifecycle(new ServerConfig.Lifecycle(400_000, 75, 60,
-            Duration.ZERO, Duration.ZERO, Duration.ofMinutes(30), Duration.ofHours(1), 0, Duration.ofHours(24))),
+            Duration.ZERO, Duration.ZERO, Duration.ofMinutes(30), Duration.ofHours(1), 0, Duration.ofHours(24), java.util.List.of())),
             clock);
 
     @Test
