@@ -309,6 +309,14 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
         }
 
         private void fail(Throwable t) {
+            if (session != null && ErrorCode.isNoSpace(t)) {
+                // A full disk: keeping the received part for a resume would hold on to the very
+                // space that is missing. The upload starts over once there is room.
+                uploads.discard(session);
+                uploads.release(session);
+                metrics.upload(Surface.GRPC, UploadOutcome.ABORTED);
+                session = null;
+            }
             keepReceived();
             finished = true;
             observer.onError(GrpcErrors.toStatus(t));

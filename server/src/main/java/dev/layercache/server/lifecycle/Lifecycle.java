@@ -123,6 +123,7 @@ public final class Lifecycle implements AutoCloseable {
         try {
             Scrubber.Report report = scrubber.pass(bytesPerSecond);
             lastScrub = report;
+            metrics.scrubFound(report.corrupt(), report.missing());
             if (report.corrupt() + report.missing() > 0) {
                 metrics.refreshStore();
             }

@@ -172,6 +172,7 @@ public final class CacheMetrics implements AutoCloseable {
         for (String kind : List.of("tag", "manifest", "entry")) {
             evictions.put(kind, evictionCounter(kind));
         }
+        scrubFound(0, 0); // both counters exist from the start
         Gauge.builder("layercache.store.bytes", () -> store.bytes()).description("Bytes of blobs on disk")
                 .baseUnit("bytes").register(registry);
         Gauge.builder("layercache.store.blobs", () -> store.blobs()).description("Blobs on disk").register(registry);
@@ -366,6 +367,17 @@ public final class CacheMetrics implements AutoCloseable {
             point = byStatus.computeIfAbsent(status, st -> latency.labelValues(surface.label(), operation, st));
         }
         point.observe(nanos / 1e9);
+    }
+
+    /** Blobs the scrubber found rotten (quarantined) or without a file. */
+    public void scrubFound(int corrupt, int missing) {
+        if (!enabled) {
+            return;
+        }
+        Counter.builder("layercache.scrub.corrupt.blobs").description("Blobs whose bytes no longer matched their digest")
+                .register(registry).increment(corrupt);
+        Counter.builder("layercache.scrub.missing.blobs").description("Blobs whose file was gone")
+                .register(registry).increment(missing);
     }
 
     /** A root removed to stay within the budget (the lifecycle's hook). */

@@ -55,9 +55,78 @@ class DiskFullTest {
             byte[] next = bytes(1_000_000, 3);
             assertEquals(201, registry.pushBlob("team/app", next), "writes work again with the space back");
             assertArrayEquals(next, registry.get("/v2/team/app/blobs/" + Registry.sha256(next)).body());
+
+            // The same through gRPC: RESOURCE_EXHAUSTED, and the resumable session gives its space back.
+            io.grpc.ManagedChannel channel = io.grpc.netty.NettyChannelBuilder.forAddress("127.0.0.1",
+                    server.grpcPort()).usePlaintext().build();
+            try {
+                io.grpc.Status status = writeBlob(channel, huge);
+                assertEquals(io.grpc.Status.Code.RESOURCE_EXHAUSTED, status.getCode(), status.toString());
+                assertTrue(status.getDescription().contains("no space left"), status.toString());
+            } finally {
+                channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            long left;
+            do {
+                try (Stream<Path> uploads = Files.list(mount.resolve("data").resolve("uploads"))) {
+                    left = uploads.count();
+                }
+            } while (left > 0 && System.nanoTime() < deadline && sleep());
+            assertEquals(0, left, "the gRPC upload's file is gone too");
+            assertEquals(201, registry.pushBlob("team/app", bytes(500_000, 4)), "and writes still work");
         } finally {
             run("umount", "-l", mount.toString());
         }
+    }
+
+    /** Streams {@code data} in one WriteBlob call; returns how the call ended. */
+    private static io.grpc.Status writeBlob(io.grpc.ManagedChannel channel, byte[] data) throws Exception {
+        java.util.concurrent.CompletableFuture<io.grpc.Status> result = new java.util.concurrent.CompletableFuture<>();
+        io.grpc.stub.StreamObserver<dev.layercache.api.v1.WriteBlobRequest> requests =
+                dev.layercache.api.v1.BlobsGrpc.newStub(channel).writeBlob(new io.grpc.stub.StreamObserver<>() {
+                    @Override
+                    public void onNext(dev.layercache.api.v1.WriteBlobResponse value) {
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        result.complete(io.grpc.Status.fromThrowable(t));
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        result.complete(io.grpc.Status.OK);
+                    }
+                });
+        int chunk = 1 << 20;
+        try {
+            for (int off = 0; off < data.length && !result.isDone(); off += chunk) {
+                dev.layercache.api.v1.WriteBlobRequest.Builder msg = dev.layercache.api.v1.WriteBlobRequest.newBuilder()
+                        .setWriteOffset(off).setData(com.google.protobuf.ByteString.copyFrom(data, off,
+                                Math.min(chunk, data.length - off)));
+                if (off == 0) {
+                    msg.setHeader(dev.layercache.api.v1.WriteHeader.newBuilder().setNamespace("team/grpc")
+                            .setDigest(Registry.sha256(data)).setSize(data.length)
+                            .setUploadId(java.util.UUID.randomUUID().toString()));
+                }
+                msg.setFinishWrite(off + chunk >= data.length);
+                requests.onNext(msg.build());
+            }
+            requests.onCompleted();
+        } catch (RuntimeException cancelled) {
+            // the server answered already
+        }
+        return result.get(60, TimeUnit.SECONDS);
+    }
+
+    private static boolean sleep() {
+        try {
+            Thread.sleep(100);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return true;
     }
 
     private static int run(String... command) throws Exception {

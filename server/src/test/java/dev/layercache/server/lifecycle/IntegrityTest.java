@@ -53,6 +53,8 @@ class IntegrityTest {
         assertArrayEquals(healthy, registry.get("/v2/team/app/blobs/" + Registry.sha256(healthy)).body());
         assertEquals(1, new com.fasterxml.jackson.databind.ObjectMapper().readTree(
                 registry.get("/api/v1/store").body()).get("last_scrub").get("corrupt").asInt());
+        assertEquals(1, new dev.layercache.server.testing.PrometheusText(Registry.utf8(registry.get("/metrics").body()))
+                .value("layercache_scrub_corrupt_blobs_total"), "counted for Prometheus");
     }
 
     @Test
