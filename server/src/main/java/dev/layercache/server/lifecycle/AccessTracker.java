@@ -82,21 +82,13 @@ public final class AccessTracker {
     /** Every recorded last use, by root (flush first for the latest). */
     public Map<Root, Long> lastUses() {
         Map<Root, Long> uses = new HashMap<>();
-        byte[] after = null;
-        while (true) {
-            List<KeyValueStore.Entry> page = kv.scan(Table.ACCESS, new byte[0], after, 4096);
-            for (KeyValueStore.Entry e : page) {
-                String[] parts = Keys.string(e.key()).split("\0", 3);
-                if (parts.length == 3) {
-                    uses.put(new Root(Root.Kind.valueOf(parts[0]), parts[1], parts[2]),
-                            ByteBuffer.wrap(e.value()).getLong(0));
-                }
+        kv.forEach(Table.ACCESS, e -> {
+            String[] parts = Keys.string(e.key()).split("\0", 3);
+            if (parts.length == 3) {
+                uses.put(new Root(Root.Kind.valueOf(parts[0]), parts[1], parts[2]), ByteBuffer.wrap(e.value()).getLong(0));
             }
-            if (page.size() < 4096) {
-                return uses;
-            }
-            after = page.get(page.size() - 1).key();
-        }
+        });
+        return uses;
     }
 
     /** Drops the record of a root that is gone. */

@@ -13,7 +13,6 @@ import dev.layercache.server.metadata.Table;
 import dev.layercache.server.registry.ManifestService;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -23,7 +22,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class BlobRepair {
     private static final Logger log = LoggerFactory.getLogger(BlobRepair.class);
-    private static final int PAGE = 4096;
 
     private final KeyValueStore kv;
     private final ManifestService manifests;
@@ -38,7 +36,7 @@ public final class BlobRepair {
     /** Drops {@code digest}'s records and the manifests and entries referring to it; returns the roots dropped. */
     public int forget(Digest digest, String why) {
         List<byte[]> links = new ArrayList<>();
-        scan(Table.LINKS, e -> {
+        kv.forEach(Table.LINKS, e -> {
             if (Keys.lastPart(e.key()).equals(digest.toString())) {
                 links.add(e.key());
             }
@@ -49,14 +47,14 @@ public final class BlobRepair {
         batch.commit(true);
 
         List<String[]> needing = new ArrayList<>();
-        scan(Table.MANIFESTS, e -> {
+        kv.forEach(Table.MANIFESTS, e -> {
             String[] key = Keys.string(e.key()).split("\0", 2);
             if (Digest.isValid(key[1]) && manifests.references(ManifestIndex.decode(Digest.parse(key[1]), e.value()))
                     .contains(digest)) {
                 needing.add(new String[] {"manifest", key[0], key[1]});
             }
         });
-        scan(Table.ENTRIES, e -> {
+        kv.forEach(Table.ENTRIES, e -> {
             try {
                 for (LayerDescriptor layer : Entry.parseFrom(e.value()).getLayersList()) {
                     if (layer.getDigest().equals(digest.toString())) {
@@ -81,15 +79,4 @@ public final class BlobRepair {
         return needing.size();
     }
 
-    private void scan(Table table, Consumer<KeyValueStore.Entry> each) {
-        byte[] after = null;
-        while (true) {
-            List<KeyValueStore.Entry> page = kv.scan(table, new byte[0], after, PAGE);
-            page.forEach(each);
-            if (page.size() < PAGE) {
-                return;
-            }
-            after = page.get(page.size() - 1).key();
-        }
-    }
 }

@@ -21,7 +21,6 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -37,7 +36,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class Collector {
     private static final Logger log = LoggerFactory.getLogger(Collector.class);
-    private static final int PAGE = 4096;
     /** Blobs listed in a report at most. */
     static final int LISTED = 1000;
 
@@ -69,38 +67,29 @@ public final class Collector {
         try {
             long[] marked = mark();
             long graceStart = clock.millis() - grace.toMillis();
-            long scanned = 0;
-            long young = 0;
+            long[] scannedAndYoung = new long[2];
             List<Digest> garbage = new ArrayList<>();
             Map<Digest, Long> sizes = new HashMap<>();
-            byte[] after = null;
-            while (true) {
-                List<KeyValueStore.Entry> page = kv.scan(Table.BLOBS, new byte[0], after, PAGE);
-                for (KeyValueStore.Entry e : page) {
-                    scanned++;
-                    String text = Keys.string(e.key());
-                    if (!Digest.isValid(text)) {
-                        continue;
-                    }
-                    Digest d = Digest.parse(text);
-                    if (Arrays.binarySearch(marked, prefix(d)) >= 0) {
-                        continue;
-                    }
-                    ByteBuffer v = ByteBuffer.wrap(e.value());
-                    long size = v.getLong(0);
-                    long createdAt = v.getLong(8);
-                    if (createdAt >= graceStart || access.blobSeenAt(d) >= graceStart) {
-                        young++;
-                        continue;
-                    }
-                    garbage.add(d);
-                    sizes.put(d, size);
+            kv.forEach(Table.BLOBS, e -> {
+                scannedAndYoung[0]++;
+                String text = Keys.string(e.key());
+                if (!Digest.isValid(text)) {
+                    return;
                 }
-                if (page.size() < PAGE) {
-                    break;
+                Digest d = Digest.parse(text);
+                if (Arrays.binarySearch(marked, prefix(d)) >= 0) {
+                    return;
                 }
-                after = page.get(page.size() - 1).key();
-            }
+                ByteBuffer v = ByteBuffer.wrap(e.value());
+                if (v.getLong(8) >= graceStart || access.blobSeenAt(d) >= graceStart) {
+                    scannedAndYoung[1]++;
+                    return;
+                }
+                garbage.add(d);
+                sizes.put(d, v.getLong(0));
+            });
+            long scanned = scannedAndYoung[0];
+            long young = scannedAndYoung[1];
             long collected = 0;
             long bytes = 0;
             List<String> listed = new ArrayList<>();
@@ -133,7 +122,7 @@ public final class Collector {
     /** The 64-bit prefixes of every digest a manifest or entry references, sorted. */
     private long[] mark() {
         LongList marks = new LongList();
-        scan(Table.MANIFESTS, e -> {
+        kv.forEach(Table.MANIFESTS, e -> {
             String digest = Keys.lastPart(e.key());
             if (Digest.isValid(digest)) {
                 for (Digest d : manifests.references(ManifestIndex.decode(Digest.parse(digest), e.value()))) {
@@ -141,7 +130,7 @@ public final class Collector {
                 }
             }
         });
-        scan(Table.ENTRIES, e -> {
+        kv.forEach(Table.ENTRIES, e -> {
             try {
                 for (LayerDescriptor layer : Entry.parseFrom(e.value()).getLayersList()) {
                     if (Digest.isValid(layer.getDigest())) {
@@ -159,7 +148,7 @@ public final class Collector {
     private Map<Digest, List<byte[]>> linksOf(List<Digest> digests) {
         Map<Digest, List<byte[]>> out = new HashMap<>();
         java.util.Set<Digest> wanted = new java.util.HashSet<>(digests);
-        scan(Table.LINKS, e -> {
+        kv.forEach(Table.LINKS, e -> {
             String digest = Keys.lastPart(e.key());
             if (Digest.isValid(digest)) {
                 Digest d = Digest.parse(digest);
@@ -192,17 +181,6 @@ public final class Collector {
         }
     }
 
-    private void scan(Table table, Consumer<KeyValueStore.Entry> each) {
-        byte[] after = null;
-        while (true) {
-            List<KeyValueStore.Entry> page = kv.scan(table, new byte[0], after, PAGE);
-            page.forEach(each);
-            if (page.size() < PAGE) {
-                return;
-            }
-            after = page.get(page.size() - 1).key();
-        }
-    }
 
     static long prefix(Digest d) {
         return Long.parseUnsignedLong(d.hex().substring(0, 16), 16);

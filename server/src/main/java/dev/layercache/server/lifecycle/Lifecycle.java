@@ -28,7 +28,6 @@ import java.util.Set;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -41,7 +40,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class Lifecycle implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Lifecycle.class);
-    private static final int PAGE = 4096;
     /** Eviction rounds per run at most (each evicts, collects and measures again). */
     static final int MAX_ROUNDS = 10;
 
@@ -323,7 +321,7 @@ public final class Lifecycle implements AutoCloseable {
         List<Candidate> out = new ArrayList<>();
         Map<String, Set<String>> tagged = new HashMap<>();
         Map<String, Set<Digest>> inIndexes = new HashMap<>();
-        scan(Table.TAGS, e -> {
+        kv.forEach(Table.TAGS, e -> {
             String[] key = Keys.string(e.key()).split("\0", 2);
             Digest target = Digest.parse(Keys.string(e.value()));
             tagged.computeIfAbsent(key[0], r -> new HashSet<>()).add(target.toString());
@@ -332,7 +330,7 @@ public final class Lifecycle implements AutoCloseable {
             out.add(new Candidate(root, uses.getOrDefault(root, now), m == null ? 0 : bytesOf(m)));
         });
         List<Candidate> untagged = new ArrayList<>();
-        scan(Table.MANIFESTS, e -> {
+        kv.forEach(Table.MANIFESTS, e -> {
             String[] key = Keys.string(e.key()).split("\0", 2);
             ManifestIndex.StoredManifest m = ManifestIndex.decode(Digest.parse(key[1]), e.value());
             if (dev.layercache.server.core.MediaTypes.isIndex(m.mediaType())) {
@@ -349,7 +347,7 @@ public final class Lifecycle implements AutoCloseable {
                 out.add(c);
             }
         }
-        scan(Table.ENTRIES, e -> {
+        kv.forEach(Table.ENTRIES, e -> {
             String[] key = Keys.string(e.key()).split("\0", 2);
             long bytes = 0;
             try {
@@ -373,17 +371,6 @@ public final class Lifecycle implements AutoCloseable {
         return bytes;
     }
 
-    private void scan(Table table, Consumer<KeyValueStore.Entry> each) {
-        byte[] after = null;
-        while (true) {
-            List<KeyValueStore.Entry> page = kv.scan(table, new byte[0], after, PAGE);
-            page.forEach(each);
-            if (page.size() < PAGE) {
-                return;
-            }
-            after = page.get(page.size() - 1).key();
-        }
-    }
 
     @Override
     public void close() {

@@ -25,8 +25,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class StartupCheck {
     private static final Logger log = LoggerFactory.getLogger(StartupCheck.class);
-    private static final int PAGE = 4096;
-
     /** What the pass found and did. */
     public record Report(long records, long files, int recordsWithoutFile, int filesAdopted, int filesRemoved,
                          long millis) {
@@ -48,22 +46,18 @@ public final class StartupCheck {
         long started = System.nanoTime();
         BlobIndex index = new BlobIndex(kv);
         List<Digest> withoutFile = new ArrayList<>();
-        long records = 0;
-        byte[] after = null;
-        while (true) {
-            List<KeyValueStore.Entry> page = kv.scan(Table.BLOBS, new byte[0], after, PAGE);
-            for (KeyValueStore.Entry e : page) {
-                records++;
-                String text = Keys.string(e.key());
+        long[] records = {0};
+        kv.forEach(Table.BLOBS, e -> {
+            records[0]++;
+            String text = Keys.string(e.key());
+            try {
                 if (Digest.isValid(text) && backend.size(Digest.parse(text)) < 0) {
                     withoutFile.add(Digest.parse(text));
                 }
+            } catch (IOException io) {
+                throw new java.io.UncheckedIOException(io);
             }
-            if (page.size() < PAGE) {
-                break;
-            }
-            after = page.get(page.size() - 1).key();
-        }
+        });
         for (Digest d : withoutFile) {
             repair.forget(d, "has no file (found at start)");
         }
@@ -89,10 +83,10 @@ public final class StartupCheck {
                 removed++;
             }
         }
-        Report report = new Report(records, files[0], withoutFile.size(), adopted, removed,
+        Report report = new Report(records[0], files[0], withoutFile.size(), adopted, removed,
                 (System.nanoTime() - started) / 1_000_000);
         log.info("start-up check: {} blob records, {} files; {} records without a file forgotten, {} files adopted, "
-                + "{} files removed, in {} ms", records, files[0], withoutFile.size(), adopted, removed, report.millis());
+                + "{} files removed, in {} ms", records[0], files[0], withoutFile.size(), adopted, removed, report.millis());
         return report;
     }
 

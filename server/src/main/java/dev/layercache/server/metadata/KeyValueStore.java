@@ -24,6 +24,23 @@ public interface KeyValueStore extends AutoCloseable {
      */
     List<Entry> scan(Table table, byte[] prefix, byte[] startAfter, int limit);
 
+    /**
+     * Every entry of {@code table}, in key order, read page by page (so a table of millions never
+     * sits in memory at once); for the lifecycle's passes over whole tables.
+     */
+    default void forEach(Table table, java.util.function.Consumer<Entry> action) {
+        final int page = 4096;
+        byte[] after = null;
+        while (true) {
+            List<Entry> entries = scan(table, new byte[0], after, page);
+            entries.forEach(action);
+            if (entries.size() < page) {
+                return;
+            }
+            after = entries.get(entries.size() - 1).key();
+        }
+    }
+
     /** True when at least one key of {@code table} starts with {@code prefix}. */
     default boolean anyWithPrefix(Table table, byte[] prefix) {
         return !scan(table, prefix, null, 1).isEmpty();

@@ -3,7 +3,6 @@ package dev.layercache.server.metrics;
 import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.Table;
 import java.nio.ByteBuffer;
-import java.util.List;
 
 /**
  * Counts what the store holds (blob bytes and count, roots by kind) by scanning the metadata
@@ -16,8 +15,6 @@ public final class StoreCensus {
         static final Totals NONE = new Totals(0, 0, 0, 0, 0);
     }
 
-    private static final int PAGE = 4096;
-
     private final KeyValueStore kv;
 
     public StoreCensus(KeyValueStore kv) {
@@ -25,33 +22,17 @@ public final class StoreCensus {
     }
 
     public Totals count() {
-        long bytes = 0;
-        long blobs = 0;
-        byte[] after = null;
-        while (true) {
-            List<KeyValueStore.Entry> page = kv.scan(Table.BLOBS, new byte[0], after, PAGE);
-            for (KeyValueStore.Entry e : page) {
-                bytes += ByteBuffer.wrap(e.value()).getLong(0);
-                blobs++;
-            }
-            if (page.size() < PAGE) {
-                break;
-            }
-            after = page.get(page.size() - 1).key();
-        }
-        return new Totals(bytes, blobs, keys(Table.TAGS), keys(Table.MANIFESTS), keys(Table.ENTRIES));
+        long[] blobs = new long[2];
+        kv.forEach(Table.BLOBS, e -> {
+            blobs[0] += ByteBuffer.wrap(e.value()).getLong(0);
+            blobs[1]++;
+        });
+        return new Totals(blobs[0], blobs[1], keys(Table.TAGS), keys(Table.MANIFESTS), keys(Table.ENTRIES));
     }
 
     private long keys(Table table) {
-        long n = 0;
-        byte[] after = null;
-        while (true) {
-            List<KeyValueStore.Entry> page = kv.scan(table, new byte[0], after, PAGE);
-            n += page.size();
-            if (page.size() < PAGE) {
-                return n;
-            }
-            after = page.get(page.size() - 1).key();
-        }
+        long[] n = new long[1];
+        kv.forEach(table, e -> n[0]++);
+        return n[0];
     }
 }
