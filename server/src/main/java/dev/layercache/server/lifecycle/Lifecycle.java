@@ -43,7 +43,7 @@ public final class Lifecycle implements AutoCloseable {
     /** Eviction rounds per run at most (each evicts, collects and measures again). */
     static final int MAX_ROUNDS = 10;
 
-    /** What one run did. */
+    /** What one run did; the byte counts are those of blobs, 0 when there is no budget to count for. */
     public record Run(Instant at, int uploadsExpired, int evictedByAge, int evictedByBudget, long bytesBefore,
                       long bytesAfter, Collector.Report collection) {
     }
@@ -172,7 +172,8 @@ public final class Lifecycle implements AutoCloseable {
             log.warn("expiring uploads failed", e);
             expired = 0;
         }
-        long before = census.count().bytes();
+        // Counting walks every blob record: only worth it when there is a budget to compare with.
+        long before = settings.maxDiskBytes() > 0 ? census.count().bytes() : 0;
         int byAge = 0;
         int byBudget = 0;
         Collector.Report collection = null;
@@ -192,7 +193,7 @@ public final class Lifecycle implements AutoCloseable {
         long usage = before;
         if (byAge + byBudget > 0) {
             collection = collect(false);
-            usage = census.count().bytes();
+            usage = settings.maxDiskBytes() > 0 ? census.count().bytes() : 0;
         }
         for (int round = 0; round < MAX_ROUNDS && settings.maxDiskBytes() > 0
                 && usage > (round == 0 ? settings.highBytes() : settings.lowBytes()); round++) {
