@@ -2,6 +2,9 @@ package dev.layercache.server;
 
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.cluster.ClusterNode;
+import dev.layercache.server.cluster.SharedKeyValueStore;
+import dev.layercache.server.cluster.TieredBlobBackend;
 import dev.layercache.server.config.ServerConfig;
 import dev.layercache.server.entries.EntryService;
 import dev.layercache.server.grpc.GrpcServer;
@@ -19,7 +22,11 @@ import dev.layercache.server.lifecycle.StartupCheck;
 import dev.layercache.server.lifecycle.Collector;
 import dev.layercache.server.lifecycle.Lifecycle;
 import dev.layercache.server.lifecycle.ReferenceGuard;
+import dev.layercache.server.metadata.BlobIndex;
+import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.RocksKeyValueStore;
+import dev.layercache.server.registry.UploadDirectory;
+import dev.layercache.server.storage.BlobBackend;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.ManifestService;
 import dev.layercache.server.registry.UploadService;
@@ -48,6 +55,8 @@ public final class LayerCacheServer implements AutoCloseable {
     private final GrpcServer grpc;
     private final CacheMetrics metrics;
     private final Lifecycle lifecycle;
+    /** The cluster's shared parts; null for a node on its own. */
+    private ClusterNode cluster;
     private final AtomicBoolean ready = new AtomicBoolean();
     private final AtomicBoolean stopped = new AtomicBoolean();
 
@@ -60,40 +69,71 @@ public final class LayerCacheServer implements AutoCloseable {
             // A work-stealing pool in FIFO mode: a hand-off costs far less than with a shared queue,
             // which matters when one small request makes several hops (gRPC's listener callbacks).
             blocking = new ForkJoinPool(config.blockingThreads(), named("layercache-blocking"), null, true);
-            AccessTracker access = new AccessTracker(metadata, clock);
-            ReferenceGuard guard = new ReferenceGuard();
-            DiskBlobBackend backend = new DiskBlobBackend(layout);
-            BlobService blobs = new BlobService(metadata, backend, clock, access, guard);
-            UploadService uploads = new UploadService(metadata, layout, blobs, clock, blocking);
-            uploads.recover();
-            ManifestService manifests = new ManifestService(metadata, blobs, json, access, guard);
-            EntryService entries = new EntryService(metadata, blobs, clock, access, guard);
             ServerConfig.Metrics counting = config.metrics();
             metrics = counting.enabled()
                     ? CacheMetrics.create(counting.namespaceDepth(), counting.maxNamespaces(), clock)
                     : CacheMetrics.disabled();
+            AccessTracker access = new AccessTracker(metadata, clock);
+            ReferenceGuard guard = new ReferenceGuard();
+            DiskBlobBackend disk = new DiskBlobBackend(layout);
+            // Alone, the services work on this node's stores. In a cluster they work on the shared
+            // bucket through a local cache, and the lifecycle keeps that cache (the hot tier) in
+            // its budget with services of its own over the local stores only.
+            KeyValueStore served = metadata;
+            BlobBackend servedBytes = disk;
+            UploadDirectory directory = UploadDirectory.NONE;
+            if (config.cluster().enabled()) {
+                cluster = ClusterNode.open(config.cluster(), metrics);
+                served = new SharedKeyValueStore(metadata, cluster.bucket(), cluster.health());
+                BlobIndex localBlobs = new BlobIndex(metadata);
+                servedBytes = new TieredBlobBackend(disk, cluster.bucket(), layout, cluster.health(), (digest, size) -> {
+                    KeyValueStore.Batch b = metadata.batch();
+                    localBlobs.put(b, digest, size, clock.millis());
+                    b.commit(false);
+                });
+                directory = cluster.uploads(json);
+            }
+            BlobService blobs = new BlobService(served, servedBytes, clock, access, guard);
+            UploadService uploads = new UploadService(served, layout, blobs, clock, blocking, directory);
+            uploads.recover();
+            ManifestService manifests = new ManifestService(served, blobs, json, access, guard);
+            EntryService entries = new EntryService(served, blobs, clock, access, guard);
+            BlobService localBlobService = cluster == null ? blobs
+                    : new BlobService(metadata, disk, clock, access, guard);
+            ManifestService localManifests = cluster == null ? manifests
+                    : new ManifestService(metadata, localBlobService, json, access, guard);
+            EntryService localEntries = cluster == null ? entries
+                    : new EntryService(metadata, localBlobService, clock, access, guard);
             StoreCensus census = new StoreCensus(metadata);
             metrics.watchStore(census, uploads::openSessions);
-            BlobRepair repair = new BlobRepair(metadata, manifests, entries);
+            BlobRepair repair = new BlobRepair(metadata, localManifests, localEntries);
             blobs.whenBytesLost(repair::forget);
-            StartupCheck.Report check = new StartupCheck(metadata, backend, repair, clock).run();
-            lifecycle = new Lifecycle(config.lifecycle(), metadata, manifests, entries, uploads,
-                    new Collector(metadata, backend, manifests, guard, access, clock),
-                    new Scrubber(metadata, backend, layout, repair, clock), access, census, metrics, clock);
+            localBlobService.whenBytesLost(repair::forget);
+            StartupCheck.Report check = new StartupCheck(metadata, disk, repair, clock).run();
+            lifecycle = new Lifecycle(config.lifecycle(), metadata, localManifests, localEntries, uploads,
+                    new Collector(metadata, disk, localManifests, guard, access, clock),
+                    new Scrubber(metadata, disk, layout, repair, clock), access, census, metrics, clock);
             lifecycle.startupChecked(check);
 
             transport = new Transport();
             http = new HttpServer(
                     new HttpServer.Options(config.bindAddress(), config.httpPort(), (int) config.maxManifestSize(),
                             (int) config.maxHeaderSize()),
-                    transport, blobs, uploads, manifests, json, blocking, ready::get, metrics, lifecycle,
+                    transport, blobs, uploads, manifests, json, blocking, this::isReady, metrics, lifecycle,
                     RequestListener.all(List.of(new AccessLog(), new RequestMetrics(metrics, manifests))));
             grpc = new GrpcServer(config.bindAddress(), config.grpcPort(), transport, blocking,
                     GrpcServices.create(entries, blobs, uploads, manifests,
                             (int) config.maxManifestSize(), metrics), metrics);
             grpc.setServing(true);
+            if (cluster != null) {
+                cluster.joined(config.cluster().nodeUrl().isEmpty()
+                        ? ClusterNode.defaultUrl(config.bindAddress(), http.port()) : config.cluster().nodeUrl());
+            }
             lifecycle.start();
         } catch (Exception | Error e) {
+            if (cluster != null) {
+                cluster.close();
+            }
             metadata.close();
             throw e;
         }
@@ -109,6 +149,11 @@ public final class LayerCacheServer implements AutoCloseable {
     /** As {@link #start(ServerConfig)}, telling time by {@code clock} (tests move it forward). */
     public static LayerCacheServer start(ServerConfig config, Clock clock) throws Exception {
         return new LayerCacheServer(config, clock);
+    }
+
+    /** Serving, and in a cluster able to reach the bucket: what {@code /readyz} reports. */
+    public boolean isReady() {
+        return ready.get() && (cluster == null || cluster.health().isUp());
     }
 
     public int httpPort() {
@@ -169,6 +214,9 @@ public final class LayerCacheServer implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         lifecycle.close();
+        if (cluster != null) {
+            cluster.close();
+        }
         metrics.close();
         metadata.close();
         log.info("layercache stopped");

@@ -199,7 +199,7 @@ public final class ConfigLoader {
                 duration(v, Setting.MAX_AGE), duration(v, Setting.GC_GRACE), uploadTimeout, interval,
                 size(v, Setting.SCRUB_RATE), duration(v, Setting.SCRUB_EVERY), namespaceLimits(v));
         return new ServerConfig(httpPort, grpcPort, bind, dataDir, maxManifest, maxHeader, threads, grace, metrics,
-                lifecycle);
+                lifecycle, cluster(v));
     }
 
     /** {@code team/ci:max-disk-size=50GiB,max-age=7d;legacy:max-age=1d} */
@@ -233,6 +233,28 @@ public final class ConfigLoader {
             out.add(new ServerConfig.NamespaceLimit(prefix, disk, age));
         }
         return out;
+    }
+
+    /** The cluster settings; all but the bucket are checked only when a bucket is set. */
+    private static ServerConfig.Cluster cluster(Values v) throws ConfigException {
+        String bucket = v.get(Setting.S3_BUCKET).trim();
+        String endpoint = v.get(Setting.S3_ENDPOINT).trim();
+        String nodeUrl = v.get(Setting.NODE_URL).trim();
+        if (!bucket.isEmpty() && !bucket.matches("[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")) {
+            throw v.invalid(Setting.S3_BUCKET, "is not a valid bucket name (3 to 63 of a-z, 0-9, '.' and '-')");
+        }
+        for (Setting url : new Setting[] {Setting.S3_ENDPOINT, Setting.NODE_URL}) {
+            String text = url == Setting.S3_ENDPOINT ? endpoint : nodeUrl;
+            if (!text.isEmpty() && !text.matches("https?://[^/?#\\s]+/?")) {
+                throw v.invalid(url, "must be http(s)://host:port");
+            }
+        }
+        String prefix = v.get(Setting.S3_PREFIX).trim();
+        if (!prefix.isEmpty() && !prefix.matches("[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")) {
+            throw v.invalid(Setting.S3_PREFIX, "must be path components of A-Z, a-z, 0-9, '.', '_' and '-'");
+        }
+        return new ServerConfig.Cluster(endpoint.replaceAll("/$", ""), v.get(Setting.S3_REGION).trim(), bucket,
+                prefix, bool(v, Setting.S3_PATH_STYLE), nodeUrl.replaceAll("/$", ""));
     }
 
     private static boolean bool(Values v, Setting s) throws ConfigException {

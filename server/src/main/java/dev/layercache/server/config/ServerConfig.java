@@ -14,7 +14,30 @@ public record ServerConfig(
         int blockingThreads,
         Duration shutdownGrace,
         Metrics metrics,
-        Lifecycle lifecycle) {
+        Lifecycle lifecycle,
+        Cluster cluster) {
+
+    /**
+     * Cluster mode: nodes that share an S3-compatible bucket as their durable tier. Without a
+     * bucket the node runs alone on its disk.
+     *
+     * @param s3Endpoint  the S3 API's URL; empty for AWS's own endpoint of {@code s3Region}
+     * @param s3Region    the bucket's region
+     * @param s3Bucket    the bucket; empty for a single node without one
+     * @param s3Prefix    a key prefix inside the bucket, so that several clusters can share it
+     * @param s3PathStyle path-style addressing ({@code endpoint/bucket/key}), as MinIO and most
+     *                    self-hosted servers want
+     * @param nodeUrl     the URL other nodes reach this node's HTTP port at, to take over its
+     *                    upload sessions; empty for {@code http://<bind-address>:<http-port>}
+     */
+    public record Cluster(String s3Endpoint, String s3Region, String s3Bucket, String s3Prefix, boolean s3PathStyle,
+                          String nodeUrl) {
+        public static final Cluster NONE = new Cluster("", "us-east-1", "", "", false, "");
+
+        public boolean enabled() {
+            return !s3Bucket.isEmpty();
+        }
+    }
 
     /**
      * How the store keeps within its disk.
@@ -98,24 +121,30 @@ public record ServerConfig(
      */
     public static ServerConfig forTesting(Path dataDir) {
         return new ServerConfig(0, 0, "127.0.0.1", dataDir, 4L << 20, 16L << 10, 8, Duration.ofSeconds(5),
-                Metrics.DEFAULT, Lifecycle.DEFAULT.withoutScrubbing());
+                Metrics.DEFAULT, Lifecycle.DEFAULT.withoutScrubbing(), Cluster.NONE);
     }
 
     /** This configuration with other ports (0: any free port). */
     public ServerConfig withPorts(int http, int grpc) {
         return new ServerConfig(http, grpc, bindAddress, dataDir, maxManifestSize, maxHeaderSize, blockingThreads,
-                shutdownGrace, metrics, lifecycle);
+                shutdownGrace, metrics, lifecycle, cluster);
     }
 
     /** This configuration with other metrics settings. */
     public ServerConfig withMetrics(Metrics other) {
         return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, other, lifecycle);
+                blockingThreads, shutdownGrace, other, lifecycle, cluster);
     }
 
     /** This configuration with other lifecycle settings. */
     public ServerConfig withLifecycle(Lifecycle other) {
         return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, metrics, other);
+                blockingThreads, shutdownGrace, metrics, other, cluster);
+    }
+
+    /** This configuration in cluster mode (or alone again with {@link Cluster#NONE}). */
+    public ServerConfig withCluster(Cluster other) {
+        return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
+                blockingThreads, shutdownGrace, metrics, lifecycle, other);
     }
 }

@@ -31,7 +31,13 @@ public enum Setting {
     SCRUB_RATE("scrub-rate", "32MiB", "bytes per second the background scrubber re-hashes blobs at (0: no scrubbing)"),
     SCRUB_EVERY("scrub-every", "24h", "pause between two scrubs of the whole store"),
     NAMESPACE_LIMITS("namespace-limits", "",
-            "per-namespace budget and age, e.g. 'team/ci:max-disk-size=50GiB,max-age=7d;legacy:max-age=1d'");
+            "per-namespace budget and age, e.g. 'team/ci:max-disk-size=50GiB,max-age=7d;legacy:max-age=1d'"),
+    S3_BUCKET("s3-bucket", "", "cluster mode: the S3-compatible bucket the nodes share (empty: one node on its own disk)"),
+    S3_ENDPOINT("s3-endpoint", "", "the S3 API's URL, e.g. http://minio:9000 (empty: AWS's endpoint for s3-region)"),
+    S3_REGION("s3-region", "us-east-1", "the bucket's region"),
+    S3_PREFIX("s3-prefix", "", "key prefix inside the bucket, so that clusters can share one bucket"),
+    S3_PATH_STYLE("s3-path-style", "false", "path-style bucket addressing (MinIO, Ceph RGW and most self-hosted servers)"),
+    NODE_URL("node-url", "", "URL other nodes reach this node's HTTP port at (default http://<bind-address>:<http-port>)");
 
     private final String key;
     private final String defaultValue;

@@ -23,6 +23,8 @@ public record Route(Resource resource, String name, String param) {
         STORE,
         /** {@code /api/v1/gc}: POST runs a collection ({@code ?dry_run=true} only reports). */
         GC,
+        /** {@code /internal/v1/uploads/<id>}: GET hands an upload session over to another node of the cluster. */
+        HANDOVER,
         NOT_FOUND
     }
 
@@ -50,6 +52,9 @@ public record Route(Resource resource, String name, String param) {
         }
         if (path.equals("/api/v1/gc")) {
             return new Route(Resource.GC, null, null);
+        }
+        if (path.startsWith("/internal/v1/uploads/") && path.length() > "/internal/v1/uploads/".length()) {
+            return new Route(Resource.HANDOVER, null, path.substring("/internal/v1/uploads/".length()));
         }
         if (path.equals("/ui")) {
             return new Route(Resource.UI, null, null);

@@ -54,6 +54,7 @@ final class Routes {
         bind(Route.Resource.UPLOAD, PUT, new Binding.Streaming(upload::put));
         plain(Route.Resource.UPLOAD, GET, upload::status);
         plain(Route.Resource.UPLOAD, DELETE, upload::cancel);
+        plain(Route.Resource.HANDOVER, GET, upload::handOver);
 
         plain(Route.Resource.MANIFEST, GET, manifest::get);
         plain(Route.Resource.MANIFEST, HEAD, manifest::get);

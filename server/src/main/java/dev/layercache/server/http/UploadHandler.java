@@ -145,6 +145,22 @@ final class UploadHandler {
         return Response.status(HttpResponseStatus.NO_CONTENT);
     }
 
+    /**
+     * GET {@code /internal/v1/uploads/<id>}: another node of the cluster takes this session over
+     * (see {@code ClusterUploads}). The body is the acknowledged bytes; the headers, the record.
+     */
+    Response handOver(Request request) throws Exception {
+        UploadService.HandedOver handed = uploads.handOver(request.route().param());
+        if (handed == null) {
+            throw new RegistryException(ErrorCode.BLOB_UPLOAD_UNKNOWN, "no such upload on this node");
+        }
+        return Response.file(HttpResponseStatus.OK, handed.bytes(), 0, handed.record().offset())
+                .header(HttpHeaderNames.CONTENT_TYPE, "application/octet-stream")
+                .header(dev.layercache.server.cluster.ClusterUploads.REPOSITORY, handed.record().repository())
+                .header(dev.layercache.server.cluster.ClusterUploads.OFFSET, handed.record().offset())
+                .header(dev.layercache.server.cluster.ClusterUploads.STARTED_AT, handed.record().startedAtMillis());
+    }
+
     /** Completes an upload and counts how it ended. */
     private void complete(UploadSession session, Digest digest) throws Exception {
         try {

@@ -24,6 +24,11 @@ public interface KeyValueStore extends AutoCloseable {
      */
     List<Entry> scan(Table table, byte[] prefix, byte[] startAfter, int limit);
 
+    /** The keys of {@link #scan}, for callers that need no values (a shared store then reads fewer objects). */
+    default List<byte[]> scanKeys(Table table, byte[] prefix, byte[] startAfter, int limit) {
+        return scan(table, prefix, startAfter, limit).stream().map(Entry::key).toList();
+    }
+
     /**
      * Every entry of {@code table}, in key order, read page by page (so a table of millions never
      * sits in memory at once); for the lifecycle's passes over whole tables.
@@ -43,7 +48,7 @@ public interface KeyValueStore extends AutoCloseable {
 
     /** True when at least one key of {@code table} starts with {@code prefix}. */
     default boolean anyWithPrefix(Table table, byte[] prefix) {
-        return !scan(table, prefix, null, 1).isEmpty();
+        return !scanKeys(table, prefix, null, 1).isEmpty();
     }
 
     Batch batch();

@@ -32,8 +32,8 @@ public final class TagIndex {
         byte[] prefix = Keys.prefix(repo.toString());
         byte[] after = last == null ? null : Keys.of(repo.toString(), last);
         List<String> tags = new ArrayList<>();
-        for (KeyValueStore.Entry e : kv.scan(Table.TAGS, prefix, after, limit)) {
-            tags.add(Keys.lastPart(e.key()));
+        for (byte[] key : kv.scanKeys(Table.TAGS, prefix, after, limit)) {
+            tags.add(Keys.lastPart(key));
         }
         return tags;
     }

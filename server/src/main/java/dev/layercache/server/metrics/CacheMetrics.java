@@ -380,6 +380,23 @@ public final class CacheMetrics implements AutoCloseable {
                 .register(registry).increment(missing);
     }
 
+    /** Bucket requests by operation and outcome, one counter each, made on first use. */
+    private final java.util.concurrent.ConcurrentMap<String, Counter> bucketRequests =
+            new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * One request to the cluster's shared bucket ({@code operation}: put, get, head, list, ...;
+     * {@code outcome}: ok, absent, error): object-store requests cost money, so they are counted.
+     */
+    public void bucketRequest(String operation, String outcome) {
+        if (!enabled) {
+            return;
+        }
+        bucketRequests.computeIfAbsent(operation + '\0' + outcome, k -> Counter.builder("layercache.bucket.requests")
+                .description("Requests to the cluster's shared bucket")
+                .tag("operation", operation).tag("outcome", outcome).register(registry)).increment();
+    }
+
     /** A root removed to stay within the budget (the lifecycle's hook). */
     public void evicted(String kind, String repository, String reference, long bytes) {
         if (!enabled) {

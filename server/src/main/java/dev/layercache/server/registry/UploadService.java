@@ -50,9 +50,18 @@ public final class UploadService {
     private final Clock clock;
     private final Executor disk;
     private final ConcurrentMap<String, UploadSession> open = new ConcurrentHashMap<>();
+    private final UploadDirectory directory;
+    private final Object takeOvers = new Object();
 
     /** {@code disk} runs the file writes, so that hashing and writing overlap. */
     public UploadService(KeyValueStore kv, DataLayout layout, BlobService blobs, Clock clock, Executor disk) {
+        this(kv, layout, blobs, clock, disk, UploadDirectory.NONE);
+    }
+
+    /** As above, in a cluster whose nodes find each other's sessions through {@code directory}. */
+    public UploadService(KeyValueStore kv, DataLayout layout, BlobService blobs, Clock clock, Executor disk,
+                         UploadDirectory directory) {
+        this.directory = directory;
         this.kv = kv;
         this.index = new UploadIndex(kv);
         this.layout = layout;
@@ -122,7 +131,7 @@ public final class UploadService {
         s.sha256 = Digest.Algorithm.SHA256.newMessageDigest();
         s.inUse.set(true);
         if (announced) {
-            persist(s);
+            announce(s);
         }
         open.put(id, s);
         return s;
@@ -141,7 +150,7 @@ public final class UploadService {
                 UploadSession s = new UploadSession(id, repo, clock.millis(), 0);
                 openFile(s, 0, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
                 s.sha256 = Digest.Algorithm.SHA256.newMessageDigest();
-                persist(s);
+                announce(s);
                 open.put(id, s);
             }
         }
@@ -165,6 +174,7 @@ public final class UploadService {
                 index.delete(b, r.id());
                 b.commit(false);
                 Files.deleteIfExists(layout.upload(r.id()));
+                directory.forget(r.id());
             } else if (s.inUse.compareAndSet(false, true)) {
                 discard(s);
             } else {
@@ -321,7 +331,15 @@ public final class UploadService {
         s.channel.force(true);
         s.writer.close();
         s.channel.close();
-        boolean added = blobs.commitVerified(s.repository, expected, layout.upload(s.id), s.size);
+        boolean added;
+        try {
+            added = blobs.commitVerified(s.repository, expected, layout.upload(s.id), s.size);
+        } catch (RuntimeException | IOException e) {
+            // The file is closed: the session cannot continue. The client starts the upload again.
+            Files.deleteIfExists(layout.upload(s.id));
+            forget(s);
+            throw e;
+        }
         forget(s);
         return added;
     }
@@ -346,17 +364,72 @@ public final class UploadService {
     }
 
     private void forget(UploadSession s) {
+        forgetLocally(s);
+        directory.forget(s.id);
+    }
+
+    private void forgetLocally(UploadSession s) {
         open.remove(s.id);
         KeyValueStore.Batch b = kv.batch();
         index.delete(b, s.id);
         b.commit(false);
     }
 
+    /** Records the session here and, in a cluster, where other nodes can find it. */
+    private void announce(UploadSession s) throws IOException {
+        persist(s);
+        try {
+            directory.announce(s.id, s.repository);
+        } catch (IOException | RuntimeException e) {
+            forgetLocally(s);
+            s.writer.close();
+            s.channel.close();
+            Files.deleteIfExists(layout.upload(s.id));
+            throw e;
+        }
+    }
+
+    /** A session handed to another node: its acknowledged bytes, readable after this node let go. */
+    public record HandedOver(UploadRecord record, FileChannel bytes) {
+    }
+
+    /**
+     * Gives session {@code id} up to another node of the cluster: returns its acknowledged bytes
+     * (a channel that stays readable after the file is removed) and forgets it here, without
+     * touching the directory, which the new owner updates. Null when this node does not hold it.
+     */
+    public HandedOver handOver(String id) throws IOException {
+        UploadSession s = open.get(id);
+        if (s == null) {
+            s = restore(id, false);
+        }
+        if (s == null || !s.inUse.compareAndSet(false, true)) {
+            return null; // unknown here, or busy with a request of its own
+        }
+        s.writer.drain();
+        FileChannel bytes = FileChannel.open(layout.upload(id), StandardOpenOption.READ);
+        UploadRecord record = new UploadRecord(s.id, s.repository, s.startedAtMillis, s.size);
+        s.writer.close();
+        s.channel.close();
+        Files.deleteIfExists(layout.upload(id));
+        forgetLocally(s);
+        log.info("upload {} of {} handed over to another node at {} bytes", id, s.repository, s.size);
+        return new HandedOver(record, bytes);
+    }
+
     private UploadSession restore(String id) throws IOException {
+        return restore(id, true);
+    }
+
+    /** The session from its record here, or with {@code fromPeers}, taken over from another node. */
+    private UploadSession restore(String id, boolean fromPeers) throws IOException {
         if (!isWellFormedId(id)) {
             return null;
         }
         UploadRecord r = index.get(id);
+        if (r == null && fromPeers) {
+            r = takeOver(id);
+        }
         if (r == null) {
             return null;
         }
@@ -373,6 +446,26 @@ public final class UploadService {
             return raced;
         }
         return s;
+    }
+
+    /** Moves a session that another node holds to this one. */
+    private UploadRecord takeOver(String id) throws IOException {
+        synchronized (takeOvers) {
+            UploadRecord r = index.get(id);
+            if (r != null) {
+                return r;
+            }
+            r = directory.takeOver(id, layout.upload(id));
+            if (r == null) {
+                return null;
+            }
+            KeyValueStore.Batch b = kv.batch();
+            index.put(b, r);
+            b.commit(false);
+            directory.announce(id, r.repository());
+            log.info("took over upload {} of {} at {} bytes", id, r.repository(), r.offset());
+            return r;
+        }
     }
 
     private void persist(UploadSession s) {

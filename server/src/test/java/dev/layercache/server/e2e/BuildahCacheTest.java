@@ -67,7 +67,7 @@ class BuildahCacheTest {
 
         // --- base image, built locally and pushed to the server under test --------------------------
         Path baseCtx = BusyboxBase.create(work.resolve("basectx"));
-        Builder maker = new Builder(buildah, work.resolve("root-base"));
+        BuildahRoot maker = new BuildahRoot(buildah, work.resolve("root-base"));
         maker.ok("build", "-f", baseCtx.resolve("Base.Containerfile"), "-t", "localhost/busybase", baseCtx);
         maker.ok("push", "--tls-verify=false", "localhost/busybase", baseRef);
         String baseConfig = configDigestOnServer("base/busybase", "1");
@@ -90,7 +90,7 @@ class BuildahCacheTest {
                 ""));
 
         // --- builder A: builds everything and pushes one cache tag per step ------------------------
-        Builder a = new Builder(buildah, work.resolve("root-a"));
+        BuildahRoot a = new BuildahRoot(buildah, work.resolve("root-a"));
         pullBase(a, baseRef, baseConfig);
         Cmd.Result buildA = a.ok("build", "--isolation", "chroot", "--layers", "--tls-verify=false",
                 "--cache-to", cacheRepo, "-f", containerfile, "-t", "localhost/app", ctx);
@@ -120,7 +120,7 @@ class BuildahCacheTest {
         }
 
         // --- builder B: empty storage, cache from the server only: no RUN executes -----------------
-        Builder b = new Builder(buildah, work.resolve("root-b"));
+        BuildahRoot b = new BuildahRoot(buildah, work.resolve("root-b"));
         pullBase(b, baseRef, baseConfig);
         Cmd.Result buildB = b.ok("build", "--isolation", "chroot", "--layers", "--tls-verify=false",
                 "--cache-from", cacheRepo, "-f", containerfile, "-t", "localhost/app", ctx);
@@ -138,7 +138,7 @@ class BuildahCacheTest {
         // --- builder C: empty storage, mid.txt changed: steps 2-4 cached, 5-8 rebuilt -------------
         String newMid = "mid-changed-" + UUID.randomUUID();
         Files.writeString(ctx.resolve("mid.txt"), newMid + "\n");
-        Builder c = new Builder(buildah, work.resolve("root-c"));
+        BuildahRoot c = new BuildahRoot(buildah, work.resolve("root-c"));
         pullBase(c, baseRef, baseConfig);
         Cmd.Result buildC = c.ok("build", "--isolation", "chroot", "--layers", "--tls-verify=false",
                 "--cache-from", cacheRepo, "-f", containerfile, "-t", "localhost/app", ctx);
@@ -223,7 +223,7 @@ class BuildahCacheTest {
     }
 
     /** /s2, /s4... of localhost/app in this builder's storage, read through a working container. */
-    private static Map<Integer, String> readMarkers(Builder builder) {
+    private static Map<Integer, String> readMarkers(BuildahRoot builder) {
         String container = builder.ok("from", "--pull=never", "localhost/app").lastLine();
         try {
             List<Object> cat = new ArrayList<>(List.of("run", "--isolation", "chroot", container, "--", "cat"));
@@ -241,7 +241,7 @@ class BuildahCacheTest {
     }
 
     /** Pulls the base from the server into this builder and checks it is the very image pushed. */
-    private static void pullBase(Builder builder, String baseRef, String configDigest) {
+    private static void pullBase(BuildahRoot builder, String baseRef, String configDigest) {
         builder.ok("pull", "--tls-verify=false", baseRef);
         String id = builder.ok("inspect", "--type", "image", "--format", "{{.FromImageID}}", baseRef).lastLine();
         assertEquals(configDigest, "sha256:" + id,
@@ -268,19 +268,5 @@ class BuildahCacheTest {
         Set<String> tags = new HashSet<>();
         new ObjectMapper().readTree(r.body()).path("tags").forEach(t -> tags.add(t.asText()));
         return tags;
-    }
-
-    /** One buildah storage root ("machine"). */
-    private record Builder(Path buildah, Path root) {
-        Cmd.Result run(Object... args) {
-            return Cmd.of(buildah, "--root", root.resolve("root"), "--runroot", root.resolve("run"),
-                    "--storage-driver", "vfs", List.of(args)).dir(root.getParent()).run();
-        }
-
-        Cmd.Result ok(Object... args) {
-            Cmd.Result r = run(args);
-            r.assertOk();
-            return r;
-        }
     }
 }

@@ -1,0 +1,103 @@
+package dev.layercache.server.cluster;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.config.ServerConfig;
+import dev.layercache.server.metrics.CacheMetrics;
+import dev.layercache.server.storage.ObjectStore;
+import dev.layercache.server.storage.S3ObjectStore;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.URI;
+import java.net.UnknownHostException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * This node's part of a cluster: the shared bucket (every request counted in
+ * {@code layercache_bucket_requests_total}), whether it can be reached, and the directory of
+ * upload sessions. The bucket's layout:
+ * <pre>
+ *   blobs/sha256/&lt;hex&gt;          the verified bytes of a blob
+ *   meta/&lt;table&gt;/&lt;key&gt;          a metadata record (see {@link MetaKeys}, {@link SharedKeyValueStore})
+ *   uploads/&lt;id&gt;                which node holds an upload session
+ *   nodes/&lt;host_port&gt;            a node that has joined, with its URL and start time
+ * </pre>
+ */
+public final class ClusterNode implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ClusterNode.class);
+
+    private final ObjectStore bucket;
+    private final BucketHealth health = new BucketHealth();
+    private ClusterUploads uploads;
+
+    private ClusterNode(ObjectStore bucket) {
+        this.bucket = bucket;
+    }
+
+    /** Connects to the bucket of {@code settings} and starts watching whether it can be reached. */
+    public static ClusterNode open(ServerConfig.Cluster settings, CacheMetrics metrics) {
+        S3ObjectStore.Settings s3 = new S3ObjectStore.Settings(
+                settings.s3Endpoint().isEmpty() ? null : URI.create(settings.s3Endpoint()), settings.s3Region(),
+                settings.s3Bucket(), settings.s3Prefix(), settings.s3PathStyle(), null);
+        ClusterNode node = new ClusterNode(S3ObjectStore.open(s3, metrics::bucketRequest));
+        node.health.watch(node.bucket, Duration.ofSeconds(2));
+        log.info("cluster mode: shared bucket {} at {}", settings.s3Bucket(),
+                settings.s3Endpoint().isEmpty() ? "AWS S3 (" + settings.s3Region() + ")" : settings.s3Endpoint());
+        return node;
+    }
+
+    public ObjectStore bucket() {
+        return bucket;
+    }
+
+    public BucketHealth health() {
+        return health;
+    }
+
+    /** The directory of upload sessions; the node's URL is known once it has joined. */
+    public synchronized ClusterUploads uploads(ObjectMapper json) {
+        if (uploads == null) {
+            uploads = new ClusterUploads(bucket, json);
+        }
+        return uploads;
+    }
+
+    /**
+     * The node listens at {@code url}: other nodes can take its upload sessions over from now on.
+     * Also leaves a record under {@code nodes/}, for operators (it is not needed for correctness).
+     */
+    public void joined(String url) {
+        if (uploads != null) {
+            uploads.listeningAt(url);
+        }
+        String name = "nodes/" + url.replaceFirst("^https?://", "").replaceAll("[^A-Za-z0-9._-]", "_");
+        try {
+            bucket.put(name, ("{\"url\":\"" + url + "\",\"started\":" + System.currentTimeMillis() + "}")
+                    .getBytes(StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            log.warn("cannot record this node in the bucket: {}", e.toString());
+        }
+        log.info("joined the cluster as {}", url);
+    }
+
+    /** {@code http://<address>:<port>}, with this machine's address when bound to all of them. */
+    public static String defaultUrl(String bindAddress, int port) {
+        String host = bindAddress;
+        if (host.equals("0.0.0.0") || host.equals("::")) {
+            try {
+                host = InetAddress.getLocalHost().getHostAddress();
+            } catch (UnknownHostException e) {
+                host = "127.0.0.1";
+            }
+        }
+        return "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+    }
+
+    @Override
+    public void close() {
+        health.close();
+        bucket.close();
+    }
+}
