@@ -2,6 +2,7 @@ package dev.layercache.server;
 
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.cluster.BucketCollector;
 import dev.layercache.server.cluster.ClusterNode;
 import dev.layercache.server.cluster.SharedKeyValueStore;
 import dev.layercache.server.cluster.TieredBlobBackend;
@@ -126,8 +127,12 @@ public final class LayerCacheServer implements AutoCloseable {
                             (int) config.maxManifestSize(), metrics), metrics);
             grpc.setServing(true);
             if (cluster != null) {
-                cluster.joined(config.cluster().nodeUrl().isEmpty()
-                        ? ClusterNode.defaultUrl(config.bindAddress(), http.port()) : config.cluster().nodeUrl());
+                String url = config.cluster().nodeUrl().isEmpty()
+                        ? ClusterNode.defaultUrl(config.bindAddress(), http.port()) : config.cluster().nodeUrl();
+                cluster.joined(url);
+                BucketCollector bucketGc = cluster.startCollection(config.cluster(), config.lifecycle(), manifests,
+                        access, guard, url, clock);
+                lifecycle.bucketCollection(bucketGc::run);
             }
             lifecycle.start();
         } catch (Exception | Error e) {

@@ -2,7 +2,10 @@ package dev.layercache.server.cluster;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.config.ServerConfig;
+import dev.layercache.server.lifecycle.AccessTracker;
+import dev.layercache.server.lifecycle.ReferenceGuard;
 import dev.layercache.server.metrics.CacheMetrics;
+import dev.layercache.server.registry.ManifestService;
 import dev.layercache.server.storage.ObjectStore;
 import dev.layercache.server.storage.S3ObjectStore;
 import java.io.IOException;
@@ -10,6 +13,7 @@ import java.net.InetAddress;
 import java.net.URI;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
+import java.time.Clock;
 import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -31,6 +35,13 @@ public final class ClusterNode implements AutoCloseable {
     private final ObjectStore bucket;
     private final BucketHealth health = new BucketHealth();
     private ClusterUploads uploads;
+    private AccessMarks marks;
+    private final java.util.concurrent.ScheduledExecutorService gc =
+            java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "layercache-bucket-gc");
+                t.setDaemon(true);
+                return t;
+            });
 
     private ClusterNode(ObjectStore bucket) {
         this.bucket = bucket;
@@ -95,8 +106,48 @@ public final class ClusterNode implements AutoCloseable {
         return "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
     }
 
+    /**
+     * Starts this node's part in keeping the bucket within its limits: marks of the roots it
+     * serves, revival of pending blobs it publishes against, and every {@code gcInterval} a try
+     * for the lease and a collection run (see {@link BucketCollector}).
+     */
+    public BucketCollector startCollection(ServerConfig.Cluster settings, ServerConfig.Lifecycle lifecycle,
+                                           ManifestService manifests, AccessTracker access, ReferenceGuard guard,
+                                           String nodeUrl, Clock clock) {
+        Revival revival = new Revival(bucket, health);
+        guard.beforePublishing(revival::revive);
+        Duration every = settings.maxAge().isZero() ? Duration.ofHours(1)
+                : clamp(settings.maxAge().dividedBy(10), Duration.ofSeconds(1), Duration.ofHours(1));
+        marks = new AccessMarks(bucket, every, clock);
+        access.whenTouched(marks::used);
+        Duration term = clamp(settings.gcInterval().multipliedBy(3), Duration.ofSeconds(30), Duration.ofHours(6));
+        BucketCollector collector = new BucketCollector(bucket, manifests, new Lease(bucket, nodeUrl, term, clock),
+                new BucketCollector.Limits(settings.maxBytes(), lifecycle.highPercent(), lifecycle.lowPercent(),
+                        settings.maxAge(), lifecycle.gcGrace()), clock);
+        long period = settings.gcInterval().toMillis();
+        // Started at a random point of the first interval, so that nodes started together do not
+        // all ask for the lease at once.
+        gc.scheduleWithFixedDelay(() -> {
+            try {
+                collector.run();
+            } catch (Exception e) {
+                log.warn("bucket collection failed: {}", e.toString());
+            }
+        }, java.util.concurrent.ThreadLocalRandom.current().nextLong(period), period,
+                java.util.concurrent.TimeUnit.MILLISECONDS);
+        return collector;
+    }
+
+    private static Duration clamp(Duration d, Duration min, Duration max) {
+        return d.compareTo(min) < 0 ? min : d.compareTo(max) > 0 ? max : d;
+    }
+
     @Override
     public void close() {
+        gc.shutdownNow();
+        if (marks != null) {
+            marks.close();
+        }
         health.close();
         bucket.close();
     }

@@ -253,8 +253,13 @@ public final class ConfigLoader {
         if (!prefix.isEmpty() && !prefix.matches("[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")) {
             throw v.invalid(Setting.S3_PREFIX, "must be path components of A-Z, a-z, 0-9, '.', '_' and '-'");
         }
+        Duration gcInterval = duration(v, Setting.S3_GC_INTERVAL);
+        if (gcInterval.isZero()) {
+            throw v.invalid(Setting.S3_GC_INTERVAL, "must be more than 0s");
+        }
         return new ServerConfig.Cluster(endpoint.replaceAll("/$", ""), v.get(Setting.S3_REGION).trim(), bucket,
-                prefix, bool(v, Setting.S3_PATH_STYLE), nodeUrl.replaceAll("/$", ""));
+                prefix, bool(v, Setting.S3_PATH_STYLE), nodeUrl.replaceAll("/$", ""), size(v, Setting.S3_MAX_SIZE),
+                duration(v, Setting.S3_MAX_AGE), gcInterval);
     }
 
     private static boolean bool(Values v, Setting s) throws ConfigException {

@@ -29,10 +29,14 @@ public record ServerConfig(
      *                    self-hosted servers want
      * @param nodeUrl     the URL other nodes reach this node's HTTP port at, to take over its
      *                    upload sessions; empty for {@code http://<bind-address>:<http-port>}
+     * @param maxBytes    the bucket's budget for blob bytes; 0 for none
+     * @param maxAge      roots unused in the whole cluster for this long leave the bucket; 0 for never
+     * @param gcInterval  how often a node tries to take the lease and run the bucket's collection
      */
     public record Cluster(String s3Endpoint, String s3Region, String s3Bucket, String s3Prefix, boolean s3PathStyle,
-                          String nodeUrl) {
-        public static final Cluster NONE = new Cluster("", "us-east-1", "", "", false, "");
+                          String nodeUrl, long maxBytes, Duration maxAge, Duration gcInterval) {
+        public static final Cluster NONE = new Cluster("", "us-east-1", "", "", false, "", 0, Duration.ZERO,
+                Duration.ofHours(1));
 
         public boolean enabled() {
             return !s3Bucket.isEmpty();

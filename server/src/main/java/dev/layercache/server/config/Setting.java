@@ -37,6 +37,9 @@ public enum Setting {
     S3_REGION("s3-region", "us-east-1", "the bucket's region"),
     S3_PREFIX("s3-prefix", "", "key prefix inside the bucket, so that clusters can share one bucket"),
     S3_PATH_STYLE("s3-path-style", "false", "path-style bucket addressing (MinIO, Ceph RGW and most self-hosted servers)"),
+    S3_MAX_SIZE("s3-max-size", "0", "cluster: the bucket's budget for blobs (0: none); least recently used roots leave first"),
+    S3_MAX_AGE("s3-max-age", "0s", "cluster: roots unused by every node for this long leave the bucket (0s: never)"),
+    S3_GC_INTERVAL("s3-gc-interval", "1h", "cluster: how often the bucket's collection runs (on one node at a time)"),
     NODE_URL("node-url", "", "URL other nodes reach this node's HTTP port at (default http://<bind-address>:<http-port>)");
 
     private final String key;

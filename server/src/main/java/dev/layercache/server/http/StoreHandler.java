@@ -77,7 +77,13 @@ final class StoreHandler {
         return Response.json(HttpResponseStatus.OK, json, out, "application/json");
     }
 
-    Response collect(Request request) {
+    Response collect(Request request) throws Exception {
+        if ("bucket".equals(request.param("scope"))) {
+            com.fasterxml.jackson.databind.ObjectMapper snake = json.copy().setPropertyNamingStrategy(
+                    com.fasterxml.jackson.databind.PropertyNamingStrategies.SNAKE_CASE);
+            return Response.json(HttpResponseStatus.OK, json, snake.valueToTree(lifecycle.collectBucket()),
+                    "application/json");
+        }
         boolean dryRun = "true".equalsIgnoreCase(request.param("dry_run"));
         return Response.json(HttpResponseStatus.OK, json, report(lifecycle.collect(dryRun), true),
                 "application/json");

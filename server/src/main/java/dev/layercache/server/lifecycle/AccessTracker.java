@@ -35,6 +35,7 @@ public final class AccessTracker {
 
     /** {@code root} was used (read, or published) now. */
     public void touch(Root root) {
+        touched.accept(root);
         long minute = minute();
         Long previous = known.put(root, minute);
         if (previous == null || previous != minute) {
@@ -59,6 +60,13 @@ public final class AccessTracker {
     /** Forgets blobs seen before {@code millis}: the grace period is over for them. */
     public void forgetBlobsSeenBefore(long millis) {
         blobsSeen.values().removeIf(t -> t < millis);
+    }
+
+    /** In a cluster: told of every use of a root, to mark it in the bucket too (it must be cheap). */
+    private volatile java.util.function.Consumer<Root> touched = root -> { };
+
+    public void whenTouched(java.util.function.Consumer<Root> listener) {
+        this.touched = listener;
     }
 
     /** Writes the uses since the last flush. */

@@ -373,6 +373,23 @@ public final class Lifecycle implements AutoCloseable {
     }
 
 
+    /** In a cluster: runs the shared bucket's collection (see {@code BucketCollector}); null alone. */
+    private volatile java.util.concurrent.Callable<? extends Record> bucketCollection;
+
+    public void bucketCollection(java.util.concurrent.Callable<? extends Record> run) {
+        this.bucketCollection = run;
+    }
+
+    /** Runs the bucket's collection now; UNSUPPORTED for a node without a bucket. */
+    public Record collectBucket() throws Exception {
+        java.util.concurrent.Callable<? extends Record> run = bucketCollection;
+        if (run == null) {
+            throw new dev.layercache.server.core.RegistryException(dev.layercache.server.core.ErrorCode.UNSUPPORTED,
+                    "this node has no shared bucket (s3-bucket is not set)");
+        }
+        return run.call();
+    }
+
     @Override
     public void close() {
         if (scrubThread != null) {

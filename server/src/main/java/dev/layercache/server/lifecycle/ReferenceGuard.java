@@ -30,6 +30,8 @@ public final class ReferenceGuard {
     private final ReentrantReadWriteLock phase = new ReentrantReadWriteLock();
     private final Set<Digest> referencedSinceMark = ConcurrentHashMap.newKeySet();
     private volatile boolean collecting;
+    /** In a cluster: revives blobs the bucket's collector marked pending (see {@code Revival}). */
+    private volatile java.util.function.Consumer<Collection<Digest>> beforePublishing = digests -> { };
 
     public ReferenceGuard() {
         for (int i = 0; i < STRIPES; i++) {
@@ -37,8 +39,14 @@ public final class ReferenceGuard {
         }
     }
 
+    /** Also tells {@code hook} of each publication's digests, before it checks and commits. */
+    public void beforePublishing(java.util.function.Consumer<Collection<Digest>> hook) {
+        this.beforePublishing = hook;
+    }
+
     /** Runs {@code publish} (which checks that {@code digests} exist, then commits) under their locks. */
     public <T> T publishing(Collection<Digest> digests, Supplier<T> publish) {
+        beforePublishing.accept(digests);
         TreeSet<Integer> stripes = new TreeSet<>();
         for (Digest d : digests) {
             stripes.add(stripe(d));

@@ -56,11 +56,23 @@ public interface ObjectStore extends AutoCloseable {
     /** Removes {@code key}; absent keys are fine. */
     void delete(String key) throws IOException;
 
+    /** An object as a listing shows it: its key, size, and when it was last written. */
+    record ObjectInfo(String key, long size, long lastModifiedMillis) {
+    }
+
     /**
      * Up to {@code limit} keys starting with {@code prefix}, in key order, beginning after
      * {@code startAfter} (or at the prefix when it is null).
      */
-    List<String> list(String prefix, String startAfter, int limit) throws IOException;
+    default List<String> list(String prefix, String startAfter, int limit) throws IOException {
+        return listObjects(prefix, startAfter, limit).stream().map(ObjectInfo::key).toList();
+    }
+
+    /**
+     * {@link #list}, with each object's size and time: what the bucket's collection needs, in the
+     * same one request per thousand keys.
+     */
+    List<ObjectInfo> listObjects(String prefix, String startAfter, int limit) throws IOException;
 
     @Override
     void close();

@@ -1,0 +1,356 @@
+package dev.layercache.server.cluster;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.layercache.api.v1.Entry;
+import dev.layercache.api.v1.LayerDescriptor;
+import dev.layercache.server.core.Digest;
+import dev.layercache.server.metadata.Keys;
+import dev.layercache.server.metadata.ManifestIndex;
+import dev.layercache.server.metadata.Table;
+import dev.layercache.server.registry.ManifestService;
+import dev.layercache.server.storage.ObjectStore;
+import dev.layercache.server.storage.ObjectStore.ObjectInfo;
+import java.io.IOException;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Keeps the shared bucket within its budget and age limit, on one node at a time (the holder of
+ * {@link Lease}), without ever breaking a root.
+ *
+ * <p>A run lists the bucket's blobs and roots (tags, cache entries, manifests no tag or index
+ * names), evicts roots unused for longer than {@code maxAge} and, over budget, the least recently
+ * used ones until usage would fall below the low watermark. A root's last use is the later of
+ * when it was written and its newest access mark ({@code access/...}, which nodes write at most
+ * every few minutes per root they serve, see {@link AccessMarks}).
+ *
+ * <p>Blobs no root reaches are removed in two steps, {@code gcGrace} apart: a run marks such a
+ * blob pending ({@code gc/pending/<digest>}), and a later run deletes it if it is still pending
+ * and still unreached. A node that publishes a root naming a pending blob first revives it
+ * (deletes the pending mark, see {@link Revival}), and the deleting run checks the mark just
+ * before deleting. This is why no bucket lifecycle rule is needed (moby/buildkit#3686): a blob
+ * goes only after it has been unreferenced through two runs and nobody has asked for it since.
+ */
+public final class BucketCollector {
+    private static final Logger log = LoggerFactory.getLogger(BucketCollector.class);
+    static final String PENDING = "gc/pending/";
+    static final String ACCESS = "access/";
+    private static final int PAGE = 1000;
+
+    /** The bucket's limits; zero for none. */
+    public record Limits(long maxBytes, int highPercent, int lowPercent, Duration maxAge, Duration gcGrace) {
+    }
+
+    /** What one run did. */
+    public record Report(boolean ran, long blobs, long bytesBefore, int rootsEvicted, int markedPending,
+                         int deleted, long bytesDeleted, int revived, long millis) {
+        static final Report SKIPPED = new Report(false, 0, 0, 0, 0, 0, 0, 0, 0);
+    }
+
+    private final ObjectStore bucket;
+    private final ManifestService manifests;
+    private final Lease lease;
+    private final Limits limits;
+    private final Clock clock;
+    private volatile Report last = Report.SKIPPED;
+    // Per run: how many tags name each manifest object, and which manifests an index names.
+    private final Map<String, Integer> tagsNaming = new HashMap<>();
+    private final Set<String> namedByIndex = new HashSet<>();
+
+    public BucketCollector(ObjectStore bucket, ManifestService manifests, Lease lease, Limits limits, Clock clock) {
+        this.bucket = bucket;
+        this.manifests = manifests;
+        this.lease = lease;
+        this.limits = limits;
+        this.clock = clock;
+    }
+
+    public Report last() {
+        return last;
+    }
+
+    /** One run, if this node holds (or can take) the lease. */
+    public synchronized Report run() throws IOException {
+        if (!lease.acquire()) {
+            return Report.SKIPPED;
+        }
+        long started = System.nanoTime();
+        long now = clock.millis();
+        Map<Digest, ObjectInfo> blobs = new HashMap<>();
+        forEachObject("blobs/", o -> {
+            String text = o.key().substring("blobs/".length()).replace('/', ':');
+            if (Digest.isValid(text)) {
+                blobs.put(Digest.parse(text), o);
+            }
+        });
+        long bytesBefore = blobs.values().stream().mapToLong(ObjectInfo::size).sum();
+        Map<String, Long> accessed = new HashMap<>();
+        forEachObject(ACCESS, o -> accessed.put("meta/" + o.key().substring(ACCESS.length()), o.lastModifiedMillis()));
+
+        List<RootInfo> roots = roots(accessed);
+        int evicted = evict(roots, blobs, now);
+        Set<Digest> reached = new HashSet<>();
+        for (RootInfo r : roots) {
+            if (!r.evicted) {
+                reached.addAll(r.references);
+            }
+        }
+
+        // Step two of earlier runs' marks: delete what is still pending and unreached.
+        int deleted = 0;
+        int revived = 0;
+        long bytesDeleted = 0;
+        Set<Digest> pending = new HashSet<>();
+        List<ObjectInfo> marks = new ArrayList<>();
+        forEachObject(PENDING, marks::add);
+        Map<Digest, List<String>> links = null;
+        for (ObjectInfo mark : marks) {
+            String text = mark.key().substring(PENDING.length());
+            if (!Digest.isValid(text)) {
+                bucket.delete(mark.key());
+                continue;
+            }
+            Digest d = Digest.parse(text);
+            if (reached.contains(d) || !blobs.containsKey(d)) {
+                bucket.delete(mark.key());
+                revived++;
+                continue;
+            }
+            pending.add(d);
+            if (now - mark.lastModifiedMillis() < limits.gcGrace().toMillis() || !lease.held()) {
+                continue;
+            }
+            if (bucket.size(mark.key()) < 0) {
+                revived++; // a publication revived it since the listing
+                pending.remove(d);
+                continue;
+            }
+            if (links == null) {
+                links = links();
+            }
+            for (String link : links.getOrDefault(d, List.of())) {
+                bucket.delete(link);
+            }
+            bucket.delete(MetaKeys.object(Table.BLOBS, Keys.utf8(d.toString())));
+            bucket.delete(TieredBlobBackend.object(d));
+            bucket.delete(mark.key());
+            deleted++;
+            bytesDeleted += blobs.get(d).size();
+            pending.remove(d);
+        }
+        // Step one: mark what no root reaches and is past its grace.
+        int markedPending = 0;
+        for (Map.Entry<Digest, ObjectInfo> b : blobs.entrySet()) {
+            Digest d = b.getKey();
+            if (!reached.contains(d) && !pending.contains(d)
+                    && now - b.getValue().lastModifiedMillis() >= limits.gcGrace().toMillis()) {
+                bucket.put(PENDING + d, new byte[0]);
+                markedPending++;
+            }
+        }
+        Report report = new Report(true, blobs.size(), bytesBefore, evicted, markedPending, deleted, bytesDeleted,
+                revived, (System.nanoTime() - started) / 1_000_000);
+        last = report;
+        log.info("bucket collection: {} blobs ({} bytes), {} roots evicted, {} blobs marked pending, {} deleted"
+                        + " ({} bytes), {} revived, in {} ms", blobs.size(), bytesBefore, evicted, markedPending,
+                deleted, bytesDeleted, revived, report.millis());
+        return report;
+    }
+
+    /** A root in the bucket, what it references and when it was last used. */
+    private static final class RootInfo {
+        final String object;
+        final long lastUse;
+        final Set<Digest> references;
+        /** For a tag: the manifest object it names, which goes with its last tag. */
+        final String target;
+        boolean evicted;
+
+        RootInfo(String object, long lastUse, Set<Digest> references, String target) {
+            this.object = object;
+            this.lastUse = lastUse;
+            this.references = references;
+            this.target = target;
+        }
+    }
+
+    private List<RootInfo> roots(Map<String, Long> accessed) throws IOException {
+        List<RootInfo> roots = new ArrayList<>();
+        // Manifests first: tags and indexes point at them.
+        Map<String, ObjectInfo> manifestObjects = new HashMap<>();
+        forEachObject("meta/manifests/", o -> manifestObjects.put(o.key(), o));
+        Set<String> named = new HashSet<>();
+        tagsNaming.clear();
+        namedByIndex.clear();
+        Map<String, Set<Digest>> manifestRefs = new HashMap<>();
+        for (ObjectInfo o : manifestObjects.values()) {
+            byte[] key = MetaKeys.key(Table.MANIFESTS, o.key());
+            String digest = Keys.lastPart(key);
+            byte[] value = Digest.isValid(digest) ? bucket.get(o.key()) : null;
+            if (value == null) {
+                continue;
+            }
+            Set<Digest> refs = new HashSet<>(manifests.references(ManifestIndex.decode(Digest.parse(digest), value)));
+            manifestRefs.put(o.key(), refs);
+            String repo = Keys.string(key).substring(0, Keys.string(key).indexOf('\0'));
+            for (Digest child : refs) {
+                named.add(MetaKeys.object(Table.MANIFESTS, Keys.of(repo, child.toString())));
+                namedByIndex.add(MetaKeys.object(Table.MANIFESTS, Keys.of(repo, child.toString())));
+            }
+        }
+        List<ObjectInfo> tags = new ArrayList<>();
+        forEachObject("meta/tags/", tags::add);
+        for (ObjectInfo o : tags) {
+            byte[] value = bucket.get(o.key());
+            if (value == null) {
+                continue;
+            }
+            String repo = Keys.string(MetaKeys.key(Table.TAGS, o.key())).split("\0", 2)[0];
+            String manifest = MetaKeys.object(Table.MANIFESTS, Keys.of(repo, Keys.string(value)));
+            named.add(manifest);
+            Set<Digest> refs = new HashSet<>(manifestRefs.getOrDefault(manifest, Set.of()));
+            addChildren(manifest, repo, manifestRefs, refs);
+            roots.add(new RootInfo(o.key(), lastUse(o, accessed), refs, manifest));
+            tagsNaming.merge(manifest, 1, Integer::sum);
+        }
+        for (ObjectInfo o : manifestObjects.values()) {
+            if (!named.contains(o.key()) && manifestRefs.containsKey(o.key())) {
+                String repo = Keys.string(MetaKeys.key(Table.MANIFESTS, o.key())).split("\0", 2)[0];
+                Set<Digest> refs = new HashSet<>(manifestRefs.get(o.key()));
+                addChildren(o.key(), repo, manifestRefs, refs);
+                roots.add(new RootInfo(o.key(), lastUse(o, accessed), refs, null));
+            }
+        }
+        List<ObjectInfo> entries = new ArrayList<>();
+        forEachObject("meta/entries/", entries::add);
+        for (ObjectInfo o : entries) {
+            byte[] value = bucket.get(o.key());
+            if (value == null) {
+                continue;
+            }
+            Set<Digest> refs = new HashSet<>();
+            try {
+                for (LayerDescriptor layer : Entry.parseFrom(value).getLayersList()) {
+                    if (Digest.isValid(layer.getDigest())) {
+                        refs.add(Digest.parse(layer.getDigest()));
+                    }
+                }
+            } catch (InvalidProtocolBufferException e) {
+                log.warn("unreadable entry record {} in the bucket", o.key());
+                continue;
+            }
+            roots.add(new RootInfo(o.key(), lastUse(o, accessed), refs, null));
+        }
+        return roots;
+    }
+
+    /** An index's manifests' own references (one level: indexes of indexes are rare). */
+    private static void addChildren(String manifest, String repo, Map<String, Set<Digest>> manifestRefs,
+                                    Set<Digest> into) {
+        for (Digest child : manifestRefs.getOrDefault(manifest, Set.of())) {
+            into.addAll(manifestRefs.getOrDefault(MetaKeys.object(Table.MANIFESTS, Keys.of(repo, child.toString())),
+                    Set.of()));
+        }
+    }
+
+    private static long lastUse(ObjectInfo o, Map<String, Long> accessed) {
+        return Math.max(o.lastModifiedMillis(), accessed.getOrDefault(o.key(), 0L));
+    }
+
+    /** Evicts by age, then by budget (least recently used first); returns how many roots went. */
+    private int evict(List<RootInfo> roots, Map<Digest, ObjectInfo> blobs, long now) throws IOException {
+        int evicted = 0;
+        long maxAge = limits.maxAge().toMillis();
+        if (maxAge > 0) {
+            for (RootInfo r : roots) {
+                if (now - r.lastUse > maxAge && lease.held()) {
+                    evicted += remove(r);
+                }
+            }
+        }
+        if (limits.maxBytes() <= 0) {
+            return evicted;
+        }
+        // Reference counts over the remaining roots: evicting one frees the blobs only it held.
+        Map<Digest, Integer> counts = new HashMap<>();
+        for (RootInfo r : roots) {
+            if (!r.evicted) {
+                r.references.forEach(d -> counts.merge(d, 1, Integer::sum));
+            }
+        }
+        long reachable = 0;
+        for (Map.Entry<Digest, Integer> c : counts.entrySet()) {
+            ObjectInfo o = blobs.get(c.getKey());
+            reachable += o == null ? 0 : o.size();
+        }
+        if (reachable <= limits.maxBytes() / 100 * limits.highPercent()) {
+            return evicted;
+        }
+        long low = limits.maxBytes() / 100 * limits.lowPercent();
+        List<RootInfo> byAge = new ArrayList<>(roots);
+        byAge.sort(Comparator.comparingLong(r -> r.lastUse));
+        for (RootInfo r : byAge) {
+            if (reachable <= low || !lease.held()) {
+                break;
+            }
+            if (r.evicted) {
+                continue;
+            }
+            evicted += remove(r);
+            for (Digest d : r.references) {
+                if (counts.merge(d, -1, Integer::sum) == 0) {
+                    ObjectInfo o = blobs.get(d);
+                    reachable -= o == null ? 0 : o.size();
+                }
+            }
+        }
+        return evicted;
+    }
+
+    private int remove(RootInfo r) throws IOException {
+        bucket.delete(r.object);
+        bucket.delete(ACCESS + r.object.substring("meta/".length()));
+        r.evicted = true;
+        if (r.target != null && tagsNaming.merge(r.target, -1, Integer::sum) == 0 && !namedByIndex.contains(r.target)) {
+            // The manifest's last tag went: it goes too, rather than living on as an untagged root.
+            bucket.delete(r.target);
+            bucket.delete(ACCESS + r.target.substring("meta/".length()));
+        }
+        log.info("bucket: evicted {}", r.object);
+        return 1;
+    }
+
+    /** Every repository link in the bucket, by digest (one listing, for the deletions of a run). */
+    private Map<Digest, List<String>> links() throws IOException {
+        Map<Digest, List<String>> out = new HashMap<>();
+        forEachObject("meta/links/", o -> {
+            String digest = Keys.lastPart(MetaKeys.key(Table.LINKS, o.key()));
+            if (Digest.isValid(digest)) {
+                out.computeIfAbsent(Digest.parse(digest), k -> new ArrayList<>()).add(o.key());
+            }
+        });
+        return out;
+    }
+
+    private void forEachObject(String prefix, Consumer<ObjectInfo> action) throws IOException {
+        String after = null;
+        while (true) {
+            List<ObjectInfo> page = bucket.listObjects(prefix, after, PAGE);
+            page.forEach(action);
+            if (page.size() < PAGE) {
+                return;
+            }
+            after = page.get(page.size() - 1).key();
+        }
+    }
+}
