@@ -204,6 +204,21 @@ public final class FileObjectStore implements ObjectStore {
      * Folders wholly outside the prefix or wholly at or before {@code startAfter} are skipped.
      */
     @Override
+    public List<ObjectInfo> listObjects(String prefix, String startAfter, int limit) throws IOException {
+        List<ObjectInfo> out = new ArrayList<>();
+        for (String key : list(prefix, startAfter, limit)) {
+            try {
+                java.nio.file.attribute.BasicFileAttributes a = Files.readAttributes(root.resolve(key),
+                        java.nio.file.attribute.BasicFileAttributes.class);
+                out.add(new ObjectInfo(key, a.size(), a.lastModifiedTime().toMillis()));
+            } catch (java.nio.file.NoSuchFileException gone) {
+                // deleted since the walk: not listed
+            }
+        }
+        return out;
+    }
+
+    @Override
     public List<String> list(String prefix, String startAfter, int limit) throws IOException {
         List<String> keys = new ArrayList<>();
         if (limit <= 0) {

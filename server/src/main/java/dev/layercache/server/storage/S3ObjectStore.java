@@ -231,16 +231,18 @@ public final class S3ObjectStore implements ObjectStore {
     }
 
     @Override
-    public List<String> list(String prefix, String startAfter, int limit) throws IOException {
+    public List<ObjectInfo> listObjects(String prefix, String startAfter, int limit) throws IOException {
         String within = base + (prefix == null ? "" : prefix);
-        List<String> keys = new ArrayList<>();
+        List<ObjectInfo> keys = new ArrayList<>();
         for (String token = null; keys.size() < limit; ) {
             String continuation = token;
             int want = Math.min(1000, limit - keys.size());
             ListObjectsV2Response page = call("list", prefix, 0, s3.listObjectsV2(b -> b.bucket(bucket).prefix(within)
                     .maxKeys(want).startAfter(startAfter == null ? null : base + startAfter)
                     .continuationToken(continuation).overrideConfiguration(SMALL_CALL)));
-            page.contents().forEach(object -> keys.add(object.key().substring(base.length())));
+            page.contents().forEach(object -> keys.add(new ObjectInfo(object.key().substring(base.length()),
+                    object.size() == null ? 0 : object.size(),
+                    object.lastModified() == null ? 0 : object.lastModified().toEpochMilli())));
             token = page.nextContinuationToken();
             if (!Boolean.TRUE.equals(page.isTruncated()) || token == null) {
                 break;

@@ -172,6 +172,23 @@ public abstract class ObjectStoreContract {
     }
 
     @Test
+    void listObjectsGivesEachObjectsSizeAndTime() throws Exception {
+        long before = System.currentTimeMillis() - 5_000; // S3 times have second precision
+        store.put("sized/a", new byte[3]);
+        store.put("sized/b", new byte[70]);
+        List<ObjectStore.ObjectInfo> listed = store.listObjects("sized/", null, 10);
+        assertEquals(List.of("sized/a", "sized/b"), listed.stream().map(ObjectStore.ObjectInfo::key).toList());
+        assertEquals(3, listed.get(0).size());
+        assertEquals(70, listed.get(1).size());
+        for (ObjectStore.ObjectInfo o : listed) {
+            assertTrue(o.lastModifiedMillis() >= before && o.lastModifiedMillis() <= System.currentTimeMillis() + 5_000,
+                    "a write time of now: " + o);
+        }
+        assertEquals(List.of("sized/b"), store.listObjects("sized/", "sized/a", 10).stream()
+                .map(ObjectStore.ObjectInfo::key).toList());
+    }
+
+    @Test
     void listIsInByteOrderWithPrefixStartAfterAndLimit() throws Exception {
         for (String key : ODD_KEYS) {
             store.put(key, utf8(key));
