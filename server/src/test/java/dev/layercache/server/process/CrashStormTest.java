@@ -69,7 +69,15 @@ class CrashStormTest {
                     long seed = random.nextLong();
                     clients.submit(() -> storm(server, channel, new Random(seed), seq, stop));
                 }
-                Thread.sleep(300 + random.nextInt(1500));
+                // Kill at a random moment, but only once this round has acknowledged something of
+                // each kind: on a loaded machine a fixed delay may pass before the first push lands.
+                int tagsBefore = tags.size();
+                int entriesBefore = entries.size();
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                while ((tags.size() == tagsBefore || entries.size() == entriesBefore) && System.nanoTime() < deadline) {
+                    Thread.sleep(20);
+                }
+                Thread.sleep(random.nextInt(1500));
                 server.kill9();
                 stop.set(true);
                 clients.shutdown();
