@@ -15,19 +15,26 @@ public final class ClusterNodes implements AutoCloseable {
     private final S3Server s3;
     private final ServerProcess[] nodes;
     private final String[] extraArgs;
+    private final List<String> jvmOptions;
 
-    private ClusterNodes(Path dir, S3Server s3, int n, String... extraArgs) {
+    private ClusterNodes(Path dir, S3Server s3, int n, List<String> jvmOptions, String... extraArgs) {
         this.dir = dir;
         this.s3 = s3;
         this.nodes = new ServerProcess[n];
+        this.jvmOptions = jvmOptions;
         this.extraArgs = extraArgs;
     }
 
     /** Starts the S3 server and {@code n} nodes (in parallel: each takes a few seconds to start). */
     public static ClusterNodes start(Path dir, int n, String... extraArgs) throws Exception {
+        return start(dir, n, List.of("-Xmx384m"), extraArgs);
+    }
+
+    /** As {@link #start(Path, int, String...)}, with JVM options for every node (a heap limit, say). */
+    public static ClusterNodes start(Path dir, int n, List<String> jvmOptions, String... extraArgs) throws Exception {
         S3Server s3 = new S3Server();
         s3.start();
-        ClusterNodes cluster = new ClusterNodes(dir, s3, n, extraArgs);
+        ClusterNodes cluster = new ClusterNodes(dir, s3, n, jvmOptions, extraArgs);
         try {
             List<Thread> starting = new ArrayList<>();
             List<Exception> failures = new ArrayList<>();
@@ -63,7 +70,7 @@ public final class ClusterNodes implements AutoCloseable {
         List<String> args = new ArrayList<>(List.of("--s3-bucket", S3Server.BUCKET, "--s3-endpoint", s3.endpoint().toString(),
                 "--s3-region", "us-east-1", "--s3-path-style", "true", "--lifecycle-interval", "1s"));
         args.addAll(List.of(extraArgs));
-        List<String> jvm = new ArrayList<>(List.of("-Xmx384m"));
+        List<String> jvm = new ArrayList<>(jvmOptions);
         // The AWS SDK's default credential chain reads these system properties first.
         jvm.add("-Daws.accessKeyId=" + s3.accessKey());
         jvm.add("-Daws.secretAccessKey=" + s3.secretKey());
