@@ -52,6 +52,16 @@ public final class BucketHealth implements AutoCloseable {
         }
     }
 
+    /**
+     * Marks the bucket down and returns the protocol error for a write that could not reach it:
+     * {@code 503 UNAVAILABLE} on HTTP, {@code UNAVAILABLE} on gRPC, nothing stored.
+     */
+    public dev.layercache.server.core.RegistryException refuse(ObjectStore.UnavailableException e) {
+        down(e);
+        return new dev.layercache.server.core.RegistryException(dev.layercache.server.core.ErrorCode.UNAVAILABLE,
+                "the shared bucket cannot be reached; nothing was stored, try again", null);
+    }
+
     @Override
     public void close() {
         probe.shutdownNow();

@@ -1,8 +1,6 @@
 package dev.layercache.server.cluster;
 
 import dev.layercache.server.core.Digest;
-import dev.layercache.server.core.ErrorCode;
-import dev.layercache.server.core.RegistryException;
 import dev.layercache.server.storage.ObjectStore;
 import java.io.IOException;
 import java.util.Collection;
@@ -45,9 +43,7 @@ public final class Revival {
             }
             health.up();
         } catch (ObjectStore.UnavailableException e) {
-            health.down(e);
-            throw new RegistryException(ErrorCode.UNAVAILABLE,
-                    "the shared bucket cannot be reached; nothing was stored, try again", null);
+            throw health.refuse(e);
         } catch (IOException e) {
             throw new java.io.UncheckedIOException(e);
         }

@@ -1,7 +1,5 @@
 package dev.layercache.server.cluster;
 
-import dev.layercache.server.core.ErrorCode;
-import dev.layercache.server.core.RegistryException;
 import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.Table;
 import dev.layercache.server.storage.ObjectStore;
@@ -235,9 +233,7 @@ public final class SharedKeyValueStore implements KeyValueStore {
                     health.up();
                 }
             } catch (ObjectStore.UnavailableException e) {
-                health.down(e);
-                throw new RegistryException(ErrorCode.UNAVAILABLE,
-                        "the shared bucket cannot be reached; nothing was stored, try again", null);
+                throw health.refuse(e);
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }

@@ -147,9 +147,7 @@ public final class TieredBlobBackend implements BlobBackend {
     }
 
     private RegistryException unavailable(ObjectStore.UnavailableException e) {
-        health.down(e);
-        return new RegistryException(ErrorCode.UNAVAILABLE,
-                "the shared bucket cannot be reached; try again (" + e.getMessage() + ")", null);
+        return health.refuse(e);
     }
 
     private static Digest hash(Path file, Digest.Algorithm algorithm) throws IOException {
