@@ -111,7 +111,7 @@ public final class LayerCacheServer implements AutoCloseable {
             blobs.whenBytesLost(repair::forget);
             localBlobService.whenBytesLost(repair::forget);
             StartupCheck.Report check = new StartupCheck(metadata, disk, repair, clock).run();
-            lifecycle = new Lifecycle(config.lifecycle(), metadata, localManifests, localEntries, uploads,
+            lifecycle = new Lifecycle(localBudget(config, layout), metadata, localManifests, localEntries, uploads,
                     new Collector(metadata, disk, localManifests, guard, access, clock),
                     new Scrubber(metadata, disk, layout, repair, clock), access, census, metrics, clock);
             lifecycle.startupChecked(check);
@@ -225,6 +225,21 @@ public final class LayerCacheServer implements AutoCloseable {
         metrics.close();
         metadata.close();
         log.info("layercache stopped");
+    }
+
+    /**
+     * The lifecycle's settings. In a cluster the node's disk is only a copy of the bucket, so it
+     * gets a budget even when none is set: half of its file system, lest it fill the disk.
+     */
+    private static ServerConfig.Lifecycle localBudget(ServerConfig config, DataLayout layout) throws java.io.IOException {
+        ServerConfig.Lifecycle settings = config.lifecycle();
+        if (!config.cluster().enabled() || settings.maxDiskBytes() > 0) {
+            return settings;
+        }
+        long half = java.nio.file.Files.getFileStore(layout.root()).getTotalSpace() / 2;
+        log.info("cluster mode without max-disk-size: this node keeps at most {} bytes of blobs on its disk"
+                + " (half of its file system)", half);
+        return settings.withMaxDiskBytes(half);
     }
 
     /** JSON for manifests: hostile nesting is refused long before it costs stack or memory. */

@@ -85,6 +85,12 @@ public record ServerConfig(
                     scrubRate, scrubEvery, limits);
         }
 
+        /** These settings with another budget. */
+        public Lifecycle withMaxDiskBytes(long bytes) {
+            return new Lifecycle(bytes, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval, scrubRate,
+                    scrubEvery, namespaces);
+        }
+
         /** These settings without background scrubbing (tests that scrub when they choose). */
         public Lifecycle withoutScrubbing() {
             return new Lifecycle(maxDiskBytes, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval, 0,

@@ -75,6 +75,15 @@ class ClusterHttpTest {
     }
 
     @Test
+    void eachNodesDiskHasABudgetEvenWhenNoneIsSet() throws Exception {
+        com.fasterxml.jackson.databind.JsonNode store = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(node(0).get("/api/v1/store").body());
+        long budget = store.path("budget").path("max_disk_bytes").asLong();
+        long half = java.nio.file.Files.getFileStore(dir).getTotalSpace() / 2;
+        assertTrue(budget > 0 && Math.abs(budget - half) < (1L << 30), "half of the file system: " + store);
+    }
+
+    @Test
     void chunkedUploadWhosePostPatchAndPutLandOnThreeNodesCompletes() throws Exception {
         byte[] blob = random(5 << 20, 2);
         int half = blob.length / 2;
