@@ -2,6 +2,7 @@ package dev.layercache.server;
 
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.auth.AccessControl;
 import dev.layercache.server.cluster.BucketCollector;
 import dev.layercache.server.cluster.ClusterNode;
 import dev.layercache.server.cluster.SharedKeyValueStore;
@@ -70,6 +71,9 @@ public final class LayerCacheServer implements AutoCloseable {
             // A work-stealing pool in FIFO mode: a hand-off costs far less than with a shared queue,
             // which matters when one small request makes several hops (gRPC's listener callbacks).
             blocking = new ForkJoinPool(config.blockingThreads(), named("layercache-blocking"), null, true);
+            ServerConfig.Auth auth = config.auth();
+            AccessControl accessControl = AccessControl.load(auth.htpasswd(), auth.tokens(), auth.rules(),
+                    auth.anonymousRead());
             ServerConfig.Metrics counting = config.metrics();
             metrics = counting.enabled()
                     ? CacheMetrics.create(counting.namespaceDepth(), counting.maxNamespaces(), clock)
@@ -119,12 +123,12 @@ public final class LayerCacheServer implements AutoCloseable {
             transport = new Transport();
             http = new HttpServer(
                     new HttpServer.Options(config.bindAddress(), config.httpPort(), (int) config.maxManifestSize(),
-                            (int) config.maxHeaderSize()),
+                            (int) config.maxHeaderSize(), accessControl),
                     transport, blobs, uploads, manifests, json, blocking, this::isReady, metrics, lifecycle,
                     RequestListener.all(List.of(new AccessLog(), new RequestMetrics(metrics, manifests))));
             grpc = new GrpcServer(config.bindAddress(), config.grpcPort(), transport, blocking,
                     GrpcServices.create(entries, blobs, uploads, manifests,
-                            (int) config.maxManifestSize(), metrics), metrics);
+                            (int) config.maxManifestSize(), metrics), metrics, accessControl);
             grpc.setServing(true);
             if (cluster != null) {
                 String url = config.cluster().nodeUrl().isEmpty()

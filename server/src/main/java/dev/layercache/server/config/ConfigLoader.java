@@ -199,7 +199,7 @@ public final class ConfigLoader {
                 duration(v, Setting.MAX_AGE), duration(v, Setting.GC_GRACE), uploadTimeout, interval,
                 size(v, Setting.SCRUB_RATE), duration(v, Setting.SCRUB_EVERY), namespaceLimits(v));
         return new ServerConfig(httpPort, grpcPort, bind, dataDir, maxManifest, maxHeader, threads, grace, metrics,
-                lifecycle, cluster(v));
+                lifecycle, cluster(v), auth(v));
     }
 
     /** {@code team/ci:max-disk-size=50GiB,max-age=7d;legacy:max-age=1d} */
@@ -233,6 +233,37 @@ public final class ConfigLoader {
             out.add(new ServerConfig.NamespaceLimit(prefix, disk, age));
         }
         return out;
+    }
+
+    /** Access control: the files must exist and parse, so that a typo never opens the cache to all. */
+    private static ServerConfig.Auth auth(Values v) throws ConfigException {
+        Path htpasswd = existingFile(v, Setting.AUTH_HTPASSWD);
+        Path tokens = existingFile(v, Setting.AUTH_TOKENS);
+        Path rules = existingFile(v, Setting.AUTH_RULES);
+        boolean anonymousRead = bool(v, Setting.AUTH_ANONYMOUS_READ);
+        if (htpasswd == null && tokens == null && (rules != null || anonymousRead)) {
+            throw v.invalid(rules != null ? Setting.AUTH_RULES : Setting.AUTH_ANONYMOUS_READ,
+                    "needs auth-htpasswd or auth-tokens (without them nobody is asked for credentials)");
+        }
+        try {
+            dev.layercache.server.auth.AccessControl.load(htpasswd, tokens, rules, anonymousRead);
+        } catch (IllegalArgumentException | java.io.IOException e) {
+            throw v.invalid(rules != null && e.getMessage() != null && e.getMessage().startsWith(rules.toString())
+                    ? Setting.AUTH_RULES : htpasswd != null ? Setting.AUTH_HTPASSWD : Setting.AUTH_TOKENS, e.getMessage());
+        }
+        return new ServerConfig.Auth(htpasswd, tokens, rules, anonymousRead, v.get(Setting.NODE_TOKEN).trim());
+    }
+
+    private static Path existingFile(Values v, Setting s) throws ConfigException {
+        String text = v.get(s).trim();
+        if (text.isEmpty()) {
+            return null;
+        }
+        Path p = Path.of(text);
+        if (!Files.isRegularFile(p) || !Files.isReadable(p)) {
+            throw v.invalid(s, "is not a readable file");
+        }
+        return p;
     }
 
     /** The cluster settings; all but the bucket are checked only when a bucket is set. */

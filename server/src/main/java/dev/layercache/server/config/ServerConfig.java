@@ -15,7 +15,23 @@ public record ServerConfig(
         Duration shutdownGrace,
         Metrics metrics,
         Lifecycle lifecycle,
-        Cluster cluster) {
+        Cluster cluster,
+        Auth auth) {
+
+    /**
+     * Who may do what (see README, "Access control"). Without an htpasswd or a tokens file,
+     * nobody is asked for credentials.
+     *
+     * @param htpasswd      users and bcrypt hashes ({@code htpasswd -B}); null for none
+     * @param tokens        {@code <identity> sha256:<hex>} lines; null for none
+     * @param rules         YAML rules giving identities actions on namespaces; null: every
+     *                      authenticated identity may do everything
+     * @param anonymousRead requests without credentials may read everything
+     * @param nodeToken     the token this node presents to the other nodes of its cluster
+     */
+    public record Auth(Path htpasswd, Path tokens, Path rules, boolean anonymousRead, String nodeToken) {
+        public static final Auth NONE = new Auth(null, null, null, false, "");
+    }
 
     /**
      * Cluster mode: nodes that share an S3-compatible bucket as their durable tier. Without a
@@ -131,30 +147,36 @@ public record ServerConfig(
      */
     public static ServerConfig forTesting(Path dataDir) {
         return new ServerConfig(0, 0, "127.0.0.1", dataDir, 4L << 20, 16L << 10, 8, Duration.ofSeconds(5),
-                Metrics.DEFAULT, Lifecycle.DEFAULT.withoutScrubbing(), Cluster.NONE);
+                Metrics.DEFAULT, Lifecycle.DEFAULT.withoutScrubbing(), Cluster.NONE, Auth.NONE);
     }
 
     /** This configuration with other ports (0: any free port). */
     public ServerConfig withPorts(int http, int grpc) {
         return new ServerConfig(http, grpc, bindAddress, dataDir, maxManifestSize, maxHeaderSize, blockingThreads,
-                shutdownGrace, metrics, lifecycle, cluster);
+                shutdownGrace, metrics, lifecycle, cluster, auth);
     }
 
     /** This configuration with other metrics settings. */
     public ServerConfig withMetrics(Metrics other) {
         return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, other, lifecycle, cluster);
+                blockingThreads, shutdownGrace, other, lifecycle, cluster, auth);
     }
 
     /** This configuration with other lifecycle settings. */
     public ServerConfig withLifecycle(Lifecycle other) {
         return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, metrics, other, cluster);
+                blockingThreads, shutdownGrace, metrics, other, cluster, auth);
     }
 
     /** This configuration in cluster mode (or alone again with {@link Cluster#NONE}). */
     public ServerConfig withCluster(Cluster other) {
         return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, metrics, lifecycle, other);
+                blockingThreads, shutdownGrace, metrics, lifecycle, other, auth);
+    }
+
+    /** This configuration with other access control. */
+    public ServerConfig withAuth(Auth other) {
+        return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
+                blockingThreads, shutdownGrace, metrics, lifecycle, cluster, other);
     }
 }

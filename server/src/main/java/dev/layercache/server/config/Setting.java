@@ -40,6 +40,13 @@ public enum Setting {
     S3_MAX_SIZE("s3-max-size", "0", "cluster: the bucket's budget for blobs (0: none); least recently used roots leave first"),
     S3_MAX_AGE("s3-max-age", "0s", "cluster: roots unused by every node for this long leave the bucket (0s: never)"),
     S3_GC_INTERVAL("s3-gc-interval", "1h", "cluster: how often the bucket's collection runs (on one node at a time)"),
+    AUTH_HTPASSWD("auth-htpasswd", "", "htpasswd file of users with bcrypt hashes (htpasswd -B); turns access control on"),
+    AUTH_TOKENS("auth-tokens", "", "tokens file: '<identity> sha256:<hex of the token>' per line; turns access control on"),
+    AUTH_RULES("auth-rules", "", "YAML rules: which identity may read, write, delete or admin which namespaces"
+            + " (none: every authenticated identity may do everything)"),
+    AUTH_ANONYMOUS_READ("auth-anonymous-read", "false", "requests without credentials may read everything"),
+    NODE_TOKEN("node-token", "", "cluster with access control: the token (of an identity with admin) a node"
+            + " presents to the others"),
     NODE_URL("node-url", "", "URL other nodes reach this node's HTTP port at (default http://<bind-address>:<http-port>)");
 
     private final String key;

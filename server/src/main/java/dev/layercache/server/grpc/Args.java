@@ -8,8 +8,11 @@ final class Args {
     private Args() {
     }
 
+    /** The request's namespace, which the caller must be allowed to act in (see {@link AuthInterceptor}). */
     static RepositoryName namespace(String value) {
-        return FieldException.parse("namespace", () -> RepositoryName.parse(value));
+        RepositoryName ns = FieldException.parse("namespace", () -> RepositoryName.parse(value));
+        AuthInterceptor.check(ns.toString());
+        return ns;
     }
 
     static Digest digest(String field, String value) {

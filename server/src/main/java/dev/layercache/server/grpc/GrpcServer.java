@@ -34,7 +34,8 @@ public final class GrpcServer implements AutoCloseable {
     private final HealthStatusManager health = new HealthStatusManager();
 
     public GrpcServer(String bindAddress, int port, Transport transport, Executor executor,
-                      List<BindableService> services, CacheMetrics metrics) throws IOException {
+                      List<BindableService> services, CacheMetrics metrics,
+                      dev.layercache.server.auth.AccessControl access) throws IOException {
         NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(bindAddress, port))
                 .channelType(transport.serverChannelType())
                 .bossEventLoopGroup(transport.group())
@@ -46,6 +47,7 @@ public final class GrpcServer implements AutoCloseable {
                 .flowControlWindow(FLOW_CONTROL_WINDOW)
                 .permitKeepAliveTime(10, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
+                .intercept(new AuthInterceptor(access))
                 .intercept(new MetricsInterceptor(metrics))
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance());

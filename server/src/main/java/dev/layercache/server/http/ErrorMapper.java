@@ -42,7 +42,10 @@ public final class ErrorMapper {
     public Response of(ErrorCode code, String message, Object detail) {
         Response r = Response.json(HttpResponseStatus.valueOf(code.httpStatus()), json,
                 body(code.wireCode(), message, detail), "application/json");
-        if (code == ErrorCode.RANGE_INVALID && detail instanceof Long uploaded) {
+        if (code == ErrorCode.UNAUTHORIZED) {
+            // The challenge docker login, buildah --creds, skopeo and BuildKit answer.
+            r.header(HttpHeaderNames.WWW_AUTHENTICATE, dev.layercache.server.auth.AccessControl.CHALLENGE);
+        } else if (code == ErrorCode.RANGE_INVALID && detail instanceof Long uploaded) {
             // Tell a chunked uploader where to resume.
             r.header(HttpHeaderNames.RANGE, "0-" + Math.max(0, uploaded - 1));
         } else if (detail instanceof ByteRange.Unsatisfiable u) {

@@ -2,6 +2,7 @@ package dev.layercache.server.http;
 
 import dev.layercache.server.concurrent.SerialQueue;
 import dev.layercache.server.core.ErrorCode;
+import dev.layercache.server.core.RegistryException;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.CompositeByteBuf;
 import io.netty.buffer.Unpooled;
@@ -152,6 +153,12 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         if (!decoded.isSuccess()) {
             ex.drainable = false;
             respondEarly(ex, malformed(decoded.cause()));
+            return;
+        }
+        try {
+            request.identity(surface.access().admit(request));
+        } catch (RegistryException refused) {
+            respondEarly(ex, surface.errors().toResponse(refused, request));
             return;
         }
         if (binding instanceof Binding.Buffered b) {

@@ -37,7 +37,8 @@ public final class HttpServer implements AutoCloseable {
     private static final int MAX_PIPELINED = 8192;
 
     /** Settings of the HTTP surface. */
-    public record Options(String bindAddress, int port, int maxManifestBytes, int maxHeaderBytes) {
+    public record Options(String bindAddress, int port, int maxManifestBytes, int maxHeaderBytes,
+                          dev.layercache.server.auth.AccessControl access) {
     }
 
     private final Channel serverChannel;
@@ -49,8 +50,9 @@ public final class HttpServer implements AutoCloseable {
             throws InterruptedException {
 
         Routes routes = new Routes(blobs, uploads, manifests, json, ready, options.maxManifestBytes(), metrics,
-                lifecycle);
-        HttpSurface surface = new HttpSurface(routes, new ErrorMapper(json), listener, activeExchanges);
+                lifecycle, options.access());
+        HttpSurface surface = new HttpSurface(routes, new ErrorMapper(json), listener, activeExchanges,
+                new HttpAccess(options.access()));
         ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(transport.group())
                 .channel(transport.serverChannelType())

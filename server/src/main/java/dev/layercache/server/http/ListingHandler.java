@@ -26,7 +26,10 @@ final class ListingHandler {
     private final ManifestService manifests;
     private final ObjectMapper json;
 
-    ListingHandler(ManifestService manifests, ObjectMapper json) {
+    private final dev.layercache.server.auth.AccessControl access;
+
+    ListingHandler(ManifestService manifests, ObjectMapper json, dev.layercache.server.auth.AccessControl access) {
+        this.access = access;
         this.manifests = manifests;
         this.json = json;
     }
@@ -45,7 +48,7 @@ final class ListingHandler {
     Response catalog(Request request) {
         int n = pageSize(request);
         String last = request.param("last");
-        List<String> page = n == 0 ? List.of() : manifests.repositories(last, n + 1);
+        List<String> page = n == 0 ? List.of() : readable(request, last, n + 1);
         return paginated(json.createObjectNode(), "repositories", page, n, "/v2/_catalog");
     }
 
@@ -63,6 +66,28 @@ final class ListingHandler {
             r.header(Headers.OCI_FILTERS_APPLIED, "artifactType");
         }
         return r;
+    }
+
+    /** Up to {@code want} repositories after {@code last} that the caller may read, in order. */
+    private List<String> readable(Request request, String last, int want) {
+        List<String> out = new java.util.ArrayList<>();
+        String after = last;
+        while (out.size() < want) {
+            List<String> batch = manifests.repositories(after, Math.max(want, 100));
+            for (String repo : batch) {
+                if (access.allows(request.identity(), dev.layercache.server.auth.Action.READ, repo)) {
+                    out.add(repo);
+                    if (out.size() == want) {
+                        break;
+                    }
+                }
+            }
+            if (batch.size() < Math.max(want, 100)) {
+                break;
+            }
+            after = batch.get(batch.size() - 1);
+        }
+        return out;
     }
 
     private Response paginated(ObjectNode body, String field, List<String> fetched, int n, String path) {

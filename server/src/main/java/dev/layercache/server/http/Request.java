@@ -14,12 +14,22 @@ public final class Request {
     private final HttpHeaders headers;
     private final QueryStringDecoder query;
     private ByteBuf body;
+    private dev.layercache.server.auth.Identity identity = dev.layercache.server.auth.Identity.ANONYMOUS;
 
     Request(HttpMethod method, Route route, HttpHeaders headers, QueryStringDecoder query) {
         this.method = method;
         this.route = route;
         this.headers = headers;
         this.query = query;
+    }
+
+    /** Who sent the request (anonymous without credentials or without access control). */
+    public dev.layercache.server.auth.Identity identity() {
+        return identity;
+    }
+
+    void identity(dev.layercache.server.auth.Identity who) {
+        this.identity = who;
     }
 
     public HttpMethod method() {

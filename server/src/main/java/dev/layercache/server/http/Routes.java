@@ -24,14 +24,15 @@ final class Routes {
     private final Map<Route.Resource, Map<HttpMethod, Binding>> table = new EnumMap<>(Route.Resource.class);
 
     Routes(BlobService blobs, UploadService uploads, ManifestService manifests, ObjectMapper json,
-           BooleanSupplier ready, int maxManifestBytes, CacheMetrics metrics, Lifecycle lifecycle) {
+           BooleanSupplier ready, int maxManifestBytes, CacheMetrics metrics, Lifecycle lifecycle,
+           dev.layercache.server.auth.AccessControl access) {
         BaseHandler base = new BaseHandler(ready);
         BlobHandler blob = new BlobHandler(blobs);
-        UploadHandler upload = new UploadHandler(uploads, blobs, metrics);
+        UploadHandler upload = new UploadHandler(uploads, blobs, metrics, access);
         ObservabilityHandler observability = new ObservabilityHandler(metrics, json);
         StoreHandler store = new StoreHandler(lifecycle, json);
         ManifestHandler manifest = new ManifestHandler(manifests);
-        ListingHandler listing = new ListingHandler(manifests, json);
+        ListingHandler listing = new ListingHandler(manifests, json, access);
 
         plain(Route.Resource.BASE, GET, base::base);
         plain(Route.Resource.BASE, HEAD, base::base);

@@ -27,7 +27,11 @@ final class UploadHandler {
     private final BlobService blobs;
     private final CacheMetrics metrics;
 
-    UploadHandler(UploadService uploads, BlobService blobs, CacheMetrics metrics) {
+    private final dev.layercache.server.auth.AccessControl access;
+
+    UploadHandler(UploadService uploads, BlobService blobs, CacheMetrics metrics,
+                  dev.layercache.server.auth.AccessControl access) {
+        this.access = access;
         this.uploads = uploads;
         this.blobs = blobs;
         this.metrics = metrics;
@@ -41,7 +45,11 @@ final class UploadHandler {
             Digest digest = Digest.parse(mount);
             String from = request.param("from");
             RepositoryName source = from == null || from.isEmpty() ? null : RepositoryName.parse(from);
-            if (blobs.mount(repo, digest, source)) {
+            // A mount needs read on its source (write on the target was checked for the route).
+            // Without a source it would search every repository: only without access control.
+            boolean mayMount = source == null ? !access.enabled()
+                    : access.allows(request.identity(), dev.layercache.server.auth.Action.READ, source.toString());
+            if (mayMount && blobs.mount(repo, digest, source)) {
                 metrics.saved(Surface.OCI, SavedReason.MOUNT, repo.toString(), blobs.stat(repo, digest));
                 return noBody(created(repo, digest));
             }

@@ -1,0 +1,92 @@
+package dev.layercache.server.grpc;
+
+import dev.layercache.server.auth.AccessControl;
+import dev.layercache.server.auth.Action;
+import dev.layercache.server.auth.Identity;
+import dev.layercache.server.core.RegistryException;
+import io.grpc.Context;
+import io.grpc.Contexts;
+import io.grpc.Metadata;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.Status;
+import java.util.Map;
+
+/**
+ * Access control on the gRPC surface: the {@code authorization} metadata (the same Basic or
+ * Bearer credentials as on HTTP) names the caller, and each method needs an action, which
+ * {@link Args#namespace} checks against the namespace of the request as it parses it, so no
+ * service method can skip it. Wrong credentials end the call with {@code UNAUTHENTICATED} before
+ * any message is read.
+ */
+final class AuthInterceptor implements ServerInterceptor {
+    static final Context.Key<Identity> IDENTITY = Context.key("layercache-identity");
+    static final Context.Key<Action> ACTION = Context.key("layercache-action");
+    static final Context.Key<AccessControl> CONTROL = Context.key("layercache-access");
+    private static final Metadata.Key<String> AUTHORIZATION =
+            Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+
+    /** The action each method of layercache.v1 needs; methods not listed (health, reflection) need none. */
+    private static final Map<String, Action> ACTIONS = Map.ofEntries(
+            Map.entry("layercache.v1.EntryCache/GetEntry", Action.READ),
+            Map.entry("layercache.v1.EntryCache/BatchGetEntries", Action.READ),
+            Map.entry("layercache.v1.EntryCache/ExplainBuild", Action.READ),
+            Map.entry("layercache.v1.EntryCache/PutEntry", Action.WRITE),
+            Map.entry("layercache.v1.EntryCache/DeleteEntry", Action.DELETE),
+            Map.entry("layercache.v1.Blobs/FindMissingBlobs", Action.READ),
+            Map.entry("layercache.v1.Blobs/StatBlob", Action.READ),
+            Map.entry("layercache.v1.Blobs/ReadBlob", Action.READ),
+            Map.entry("layercache.v1.Blobs/BatchReadBlobs", Action.READ),
+            Map.entry("layercache.v1.Blobs/WriteBlob", Action.WRITE),
+            Map.entry("layercache.v1.Blobs/QueryWriteStatus", Action.WRITE),
+            Map.entry("layercache.v1.Blobs/BatchUpdateBlobs", Action.WRITE),
+            Map.entry("layercache.v1.Manifests/GetManifest", Action.READ),
+            Map.entry("layercache.v1.Manifests/PutManifest", Action.WRITE));
+
+    private static final org.slf4j.Logger AUDIT = org.slf4j.LoggerFactory.getLogger("layercache.audit");
+
+    private final AccessControl control;
+
+    AuthInterceptor(AccessControl control) {
+        this.control = control;
+    }
+
+    @Override
+    public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
+                                                       ServerCallHandler<Q, R> next) {
+        if (!control.enabled()) {
+            return next.startCall(call, headers);
+        }
+        Identity who;
+        try {
+            who = control.authenticate(headers.get(AUTHORIZATION));
+        } catch (RegistryException e) {
+            call.close(Status.UNAUTHENTICATED.withDescription(e.getMessage()), new Metadata());
+            return new ServerCall.Listener<>() { };
+        }
+        Action action = ACTIONS.get(call.getMethodDescriptor().getFullMethodName());
+        Context context = Context.current().withValue(IDENTITY, who).withValue(CONTROL, control)
+                .withValue(ACTION, action);
+        ServerCall<Q, R> audited = action == Action.WRITE || action == Action.DELETE
+                ? new io.grpc.ForwardingServerCall.SimpleForwardingServerCall<>(call) {
+                    @Override
+                    public void close(Status status, Metadata trailers) {
+                        AUDIT.info("identity={} {} status={}", who.name(),
+                                call.getMethodDescriptor().getFullMethodName(), status.getCode());
+                        super.close(status, trailers);
+                    }
+                }
+                : call;
+        return Contexts.interceptCall(context, audited, headers, next);
+    }
+
+    /** Throws UNAUTHORIZED or DENIED unless the current call's identity may act in {@code namespace}. */
+    static void check(String namespace) {
+        AccessControl control = CONTROL.get();
+        Action action = ACTION.get();
+        if (control != null && action != null) {
+            control.check(IDENTITY.get(), action, namespace);
+        }
+    }
+}

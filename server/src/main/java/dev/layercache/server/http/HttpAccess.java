@@ -1,0 +1,45 @@
+package dev.layercache.server.http;
+
+import dev.layercache.server.auth.AccessControl;
+import dev.layercache.server.auth.Action;
+import dev.layercache.server.auth.Identity;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpMethod;
+
+/**
+ * Which action each route and method needs, checked once per request before any handler runs:
+ * pulls need {@code read} in the repository, pushes {@code write}, deletions {@code delete}, and
+ * the store's administration {@code admin}; {@code /v2/} needs credentials (when any are asked
+ * for), the catalog and the metrics pages an identity some rule names (anonymous included when
+ * a rule or {@code auth-anonymous-read} lets it read); health checks need nothing.
+ */
+final class HttpAccess {
+    private final AccessControl control;
+
+    HttpAccess(AccessControl control) {
+        this.control = control;
+    }
+
+    AccessControl control() {
+        return control;
+    }
+
+    /** The request's identity, once it may go on; RegistryException (401/403) otherwise. */
+    Identity admit(Request request) {
+        Identity who = control.authenticate(request.header(HttpHeaderNames.AUTHORIZATION));
+        Route route = request.route();
+        HttpMethod method = request.method();
+        boolean reading = HttpMethod.GET.equals(method) || HttpMethod.HEAD.equals(method);
+        switch (route.resource()) {
+            case HEALTHZ, READYZ, NOT_FOUND -> { }
+            case BASE -> control.checkAuthenticated(who);
+            case CATALOG, METRICS, STATS, UI -> control.checkKnown(who);
+            case STORE, GC, HANDOVER -> control.check(who, Action.ADMIN, null);
+            case TAGS, REFERRERS -> control.check(who, Action.READ, route.name());
+            case MANIFEST, BLOB -> control.check(who, reading ? Action.READ
+                    : HttpMethod.DELETE.equals(method) ? Action.DELETE : Action.WRITE, route.name());
+            case UPLOADS, UPLOAD -> control.check(who, Action.WRITE, route.name());
+        }
+        return who;
+    }
+}
