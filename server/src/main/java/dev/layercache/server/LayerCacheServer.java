@@ -96,7 +96,7 @@ public final class LayerCacheServer implements AutoCloseable {
                     localBlobs.put(b, digest, size, clock.millis());
                     b.commit(false);
                 });
-                directory = cluster.uploads(json);
+                directory = cluster.uploads(json, config.auth().nodeToken());
             }
             BlobService blobs = new BlobService(served, servedBytes, clock, access, guard);
             UploadService uploads = new UploadService(served, layout, blobs, clock, blocking, directory);

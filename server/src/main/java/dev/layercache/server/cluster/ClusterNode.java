@@ -68,9 +68,9 @@ public final class ClusterNode implements AutoCloseable {
     }
 
     /** The directory of upload sessions; the node's URL is known once it has joined. */
-    public synchronized ClusterUploads uploads(ObjectMapper json) {
+    public synchronized ClusterUploads uploads(ObjectMapper json, String nodeToken) {
         if (uploads == null) {
-            uploads = new ClusterUploads(bucket, json);
+            uploads = new ClusterUploads(bucket, json, nodeToken);
         }
         return uploads;
     }

@@ -35,15 +35,19 @@ public final class ClusterUploads implements UploadDirectory {
     public static final String REPOSITORY = "Layercache-Upload-Repository";
     public static final String OFFSET = "Layercache-Upload-Offset";
     public static final String STARTED_AT = "Layercache-Upload-Started-At";
+    public static final String OWNER = "Layercache-Upload-Owner";
 
     private final ObjectStore bucket;
     private volatile String nodeUrl = "";
     private final ObjectMapper json;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(3)).build();
 
-    public ClusterUploads(ObjectStore bucket, ObjectMapper json) {
+    private final String nodeToken;
+
+    public ClusterUploads(ObjectStore bucket, ObjectMapper json, String nodeToken) {
         this.bucket = bucket;
         this.json = json;
+        this.nodeToken = nodeToken;
     }
 
     /** Where other nodes reach this one; set once the HTTP port is bound. */
@@ -83,8 +87,12 @@ public final class ClusterUploads implements UploadDirectory {
         if (holder.isEmpty() || holder.equals(nodeUrl)) {
             return null; // ours, and we no longer have it (a restart lost it)
         }
-        HttpRequest request = HttpRequest.newBuilder(URI.create(holder + "/internal/v1/uploads/" + id))
-                .timeout(Duration.ofSeconds(30)).GET().build();
+        HttpRequest.Builder builder = HttpRequest.newBuilder(URI.create(holder + "/internal/v1/uploads/" + id))
+                .timeout(Duration.ofSeconds(30)).GET();
+        if (!nodeToken.isEmpty()) {
+            builder.header("Authorization", "Bearer " + nodeToken); // the hand-over needs admin
+        }
+        HttpRequest request = builder.build();
         Path part = target.resolveSibling(target.getFileName() + ".takeover");
         try {
             HttpResponse<Path> response = http.send(request, HttpResponse.BodyHandlers.ofFile(part));
@@ -100,7 +108,8 @@ public final class ClusterUploads implements UploadDirectory {
             }
             Files.move(part, target);
             return new UploadRecord(id, RepositoryName.parse(response.headers().firstValue(REPOSITORY).orElseThrow()),
-                    Long.parseLong(response.headers().firstValue(STARTED_AT).orElse("0")), offset);
+                    Long.parseLong(response.headers().firstValue(STARTED_AT).orElse("0")), offset,
+                    response.headers().firstValue(OWNER).orElse("anonymous"));
         } catch (IOException e) {
             Files.deleteIfExists(part);
             log.info("upload {}: its node {} cannot be reached ({}); the client must start again", id, holder,

@@ -15,6 +15,12 @@ final class Args {
         return ns;
     }
 
+    /** The name of the current call's identity (anonymous without access control). */
+    static String caller() {
+        dev.layercache.server.auth.Identity who = AuthInterceptor.IDENTITY.get();
+        return (who == null ? dev.layercache.server.auth.Identity.ANONYMOUS : who).name();
+    }
+
     static Digest digest(String field, String value) {
         return FieldException.parse(field, () -> Digest.parse(value));
     }

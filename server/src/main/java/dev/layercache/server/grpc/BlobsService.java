@@ -275,9 +275,9 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
                 return;
             }
             try {
-                session = uploads.acquireOrStart(ns, msg.getHeader().getUploadId());
+                session = uploads.acquireOrStart(ns, msg.getHeader().getUploadId(), Args.caller());
             } catch (RegistryException e) {
-                if (e.code() == ErrorCode.BLOB_UPLOAD_INVALID && uploads.heldBytes(ns, msg.getHeader().getUploadId()) >= 0) {
+                if (e.code() == ErrorCode.BLOB_UPLOAD_INVALID && uploads.heldBytes(ns, msg.getHeader().getUploadId(), Args.caller()) >= 0) {
                     throw Status.ABORTED.withDescription(e.getMessage()).asRuntimeException();
                 }
                 throw new FieldException("header.upload_id", "header.upload_id: " + e.getMessage());
@@ -367,7 +367,7 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
                             .setCommittedSize(blobs.stat(ns, d)).build();
                 }
             }
-            long held = uploads.heldBytes(ns, request.getUploadId());
+            long held = uploads.heldBytes(ns, request.getUploadId(), Args.caller());
             return QueryWriteStatusResponse.newBuilder().setCommittedSize(Math.max(0, held)).build();
         });
     }
@@ -422,7 +422,7 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
             metrics.upload(Surface.GRPC, UploadOutcome.ALREADY_PRESENT);
             return status(Status.Code.OK, "already present");
         }
-        UploadSession s = uploads.start(ns, false);
+        UploadSession s = uploads.start(ns, false, Args.caller());
         try {
             uploads.beginChunk(s, null);
             writeTo(s, data);

@@ -57,7 +57,7 @@ final class UploadHandler {
         }
         String digestParam = request.param("digest");
         Digest digest = digestParam == null ? null : Digest.parse(digestParam);
-        UploadSession session = uploads.start(repo, digest == null);
+        UploadSession session = uploads.start(repo, digest == null, request.identity().name());
         if (digest == null) {
             return new Chunk(session, null) {
                 @Override
@@ -127,7 +127,7 @@ final class UploadHandler {
 
     /** Takes the request's session and checks that the chunk continues where the upload stands. */
     private UploadSession acquireForChunk(Request request, ContentRange range) throws Exception {
-        UploadSession session = uploads.acquire(request.repository(), request.route().param());
+        UploadSession session = uploads.acquire(request.repository(), request.route().param(), request.identity().name());
         try {
             uploads.beginChunk(session, range == null ? null : range.first());
             return session;
@@ -139,7 +139,7 @@ final class UploadHandler {
 
     /** GET: where the upload stands, so a client can resume. */
     Response status(Request request) throws Exception {
-        UploadSession session = uploads.acquire(request.repository(), request.route().param());
+        UploadSession session = uploads.acquire(request.repository(), request.route().param(), request.identity().name());
         try {
             return progress(HttpResponseStatus.NO_CONTENT, session);
         } finally {
@@ -148,7 +148,7 @@ final class UploadHandler {
     }
 
     Response cancel(Request request) throws Exception {
-        uploads.cancel(request.repository(), request.route().param());
+        uploads.cancel(request.repository(), request.route().param(), request.identity().name());
         metrics.upload(Surface.OCI, UploadOutcome.ABORTED);
         return Response.status(HttpResponseStatus.NO_CONTENT);
     }
@@ -166,7 +166,8 @@ final class UploadHandler {
                 .header(HttpHeaderNames.CONTENT_TYPE, "application/octet-stream")
                 .header(dev.layercache.server.cluster.ClusterUploads.REPOSITORY, handed.record().repository())
                 .header(dev.layercache.server.cluster.ClusterUploads.OFFSET, handed.record().offset())
-                .header(dev.layercache.server.cluster.ClusterUploads.STARTED_AT, handed.record().startedAtMillis());
+                .header(dev.layercache.server.cluster.ClusterUploads.STARTED_AT, handed.record().startedAtMillis())
+                .header(dev.layercache.server.cluster.ClusterUploads.OWNER, handed.record().owner());
     }
 
     /** Completes an upload and counts how it ended. */

@@ -14,7 +14,7 @@ import java.util.List;
 public final class UploadIndex {
 
     /** A persisted upload session. */
-    public record UploadRecord(String id, RepositoryName repository, long startedAtMillis, long offset) {
+    public record UploadRecord(String id, RepositoryName repository, long startedAtMillis, long offset, String owner) {
     }
 
     private final KeyValueStore kv;
@@ -30,8 +30,10 @@ public final class UploadIndex {
 
     public void put(KeyValueStore.Batch batch, UploadRecord r) {
         byte[] repo = r.repository().toString().getBytes(StandardCharsets.UTF_8);
-        ByteBuffer b = ByteBuffer.allocate(2 + repo.length + 16);
-        b.putShort((short) repo.length).put(repo).putLong(r.startedAtMillis()).putLong(r.offset());
+        byte[] owner = r.owner().getBytes(StandardCharsets.UTF_8);
+        ByteBuffer b = ByteBuffer.allocate(2 + repo.length + 16 + 2 + owner.length);
+        b.putShort((short) repo.length).put(repo).putLong(r.startedAtMillis()).putLong(r.offset())
+                .putShort((short) owner.length).put(owner);
         batch.put(Table.UPLOADS, Keys.utf8(r.id()), b.array());
     }
 
@@ -58,7 +60,15 @@ public final class UploadIndex {
         ByteBuffer b = ByteBuffer.wrap(v);
         byte[] repo = new byte[b.getShort() & 0xffff];
         b.get(repo);
-        return new UploadRecord(id, RepositoryName.parse(new String(repo, StandardCharsets.UTF_8)), b.getLong(),
-                b.getLong());
+        RepositoryName repository = RepositoryName.parse(new String(repo, StandardCharsets.UTF_8));
+        long startedAt = b.getLong();
+        long offset = b.getLong();
+        String owner = "anonymous"; // records written before uploads had owners
+        if (b.remaining() >= 2) {
+            byte[] o = new byte[b.getShort() & 0xffff];
+            b.get(o);
+            owner = new String(o, StandardCharsets.UTF_8);
+        }
+        return new UploadRecord(id, repository, startedAt, offset, owner);
     }
 }

@@ -124,9 +124,9 @@ public final class UploadService {
      * recorded (and so survives a restart) only once a client has been told its id: a monolithic
      * upload that dies with the server leaves a file that the next start removes.
      */
-    public UploadSession start(RepositoryName repo, boolean announced) throws IOException {
+    public UploadSession start(RepositoryName repo, boolean announced, String owner) throws IOException {
         String id = UUID.randomUUID().toString();
-        UploadSession s = new UploadSession(id, repo, clock.millis(), 0);
+        UploadSession s = new UploadSession(id, repo, clock.millis(), 0, owner);
         openFile(s, 0, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
         s.sha256 = Digest.Algorithm.SHA256.newMessageDigest();
         s.inUse.set(true);
@@ -141,20 +141,20 @@ public final class UploadService {
      * Takes the session {@code id} of {@code repo}, creating it when it does not exist: for
      * clients that choose their own upload ids (the gRPC WriteBlob). The id must be a UUID.
      */
-    public UploadSession acquireOrStart(RepositoryName repo, String id) throws IOException {
+    public UploadSession acquireOrStart(RepositoryName repo, String id, String owner) throws IOException {
         if (!isWellFormedId(id)) {
             throw new RegistryException(ErrorCode.BLOB_UPLOAD_INVALID, "upload id must be a UUID");
         }
         synchronized (open) {
             if (open.get(id) == null && restore(id) == null) {
-                UploadSession s = new UploadSession(id, repo, clock.millis(), 0);
+                UploadSession s = new UploadSession(id, repo, clock.millis(), 0, owner);
                 openFile(s, 0, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
                 s.sha256 = Digest.Algorithm.SHA256.newMessageDigest();
                 announce(s);
                 open.put(id, s);
             }
         }
-        return acquire(repo, id);
+        return acquire(repo, id, owner);
     }
 
     /**
@@ -192,24 +192,24 @@ public final class UploadService {
     }
 
     /** The bytes held for upload {@code id} of {@code repo}, or -1 when there is no such upload. */
-    public long heldBytes(RepositoryName repo, String id) throws IOException {
+    public long heldBytes(RepositoryName repo, String id, String owner) throws IOException {
         UploadSession s = open.get(id);
         if (s == null) {
             s = restore(id);
         }
-        return s == null || !s.repository.equals(repo) ? -1 : s.size;
+        return s == null || !s.repository.equals(repo) || !s.owner.equals(owner) ? -1 : s.size;
     }
 
     /**
-     * Takes the session {@code id} of {@code repo} for one request. An id of another repository
-     * is as unknown as an id that never existed.
+     * Takes the session {@code id} of {@code repo} for one request of {@code owner}. An id of
+     * another repository or another identity is as unknown as an id that never existed.
      */
-    public UploadSession acquire(RepositoryName repo, String id) throws IOException {
+    public UploadSession acquire(RepositoryName repo, String id, String owner) throws IOException {
         UploadSession s = open.get(id);
         if (s == null) {
             s = restore(id);
         }
-        if (s == null || !s.repository.equals(repo)) {
+        if (s == null || !s.repository.equals(repo) || !s.owner.equals(owner)) {
             throw unknown(id);
         }
         if (!s.inUse.compareAndSet(false, true)) {
@@ -345,8 +345,8 @@ public final class UploadService {
     }
 
     /** Cancels an upload and removes its bytes. */
-    public void cancel(RepositoryName repo, String id) throws IOException {
-        UploadSession s = acquire(repo, id);
+    public void cancel(RepositoryName repo, String id, String owner) throws IOException {
+        UploadSession s = acquire(repo, id, owner);
         discard(s);
     }
 
@@ -408,7 +408,7 @@ public final class UploadService {
         }
         s.writer.drain();
         FileChannel bytes = FileChannel.open(layout.upload(id), StandardOpenOption.READ);
-        UploadRecord record = new UploadRecord(s.id, s.repository, s.startedAtMillis, s.size);
+        UploadRecord record = new UploadRecord(s.id, s.repository, s.startedAtMillis, s.size, s.owner);
         s.writer.close();
         s.channel.close();
         Files.deleteIfExists(layout.upload(id));
@@ -437,7 +437,7 @@ public final class UploadService {
         if (!Files.exists(file) || Files.size(file) < r.offset()) {
             return null;
         }
-        UploadSession s = new UploadSession(id, r.repository(), r.startedAtMillis(), r.offset());
+        UploadSession s = new UploadSession(id, r.repository(), r.startedAtMillis(), r.offset(), r.owner());
         openFile(s, r.offset(), StandardOpenOption.WRITE, StandardOpenOption.READ);
         UploadSession raced = open.putIfAbsent(id, s);
         if (raced != null) {
@@ -472,7 +472,7 @@ public final class UploadService {
         KeyValueStore.Batch b = kv.batch();
         // Not fsynced: an acknowledged chunk survives kill -9 (the OS has the file and the WAL);
         // after a power loss the client restarts its upload, which it must be ready to do anyway.
-        index.put(b, new UploadRecord(s.id, s.repository, s.startedAtMillis, s.size));
+        index.put(b, new UploadRecord(s.id, s.repository, s.startedAtMillis, s.size, s.owner));
         b.commit(false);
     }
 

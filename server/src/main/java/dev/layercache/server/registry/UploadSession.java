@@ -15,6 +15,8 @@ public final class UploadSession {
     final String id;
     final RepositoryName repository;
     final long startedAtMillis;
+    /** The identity that started the upload: only it may continue it. */
+    final String owner;
     final AtomicBoolean inUse = new AtomicBoolean();
 
     FileChannel channel;
@@ -28,8 +30,9 @@ public final class UploadSession {
     long checkpointSize;
     MessageDigest checkpointHash;
 
-    UploadSession(String id, RepositoryName repository, long startedAtMillis, long size) {
+    UploadSession(String id, RepositoryName repository, long startedAtMillis, long size, String owner) {
         this.id = id;
+        this.owner = owner;
         this.repository = repository;
         this.startedAtMillis = startedAtMillis;
         this.size = size;

@@ -252,6 +252,24 @@ class AccessMatrixTest {
                 + "&from=alice/secret", null).status());
     }
 
+    @Test
+    void anUploadSessionBelongsToTheIdentityThatStartedIt() throws Exception {
+        Http.Reply started = http(Caller.CI_MAIN, "POST", "/v2/team/app/blobs/uploads/", null);
+        assertEquals(202, started.status(), started.text());
+        String location = started.header("Location");
+        byte[] chunk = "chunk".getBytes(StandardCharsets.UTF_8);
+        // ops may write team/app, but this session is ci-main's: as unknown to ops as any other id.
+        Http.Reply stolen = http(Caller.OPS, "PATCH", location, chunk);
+        assertEquals(404, stolen.status(), stolen.text());
+        assertTrue(stolen.text().contains("BLOB_UPLOAD_UNKNOWN"), stolen.text());
+        assertEquals(404, http(Caller.OPS, "GET", location, null).status());
+        assertEquals(404, http(Caller.OPS, "DELETE", location, null).status());
+        Http.Reply own = http(Caller.CI_MAIN, "PATCH", location, chunk);
+        assertEquals(202, own.status(), own.text());
+        Http.Reply done = http(Caller.CI_MAIN, "PUT", location + "?digest=" + Registry.sha256(chunk), null);
+        assertEquals(201, done.status(), done.text());
+    }
+
     private static Set<String> catalog(Caller c) throws Exception {
         Http.Reply r = http(c, "GET", "/v2/_catalog", null);
         assertEquals(200, r.status(), r.text());
