@@ -112,7 +112,7 @@ class BuildKitInlineCacheTest {
         }
     }
 
-    private static void stopOwnDockerd() {
+    static void stopOwnDockerd() {
         if (ownDockerd == null) {
             return;
         }
