@@ -3,6 +3,7 @@ package dev.layercache.server;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.auth.AccessControl;
+import dev.layercache.server.auth.RateLimits;
 import dev.layercache.server.cluster.BucketCollector;
 import dev.layercache.server.cluster.ClusterNode;
 import dev.layercache.server.cluster.SharedKeyValueStore;
@@ -74,6 +75,7 @@ public final class LayerCacheServer implements AutoCloseable {
             ServerConfig.Auth auth = config.auth();
             AccessControl accessControl = AccessControl.load(auth.htpasswd(), auth.tokens(), auth.rules(),
                     auth.anonymousRead());
+            RateLimits rates = new RateLimits(config.limits().requestsPerSecond());
             ServerConfig.Metrics counting = config.metrics();
             metrics = counting.enabled()
                     ? CacheMetrics.create(counting.namespaceDepth(), counting.maxNamespaces(), clock)
@@ -100,6 +102,7 @@ public final class LayerCacheServer implements AutoCloseable {
             }
             BlobService blobs = new BlobService(served, servedBytes, clock, access, guard);
             UploadService uploads = new UploadService(served, layout, blobs, clock, blocking, directory);
+            uploads.limits(config.limits().maxBlobBytes(), config.limits().maxUploadsPerIdentity());
             uploads.recover();
             ManifestService manifests = new ManifestService(served, blobs, json, access, guard);
             EntryService entries = new EntryService(served, blobs, clock, access, guard);
@@ -123,12 +126,14 @@ public final class LayerCacheServer implements AutoCloseable {
             transport = new Transport();
             http = new HttpServer(
                     new HttpServer.Options(config.bindAddress(), config.httpPort(), (int) config.maxManifestSize(),
-                            (int) config.maxHeaderSize(), accessControl),
+                            (int) config.maxHeaderSize(), accessControl, rates, config.limits().idleTimeout(),
+                            config.limits().readTimeout()),
                     transport, blobs, uploads, manifests, json, blocking, this::isReady, metrics, lifecycle,
                     RequestListener.all(List.of(new AccessLog(), new RequestMetrics(metrics, manifests))));
             grpc = new GrpcServer(config.bindAddress(), config.grpcPort(), transport, blocking,
                     GrpcServices.create(entries, blobs, uploads, manifests,
-                            (int) config.maxManifestSize(), metrics), metrics, accessControl);
+                            (int) config.maxManifestSize(), metrics), metrics, accessControl, rates,
+                    config.limits().idleTimeout());
             grpc.setServing(true);
             if (cluster != null) {
                 String url = config.cluster().nodeUrl().isEmpty()

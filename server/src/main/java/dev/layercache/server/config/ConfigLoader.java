@@ -199,7 +199,7 @@ public final class ConfigLoader {
                 duration(v, Setting.MAX_AGE), duration(v, Setting.GC_GRACE), uploadTimeout, interval,
                 size(v, Setting.SCRUB_RATE), duration(v, Setting.SCRUB_EVERY), namespaceLimits(v));
         return new ServerConfig(httpPort, grpcPort, bind, dataDir, maxManifest, maxHeader, threads, grace, metrics,
-                lifecycle, cluster(v), auth(v));
+                lifecycle, cluster(v), auth(v), limits(v));
     }
 
     /** {@code team/ci:max-disk-size=50GiB,max-age=7d;legacy:max-age=1d} */
@@ -233,6 +233,25 @@ public final class ConfigLoader {
             out.add(new ServerConfig.NamespaceLimit(prefix, disk, age));
         }
         return out;
+    }
+
+    private static ServerConfig.Limits limits(Values v) throws ConfigException {
+        double rate;
+        try {
+            rate = Double.parseDouble(v.get(Setting.RATE_LIMIT).trim());
+        } catch (NumberFormatException e) {
+            throw v.invalid(Setting.RATE_LIMIT, "must be a number of requests per second");
+        }
+        if (rate < 0 || rate > 1_000_000 || Double.isNaN(rate)) {
+            throw v.invalid(Setting.RATE_LIMIT, "must be between 0 and 1000000");
+        }
+        Duration idle = duration(v, Setting.IDLE_TIMEOUT);
+        Duration read = duration(v, Setting.READ_TIMEOUT);
+        if (idle.isZero() || read.isZero()) {
+            throw v.invalid(idle.isZero() ? Setting.IDLE_TIMEOUT : Setting.READ_TIMEOUT, "must be more than 0s");
+        }
+        return new ServerConfig.Limits(size(v, Setting.MAX_BLOB_SIZE),
+                integer(v, Setting.MAX_UPLOADS_PER_IDENTITY, 0, 1_000_000), rate, idle, read);
     }
 
     /** Access control: the files must exist and parse, so that a typo never opens the cache to all. */

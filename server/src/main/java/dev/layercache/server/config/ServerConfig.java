@@ -16,7 +16,24 @@ public record ServerConfig(
         Metrics metrics,
         Lifecycle lifecycle,
         Cluster cluster,
-        Auth auth) {
+        Auth auth,
+        Limits limits) {
+
+    /**
+     * What one client may ask of the node.
+     *
+     * @param maxBlobBytes          largest blob accepted (413 beyond); 0 for no limit
+     * @param maxUploadsPerIdentity upload sessions open at once per identity (429 beyond); 0 for no limit
+     * @param requestsPerSecond     requests per second per identity, with bursts of a second's worth
+     *                              (429 with Retry-After beyond); 0 for no limit
+     * @param idleTimeout           a connection must send a complete request header within this
+     *                              long after it opened or its last response ended
+     * @param readTimeout           a request body may pause at most this long
+     */
+    public record Limits(long maxBlobBytes, int maxUploadsPerIdentity, double requestsPerSecond,
+                         Duration idleTimeout, Duration readTimeout) {
+        public static final Limits DEFAULT = new Limits(0, 0, 0, Duration.ofSeconds(60), Duration.ofSeconds(30));
+    }
 
     /**
      * Who may do what (see README, "Access control"). Without an htpasswd or a tokens file,
@@ -147,36 +164,43 @@ public record ServerConfig(
      */
     public static ServerConfig forTesting(Path dataDir) {
         return new ServerConfig(0, 0, "127.0.0.1", dataDir, 4L << 20, 16L << 10, 8, Duration.ofSeconds(5),
-                Metrics.DEFAULT, Lifecycle.DEFAULT.withoutScrubbing(), Cluster.NONE, Auth.NONE);
+                Metrics.DEFAULT, Lifecycle.DEFAULT.withoutScrubbing(), Cluster.NONE, Auth.NONE,
+                Limits.DEFAULT);
     }
 
     /** This configuration with other ports (0: any free port). */
     public ServerConfig withPorts(int http, int grpc) {
         return new ServerConfig(http, grpc, bindAddress, dataDir, maxManifestSize, maxHeaderSize, blockingThreads,
-                shutdownGrace, metrics, lifecycle, cluster, auth);
+                shutdownGrace, metrics, lifecycle, cluster, auth, limits);
     }
 
     /** This configuration with other metrics settings. */
     public ServerConfig withMetrics(Metrics other) {
         return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, other, lifecycle, cluster, auth);
+                blockingThreads, shutdownGrace, other, lifecycle, cluster, auth, limits);
     }
 
     /** This configuration with other lifecycle settings. */
     public ServerConfig withLifecycle(Lifecycle other) {
         return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, metrics, other, cluster, auth);
+                blockingThreads, shutdownGrace, metrics, other, cluster, auth, limits);
     }
 
     /** This configuration in cluster mode (or alone again with {@link Cluster#NONE}). */
     public ServerConfig withCluster(Cluster other) {
         return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, metrics, lifecycle, other, auth);
+                blockingThreads, shutdownGrace, metrics, lifecycle, other, auth, limits);
     }
 
     /** This configuration with other access control. */
     public ServerConfig withAuth(Auth other) {
         return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, metrics, lifecycle, cluster, other);
+                blockingThreads, shutdownGrace, metrics, lifecycle, cluster, other, limits);
+    }
+
+    /** This configuration with other limits. */
+    public ServerConfig withLimits(Limits other) {
+        return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
+                blockingThreads, shutdownGrace, metrics, lifecycle, cluster, auth, other);
     }
 }

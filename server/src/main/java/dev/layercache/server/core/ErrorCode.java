@@ -20,6 +20,8 @@ public enum ErrorCode {
     NAME_INVALID(400, "invalid repository name"),
     NAME_UNKNOWN(404, "repository name not known to registry"),
     SIZE_INVALID(400, "provided length did not match content length"),
+    /** A blob larger than the node's {@code max-blob-size}. */
+    BLOB_TOO_LARGE(413, "blob larger than this registry accepts"),
     TAG_INVALID(400, "invalid tag"),
     PAGINATION_NUMBER_INVALID(400, "invalid number of results requested"),
     UNAUTHORIZED(401, "authentication required"),
@@ -73,6 +75,7 @@ public enum ErrorCode {
         return switch (this) {
             case RANGE_INVALID -> "BLOB_UPLOAD_INVALID";
             case MANIFEST_TOO_LARGE -> "MANIFEST_INVALID";
+            case BLOB_TOO_LARGE -> "SIZE_INVALID";
             case TOO_MANY_REQUESTS -> "TOOMANYREQUESTS";
             case STORAGE_FULL -> "UNKNOWN"; // the spec has no code for it; the status (507) and message say it
             default -> name();

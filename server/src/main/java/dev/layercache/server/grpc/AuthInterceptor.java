@@ -11,6 +11,7 @@ import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import java.util.Map;
 
 /**
@@ -48,22 +49,30 @@ final class AuthInterceptor implements ServerInterceptor {
 
     private final AccessControl control;
 
-    AuthInterceptor(AccessControl control) {
+    private final dev.layercache.server.auth.RateLimits rates;
+
+    AuthInterceptor(AccessControl control, dev.layercache.server.auth.RateLimits rates) {
         this.control = control;
+        this.rates = rates;
     }
 
     @Override
     public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
                                                        ServerCallHandler<Q, R> next) {
-        if (!control.enabled()) {
-            return next.startCall(call, headers);
-        }
         Identity who;
         try {
             who = control.authenticate(headers.get(AUTHORIZATION));
+            if (call.getMethodDescriptor().getServiceName() != null
+                    && call.getMethodDescriptor().getServiceName().startsWith("layercache.")) {
+                rates.take(who);
+            }
         } catch (RegistryException e) {
-            call.close(Status.UNAUTHENTICATED.withDescription(e.getMessage()), new Metadata());
+            StatusRuntimeException refused = GrpcErrors.toStatus(e);
+            call.close(refused.getStatus(), refused.getTrailers() == null ? new Metadata() : refused.getTrailers());
             return new ServerCall.Listener<>() { };
+        }
+        if (!control.enabled()) {
+            return Contexts.interceptCall(Context.current().withValue(IDENTITY, who), call, headers, next);
         }
         Action action = ACTIONS.get(call.getMethodDescriptor().getFullMethodName());
         Context context = Context.current().withValue(IDENTITY, who).withValue(CONTROL, control)

@@ -265,6 +265,7 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
             digest = Args.digest("header.digest", msg.getHeader().getDigest());
             size = msg.getHeader().getSize();
             Args.check(size >= 0, "header.size", "must not be negative");
+            uploads.checkSize(size);
             long stored = blobs.sizeIfLinked(ns, digest);
             if (stored >= 0) {
                 metrics.upload(Surface.GRPC, UploadOutcome.ALREADY_PRESENT);

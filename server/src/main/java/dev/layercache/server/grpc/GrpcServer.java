@@ -35,7 +35,8 @@ public final class GrpcServer implements AutoCloseable {
 
     public GrpcServer(String bindAddress, int port, Transport transport, Executor executor,
                       List<BindableService> services, CacheMetrics metrics,
-                      dev.layercache.server.auth.AccessControl access) throws IOException {
+                      dev.layercache.server.auth.AccessControl access, dev.layercache.server.auth.RateLimits rates,
+                      java.time.Duration idleTimeout) throws IOException {
         NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(bindAddress, port))
                 .channelType(transport.serverChannelType())
                 .bossEventLoopGroup(transport.group())
@@ -47,7 +48,8 @@ public final class GrpcServer implements AutoCloseable {
                 .flowControlWindow(FLOW_CONTROL_WINDOW)
                 .permitKeepAliveTime(10, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
-                .intercept(new AuthInterceptor(access))
+                .maxConnectionIdle(Math.max(idleTimeout.toMillis(), 1000), TimeUnit.MILLISECONDS)
+                .intercept(new AuthInterceptor(access, rates))
                 .intercept(new MetricsInterceptor(metrics))
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance());

@@ -45,6 +45,8 @@ public final class ErrorMapper {
         if (code == ErrorCode.UNAUTHORIZED) {
             // The challenge docker login, buildah --creds, skopeo and BuildKit answer.
             r.header(HttpHeaderNames.WWW_AUTHENTICATE, dev.layercache.server.auth.AccessControl.CHALLENGE);
+        } else if (code == ErrorCode.TOO_MANY_REQUESTS && detail instanceof Long seconds) {
+            r.header(HttpHeaderNames.RETRY_AFTER, seconds);
         } else if (code == ErrorCode.RANGE_INVALID && detail instanceof Long uploaded) {
             // Tell a chunked uploader where to resume.
             r.header(HttpHeaderNames.RANGE, "0-" + Math.max(0, uploaded - 1));

@@ -15,9 +15,11 @@ import io.netty.handler.codec.http.HttpMethod;
  */
 final class HttpAccess {
     private final AccessControl control;
+    private final dev.layercache.server.auth.RateLimits rates;
 
-    HttpAccess(AccessControl control) {
+    HttpAccess(AccessControl control, dev.layercache.server.auth.RateLimits rates) {
         this.control = control;
+        this.rates = rates;
     }
 
     AccessControl control() {
@@ -28,6 +30,9 @@ final class HttpAccess {
     Identity admit(Request request) {
         Identity who = control.authenticate(request.header(HttpHeaderNames.AUTHORIZATION));
         Route route = request.route();
+        if (route.resource() != Route.Resource.HEALTHZ && route.resource() != Route.Resource.READYZ) {
+            rates.take(who); // probes are never limited: a busy node must not look dead
+        }
         HttpMethod method = request.method();
         boolean reading = HttpMethod.GET.equals(method) || HttpMethod.HEAD.equals(method);
         switch (route.resource()) {

@@ -38,7 +38,8 @@ public final class HttpServer implements AutoCloseable {
 
     /** Settings of the HTTP surface. */
     public record Options(String bindAddress, int port, int maxManifestBytes, int maxHeaderBytes,
-                          dev.layercache.server.auth.AccessControl access) {
+                          dev.layercache.server.auth.AccessControl access, dev.layercache.server.auth.RateLimits rates,
+                          java.time.Duration idleTimeout, java.time.Duration readTimeout) {
     }
 
     private final Channel serverChannel;
@@ -52,7 +53,7 @@ public final class HttpServer implements AutoCloseable {
         Routes routes = new Routes(blobs, uploads, manifests, json, ready, options.maxManifestBytes(), metrics,
                 lifecycle, options.access());
         HttpSurface surface = new HttpSurface(routes, new ErrorMapper(json), listener, activeExchanges,
-                new HttpAccess(options.access()));
+                new HttpAccess(options.access(), options.rates()));
         ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(transport.group())
                 .channel(transport.serverChannelType())
@@ -68,6 +69,7 @@ public final class HttpServer implements AutoCloseable {
                                         .setMaxInitialLineLength(8192)
                                         .setMaxHeaderSize(options.maxHeaderBytes())
                                         .setMaxChunkSize(1 << 20), MAX_PIPELINED))
+                                .addLast("timeouts", new ConnectionTimeouts(options.idleTimeout(), options.readTimeout()))
                                 .addLast("continue", new HttpServerExpectContinueHandler())
                                 .addLast("dispatch", new HttpDispatcher(surface, blocking, false));
                     }

@@ -57,6 +57,10 @@ final class UploadHandler {
         }
         String digestParam = request.param("digest");
         Digest digest = digestParam == null ? null : Digest.parse(digestParam);
+        String declared = request.header(HttpHeaderNames.CONTENT_LENGTH);
+        if (declared != null && declared.matches("\\d{1,18}")) {
+            uploads.checkSize(Long.parseLong(declared)); // refuse before a byte is stored
+        }
         UploadSession session = uploads.start(repo, digest == null, request.identity().name());
         if (digest == null) {
             return new Chunk(session, null) {

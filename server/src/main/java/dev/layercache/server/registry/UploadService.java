@@ -52,6 +52,8 @@ public final class UploadService {
     private final ConcurrentMap<String, UploadSession> open = new ConcurrentHashMap<>();
     private final UploadDirectory directory;
     private final Object takeOvers = new Object();
+    private volatile long maxBlobBytes;
+    private volatile int maxSessionsPerOwner;
 
     /** {@code disk} runs the file writes, so that hashing and writing overlap. */
     public UploadService(KeyValueStore kv, DataLayout layout, BlobService blobs, Clock clock, Executor disk) {
@@ -68,6 +70,33 @@ public final class UploadService {
         this.blobs = blobs;
         this.clock = clock;
         this.disk = disk;
+    }
+
+    /**
+     * Limits per upload and per identity ({@code max-blob-size}, {@code max-uploads-per-identity});
+     * 0 for none.
+     */
+    public void limits(long maxBlobBytes, int maxSessionsPerOwner) {
+        this.maxBlobBytes = maxBlobBytes;
+        this.maxSessionsPerOwner = maxSessionsPerOwner;
+    }
+
+    /** BLOB_TOO_LARGE when a blob of {@code declaredSize} bytes may not be stored here. */
+    public void checkSize(long declaredSize) {
+        long max = maxBlobBytes;
+        if (max > 0 && declaredSize > max) {
+            throw new RegistryException(ErrorCode.BLOB_TOO_LARGE,
+                    "blob of " + declaredSize + " bytes is larger than this registry's limit of " + max + " bytes");
+        }
+    }
+
+    /** TOO_MANY_REQUESTS when {@code owner} already holds as many sessions as allowed. */
+    private void checkSessions(String owner) {
+        int max = maxSessionsPerOwner;
+        if (max > 0 && open.values().stream().filter(s -> s.owner.equals(owner)).count() >= max) {
+            throw new RegistryException(ErrorCode.TOO_MANY_REQUESTS,
+                    owner + " has " + max + " uploads open, the most allowed at once", 1L);
+        }
     }
 
     /**
@@ -125,6 +154,7 @@ public final class UploadService {
      * upload that dies with the server leaves a file that the next start removes.
      */
     public UploadSession start(RepositoryName repo, boolean announced, String owner) throws IOException {
+        checkSessions(owner);
         String id = UUID.randomUUID().toString();
         UploadSession s = new UploadSession(id, repo, clock.millis(), 0, owner);
         openFile(s, 0, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
@@ -147,6 +177,7 @@ public final class UploadService {
         }
         synchronized (open) {
             if (open.get(id) == null && restore(id) == null) {
+                checkSessions(owner);
                 UploadSession s = new UploadSession(id, repo, clock.millis(), 0, owner);
                 openFile(s, 0, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
                 s.sha256 = Digest.Algorithm.SHA256.newMessageDigest();
@@ -248,6 +279,7 @@ public final class UploadService {
      * buffer. A write failure surfaces at the next call on the session.
      */
     public void write(UploadSession s, ByteBuffer bytes, Runnable written) throws IOException {
+        checkSize(s.size + bytes.remaining());
         hash(s.sha256, bytes);
         long position = s.size;
         int n = bytes.remaining();
