@@ -16,7 +16,24 @@ public record ServerConfig(
         Metrics metrics,
         Lifecycle lifecycle,
         Cluster cluster,
-        Auth auth) {
+        Auth auth,
+        Tls tls) {
+
+    /**
+     * TLS on both ports (see README, "TLS"); {@link #NONE} for plain HTTP and gRPC.
+     *
+     * @param certChain    PEM certificate chain, the server's certificate first; null for no TLS
+     * @param privateKey   PEM private key of that certificate
+     * @param grpcClientCa PEM CA bundle: gRPC clients must present a certificate signed by it;
+     *                     null for no client certificates
+     */
+    public record Tls(Path certChain, Path privateKey, Path grpcClientCa) {
+        public static final Tls NONE = new Tls(null, null, null);
+
+        public boolean enabled() {
+            return certChain != null;
+        }
+    }
 
     /**
      * Who may do what (see README, "Access control"). Without an htpasswd or a tokens file,
@@ -147,36 +164,42 @@ public record ServerConfig(
      */
     public static ServerConfig forTesting(Path dataDir) {
         return new ServerConfig(0, 0, "127.0.0.1", dataDir, 4L << 20, 16L << 10, 8, Duration.ofSeconds(5),
-                Metrics.DEFAULT, Lifecycle.DEFAULT.withoutScrubbing(), Cluster.NONE, Auth.NONE);
+                Metrics.DEFAULT, Lifecycle.DEFAULT.withoutScrubbing(), Cluster.NONE, Auth.NONE, Tls.NONE);
     }
 
     /** This configuration with other ports (0: any free port). */
     public ServerConfig withPorts(int http, int grpc) {
         return new ServerConfig(http, grpc, bindAddress, dataDir, maxManifestSize, maxHeaderSize, blockingThreads,
-                shutdownGrace, metrics, lifecycle, cluster, auth);
+                shutdownGrace, metrics, lifecycle, cluster, auth, tls);
     }
 
     /** This configuration with other metrics settings. */
     public ServerConfig withMetrics(Metrics other) {
         return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, other, lifecycle, cluster, auth);
+                blockingThreads, shutdownGrace, other, lifecycle, cluster, auth, tls);
     }
 
     /** This configuration with other lifecycle settings. */
     public ServerConfig withLifecycle(Lifecycle other) {
         return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, metrics, other, cluster, auth);
+                blockingThreads, shutdownGrace, metrics, other, cluster, auth, tls);
     }
 
     /** This configuration in cluster mode (or alone again with {@link Cluster#NONE}). */
     public ServerConfig withCluster(Cluster other) {
         return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, metrics, lifecycle, other, auth);
+                blockingThreads, shutdownGrace, metrics, lifecycle, other, auth, tls);
     }
 
     /** This configuration with other access control. */
     public ServerConfig withAuth(Auth other) {
         return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, metrics, lifecycle, cluster, other);
+                blockingThreads, shutdownGrace, metrics, lifecycle, cluster, other, tls);
+    }
+
+    /** This configuration with other TLS settings ({@link Tls#NONE}: plain). */
+    public ServerConfig withTls(Tls other) {
+        return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
+                blockingThreads, shutdownGrace, metrics, lifecycle, cluster, auth, other);
     }
 }
