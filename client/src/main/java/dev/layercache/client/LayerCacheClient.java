@@ -527,6 +527,8 @@ public final class LayerCacheClient implements AutoCloseable {
         private ManagedChannel channel;
         private boolean plaintext;
         private Path caFile;
+        private Path clientCertChain;
+        private Path clientKey;
         private String token;
         private Duration deadline = Duration.ofSeconds(30);
         private Duration transferAttemptDeadline;
@@ -594,6 +596,20 @@ public final class LayerCacheClient implements AutoCloseable {
         public Builder tls(Path caFile) {
             this.plaintext = false;
             this.caFile = requireNonNull(caFile, "caFile");
+            return this;
+        }
+
+        /**
+         * Presents a client certificate in the TLS handshake, for a server that requires one
+         * ({@code grpc-client-ca}). Implies TLS; combine with {@link #tls(Path)} for a private CA.
+         *
+         * @param certChain PEM certificate chain, the client's certificate first
+         * @param key       its unencrypted PEM private key (PKCS#8)
+         */
+        public Builder clientCertificate(Path certChain, Path key) {
+            this.clientCertChain = requireNonNull(certChain, "certChain");
+            this.clientKey = requireNonNull(key, "key");
+            this.plaintext = false;
             return this;
         }
 
@@ -676,14 +692,25 @@ public final class LayerCacheClient implements AutoCloseable {
             ChannelCredentials creds;
             if (plaintext) {
                 creds = InsecureChannelCredentials.create();
-            } else if (caFile != null) {
-                try {
-                    creds = TlsChannelCredentials.newBuilder().trustManager(caFile.toFile()).build();
-                } catch (IOException | RuntimeException e) {
-                    throw new IllegalArgumentException("cannot read the CA file " + caFile + ": " + e.getMessage(), e);
-                }
             } else {
-                creds = TlsChannelCredentials.create();
+                TlsChannelCredentials.Builder tls = TlsChannelCredentials.newBuilder();
+                if (caFile != null) {
+                    try {
+                        tls.trustManager(caFile.toFile());
+                    } catch (IOException | RuntimeException e) {
+                        throw new IllegalArgumentException("cannot read the CA file " + caFile + ": "
+                                + e.getMessage(), e);
+                    }
+                }
+                if (clientCertChain != null) {
+                    try {
+                        tls.keyManager(clientCertChain.toFile(), clientKey.toFile());
+                    } catch (IOException | RuntimeException e) {
+                        throw new IllegalArgumentException("cannot read the client certificate " + clientCertChain
+                                + " or its key " + clientKey + ": " + e.getMessage(), e);
+                    }
+                }
+                creds = tls.build();
             }
             ManagedChannelBuilder<?> b;
             if (uriTarget != null) {

@@ -29,7 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * TLS with a private certificate authority and the bearer token, against a small gRPC server of
- * the test's own (the layercache node serves plaintext; TLS is a proxy's job there).
+ * the test's own (GrpcTlsTest runs the client against a node with TLS).
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class TlsAndTokenTest {

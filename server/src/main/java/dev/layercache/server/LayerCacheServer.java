@@ -35,6 +35,7 @@ import dev.layercache.server.registry.ManifestService;
 import dev.layercache.server.registry.UploadService;
 import dev.layercache.server.storage.DataLayout;
 import dev.layercache.server.storage.DiskBlobBackend;
+import dev.layercache.server.tls.ReloadingTls;
 import java.time.Clock;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -123,21 +124,24 @@ public final class LayerCacheServer implements AutoCloseable {
                     new Scrubber(metadata, disk, layout, repair, clock), access, census, metrics, clock);
             lifecycle.startupChecked(check);
 
+            ReloadingTls tls = ReloadingTls.open(config.tls());
             transport = new Transport();
             http = new HttpServer(
                     new HttpServer.Options(config.bindAddress(), config.httpPort(), (int) config.maxManifestSize(),
                             (int) config.maxHeaderSize(), accessControl, rates, config.limits().idleTimeout(),
-                            config.limits().readTimeout()),
+                            config.limits().readTimeout(), tls),
                     transport, blobs, uploads, manifests, json, blocking, this::isReady, metrics, lifecycle,
                     RequestListener.all(List.of(new AccessLog(), new RequestMetrics(metrics, manifests))));
             grpc = new GrpcServer(config.bindAddress(), config.grpcPort(), transport, blocking,
                     GrpcServices.create(entries, blobs, uploads, manifests,
                             (int) config.maxManifestSize(), metrics), metrics, accessControl, rates,
-                    config.limits().idleTimeout());
+                    config.limits().idleTimeout(), tls);
             grpc.setServing(true);
             if (cluster != null) {
                 String url = config.cluster().nodeUrl().isEmpty()
-                        ? ClusterNode.defaultUrl(config.bindAddress(), http.port()) : config.cluster().nodeUrl();
+                        ? ClusterNode.defaultUrl(config.bindAddress(), http.port())
+                                .replaceFirst("^http:", config.tls().enabled() ? "https:" : "http:")
+                        : config.cluster().nodeUrl();
                 cluster.joined(url);
                 BucketCollector bucketGc = cluster.startCollection(config.cluster(), config.lifecycle(), manifests,
                         access, guard, url, clock);

@@ -40,6 +40,21 @@ class HealthCheckTest {
     }
 
     @Test
+    void aNodeWithTlsIsHealthy(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        dev.layercache.server.testing.TestPki pki = dev.layercache.server.testing.TestPki.create(dir.resolve("pki"),
+                "server");
+        dev.layercache.server.testing.TestPki.Issued cert = pki.server("cache.example", 1);
+        dev.layercache.server.config.ServerConfig config = dev.layercache.server.config.ServerConfig
+                .forTesting(dir.resolve("data"))
+                .withTls(new dev.layercache.server.config.ServerConfig.Tls(cert.cert(), cert.key(), null));
+        try (LayerCacheServer node = LayerCacheServer.start(config)) {
+            assertEquals(0, HealthCheck.run(new String[] {Integer.toString(node.httpPort())}, Map.of(), out),
+                    this::said);
+            assertTrue(said().contains("answered 200"), said());
+        }
+    }
+
+    @Test
     void aClosedPortIsUnhealthy() throws Exception {
         int closed;
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {

@@ -22,6 +22,14 @@ final class GlobalOptions {
             description = "Use TLS, trusting the certificate authorities of this PEM file.")
     Path caFile;
 
+    @Option(names = "--client-cert", paramLabel = "PEM",
+            description = "Present this client certificate (PEM chain) to a server that requires one; with --client-key.")
+    Path clientCert;
+
+    @Option(names = "--client-key", paramLabel = "PEM",
+            description = "The unencrypted PEM (PKCS#8) private key of --client-cert.")
+    Path clientKey;
+
     @Option(names = "--tls", description = "Use TLS with the system's trusted certificate authorities.")
     boolean tls;
 
@@ -43,8 +51,11 @@ final class GlobalOptions {
         }
         LayerCacheClient.Builder b = LayerCacheClient.builder().target(target).listener(listener)
                 .retryPolicy(RetryPolicy.defaults().withMaxAttempts(retries + 1));
-        if (plaintext && (tls || caFile != null)) {
-            throw new CliException(ExitCodes.INVALID, "--plaintext excludes --tls and --ca-file");
+        if (plaintext && (tls || caFile != null || clientCert != null)) {
+            throw new CliException(ExitCodes.INVALID, "--plaintext excludes --tls, --ca-file and --client-cert");
+        }
+        if ((clientCert == null) != (clientKey == null)) {
+            throw new CliException(ExitCodes.INVALID, "--client-cert and --client-key go together");
         }
         if (caFile != null) {
             b.tls(caFile);
@@ -52,6 +63,9 @@ final class GlobalOptions {
             b.tls();
         } else {
             b.plaintext();
+        }
+        if (clientCert != null) {
+            b.clientCertificate(clientCert, clientKey);
         }
         if (token != null && !token.isEmpty()) {
             b.bearerToken(token);

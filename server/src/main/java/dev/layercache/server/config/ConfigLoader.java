@@ -199,7 +199,7 @@ public final class ConfigLoader {
                 duration(v, Setting.MAX_AGE), duration(v, Setting.GC_GRACE), uploadTimeout, interval,
                 size(v, Setting.SCRUB_RATE), duration(v, Setting.SCRUB_EVERY), namespaceLimits(v));
         return new ServerConfig(httpPort, grpcPort, bind, dataDir, maxManifest, maxHeader, threads, grace, metrics,
-                lifecycle, cluster(v), auth(v), limits(v));
+                lifecycle, cluster(v), auth(v), limits(v), tls(v));
     }
 
     /** {@code team/ci:max-disk-size=50GiB,max-age=7d;legacy:max-age=1d} */
@@ -271,6 +271,44 @@ public final class ConfigLoader {
                     ? Setting.AUTH_RULES : htpasswd != null ? Setting.AUTH_HTPASSWD : Setting.AUTH_TOKENS, e.getMessage());
         }
         return new ServerConfig.Auth(htpasswd, tokens, rules, anonymousRead, v.get(Setting.NODE_TOKEN).trim());
+    }
+
+    /** TLS: the files must exist and parse now, so that a typo fails at start, not at the first handshake. */
+    private static ServerConfig.Tls tls(Values v) throws ConfigException {
+        Path cert = existingFile(v, Setting.TLS_CERT);
+        Path key = existingFile(v, Setting.TLS_KEY);
+        Path clientCa = existingFile(v, Setting.GRPC_CLIENT_CA);
+        if ((cert == null) != (key == null)) {
+            throw v.invalid(cert == null ? Setting.TLS_KEY : Setting.TLS_CERT, "needs "
+                    + (cert == null ? Setting.TLS_CERT : Setting.TLS_KEY).key() + " too (both or neither)");
+        }
+        if (cert == null) {
+            if (clientCa != null) {
+                throw v.invalid(Setting.GRPC_CLIENT_CA, "needs tls-cert and tls-key (client certificates need TLS)");
+            }
+            return ServerConfig.Tls.NONE;
+        }
+        java.security.cert.X509Certificate leaf;
+        try {
+            leaf = dev.layercache.server.tls.PemFiles.certificates(cert).get(0);
+        } catch (java.io.IOException | java.security.GeneralSecurityException e) {
+            throw v.invalid(Setting.TLS_CERT, "not a PEM certificate chain: " + oneLine(e.getMessage()));
+        }
+        try {
+            if (!dev.layercache.server.tls.PemFiles.matches(dev.layercache.server.tls.PemFiles.privateKey(key), leaf)) {
+                throw v.invalid(Setting.TLS_KEY, "is not the private key of the certificate in " + cert);
+            }
+        } catch (java.io.IOException | java.security.GeneralSecurityException e) {
+            throw v.invalid(Setting.TLS_KEY, "not a PEM private key: " + oneLine(e.getMessage()));
+        }
+        if (clientCa != null) {
+            try {
+                dev.layercache.server.tls.PemFiles.certificates(clientCa);
+            } catch (java.io.IOException | java.security.GeneralSecurityException e) {
+                throw v.invalid(Setting.GRPC_CLIENT_CA, "not a PEM CA bundle: " + oneLine(e.getMessage()));
+            }
+        }
+        return new ServerConfig.Tls(cert, key, clientCa);
     }
 
     private static Path existingFile(Values v, Setting s) throws ConfigException {

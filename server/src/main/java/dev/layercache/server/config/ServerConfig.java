@@ -17,7 +17,8 @@ public record ServerConfig(
         Lifecycle lifecycle,
         Cluster cluster,
         Auth auth,
-        Limits limits) {
+        Limits limits,
+        Tls tls) {
 
     /**
      * What one client may ask of the node.
@@ -33,6 +34,22 @@ public record ServerConfig(
     public record Limits(long maxBlobBytes, int maxUploadsPerIdentity, double requestsPerSecond,
                          Duration idleTimeout, Duration readTimeout) {
         public static final Limits DEFAULT = new Limits(0, 0, 0, Duration.ofSeconds(60), Duration.ofSeconds(30));
+    }
+
+    /**
+     * TLS on both ports (see README, "TLS"); {@link #NONE} for plain HTTP and gRPC.
+     *
+     * @param certChain    PEM certificate chain, the server's certificate first; null for no TLS
+     * @param privateKey   PEM private key of that certificate
+     * @param grpcClientCa PEM CA bundle: gRPC clients must present a certificate signed by it;
+     *                     null for no client certificates
+     */
+    public record Tls(Path certChain, Path privateKey, Path grpcClientCa) {
+        public static final Tls NONE = new Tls(null, null, null);
+
+        public boolean enabled() {
+            return certChain != null;
+        }
     }
 
     /**
@@ -165,42 +182,48 @@ public record ServerConfig(
     public static ServerConfig forTesting(Path dataDir) {
         return new ServerConfig(0, 0, "127.0.0.1", dataDir, 4L << 20, 16L << 10, 8, Duration.ofSeconds(5),
                 Metrics.DEFAULT, Lifecycle.DEFAULT.withoutScrubbing(), Cluster.NONE, Auth.NONE,
-                Limits.DEFAULT);
+                Limits.DEFAULT, Tls.NONE);
     }
 
     /** This configuration with other ports (0: any free port). */
     public ServerConfig withPorts(int http, int grpc) {
         return new ServerConfig(http, grpc, bindAddress, dataDir, maxManifestSize, maxHeaderSize, blockingThreads,
-                shutdownGrace, metrics, lifecycle, cluster, auth, limits);
+                shutdownGrace, metrics, lifecycle, cluster, auth, limits, tls);
     }
 
     /** This configuration with other metrics settings. */
     public ServerConfig withMetrics(Metrics other) {
         return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, other, lifecycle, cluster, auth, limits);
+                blockingThreads, shutdownGrace, other, lifecycle, cluster, auth, limits, tls);
     }
 
     /** This configuration with other lifecycle settings. */
     public ServerConfig withLifecycle(Lifecycle other) {
         return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, metrics, other, cluster, auth, limits);
+                blockingThreads, shutdownGrace, metrics, other, cluster, auth, limits, tls);
     }
 
     /** This configuration in cluster mode (or alone again with {@link Cluster#NONE}). */
     public ServerConfig withCluster(Cluster other) {
         return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, metrics, lifecycle, other, auth, limits);
+                blockingThreads, shutdownGrace, metrics, lifecycle, other, auth, limits, tls);
     }
 
     /** This configuration with other access control. */
     public ServerConfig withAuth(Auth other) {
         return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, metrics, lifecycle, cluster, other, limits);
+                blockingThreads, shutdownGrace, metrics, lifecycle, cluster, other, limits, tls);
     }
 
     /** This configuration with other limits. */
     public ServerConfig withLimits(Limits other) {
         return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, metrics, lifecycle, cluster, auth, other);
+                blockingThreads, shutdownGrace, metrics, lifecycle, cluster, auth, other, tls);
+    }
+
+    /** This configuration with other TLS settings ({@link Tls#NONE}: plain). */
+    public ServerConfig withTls(Tls other) {
+        return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
+                blockingThreads, shutdownGrace, metrics, lifecycle, cluster, auth, limits, other);
     }
 }

@@ -52,6 +52,12 @@ public enum Setting {
     AUTH_ANONYMOUS_READ("auth-anonymous-read", "false", "requests without credentials may read everything"),
     NODE_TOKEN("node-token", "", "cluster with access control: the token (of an identity with admin) a node"
             + " presents to the others"),
+    TLS_CERT("tls-cert", "", "PEM certificate chain (server certificate first): both ports speak TLS;"
+            + " reloaded when the file changes"),
+    TLS_KEY("tls-key", "", "PEM private key of tls-cert, unencrypted PKCS#8 ('BEGIN PRIVATE KEY') or PKCS#1 RSA"
+            + " ('BEGIN RSA PRIVATE KEY'); reloaded when the file changes"),
+    GRPC_CLIENT_CA("grpc-client-ca", "", "PEM CA bundle: the gRPC port requires client certificates signed by"
+            + " one of these (needs tls-cert)"),
     NODE_URL("node-url", "", "URL other nodes reach this node's HTTP port at (default http://<bind-address>:<http-port>)");
 
     private final String key;

@@ -2,6 +2,7 @@ package dev.layercache.server.grpc;
 
 import dev.layercache.server.Transport;
 import dev.layercache.server.metrics.CacheMetrics;
+import dev.layercache.server.tls.ReloadingTls;
 import io.grpc.BindableService;
 import io.grpc.Server;
 import io.grpc.netty.NettyServerBuilder;
@@ -17,7 +18,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The native gRPC surface on Netty (the same event loops as HTTP), with standard health checking
- * ({@code grpc.health.v1}) and server reflection. Service methods run on the blocking pool.
+ * ({@code grpc.health.v1}) and server reflection. Service methods run on the blocking pool. With
+ * TLS configured, the port speaks only TLS (and asks for client certificates when configured).
  */
 public final class GrpcServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(GrpcServer.class);
@@ -36,7 +38,7 @@ public final class GrpcServer implements AutoCloseable {
     public GrpcServer(String bindAddress, int port, Transport transport, Executor executor,
                       List<BindableService> services, CacheMetrics metrics,
                       dev.layercache.server.auth.AccessControl access, dev.layercache.server.auth.RateLimits rates,
-                      java.time.Duration idleTimeout) throws IOException {
+                      java.time.Duration idleTimeout, ReloadingTls tls) throws IOException {
         NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(bindAddress, port))
                 .channelType(transport.serverChannelType())
                 .bossEventLoopGroup(transport.group())
@@ -54,8 +56,13 @@ public final class GrpcServer implements AutoCloseable {
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance());
         services.forEach(builder::addService);
+        if (tls != null) {
+            // One context for the server's life; its key and trust managers follow the files.
+            builder.sslContext(tls.grpcContext());
+        }
         server = builder.build().start();
-        log.info("gRPC (native cache API) listening on {}", server.getListenSockets());
+        log.info("gRPC (native cache API) listening on {} ({})", server.getListenSockets(), tls == null ? "plaintext"
+                : tls.requiresGrpcClientCertificates() ? "TLS, client certificates required" : "TLS");
     }
 
     public int port() {

@@ -7,6 +7,7 @@ import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.ManifestService;
 import dev.layercache.server.registry.UploadService;
+import dev.layercache.server.tls.ReloadingTls;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
@@ -16,6 +17,7 @@ import io.netty.channel.socket.SocketChannel;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http.HttpServerExpectContinueHandler;
+import io.netty.handler.stream.ChunkedWriteHandler;
 import java.net.InetSocketAddress;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -36,10 +38,10 @@ public final class HttpServer implements AutoCloseable {
      */
     private static final int MAX_PIPELINED = 8192;
 
-    /** Settings of the HTTP surface. */
+    /** Settings of the HTTP surface; {@code tls} is null for plain HTTP. */
     public record Options(String bindAddress, int port, int maxManifestBytes, int maxHeaderBytes,
                           dev.layercache.server.auth.AccessControl access, dev.layercache.server.auth.RateLimits rates,
-                          java.time.Duration idleTimeout, java.time.Duration readTimeout) {
+                          java.time.Duration idleTimeout, java.time.Duration readTimeout, ReloadingTls tls) {
     }
 
     private final Channel serverChannel;
@@ -54,6 +56,7 @@ public final class HttpServer implements AutoCloseable {
                 lifecycle, options.access());
         HttpSurface surface = new HttpSurface(routes, new ErrorMapper(json), listener, activeExchanges,
                 new HttpAccess(options.access(), options.rates()));
+        ReloadingTls tls = options.tls();
         ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(transport.group())
                 .channel(transport.serverChannelType())
@@ -63,20 +66,29 @@ public final class HttpServer implements AutoCloseable {
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
+                        if (tls != null) {
+                            // The handshake picks the newest certificate (ReloadingTls).
+                            ch.pipeline().addLast("tls", tls.httpContext().newHandler(ch.alloc()));
+                        } else {
+                            ch.pipeline().addLast("tls-probe", new TlsProbeGuard());
+                        }
                         ch.pipeline()
-                                .addLast("tls-probe", new TlsProbeGuard())
                                 .addLast("codec", new HttpServerCodec(new HttpDecoderConfig()
                                         .setMaxInitialLineLength(8192)
                                         .setMaxHeaderSize(options.maxHeaderBytes())
                                         .setMaxChunkSize(1 << 20), MAX_PIPELINED))
                                 .addLast("timeouts", new ConnectionTimeouts(options.idleTimeout(), options.readTimeout()))
-                                .addLast("continue", new HttpServerExpectContinueHandler())
-                                .addLast("dispatch", new HttpDispatcher(surface, blocking, false));
+                                .addLast("continue", new HttpServerExpectContinueHandler());
+                        if (tls != null) {
+                            // Files go out as chunks through the TLS engine: sendfile cannot encrypt.
+                            ch.pipeline().addLast("chunked", new ChunkedWriteHandler());
+                        }
+                        ch.pipeline().addLast("dispatch", new HttpDispatcher(surface, blocking, tls != null));
                     }
                 });
         serverChannel = bootstrap.bind(new InetSocketAddress(options.bindAddress(), options.port())).sync().channel();
-        log.info("HTTP (OCI Distribution) listening on {} ({} transport)", serverChannel.localAddress(),
-                transport.name());
+        log.info("HTTP (OCI Distribution) listening on {} ({}, {} transport)", serverChannel.localAddress(),
+                tls != null ? "HTTPS" : "plain HTTP", transport.name());
     }
 
     /** The bound port (useful when configured as 0). */
