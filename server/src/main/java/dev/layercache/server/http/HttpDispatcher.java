@@ -156,6 +156,13 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
             return;
         }
         try {
+            // Decoded once here: a malformed percent-escape in the query is the client's error, not a 500.
+            uri.parameters();
+        } catch (IllegalArgumentException malformedQuery) {
+            respondEarly(ex, surface.errors().of(ErrorCode.BAD_REQUEST, "malformed query string", null));
+            return;
+        }
+        try {
             request.identity(surface.access().admit(request));
         } catch (RegistryException refused) {
             respondEarly(ex, surface.errors().toResponse(refused, request));

@@ -2,7 +2,9 @@ package dev.layercache.server.registry;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.ErrorCode;
 import dev.layercache.server.core.MediaTypes;
@@ -46,6 +48,11 @@ public final class ManifestService {
     private final TombstoneIndex tombstones;
     private final BlobService blobs;
     private final ObjectMapper json;
+    /**
+     * How a pushed manifest is read: no key twice (parsers disagree on which one counts, so such a
+     * document means one thing here and another to a client) and nothing after the object.
+     */
+    private final ObjectReader pushed;
 
     private final AccessTracker access;
     private final ReferenceGuard guard;
@@ -62,6 +69,8 @@ public final class ManifestService {
         this.tombstones = new TombstoneIndex(kv);
         this.blobs = blobs;
         this.json = json;
+        this.pushed = json.reader(DeserializationFeature.FAIL_ON_READING_DUP_TREE_KEY)
+                .with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
     }
 
     public PutResult put(RepositoryName repo, Reference reference, String contentType, byte[] content) {
@@ -72,8 +81,9 @@ public final class ManifestService {
             throw new RegistryException(ErrorCode.DIGEST_INVALID,
                     "manifest content has digest " + digest + ", not " + d.digest(), d.digest().toString());
         }
-        JsonNode root = parse(content);
+        JsonNode root = parse(pushed, content);
         String mediaType = mediaTypeOf(contentType, root);
+        checkSchemaVersion(root, mediaType);
         Digest subject = descriptorDigest(root.get("subject"), "subject");
         // Checked and committed under the references' locks: collection cannot take a blob
         // between the check and the commit (see ReferenceGuard).
@@ -283,9 +293,13 @@ public final class ManifestService {
     }
 
     private JsonNode parse(byte[] content) {
+        return parse(json.reader(), content);
+    }
+
+    private static JsonNode parse(ObjectReader reader, byte[] content) {
         JsonNode root;
         try {
-            root = json.readTree(content);
+            root = reader.readTree(content);
         } catch (JsonProcessingException e) {
             throw new RegistryException(ErrorCode.MANIFEST_INVALID,
                     "manifest is not valid JSON: " + e.getOriginalMessage());
@@ -299,6 +313,15 @@ public final class ManifestService {
     }
 
     private static String mediaTypeOf(String contentType, JsonNode root) {
+        String type = mediaTypeAsPushed(contentType, root);
+        if (!MediaTypes.isWellFormed(type)) {
+            throw new RegistryException(ErrorCode.MANIFEST_INVALID, "invalid media type: "
+                    + (type.length() > 80 ? type.substring(0, 77) + "..." : type).replaceAll("\\p{Cntrl}", "?"));
+        }
+        return type;
+    }
+
+    private static String mediaTypeAsPushed(String contentType, JsonNode root) {
         String declared = text(root, "mediaType");
         String header = contentType == null ? null : contentType.split(";", 2)[0].trim();
         if (header != null && !header.isEmpty()) {
@@ -315,6 +338,16 @@ public final class ManifestService {
             return root.has("signatures") ? MediaTypes.DOCKER_MANIFEST_V1_SIGNED : MediaTypes.DOCKER_MANIFEST_V1;
         }
         return root.has("manifests") ? MediaTypes.OCI_INDEX : MediaTypes.OCI_MANIFEST;
+    }
+
+    /** An OCI or Docker v2 manifest or index says schemaVersion 2; one that says anything else is not one. */
+    private static void checkSchemaVersion(JsonNode root, String mediaType) {
+        JsonNode version = root.get("schemaVersion");
+        boolean v2 = mediaType.equals(MediaTypes.OCI_MANIFEST) || mediaType.equals(MediaTypes.OCI_INDEX)
+                || mediaType.equals(MediaTypes.DOCKER_MANIFEST) || mediaType.equals(MediaTypes.DOCKER_MANIFEST_LIST);
+        if (v2 && version != null && !(version.isIntegralNumber() && version.asLong() == 2)) {
+            throw new RegistryException(ErrorCode.MANIFEST_INVALID, "schemaVersion must be 2 for " + mediaType);
+        }
     }
 
     /** Every referenced blob must be there; collects all that are not, for one clear error. */
