@@ -55,7 +55,7 @@ public final class GrpcServer implements AutoCloseable {
                 .intercept(new MetricsInterceptor(metrics))
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance());
-        services.forEach(builder::addService);
+        services.forEach(service -> builder.addService(MalformedMessages.guard(service.bindService())));
         if (tls != null) {
             // One context for the server's life; its key and trust managers follow the files.
             builder.sslContext(tls.grpcContext());
