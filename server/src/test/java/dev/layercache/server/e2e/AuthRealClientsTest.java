@@ -143,6 +143,20 @@ class AuthRealClientsTest {
         docker(config, "rmi", image).ok();
         docker(config, "pull", image).ok();
         docker(config, "rmi", image).ok();
+
+        // BuildKit resolves FROM itself, with the credentials docker login stored: it must answer
+        // the same challenge. Without them, its pull is refused.
+        Path ctx = Files.createDirectories(work.resolve("bk"));
+        Files.writeString(ctx.resolve("Dockerfile"), "FROM " + image + "\nRUN echo built > /built\n");
+        Cmd.Result build = docker(config, "build", "--progress=plain", "--network", "none", "-t",
+                "localhost/auth-bk:1", ctx).env("DOCKER_BUILDKIT", "1").run();
+        assertEquals(0, build.exitCode(), "BuildKit pulls the base with docker login's credentials" + build.describe());
+        Path empty = Files.createDirectories(work.resolve("no-login"));
+        docker(config, "rmi", "localhost/auth-bk:1").run();
+        docker(config, "rmi", image).run();
+        Cmd.Result refused = docker(empty, "build", "--progress=plain", "--network", "none", "--no-cache", "-t",
+                "localhost/auth-bk:2", ctx).env("DOCKER_BUILDKIT", "1").run();
+        assertNotEquals(0, refused.exitCode(), "without credentials BuildKit's pull is refused" + refused.describe());
     }
 
     private static Cmd docker(Path config, Object... args) {
