@@ -36,6 +36,7 @@ import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.TlsChannelCredentials;
+import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.AbstractStub;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
@@ -89,6 +90,8 @@ import java.util.concurrent.TimeUnit;
 public final class LayerCacheClient implements AutoCloseable {
     /** The largest message the client accepts: a 4 MiB batch and its framing, with room to spare. */
     private static final int MAX_INBOUND_MESSAGE = 16 << 20;
+    /** Bytes a server may send on one stream before the client has taken them (the server's own window). */
+    private static final int FLOW_CONTROL_WINDOW = 8 << 20;
     /** Blobs up to this size are uploaded together in BatchUpdateBlobs calls. */
     private static final int SMALL_BLOB = 256 << 10;
     /** The data of one BatchUpdateBlobs call (the server takes at most 4 MiB). */
@@ -719,6 +722,11 @@ public final class LayerCacheClient implements AutoCloseable {
                 b = Grpc.newChannelBuilder(hostPorts.get(0).toString(), creds);
             } else {
                 b = Grpc.newChannelBuilder(StaticTargets.target(), creds, StaticTargets.registry(hostPorts));
+            }
+            if (b instanceof NettyChannelBuilder netty) {
+                // Downloads: the default 1 MiB window holds a 1 MiB-per-message stream to
+                // stop-and-wait; a few messages in flight keep it streaming, still bounded.
+                netty.flowControlWindow(FLOW_CONTROL_WINDOW);
             }
             return b.defaultLoadBalancingPolicy("round_robin")
                     // Retries are the client's (RetryPolicy); gRPC's own would buffer upload data.

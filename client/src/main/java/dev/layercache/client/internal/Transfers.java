@@ -20,9 +20,11 @@ import dev.layercache.client.TransferEvent.Kind;
 import io.grpc.CallCredentials;
 import io.grpc.Context;
 import io.grpc.ManagedChannel;
+import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientCalls;
 import io.grpc.stub.ClientResponseObserver;
 import java.io.IOException;
 import java.io.InputStream;
@@ -63,6 +65,10 @@ public final class Transfers {
         this.attemptDeadline = attemptDeadline;
         this.unaryDeadline = unaryDeadline;
     }
+
+    /** ReadBlob, its responses' data left in the array each message is read into (no second copy). */
+    private static final MethodDescriptor<ReadBlobRequest, ReadBlobResponse> READ_BLOB = BlobsGrpc.getReadBlobMethod()
+            .toBuilder().setResponseMarshaller(new AliasingMarshaller<>(ReadBlobResponse.parser())).build();
 
     /** Bytes an upload may have queued in the transport and still be "ready" for more. */
     static final int ON_READY_THRESHOLD = 4 << 20;
@@ -115,7 +121,8 @@ public final class Transfers {
             Context.CancellableContext context = Context.current().withCancellation();
             Context previous = context.attach();
             try {
-                Iterator<ReadBlobResponse> responses = blockingStub(attemptDeadline).readBlob(
+                Iterator<ReadBlobResponse> responses = ClientCalls.blockingServerStreamingCall(channel, READ_BLOB,
+                        blockingStub(attemptDeadline).getCallOptions(),
                         ReadBlobRequest.newBuilder().setNamespace(namespace).setDigest(digest.toString())
                                 .setOffset(offset).build());
                 boolean first = true;

@@ -276,10 +276,16 @@ public final class UploadService {
     /**
      * Appends bytes to the session's hash now and to its file soon after (in order, on the disk
      * pool); {@code written} runs when the file has them, and only then may the caller reuse the
-     * buffer. A write failure surfaces at the next call on the session.
+     * buffer. It runs exactly once, also when this method throws. A write failure surfaces at the
+     * next call on the session.
      */
     public void write(UploadSession s, ByteBuffer bytes, Runnable written) throws IOException {
-        checkSize(s.size + bytes.remaining());
+        try {
+            checkSize(s.size + bytes.remaining());
+        } catch (RuntimeException e) {
+            written.run();
+            throw e;
+        }
         hash(s.sha256, bytes);
         long position = s.size;
         int n = bytes.remaining();
