@@ -9,6 +9,7 @@ import dev.layercache.server.registry.ManifestService;
 import dev.layercache.server.registry.UploadService;
 import dev.layercache.server.tls.ReloadingTls;
 import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.PooledByteBufAllocator;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
@@ -62,6 +63,10 @@ public final class HttpServer implements AutoCloseable {
                 .channel(transport.serverChannelType())
                 .option(ChannelOption.SO_BACKLOG, 1024)
                 .childOption(ChannelOption.TCP_NODELAY, true)
+                // Netty 4.2's default adaptive allocator makes a new, zeroed direct chunk for the
+                // reads of a big upload (their buffers wait for the file writer) and frees it
+                // after: a tenth of an upload's CPU. The pooled allocator keeps its chunks.
+                .childOption(ChannelOption.ALLOCATOR, PooledByteBufAllocator.DEFAULT)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
