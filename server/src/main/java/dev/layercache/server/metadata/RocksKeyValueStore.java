@@ -7,6 +7,9 @@ import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
 import org.rocksdb.ColumnFamilyDescriptor;
 import org.rocksdb.ColumnFamilyHandle;
 import org.rocksdb.ColumnFamilyOptions;
@@ -17,8 +20,16 @@ import org.rocksdb.RocksDBException;
 import org.rocksdb.RocksIterator;
 import org.rocksdb.WriteBatch;
 import org.rocksdb.WriteOptions;
+import org.slf4j.LoggerFactory;
 
-/** {@link KeyValueStore} on an embedded RocksDB, one column family per {@link Table}. */
+/**
+ * {@link KeyValueStore} on an embedded RocksDB, one column family per {@link Table}.
+ *
+ * <p>RocksDB's native code crashes the whole process when it is used after {@code close()} (a
+ * background scan still running at shutdown did exactly that). Every operation is therefore
+ * counted in and out; {@link #close} first refuses new operations, then waits for those in
+ * progress, and only then frees the native handles. A late caller gets a {@link MetadataException}.
+ */
 public final class RocksKeyValueStore implements KeyValueStore {
 
     static {
@@ -32,6 +43,9 @@ public final class RocksKeyValueStore implements KeyValueStore {
     private final Map<Table, ColumnFamilyHandle> tables = new EnumMap<>(Table.class);
     private final WriteOptions durableWrite = new WriteOptions().setSync(true);
     private final WriteOptions processSafeWrite = new WriteOptions().setSync(false);
+    /** Operations in progress: striped, so that counting costs the hot paths no shared cache line. */
+    private final LongAdder inFlight = new LongAdder();
+    private volatile boolean closed;
 
     public RocksKeyValueStore(Path directory) {
         try {
@@ -58,16 +72,29 @@ public final class RocksKeyValueStore implements KeyValueStore {
 
     @Override
     public byte[] get(Table table, byte[] key) {
+        enter();
         try {
             return db.get(tables.get(table), key);
         } catch (RocksDBException e) {
             throw new MetadataException("metadata read failed: " + e.getMessage(), e);
+        } finally {
+            inFlight.decrement();
+        }
+    }
+
+    /** Counts an operation in; refuses it once the store is closing. Pair with {@code inFlight.decrement()}. */
+    private void enter() {
+        inFlight.increment();
+        if (closed) {
+            inFlight.decrement();
+            throw new MetadataException("the metadata store is closed", null);
         }
     }
 
     @Override
     public List<Entry> scan(Table table, byte[] prefix, byte[] startAfter, int limit) {
         List<Entry> out = new ArrayList<>(Math.min(limit, 1024));
+        enter();
         try (ReadOptions ro = new ReadOptions().setPrefixSameAsStart(false);
              RocksIterator it = db.newIterator(tables.get(table), ro)) {
             if (startAfter != null && compare(startAfter, prefix) >= 0) {
@@ -86,6 +113,8 @@ public final class RocksKeyValueStore implements KeyValueStore {
                 out.add(new Entry(key, it.value()));
                 it.next();
             }
+        } finally {
+            inFlight.decrement();
         }
         return out;
     }
@@ -97,6 +126,20 @@ public final class RocksKeyValueStore implements KeyValueStore {
 
     @Override
     public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (inFlight.sum() > 0) {
+            if (System.nanoTime() > deadline) {
+                // Freeing the handles now could crash the process; leaving them is only a leak at exit.
+                LoggerFactory.getLogger(RocksKeyValueStore.class).warn(
+                        "metadata operations still running after 30 s; leaving the store open");
+                return;
+            }
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
+        }
         // Flush so that a clean restart replays no WAL; closing handles before the DB is required.
         try {
             db.syncWal();
@@ -118,20 +161,26 @@ public final class RocksKeyValueStore implements KeyValueStore {
 
         @Override
         public Batch put(Table table, byte[] key, byte[] value) {
+            enter(); // the column family handle is native too
             try {
                 batch.put(tables.get(table), key, value);
             } catch (RocksDBException e) {
                 throw new MetadataException("metadata write failed: " + e.getMessage(), e);
+            } finally {
+                inFlight.decrement();
             }
             return this;
         }
 
         @Override
         public Batch delete(Table table, byte[] key) {
+            enter(); // the column family handle is native too
             try {
                 batch.delete(tables.get(table), key);
             } catch (RocksDBException e) {
                 throw new MetadataException("metadata write failed: " + e.getMessage(), e);
+            } finally {
+                inFlight.decrement();
             }
             return this;
         }
@@ -139,7 +188,12 @@ public final class RocksKeyValueStore implements KeyValueStore {
         @Override
         public void commit(boolean durable) {
             try (batch) {
-                db.write(durable ? durableWrite : processSafeWrite, batch);
+                enter();
+                try {
+                    db.write(durable ? durableWrite : processSafeWrite, batch);
+                } finally {
+                    inFlight.decrement();
+                }
             } catch (RocksDBException e) {
                 throw new MetadataException("metadata write failed: " + e.getMessage(), e);
             }

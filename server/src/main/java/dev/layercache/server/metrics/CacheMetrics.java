@@ -502,6 +502,12 @@ public final class CacheMetrics implements AutoCloseable {
     public void close() {
         if (censusThread != null) {
             censusThread.shutdownNow();
+            // A count in progress reads the metadata store, which closes next: let it finish.
+            try {
+                censusThread.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
         registry.close();
     }
