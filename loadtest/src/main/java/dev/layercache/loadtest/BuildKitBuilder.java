@@ -81,6 +81,11 @@ final class BuildKitBuilder implements SimulatedBuilder {
     }
 
     @Override
+    public void connect() throws IOException, InterruptedException {
+        registry.checkApi();
+    }
+
+    @Override
     public void build(BuildPlan plan, FleetStats stats) throws IOException, InterruptedException {
         String repository = run.namespace(plan.project());
         OverwrittenValue<Set<CacheKey>> ref = model.refs.computeIfAbsent(plan.project(),

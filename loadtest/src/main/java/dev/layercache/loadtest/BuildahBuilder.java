@@ -71,6 +71,11 @@ final class BuildahBuilder implements SimulatedBuilder {
     }
 
     @Override
+    public void connect() throws IOException, InterruptedException {
+        registry.checkApi();
+    }
+
+    @Override
     public void build(BuildPlan plan, FleetStats stats) throws IOException, InterruptedException {
         String repository = run.namespace(plan.project());
         List<PlannedStep> image = new ArrayList<>();

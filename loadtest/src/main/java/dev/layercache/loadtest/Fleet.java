@@ -1,6 +1,7 @@
 package dev.layercache.loadtest;
 
 import dev.layercache.loadtest.Workload.BuildPlan;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
@@ -41,26 +42,34 @@ final class Fleet {
     record Result(FleetRun run, FleetStats measured, FleetStats warmup, double measuredSeconds) {
     }
 
-    /** Runs the fleet; with {@code progress}, draws one updating status line there. */
-    static Result run(FleetConfig config, Protocol protocol, PrintStream progress) throws InterruptedException {
+    /**
+     * Runs the fleet; with {@code progress}, draws one updating status line there.
+     *
+     * @throws IOException when a builder cannot reach the cache at all (then no build ran)
+     */
+    static Result run(FleetConfig config, Protocol protocol, PrintStream progress)
+            throws IOException, InterruptedException {
         FleetRun run = new FleetRun(config, protocol);
         FleetStats warmup = new FleetStats();
         FleetStats measured = new FleetStats();
-        long start = System.nanoTime();
-        long warmupEnd = start + config.warmup.toNanos();
-        long deadline = start + config.duration.toNanos();
-        AtomicLong lastMeasuredEnd = new AtomicLong(warmupEnd);
-        AtomicLong buildsStarted = new AtomicLong();
         AtomicInteger threadNumber = new AtomicInteger();
-        ExecutorService builders = Executors.newFixedThreadPool(config.builders,
+        ExecutorService threads = Executors.newFixedThreadPool(config.builders,
                 r -> new Thread(r, "fleet-builder-" + threadNumber.incrementAndGet()));
         ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "fleet-progress");
             t.setDaemon(true);
             return t;
         });
-        Supplier<SimulatedBuilder> newBuilder = factory(run);
+        List<SimulatedBuilder> builders = new ArrayList<>();
         try {
+            connect(factory(run), builders, threads, config.builders);
+            // The clock starts once every builder is connected: a cold client (class loading, the
+            // first connection) on a busy machine would otherwise eat the warm-up.
+            long start = System.nanoTime();
+            long warmupEnd = start + config.warmup.toNanos();
+            long deadline = start + config.duration.toNanos();
+            AtomicLong lastMeasuredEnd = new AtomicLong(warmupEnd);
+            AtomicLong buildsStarted = new AtomicLong();
             if (progress != null) {
                 ticker.scheduleAtFixedRate(() -> progress.print("\r" + status(protocol, start, config,
                         System.nanoTime() < warmupEnd ? warmup : measured, System.nanoTime() < warmupEnd)),
@@ -69,34 +78,32 @@ final class Fleet {
             // Each builder draws from its own stream, split in order from the seed: reproducible.
             SplittableRandom seeds = new SplittableRandom(config.seed);
             List<Future<?>> running = new ArrayList<>();
-            for (int b = 0; b < config.builders; b++) {
+            for (SimulatedBuilder builder : builders) {
                 SplittableRandom random = seeds.split();
-                running.add(builders.submit(() -> {
-                    try (SimulatedBuilder builder = newBuilder.get()) {
-                        while (true) {
-                            long now = System.nanoTime();
-                            if (now >= deadline || (config.maxBuilds > 0
-                                    && buildsStarted.getAndIncrement() >= config.maxBuilds)) {
-                                return null;
-                            }
-                            int project = random.nextInt(config.projects);
-                            boolean commit = random.nextDouble() < config.commitProbability;
-                            BuildPlan plan = run.workload.plan(project, commit, random);
-                            boolean warmingUp = now < warmupEnd;
-                            FleetStats stats = warmingUp ? warmup : measured;
-                            long t0 = System.nanoTime();
-                            try {
-                                builder.build(plan, stats);
-                                stats.buildDone((System.nanoTime() - t0) / 1000);
-                            } catch (InterruptedException e) {
-                                Thread.currentThread().interrupt();
-                                return null;
-                            } catch (Exception e) {
-                                stats.buildFailed(e);
-                            }
-                            if (!warmingUp) {
-                                lastMeasuredEnd.accumulateAndGet(System.nanoTime(), Math::max);
-                            }
+                running.add(threads.submit(() -> {
+                    while (true) {
+                        long now = System.nanoTime();
+                        if (now >= deadline || (config.maxBuilds > 0
+                                && buildsStarted.getAndIncrement() >= config.maxBuilds)) {
+                            return null;
+                        }
+                        int project = random.nextInt(config.projects);
+                        boolean commit = random.nextDouble() < config.commitProbability;
+                        BuildPlan plan = run.workload.plan(project, commit, random);
+                        boolean warmingUp = now < warmupEnd;
+                        FleetStats stats = warmingUp ? warmup : measured;
+                        long t0 = System.nanoTime();
+                        try {
+                            builder.build(plan, stats);
+                            stats.buildDone((System.nanoTime() - t0) / 1000);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                            return null;
+                        } catch (Exception e) {
+                            stats.buildFailed(e);
+                        }
+                        if (!warmingUp) {
+                            lastMeasuredEnd.accumulateAndGet(System.nanoTime(), Math::max);
                         }
                     }
                 }));
@@ -108,16 +115,49 @@ final class Fleet {
                     measured.buildFailed(e.getCause()); // a fault of the simulator itself: still reported
                 }
             }
-        } finally {
-            builders.shutdownNow();
-            ticker.shutdownNow();
-            builders.awaitTermination(30, TimeUnit.SECONDS);
             if (progress != null) {
+                ticker.shutdownNow();
                 progress.print("\r" + status(protocol, start, config, measured, false) + "\n");
             }
+            double seconds = Math.max(1e-9, (lastMeasuredEnd.get() - warmupEnd) / 1e9);
+            return new Result(run, measured, warmup, seconds);
+        } finally {
+            threads.shutdownNow();
+            ticker.shutdownNow();
+            threads.awaitTermination(30, TimeUnit.SECONDS);
+            builders.forEach(SimulatedBuilder::close);
         }
-        double seconds = Math.max(1e-9, (lastMeasuredEnd.get() - warmupEnd) / 1e9);
-        return new Result(run, measured, warmup, seconds);
+    }
+
+    /** Makes {@code count} builders into {@code builders} and connects them, in parallel. */
+    private static void connect(Supplier<SimulatedBuilder> factory, List<SimulatedBuilder> builders,
+                                ExecutorService threads, int count) throws IOException, InterruptedException {
+        List<Future<SimulatedBuilder>> connecting = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            connecting.add(threads.submit(() -> {
+                SimulatedBuilder b = factory.get();
+                try {
+                    b.connect();
+                    return b;
+                } catch (Exception e) {
+                    b.close();
+                    throw e;
+                }
+            }));
+        }
+        IOException failed = null;
+        for (Future<SimulatedBuilder> f : connecting) {
+            try {
+                builders.add(f.get());
+            } catch (ExecutionException e) {
+                if (failed == null) {
+                    failed = new IOException("cannot reach the cache: " + e.getCause(), e.getCause());
+                }
+            }
+        }
+        if (failed != null) {
+            throw failed;
+        }
     }
 
     private static Supplier<SimulatedBuilder> factory(FleetRun run) {

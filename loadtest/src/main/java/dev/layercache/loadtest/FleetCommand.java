@@ -1,5 +1,6 @@
 package dev.layercache.loadtest;
 
+import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -122,7 +123,14 @@ final class FleetCommand implements Callable<Integer> {
                 + " s warm-up), run " + config.runId);
         boolean faulty = false;
         for (Protocol protocol : parsed) {
-            Fleet.Result result = Fleet.run(config, protocol, System.console() != null ? System.err : null);
+            Fleet.Result result;
+            try {
+                result = Fleet.run(config, protocol, System.console() != null ? System.err : null);
+            } catch (IOException e) {
+                System.err.println("fleet " + protocol.cliName() + ": " + e.getMessage());
+                faulty = true;
+                continue;
+            }
             addRow(report, result);
             FleetStats m = result.measured();
             FleetStats w = result.warmup();

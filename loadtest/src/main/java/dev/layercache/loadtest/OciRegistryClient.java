@@ -57,6 +57,13 @@ final class OciRegistryClient {
     record Manifest(String digest, String mediaType, byte[] body) {
     }
 
+    /** {@code GET /v2/}, the version check every client makes first. */
+    void checkApi() throws IOException, InterruptedException {
+        HttpResponse<byte[]> r = send(HttpRequest.newBuilder(base.resolve("v2/")).timeout(SMALL_REQUEST_TIMEOUT).GET(),
+                BodyHandlers.ofByteArray());
+        expect(r, 200, "GET " + base + "v2/ (the simulator sends no credentials)", r.body());
+    }
+
     /**
      * {@code HEAD /v2/REPO/manifests/REF} with one comma-joined {@code Accept} line (as
      * containerd resolves a tag): the manifest's digest, or empty when absent.

@@ -11,6 +11,12 @@ import dev.layercache.loadtest.Workload.BuildPlan;
  * model of the cache expected of it, and throw on any error: the build then counts as failed.
  */
 interface SimulatedBuilder extends AutoCloseable {
+    /**
+     * Opens the builder's connection with the request its kind of client makes first, before
+     * the run's clock starts; fails when the cache cannot be reached.
+     */
+    void connect() throws Exception;
+
     /** Runs one build, recording its figures in {@code stats}. */
     void build(BuildPlan plan, FleetStats stats) throws Exception;
 
