@@ -28,10 +28,15 @@ final class Report {
     }
 
     static void latencies(Map<String, Object> row, Histogram micros) {
-        row.put("p50_ms", micros.getValueAtPercentile(50) / 1000.0);
-        row.put("p99_ms", micros.getValueAtPercentile(99) / 1000.0);
-        row.put("p99.9_ms", micros.getValueAtPercentile(99.9) / 1000.0);
-        row.put("max_ms", micros.getMaxValue() / 1000.0);
+        latencies(row, "", micros);
+    }
+
+    /** As {@link #latencies(Map, Histogram)}, each figure's name starting with {@code prefix}. */
+    static void latencies(Map<String, Object> row, String prefix, Histogram micros) {
+        row.put(prefix + "p50_ms", micros.getValueAtPercentile(50) / 1000.0);
+        row.put(prefix + "p99_ms", micros.getValueAtPercentile(99) / 1000.0);
+        row.put(prefix + "p99.9_ms", micros.getValueAtPercentile(99.9) / 1000.0);
+        row.put(prefix + "max_ms", micros.getMaxValue() / 1000.0);
     }
 
     String markdown() {
