@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** {@code java -jar layercache-loadtest.jar <benchmark>}: benchmarks with bounded run time. */
 @Command(name = "layercache-loadtest", mixinStandardHelpOptions = true,
         description = "Benchmarks of a layercache node (or any OCI registry, where the benchmark allows)",
-        subcommands = {GrpcBenchmark.class, SmallRequestsBenchmark.class})
+        subcommands = {GrpcBenchmark.class, HttpBenchmark.class, SideBySide.class})
 public final class Main {
     public static void main(String[] args) {
         System.exit(new CommandLine(new Main()).execute(args));
