@@ -12,7 +12,7 @@
 #   BIG_MIB=1024      blob size of the upload, download and gRPC blob throughput figures
 #   MEMORY_MIB=4096   blob size of the memory phase (0 skips it): a fresh node takes one blob of
 #                     this size over OCI and one over gRPC and serves each back, VmRSS sampled
-#   DURATION=5        seconds per round of a request workload; WARMUP=3 seconds of warm-up
+#   DURATION=4        seconds per round of a request workload; WARMUP=3 seconds of warm-up
 #   LC_JAVA_OPTS=     JVM options of the layercache node (none: the JVM's defaults, as the tables say)
 #   OUT_MD=BENCHMARKS.md  OUT_JSON=loadtest/results/side-by-side.json
 #
@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 BIG_MIB=${BIG_MIB:-1024}
 MEMORY_MIB=${MEMORY_MIB:-4096}
-DURATION=${DURATION:-5}
+DURATION=${DURATION:-4}
 WARMUP=${WARMUP:-3}
 GRPC_DURATION=${GRPC_DURATION:-5}
 GRPC_WARMUP=${GRPC_WARMUP:-10}
@@ -55,7 +55,7 @@ grep -q -- '<!-- side-by-side:begin -->' "$OUT_MD" || die "$OUT_MD has no <!-- s
 # Nothing is deleted while a phase runs: every uploaded blob stays on disk until the end.
 small_up=$(( BIG_MIB < 256 ? BIG_MIB : 256 ))
 main_mib=$(( 2 * (2 * ROUNDS * BIG_MIB + 2 * small_up + BIG_MIB) + (ROUNDS + 1) * BIG_MIB + 2 * BIG_MIB ))
-memory_mib=$(( MEMORY_MIB > 0 ? 6 * MEMORY_MIB + 256 : 0 ))
+memory_mib=$(( MEMORY_MIB > 0 ? 4 * MEMORY_MIB : 0 ))
 need_mib=$(( (main_mib > memory_mib ? main_mib : memory_mib) + 2048 ))
 work_parent=${TMPDIR:-/tmp}
 free_mib=$(df -Pm "$work_parent" | awk 'NR == 2 {print $4}')
@@ -137,6 +137,7 @@ sample_rss() { # pid file
 vm_hwm() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
 started=$SECONDS
+load_start=$(cut -d' ' -f1 /proc/loadavg)
 date_utc=$(date -u '+%Y-%m-%d %H:%M UTC')
 log "work folder $work; ROUNDS=$ROUNDS BIG_MIB=$BIG_MIB MEMORY_MIB=$MEMORY_MIB (about $((need_mib / 1024)) GiB of disk)"
 
@@ -247,7 +248,7 @@ if [ "$MEMORY_MIB" -gt 0 ]; then
   sample_rss "$lc_pid" "$work/rss-mem" &
   pids+=($!)
   run java -jar "$LOADTEST_JAR" http --target "layercache=http://127.0.0.1:$lc_http" --server-pid "$lc_pid" \
-      --workloads upload-monolithic,download --rounds 1 --blob-mib "$MEMORY_MIB" --work-dir "$work" \
+      --workloads download --download-seconds 0 --rounds 1 --blob-mib "$MEMORY_MIB" --work-dir "$work" \
       --json "$work/memory-http.json" > /dev/null
   run java -jar "$LOADTEST_JAR" grpc --target "127.0.0.1:$lc_grpc" --http "http://127.0.0.1:$lc_http" \
       --server-pid "$lc_pid" --duration 1 --warmup 1 --keys 100 --rounds 1 --blob-mib "$MEMORY_MIB" \
@@ -257,7 +258,7 @@ if [ "$MEMORY_MIB" -gt 0 ]; then
   mem_hwm_kib=$(vm_hwm "$lc_pid")
   memory_json=$(jq -n --argjson mib "$MEMORY_MIB" --argjson rss "$mem_rss_kib" --argjson hwm "$mem_hwm_kib" \
     --argjson mrss "$main_rss_kib" --argjson mhwm "$main_hwm_kib" \
-    --arg note "A fresh node (JVM options: $jvm_options) took two blobs of ${MEMORY_MIB} MiB over OCI (\`POST\` + one \`PUT\`; and a warm-up upload of up to 256 MiB) and served one of them twice (\`GET\`), then took two more over gRPC (\`WriteBlob\`) and served one of them twice (\`ReadBlob\`) and once over OCI (curl); VmRSS sampled every 0.1 s from /proc, VmHWM read at the end." \
+    --arg note "A fresh node (JVM options: $jvm_options) took a blob of ${MEMORY_MIB} MiB over OCI (\`POST\`, one \`PUT\` with the body) and served it twice (\`GET\`), then took two more over gRPC (\`WriteBlob\`) and served one of them twice (\`ReadBlob\`) and once over OCI (curl); VmRSS sampled every 0.1 s from /proc, VmHWM read at the end." \
     '{big_mib: $mib, rss_peak_MiB: ($rss / 1024), hwm_MiB: ($hwm / 1024), main_rss_peak_MiB: ($mrss / 1024), main_hwm_MiB: ($mhwm / 1024), note: $note}')
 else
   memory_json=$(jq -n --argjson mrss "$main_rss_kib" --argjson mhwm "$main_hwm_kib" \
@@ -277,13 +278,14 @@ jq -n \
   --arg kernel "$(uname -r)" --arg os "$os_name" --arg java "$java_version" \
   --arg distribution "$(docker-registry --version | awk '{print $NF}')" \
   --arg nginx "$(nginx -v 2>&1 | sed 's|.*nginx/||')" \
+  --arg load "$load_start at the start, $(cut -d' ' -f1 /proc/loadavg) at the end" \
   --argjson openssl "${openssl_sha:-null}" \
   --argjson memory "$memory_json" \
   --argjson run_seconds "$((SECONDS - started))" \
   --argjson rounds "$ROUNDS" --argjson big "$BIG_MIB" \
   '{date: $date, run_seconds: $run_seconds,
     machine: {nproc: $nproc, cpu: $cpu, ram: $ram, kernel: $kernel, os: $os, java: $java,
-              distribution: $distribution, nginx: $nginx},
+              distribution: $distribution, nginx: $nginx, load: $load},
     settings: {rounds: $rounds, big_mib: $big},
     sha256_openssl_MB_per_s: $openssl, memory: $memory, commands: $ARGS.positional}' \
   --args "${commands[@]}" > "$work/facts.json"

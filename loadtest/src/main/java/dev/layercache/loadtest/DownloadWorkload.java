@@ -9,17 +9,21 @@ import java.util.Map;
 /**
  * Download throughput of one big blob: {@code GET /v2/<repo>/blobs/<digest>} from a registry, or
  * the same file by its path from a plain web server (the ceiling). The client neither hashes nor
- * keeps the bytes: it reads them into one buffer and drops them, so the server's side shows.
+ * keeps the bytes: it reads them into one buffer and drops them, so the server's side shows. A
+ * run repeats the download on one keep-alive connection until it has lasted {@code minSeconds}:
+ * a single transfer of a second or so says more about the neighbours than about the server.
  */
 final class DownloadWorkload implements Workload {
     private final Path file;
     private final String staticPath;
     private final String repository;
+    private final double minSeconds;
     private final Map<String, String> digests = new java.util.concurrent.ConcurrentHashMap<>();
     private long size = -1;
 
-    DownloadWorkload(Path file, String staticPath, String repository) {
+    DownloadWorkload(Path file, String staticPath, String repository, double minSeconds) {
         this.file = file;
+        this.minSeconds = minSeconds;
         this.staticPath = staticPath;
         this.repository = repository;
     }
@@ -31,7 +35,9 @@ final class DownloadWorkload implements Workload {
 
     @Override
     public String description() {
-        return "GET of one blob of " + (size() >> 20) + " MiB (a static server: the same file at " + staticPath + ")";
+        return "GET of one blob of " + (size() >> 20) + " MiB, repeated for at least "
+                + (minSeconds == Math.rint(minSeconds) ? Long.toString((long) minSeconds) : Double.toString(minSeconds))
+                + " s (a static server: the same file at " + staticPath + ")";
     }
 
     private long size() {
@@ -76,18 +82,25 @@ final class DownloadWorkload implements Workload {
             double cpu = ServerCpu.seconds(target.pid());
             double clientCpu = ServerCpu.seconds(ProcessHandle.current().pid());
             long t0 = System.nanoTime();
-            HttpConnection.Response r = c.send("GET", path, Map.of(), HttpConnection.Body.DISCARD);
+            long bytes = 0;
+            int transfers = 0;
+            do {
+                HttpConnection.Response r = c.send("GET", path, Map.of(), HttpConnection.Body.DISCARD);
+                Oci.expect(r, 200, "GET " + path + " on " + target.name());
+                if (r.bodyLength() != size()) {
+                    throw new IllegalStateException("GET " + path + " on " + target.name() + " gave "
+                            + r.bodyLength() + " bytes, not " + size());
+                }
+                bytes += r.bodyLength();
+                transfers++;
+            } while (System.nanoTime() - t0 < minSeconds * 1e9 && c.isOpen());
             double seconds = (System.nanoTime() - t0) / 1e9;
-            Oci.expect(r, 200, "GET " + path + " on " + target.name());
-            if (r.bodyLength() != size()) {
-                throw new IllegalStateException("GET " + path + " on " + target.name() + " gave " + r.bodyLength()
-                        + " bytes, not " + size());
-            }
-            figures.put("MB_per_s", size() / 1e6 / seconds);
+            figures.put("MB_per_s", bytes / 1e6 / seconds);
             figures.put("seconds", seconds);
-            Workload.serverCpu(figures, "server_cpu_s_per_GiB", target, cpu, size() / GIB);
+            figures.put("transfers", transfers);
+            Workload.serverCpu(figures, "server_cpu_s_per_GiB", target, cpu, bytes / GIB);
             figures.put("client_cpu_s_per_GiB", (ServerCpu.seconds(ProcessHandle.current().pid()) - clientCpu)
-                    / (size() / GIB));
+                    / (bytes / GIB));
         }
         figures.put("bytes", size());
         return figures;

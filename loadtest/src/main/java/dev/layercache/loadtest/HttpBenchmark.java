@@ -78,6 +78,10 @@ final class HttpBenchmark implements Callable<Integer> {
             + "file of --blob-mib. A --static server must serve this very file at --static-download")
     Path downloadFile;
 
+    @Option(names = "--download-seconds", defaultValue = "3",
+            description = "a download run repeats the GET until it has lasted this long; 0 for one GET")
+    double downloadSeconds;
+
     @Option(names = "--static-download", defaultValue = "/blob", description = "path of --download-file on --static")
     String staticDownload;
 
@@ -243,7 +247,7 @@ final class HttpBenchmark implements Callable<Integer> {
                         file = work.resolve("download.bin");
                         RandomContent.file(file, (long) blobMib << 20);
                     }
-                    yield new DownloadWorkload(file, staticDownload, repository);
+                    yield new DownloadWorkload(file, staticDownload, repository, downloadSeconds);
                 }
                 case "small-blobs" -> new SmallBlobsWorkload(smallBlobs, smallBlobBytes, smallBlobClients,
                         smallBlobHead, repository);
@@ -338,6 +342,7 @@ final class HttpBenchmark implements Callable<Integer> {
         settings.put("tags", tags);
         settings.put("blob_mib", blobMib);
         settings.put("chunk_mib", chunkMib);
+        settings.put("download_s", downloadSeconds);
         settings.put("small_blobs", smallBlobs);
         settings.put("small_blob_bytes", smallBlobBytes);
         settings.put("small_blob_clients", smallBlobClients);

@@ -195,6 +195,9 @@ final class SideBySide implements Callable<Integer> {
                 "≥ 3× Distribution", Verdict.NONE), r -> r.ratio(sd) >= 3));
         rows.add(new Row(what, "wall time, s", stats(http, "small-blobs", n.layercache(), "seconds"),
                 stats(http, "small-blobs", n.distribution(), "seconds"), null, "", Verdict.NONE));
+        rows.add(new Row(what, "server CPU µs per blob", stats(http, "small-blobs", n.layercache(),
+                "server_cpu_us_per_blob"), stats(http, "small-blobs", n.distribution(), "server_cpu_us_per_blob"),
+                null, "", Verdict.NONE));
         rows.add(durability(http, n, what));
         return rows;
     }
@@ -343,7 +346,12 @@ final class SideBySide implements Callable<Integer> {
         if (facts.path("run_seconds").isNumber()) {
             sb.append(String.format(Locale.ROOT, " (run time %.1f min)", facts.get("run_seconds").asDouble() / 60));
         }
-        sb.append(". Machine: ").append(machineLine(machine)).append(".\n\n");
+        sb.append(". Machine: ").append(machineLine(machine)).append('.');
+        if (machine.has("load")) {
+            sb.append(" Load average (1 min) ").append(machine.get("load").asText())
+                    .append(": other work shared the cores.");
+        }
+        sb.append("\n\n");
         sb.append("Each figure is the median of ").append(s.path("rounds").asInt())
                 .append(" measured rounds, with the spread (min–max) in brackets; the targets are interleaved in "
                         + "every round (which one goes first alternates) after an unreported warm-up run of each "
@@ -359,7 +367,9 @@ final class SideBySide implements Callable<Integer> {
                 .append(s.path("tags").asInt()).append(" tags; nginx's column for requests is a `GET` of a static ")
                 .append("4 KiB file. Uploads: fresh random content every time (made and hashed before the clock starts), ")
                 .append(s.path("blob_mib").asInt()).append(" MiB, chunks of ").append(s.path("chunk_mib").asInt())
-                .append(" MiB. Download: the same file nginx serves, pushed once.\n");
+                .append(" MiB; a file may go to both servers of a round, never twice to one. Download: the same file ")
+                .append("nginx serves, pushed once, fetched again and again on one connection for at least ")
+                .append(Stats.number(s.path("download_s").asDouble(0))).append(" s per round.\n");
         sb.append("\n### Native gRPC API (layercache)\n\n");
         table(sb, grpc, false);
         sb.append("\n### Server memory\n\n");

@@ -11,6 +11,10 @@ import java.util.Map;
  * {@code Content-Range} per chunk, a closing {@code PUT}). The content is written to a file and
  * hashed before the clock starts; the body goes out of that file with sendfile, so the client
  * costs little. The server's CPU-seconds per GiB is the steadier figure on a shared machine.
+ *
+ * <p>Content is new to every server it goes to: a file is made again as soon as the target about
+ * to receive it has had it, so the targets of one round may share a file (two servers cannot
+ * deduplicate across each other) but no server ever sees the same blob twice.
  */
 final class UploadWorkload implements Workload {
     /** Warm-up uploads need not be big: they only get both JITs going. */
@@ -21,6 +25,9 @@ final class UploadWorkload implements Workload {
     private final long chunk;
     private final Path file;
     private final String repository;
+    private final java.util.Set<String> hadIt = new java.util.HashSet<>();
+    private String digest;
+    private long made = -1;
 
     UploadWorkload(boolean chunked, long size, long chunk, Path workDir, String repository) {
         this.chunked = chunked;
@@ -55,7 +62,12 @@ final class UploadWorkload implements Workload {
     @Override
     public Map<String, Object> run(HttpBenchmark.Target target, boolean warmUp) throws Exception {
         long bytes = warmUp ? Math.min(size, WARM_UP_BYTES) : size;
-        String digest = RandomContent.file(file, bytes);
+        if (made != bytes || hadIt.contains(target.name())) {
+            digest = RandomContent.file(file, bytes);
+            made = bytes;
+            hadIt.clear();
+        }
+        hadIt.add(target.name());
         Map<String, Object> figures = new LinkedHashMap<>();
         try (FileChannel in = FileChannel.open(file); HttpConnection c = new HttpConnection(target.base())) {
             double cpu = ServerCpu.seconds(target.pid());

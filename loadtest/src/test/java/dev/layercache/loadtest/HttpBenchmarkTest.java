@@ -78,8 +78,8 @@ class HttpBenchmarkTest {
             exit = new CommandLine(bench).execute("--target", "lc=" + base, "--static", "web=" + base,
                     "--server-pid", server.process().pid() + "," + server.process().pid(),
                     "--repository", REPO, "--rounds", "1", "--duration", "1", "--warmup", "0", "--concurrency", "4",
-                    "--tags", "20", "--blob-mib", "8", "--chunk-mib", "2", "--small-blobs", "200",
-                    "--download-file", download.toString(),
+                    "--tags", "20", "--blob-mib", "8", "--chunk-mib", "2", "--small-blobs", "100",
+                    "--download-file", download.toString(), "--download-seconds", "0.2",
                     "--static-download", Oci.blobPath("static/files", downloadDigest),
                     "--static-small", Oci.blobPath("static/files", smallDigest),
                     "--work-dir", scratch.toString(), "--json", json.toString());
@@ -127,11 +127,11 @@ class HttpBenchmarkTest {
 
         // Every small blob acknowledged is there with its length, and its bytes hash to its digest.
         JsonNode smallRun = result.get("rounds").get(7).get("figures");
-        assertEquals(200, smallRun.get("acknowledged").asInt());
-        assertEquals(200, smallRun.get("verified").asInt());
+        assertEquals(100, smallRun.get("acknowledged").asInt());
+        assertEquals(100, smallRun.get("verified").asInt());
         List<String> pushed = ((SmallBlobsWorkload) bench.workloads().get("small-blobs")).pushed("lc");
-        assertEquals(200, pushed.size());
-        assertEquals(200, pushed.stream().distinct().count(), "fresh content: no two blobs alike");
+        assertEquals(100, pushed.size());
+        assertEquals(100, pushed.stream().distinct().count(), "fresh content: no two blobs alike");
         for (String digest : pushed) {
             assertStored(digest, 4096);
         }
