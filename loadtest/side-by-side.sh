@@ -5,7 +5,7 @@
 # Regenerates BENCHMARKS.md between its side-by-side markers and loadtest/results/side-by-side.json.
 #
 #   ./mvnw -B -DskipTests package        # this script builds nothing: it runs the two jars
-#   loadtest/side-by-side.sh             # about 13 minutes with the defaults below
+#   loadtest/side-by-side.sh             # 11.5 minutes here with the defaults below
 #
 # Settings (environment):
 #   ROUNDS=5          interleaved rounds measured per workload (after a warm-up run per target)

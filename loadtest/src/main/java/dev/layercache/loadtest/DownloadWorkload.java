@@ -36,8 +36,7 @@ final class DownloadWorkload implements Workload {
     @Override
     public String description() {
         return "GET of one blob of " + (size() >> 20) + " MiB, repeated for at least "
-                + (minSeconds == Math.rint(minSeconds) ? Long.toString((long) minSeconds) : Double.toString(minSeconds))
-                + " s (a static server: the same file at " + staticPath + ")";
+                + Stats.plain(minSeconds) + " s (a static server: the same file at " + staticPath + ")";
     }
 
     private long size() {

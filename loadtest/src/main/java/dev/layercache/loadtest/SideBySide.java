@@ -369,7 +369,7 @@ final class SideBySide implements Callable<Integer> {
                 .append(s.path("blob_mib").asInt()).append(" MiB, chunks of ").append(s.path("chunk_mib").asInt())
                 .append(" MiB; a file may go to both servers of a round, never twice to one. Download: the same file ")
                 .append("nginx serves, pushed once, fetched again and again on one connection for at least ")
-                .append(Stats.number(s.path("download_s").asDouble(0))).append(" s per round.\n");
+                .append(Stats.plain(s.path("download_s").asDouble(0))).append(" s per round.\n");
         sb.append("\n### Native gRPC API (layercache)\n\n");
         table(sb, grpc, false);
         sb.append("\n### Server memory\n\n");

@@ -44,6 +44,11 @@ record Stats(double median, double min, double max, int n) {
         return String.format(Locale.ROOT, "%.3f", v);
     }
 
+    /** A setting as typed: {@code 3} for 3.0, {@code 0.5} for 0.5. */
+    static String plain(double v) {
+        return v == Math.rint(v) ? Long.toString((long) v) : Double.toString(v);
+    }
+
     /** A ratio: {@code 3.41×}. */
     static String ratio(double r) {
         return Double.isNaN(r) || Double.isInfinite(r) ? "n/a" : String.format(Locale.ROOT, "%.2f×", r);
