@@ -26,15 +26,15 @@ echo "node ready after $(echo "$t1 - $t0" | bc) s"
 curl -s http://127.0.0.1:5430/api/v1/store | jq -c '{startup_check, usage}'
 
 echo "--- HEAD blob, no collection running"
-java -jar "$lt" http --target node=http://127.0.0.1:5430 --server-pid "$pid" --rounds 1 --duration 15 --warmup 5 \
+java -jar "$lt" http --workloads head-blob,get-manifest --target node=http://127.0.0.1:5430 --server-pid "$pid" --rounds 1 --duration 15 --warmup 5 \
      --json "$work/idle.json" > /dev/null 2>&1
-jq -c '.rows[] | select(.benchmark | test("round 1")) | {benchmark, requests_per_s, p50_ms, p99_ms, "p99.9_ms", max_ms}' "$work/idle.json"
+jq -c '.rounds[] | select(.round == 1) | {workload} + (.figures | {requests_per_s, p50_ms, p99_ms, "p99.9_ms", max_ms})' "$work/idle.json"
 
 echo "--- HEAD blob while POST /api/v1/gc runs"
 (curl -s -X POST http://127.0.0.1:5430/api/v1/gc > "$work/gc.json") &
 gc=$!
-java -jar "$lt" http --target node=http://127.0.0.1:5430 --server-pid "$pid" --rounds 1 --duration 15 --warmup 0 \
+java -jar "$lt" http --workloads head-blob,get-manifest --target node=http://127.0.0.1:5430 --server-pid "$pid" --rounds 1 --duration 15 --warmup 0 \
      --json "$work/busy.json" > /dev/null 2>&1
-jq -c '.rows[] | select(.benchmark | test("round 1")) | {benchmark, requests_per_s, p50_ms, p99_ms, "p99.9_ms", max_ms}' "$work/busy.json"
+jq -c '.rounds[] | select(.round == 1) | {workload} + (.figures | {requests_per_s, p50_ms, p99_ms, "p99.9_ms", max_ms})' "$work/busy.json"
 wait "$gc"
 jq -c 'del(.digests)' "$work/gc.json"

@@ -22,6 +22,6 @@ start() { # name port grpc-port enabled
 }
 start on 5410 9410 true
 start off 5411 9411 false
-java -jar loadtest/target/layercache-loadtest.jar http \
+java -jar loadtest/target/layercache-loadtest.jar http --workloads head-blob,get-manifest \
      --target on=http://127.0.0.1:5410 --target off=http://127.0.0.1:5411 \
      --server-pid "${pids[0]},${pids[1]}" --rounds "$rounds" --duration "$seconds" --json metrics-cost.json

@@ -1,6 +1,6 @@
 package dev.layercache.loadtest;
 
-import dev.layercache.loadtest.Workload.BuildPlan;
+import dev.layercache.loadtest.FleetWorkload.BuildPlan;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.ArrayList;

@@ -16,7 +16,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 final class FleetRun {
     final FleetConfig config;
     final Protocol protocol;
-    final Workload workload;
+    final FleetWorkload workload;
     private final Set<CacheKey> lookedUp = ConcurrentHashMap.newKeySet();
     private final Queue<Publication> publications = new ConcurrentLinkedQueue<>();
 
@@ -34,7 +34,7 @@ final class FleetRun {
     FleetRun(FleetConfig config, Protocol protocol) {
         this.config = config;
         this.protocol = protocol;
-        this.workload = new Workload(config);
+        this.workload = new FleetWorkload(config);
     }
 
     String namespace(int project) {

@@ -1,6 +1,6 @@
 package dev.layercache.loadtest;
 
-import dev.layercache.loadtest.Workload.BuildPlan;
+import dev.layercache.loadtest.FleetWorkload.BuildPlan;
 
 /**
  * How a simulated builder runs one build against the cache, in one protocol: looks its steps

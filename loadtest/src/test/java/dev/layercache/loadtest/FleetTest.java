@@ -16,7 +16,7 @@ import dev.layercache.client.LookupResult;
 import dev.layercache.client.MissReason;
 import dev.layercache.client.StepVerdict;
 import dev.layercache.loadtest.FleetRun.Publication;
-import dev.layercache.loadtest.Workload.BuildPlan;
+import dev.layercache.loadtest.FleetWorkload.BuildPlan;
 import dev.layercache.server.testing.RealTools;
 import dev.layercache.server.testing.ServerProcess;
 import java.io.IOException;

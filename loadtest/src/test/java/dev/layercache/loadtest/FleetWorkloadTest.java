@@ -8,8 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.layercache.client.CacheKey;
 import dev.layercache.client.Digest;
-import dev.layercache.loadtest.Workload.BuildPlan;
-import dev.layercache.loadtest.Workload.PlannedStep;
+import dev.layercache.loadtest.FleetWorkload.BuildPlan;
+import dev.layercache.loadtest.FleetWorkload.PlannedStep;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.Arrays;
@@ -71,7 +71,7 @@ class FleetWorkloadTest {
 
     @Test
     void aChangedStepChangesItsKeyAndEveryKeyAfterIt() {
-        Workload workload = new Workload(FleetConfig.builder().projects(2).steps(5).build());
+        FleetWorkload workload = new FleetWorkload(FleetConfig.builder().projects(2).steps(5).build());
         BuildPlan before = workload.plan(0, false, new SplittableRandom(1));
         assertEquals(keys(before), keys(workload.plan(0, false, new SplittableRandom(2))), "no commit, same keys");
         BuildPlan after = workload.commitChanging(0, List.of(2));

@@ -1,0 +1,176 @@
+package dev.layercache.loadtest;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * What a verified upload can reach on this machine with the client on it too: one thread sends
+ * bytes from memory over loopback TCP, one receives them, one hashes them with SHA-256, and
+ * nothing else happens (no framing, no protocol, no disk). A server that also parses HTTP/2 or
+ * HTTP/1.1 and writes a file cannot beat it, so it is the honest ceiling for the upload
+ * benchmarks next to the single-core SHA-256 rate, which assumes the bytes arrive for free.
+ */
+@Command(name = "floor", mixinStandardHelpOptions = true,
+        description = "the loopback ceiling of a verified upload: TCP from memory into SHA-256, nothing else")
+final class LoopbackFloor implements Callable<Integer> {
+    private static final int BUFFER = 1 << 20;
+
+    @Option(names = "--mib", defaultValue = "1024", description = "bytes per round, in MiB")
+    int mib;
+
+    @Option(names = "--rounds", defaultValue = "5", description = "measured rounds (after one warm-up round)")
+    int rounds;
+
+    @Option(names = "--json", description = "write the results here as JSON")
+    Path json;
+
+    @Override
+    public Integer call() throws Exception {
+        long bytes = (long) mib << 20;
+        double sha = sha256Rate();
+        List<Double> rates = new ArrayList<>();
+        for (int round = 0; round <= rounds; round++) {
+            double rate = oneRound(bytes);
+            if (round > 0) {
+                rates.add(rate);
+            }
+        }
+        Report report = new Report("Loopback floor of a verified upload");
+        Map<String, Object> row = report.row("TCP loopback into SHA-256, " + mib + " MiB, median of " + rounds);
+        Stats stats = Stats.of(rates);
+        row.put("MB_per_s", stats.median());
+        row.put("MB_per_s_min", stats.min());
+        row.put("MB_per_s_max", stats.max());
+        row.put("single_core_sha256_MB_per_s", sha);
+        row.put("share_of_sha256_rate", stats.median() / sha);
+        System.out.println(report.markdown());
+        report.write(json);
+        return 0;
+    }
+
+    /** Sends {@code bytes} over a fresh loopback connection; returns the verified rate in MB/s. */
+    static double oneRound(long bytes) throws Exception {
+        try (ServerSocketChannel listener = ServerSocketChannel.open()
+                .bind(new InetSocketAddress("127.0.0.1", 0))) {
+            int port = ((InetSocketAddress) listener.getLocalAddress()).getPort();
+            Thread sender = new Thread(() -> send(port, bytes), "floor-sender");
+            BlockingQueue<ByteBuffer> free = new ArrayBlockingQueue<>(8);
+            BlockingQueue<ByteBuffer> filled = new ArrayBlockingQueue<>(8);
+            for (int i = 0; i < 8; i++) {
+                free.add(ByteBuffer.allocateDirect(BUFFER));
+            }
+            long t0 = System.nanoTime();
+            sender.start();
+            long received = 0;
+            Hasher hasher = new Hasher(free, filled);
+            try (SocketChannel in = listener.accept()) {
+                hasher.start();
+                while (true) {
+                    ByteBuffer b = free.take().clear();
+                    int n = in.read(b);
+                    while (n >= 0 && b.hasRemaining()) {
+                        int more = in.read(b);
+                        if (more < 0) {
+                            break;
+                        }
+                        n += more;
+                    }
+                    if (b.position() == 0) {
+                        break;
+                    }
+                    received += b.position();
+                    filled.put(b.flip());
+                    if (received >= bytes) {
+                        break;
+                    }
+                }
+            }
+            filled.put(ByteBuffer.allocate(0));
+            hasher.join();
+            sender.join();
+            if (received != bytes || hasher.failure != null) {
+                throw new IllegalStateException("received " + received + " of " + bytes, hasher.failure);
+            }
+            return bytes / 1e6 / ((System.nanoTime() - t0) / 1e9);
+        }
+    }
+
+    private static void send(int port, long bytes) {
+        try (SocketChannel out = SocketChannel.open(new InetSocketAddress("127.0.0.1", port))) {
+            ByteBuffer b = ByteBuffer.allocateDirect(BUFFER);
+            long left = bytes;
+            while (left > 0) {
+                b.clear().limit((int) Math.min(b.capacity(), left));
+                while (b.hasRemaining()) {
+                    left -= out.write(b);
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Hashes filled buffers as the server's handler does: direct bytes through a heap scratch array. */
+    private static final class Hasher extends Thread {
+        private final BlockingQueue<ByteBuffer> free;
+        private final BlockingQueue<ByteBuffer> filled;
+        volatile Exception failure;
+
+        Hasher(BlockingQueue<ByteBuffer> free, BlockingQueue<ByteBuffer> filled) {
+            super("floor-hasher");
+            this.free = free;
+            this.filled = filled;
+        }
+
+        @Override
+        public void run() {
+            try {
+                MessageDigest md = MessageDigest.getInstance("SHA-256");
+                byte[] scratch = new byte[256 << 10];
+                while (true) {
+                    ByteBuffer b = filled.take();
+                    if (b.capacity() == 0) {
+                        break;
+                    }
+                    while (b.hasRemaining()) {
+                        int n = Math.min(scratch.length, b.remaining());
+                        b.get(scratch, 0, n);
+                        md.update(scratch, 0, n);
+                    }
+                    free.put(b);
+                }
+                md.digest();
+            } catch (Exception e) {
+                failure = e;
+            }
+        }
+    }
+
+    /** Single-core SHA-256 over heap arrays, the JDK's intrinsic path. */
+    static double sha256Rate() throws Exception {
+        MessageDigest md = MessageDigest.getInstance("SHA-256");
+        byte[] chunk = new byte[BUFFER];
+        for (int i = 0; i < 256; i++) {
+            md.update(chunk);
+        }
+        long t0 = System.nanoTime();
+        for (int i = 0; i < 512; i++) {
+            md.update(chunk);
+        }
+        return 512.0 * BUFFER / 1e6 / ((System.nanoTime() - t0) / 1e9);
+    }
+}

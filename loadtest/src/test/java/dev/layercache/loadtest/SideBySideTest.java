@@ -1,0 +1,248 @@
+package dev.layercache.loadtest;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** The pure part of the side-by-side tables: medians, spreads, ratios and verdicts from known figures. */
+class SideBySideTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final SideBySide.Names NAMES = new SideBySide.Names("lc", "dist", "nginx");
+
+    @Test
+    void medianAndSpread() {
+        Stats odd = Stats.of(List.of(5.0, 1.0, 3.0));
+        assertEquals(3.0, odd.median());
+        assertEquals(1.0, odd.min());
+        assertEquals(5.0, odd.max());
+        assertEquals(2.5, Stats.of(List.of(4.0, 1.0, 2.0, 3.0)).median());
+        assertEquals("3.00 (1.00–5.00)", odd.text());
+        assertEquals("12,346 (1,000–20,000)", Stats.of(List.of(1000.0, 12345.6, 20000.0)).text());
+        assertEquals("7.00", Stats.of(List.of(7.0)).text(), "one value has no spread");
+        assertEquals("0.125", Stats.number(0.125));
+        assertEquals("3.41×", Stats.ratio(3.4111));
+        assertEquals("n/a", Stats.ratio(Double.NaN));
+        assertThrows(IllegalArgumentException.class, () -> Stats.of(List.of()));
+    }
+
+    /** Rounds of the http benchmark: workload, target, figure name, one value per round. */
+    private static ObjectNode http(Object[]... rows) {
+        ObjectNode root = JSON.createObjectNode();
+        root.putObject("settings").put("rounds", 3).put("small_blobs", 1000).put("small_blob_bytes", 4096)
+                .put("small_blob_clients", 8).put("concurrency", 32).put("duration_s", 5).put("tags", 50)
+                .put("blob_mib", 1024).put("chunk_mib", 16);
+        ArrayNode rounds = root.putArray("rounds");
+        for (Object[] row : rows) {
+            double[] values = (double[]) row[3];
+            for (int i = 0; i < values.length; i++) {
+                ObjectNode figures = null;
+                for (JsonNode r : rounds) {
+                    if (r.get("workload").asText().equals(row[0]) && r.get("target").asText().equals(row[1])
+                            && r.get("round").asInt() == i + 1) {
+                        figures = (ObjectNode) r.get("figures");
+                    }
+                }
+                if (figures == null) {
+                    ObjectNode run = rounds.addObject().put("round", i + 1).put("workload", (String) row[0])
+                            .put("target", (String) row[1]);
+                    figures = run.putObject("figures");
+                }
+                figures.put((String) row[2], values[i]);
+            }
+        }
+        return root;
+    }
+
+    private static Object[] f(String workload, String target, String figure, double... values) {
+        return new Object[] {workload, target, figure, values};
+    }
+
+    private static SideBySide.Row row(List<SideBySide.Row> rows, String what, String figure) {
+        return rows.stream().filter(r -> r.what().startsWith(what) && r.figure().equals(figure)).findFirst()
+                .orElseThrow(() -> new AssertionError("no row " + what + " / " + figure + " in " + rows));
+    }
+
+    @Test
+    void uploadTargetsAreThreeTimesTheRateAndAThirdOfTheCpu() {
+        JsonNode h = http(
+                f("upload-monolithic", "lc", "MB_per_s", 590, 600, 700), // median 600
+                f("upload-monolithic", "dist", "MB_per_s", 150, 200, 250), // median 200: exactly 3x
+                f("upload-monolithic", "lc", "server_cpu_s_per_GiB", 1.0, 1.1, 0.9),
+                f("upload-monolithic", "dist", "server_cpu_s_per_GiB", 2.9, 3.0, 3.3), // 1.0 / 3.0: exactly a third
+                f("upload-chunked", "lc", "MB_per_s", 500, 590, 600), // 590 < 3 x 200
+                f("upload-chunked", "dist", "MB_per_s", 200, 200, 200),
+                f("upload-chunked", "lc", "server_cpu_s_per_GiB", 1.1, 1.1, 1.1),
+                f("upload-chunked", "dist", "server_cpu_s_per_GiB", 3.0, 3.0, 3.0));
+        List<SideBySide.Row> rows = SideBySide.ociRows(h, NAMES);
+        SideBySide.Row mono = row(rows, "Upload, monolithic", "MB/s");
+        assertEquals(600, mono.layercache().median());
+        assertEquals(590, mono.layercache().min());
+        assertEquals(700, mono.layercache().max());
+        assertEquals(3.0, mono.ratio(mono.distribution()), 1e-9);
+        assertEquals(SideBySide.Verdict.MET, mono.verdict());
+        assertEquals(SideBySide.Verdict.MET, row(rows, "Upload, monolithic", "server CPU-s per GiB").verdict());
+        assertEquals(SideBySide.Verdict.NOT_MET, row(rows, "Upload, chunked", "MB/s").verdict());
+        assertEquals(SideBySide.Verdict.NOT_MET, row(rows, "Upload, chunked", "server CPU-s per GiB").verdict());
+    }
+
+    @Test
+    void downloadNeedsDistributionAndNinetyPercentOfNginx() {
+        JsonNode met = http(f("download", "lc", "MB_per_s", 1900), f("download", "dist", "MB_per_s", 1800),
+                f("download", "nginx", "MB_per_s", 2100), // 1900 / 2100 = 0.905
+                f("download", "lc", "server_cpu_s_per_GiB", 0.35), f("download", "dist", "server_cpu_s_per_GiB", 0.35));
+        List<SideBySide.Row> rows = SideBySide.ociRows(met, NAMES);
+        assertEquals(SideBySide.Verdict.MET, row(rows, "Download", "MB/s").verdict());
+        assertEquals(SideBySide.Verdict.MET, row(rows, "Download", "server CPU-s per GiB").verdict(), "equal is enough");
+
+        JsonNode belowNginx = http(f("download", "lc", "MB_per_s", 1800), f("download", "dist", "MB_per_s", 1700),
+                f("download", "nginx", "MB_per_s", 2100), // 0.857
+                f("download", "lc", "server_cpu_s_per_GiB", 0.36), f("download", "dist", "server_cpu_s_per_GiB", 0.35));
+        rows = SideBySide.ociRows(belowNginx, NAMES);
+        assertEquals(SideBySide.Verdict.NOT_MET, row(rows, "Download", "MB/s").verdict());
+        assertEquals(SideBySide.Verdict.NOT_MET, row(rows, "Download", "server CPU-s per GiB").verdict());
+
+        JsonNode noNginx = http(f("download", "lc", "MB_per_s", 1900), f("download", "dist", "MB_per_s", 1800));
+        assertEquals(SideBySide.Verdict.UNKNOWN, row(SideBySide.ociRows(noNginx, NAMES), "Download", "MB/s").verdict(),
+                "a comparison with a server that was not measured is not a failure");
+    }
+
+    @Test
+    void smallRequestsNeedTenTimesDistributionFortyPercentOfNginxAndALowerP99() {
+        JsonNode h = http(
+                f("head-blob", "lc", "requests_per_s", 9000, 10000, 11000),
+                f("head-blob", "dist", "requests_per_s", 900, 1000, 1100),
+                f("head-blob", "lc", "p99_ms", 3, 4, 5), f("head-blob", "dist", "p99_ms", 100, 120, 140),
+                f("get-manifest", "lc", "requests_per_s", 30000), f("get-manifest", "dist", "requests_per_s", 1000),
+                f("get-manifest", "lc", "p99_ms", 9), f("get-manifest", "dist", "p99_ms", 9),
+                f("static-small", "nginx", "requests_per_s", 20000, 25000, 30000));
+        List<SideBySide.Row> rows = SideBySide.ociRows(h, NAMES);
+        SideBySide.Row head = row(rows, "`HEAD` blob", "requests/s");
+        assertEquals(10.0, head.ratio(head.distribution()), 1e-9);
+        assertEquals(0.4, head.ratio(head.nginx()), 1e-9);
+        assertEquals(SideBySide.Verdict.MET, head.verdict(), "10x and 40% exactly");
+        assertEquals(SideBySide.Verdict.MET, row(rows, "`HEAD` blob", "p99 latency, ms").verdict());
+        assertEquals(SideBySide.Verdict.MET, row(rows, "`GET` manifest", "requests/s").verdict());
+        assertEquals(SideBySide.Verdict.NOT_MET, row(rows, "`GET` manifest", "p99 latency, ms").verdict(),
+                "an equal p99 is not lower");
+        assertEquals(SideBySide.Verdict.UNKNOWN, row(rows, "`GET` tags list", "requests/s").verdict());
+        assertNull(row(rows, "`GET` tags list", "requests/s").layercache());
+    }
+
+    @Test
+    void smallBlobsAreThreeTimesFasterAndEveryAcknowledgedBlobIsThere() {
+        JsonNode h = http(f("small-blobs", "lc", "blobs_per_s", 300, 310, 320),
+                f("small-blobs", "dist", "blobs_per_s", 100, 100, 110),
+                f("small-blobs", "lc", "acknowledged", 1000, 1000, 999),
+                f("small-blobs", "lc", "verified", 1000, 1000, 999),
+                f("small-blobs", "dist", "acknowledged", 1000, 1000, 1000),
+                f("small-blobs", "dist", "verified", 1000, 1000, 1000));
+        List<SideBySide.Row> rows = SideBySide.ociRows(h, NAMES);
+        SideBySide.Row rate = row(rows, "Small blobs (1,000 fresh blobs of 4 KiB, 8 clients)", "blobs/s");
+        assertEquals(SideBySide.Verdict.MET, rate.verdict());
+        SideBySide.Row durable = rows.get(rows.size() - 1);
+        assertEquals(SideBySide.Verdict.MET, durable.verdict());
+        assertTrue(durable.target().contains("2999 of 2999"), durable.target());
+
+        JsonNode lost = http(f("small-blobs", "lc", "blobs_per_s", 300, 310, 320),
+                f("small-blobs", "lc", "acknowledged", 1000, 1000, 1000),
+                f("small-blobs", "lc", "verified", 1000, 999, 1000));
+        rows = SideBySide.ociRows(lost, NAMES);
+        assertEquals(SideBySide.Verdict.NOT_MET, rows.get(rows.size() - 1).verdict(), "one acknowledged blob missing");
+    }
+
+    @Test
+    void grpcAndMemoryTargets() throws Exception {
+        ObjectNode grpc = JSON.createObjectNode();
+        ArrayNode rows = grpc.putArray("rows");
+        double[][] lookups = {{19000, 6.0}, {21000, 4.0}, {25000, 4.5}};
+        for (int i = 0; i < lookups.length; i++) {
+            rows.addObject().put("benchmark", "GetEntry, round " + (i + 1)).put("lookups_per_s", lookups[i][0])
+                    .put("p99_ms", lookups[i][1]);
+        }
+        rows.addObject().put("benchmark", "GetEntry, median of 3 rounds").put("lookups_per_s", 1.0); // ignored
+        for (int i = 1; i <= 3; i++) {
+            rows.addObject().put("benchmark", "WriteBlob 1024 MiB, run " + i).put("MB_per_s", 900 + i * 50);
+            rows.addObject().put("benchmark", "ReadBlob 1024 MiB, run " + i).put("MB_per_s", 1500)
+                    .put("oci_download_curl_MB_per_s", 1400 + i * 100); // curl median 1600
+        }
+        rows.addObject().put("benchmark", "WriteBlob 1024 MiB, median of 3 runs").put("MB_per_s", 1000)
+                .put("single_core_sha256_MB_per_s", 1400);
+        ObjectNode facts = JSON.createObjectNode().put("sha256_openssl_MB_per_s", 1700.0);
+        List<SideBySide.Row> g = SideBySide.grpcRows(grpc, facts);
+        assertEquals(21000, row(g, "`GetEntry`", "lookups/s").layercache().median());
+        assertEquals(SideBySide.Verdict.MET, row(g, "`GetEntry`", "lookups/s").verdict());
+        assertEquals(4.5, row(g, "`GetEntry`", "p99 latency, ms").layercache().median());
+        assertEquals(SideBySide.Verdict.MET, row(g, "`GetEntry`", "p99 latency, ms").verdict());
+        SideBySide.Row write = row(g, "`WriteBlob`", "MB/s");
+        assertEquals(1000, write.layercache().median()); // 1000 / 1400 = 71%
+        assertEquals(SideBySide.Verdict.MET, write.verdict());
+        assertTrue(write.target().contains("1,400 MB/s Java") && write.target().contains("1,700 openssl"),
+                write.target());
+        assertEquals(SideBySide.Verdict.NOT_MET, row(g, "`ReadBlob`", "MB/s").verdict(), "1500 < curl's 1600");
+
+        ObjectNode memory = JSON.createObjectNode();
+        memory.putObject("memory").put("big_mib", 4096).put("rss_peak_MiB", 300.0).put("hwm_MiB", 384.0);
+        List<SideBySide.Row> m = SideBySide.memoryRows(memory);
+        assertEquals(SideBySide.Verdict.MET, m.get(0).verdict(), "384 MiB is within ≤ 384");
+        assertEquals(384.0, m.get(0).layercache().median(), "the high-water mark, not the sampled peak");
+        assertTrue(m.get(0).what().contains("4 GiB"), m.get(0).what());
+        assertEquals("64 MiB", SideBySide.size(64));
+        assertEquals("1.50 GiB", SideBySide.size(1536));
+        ((ObjectNode) memory.get("memory")).put("hwm_MiB", 385.0);
+        assertEquals(SideBySide.Verdict.NOT_MET, SideBySide.memoryRows(memory).get(0).verdict());
+        assertEquals(SideBySide.Verdict.UNKNOWN, SideBySide.memoryRows(JSON.createObjectNode()).get(0).verdict());
+    }
+
+    @Test
+    void spliceReplacesOnlyTheMarkedSection() {
+        String doc = "# Benchmarks\n\nintro\n\n" + SideBySide.BEGIN + "\nold table\n" + SideBySide.END + "\n\n## Older\nkept\n";
+        String out = SideBySide.splice(doc, "## New\n| a |\n");
+        assertEquals("# Benchmarks\n\nintro\n\n" + SideBySide.BEGIN + "\n## New\n| a |\n" + SideBySide.END
+                + "\n\n## Older\nkept\n", out);
+        assertEquals(out, SideBySide.splice(out, "## New\n| a |\n"), "idempotent");
+        assertThrows(IllegalArgumentException.class, () -> SideBySide.splice("# no markers\n", "x"));
+    }
+
+    @Test
+    void compareWritesTheTablesIntoTheFileAndOneJson(@TempDir Path dir) throws Exception {
+        JsonNode h = http(f("head-blob", "lc", "requests_per_s", 30000), f("head-blob", "dist", "requests_per_s", 1000),
+                f("head-blob", "lc", "p99_ms", 2), f("head-blob", "dist", "p99_ms", 50),
+                f("static-small", "nginx", "requests_per_s", 60000));
+        Path httpJson = dir.resolve("http.json");
+        JSON.writeValue(httpJson.toFile(), h);
+        Path facts = dir.resolve("facts.json");
+        JSON.writeValue(facts.toFile(), Map.of("date", "2026-11-28 10:00 UTC", "run_seconds", 600,
+                "machine", Map.of("nproc", 2, "cpu", "AMD EPYC", "java", "17.0.15"),
+                "commands", List.of("docker-registry serve $WORK/distribution.yml")));
+        Path md = dir.resolve("BENCHMARKS.md");
+        Files.writeString(md, "# B\n" + SideBySide.BEGIN + "\n" + SideBySide.END + "\nrest\n");
+        Path out = dir.resolve("out.json");
+        int exit = new CommandLine(new SideBySide()).execute("--http", httpJson.toString(), "--facts", facts.toString(),
+                "--layercache", "lc", "--distribution", "dist", "--update", md.toString(), "--json", out.toString());
+        assertEquals(0, exit);
+        String text = Files.readString(md);
+        assertTrue(text.startsWith("# B\n" + SideBySide.BEGIN + "\n## Side by side"), text);
+        assertTrue(text.endsWith(SideBySide.END + "\nrest\n"), text);
+        assertTrue(text.contains("| `HEAD` blob | requests/s | 30,000 | 1,000 | 60,000 | 30.00× | 0.50× | "
+                + "≥ 10× Distribution and ≥ 40% of nginx (static 4 KiB file): met |"), text);
+        assertTrue(text.contains("2 cores (AMD EPYC)") && text.contains("run time 10.0 min"), text);
+        assertTrue(text.contains("docker-registry serve $WORK/distribution.yml"), text);
+        assertTrue(text.contains("`GetEntry` lookups | lookups/s |  | ≥ 20,000/s: no figure"), text);
+        JsonNode all = JSON.readTree(out.toFile());
+        assertEquals("MET", all.get("verdicts").get(6).get("verdict").asText(), all.get("verdicts").get(6).toString());
+        assertEquals(h, all.get("http"));
+    }
+}
