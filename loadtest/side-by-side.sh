@@ -14,6 +14,9 @@
 #                     this size over OCI and one over gRPC and serves each back, VmRSS sampled
 #   DURATION=4        seconds per round of a request workload; WARMUP=3 seconds of warm-up
 #   LC_JAVA_OPTS=     JVM options of the layercache node (none: the JVM's defaults, as the tables say)
+#   MEMORY_JAVA_OPTS=-Xmx256m  JVM options of the memory phase's node: the heap README.md recommends
+#                     for a node (without it the JVM sizes its heap from the machine's RAM, a
+#                     quarter of 24 GiB here, and the resident set follows the heap, not the blobs)
 #   OUT_MD=BENCHMARKS.md  OUT_JSON=loadtest/results/side-by-side.json
 #
 # Needs: java, curl, jq, openssl, docker-registry (apt-get install docker-registry), nginx, and
@@ -35,6 +38,7 @@ OUT_MD=${OUT_MD:-BENCHMARKS.md}
 OUT_JSON=${OUT_JSON:-loadtest/results/side-by-side.json}
 read -r -a lc_java_opts <<< "${LC_JAVA_OPTS:-}"   # JVM options of the layercache node: none by default
 jvm_options=${LC_JAVA_OPTS:-"none, so the JVM sizes its heap from the machine's RAM"}
+MEMORY_JAVA_OPTS=${MEMORY_JAVA_OPTS--Xmx256m}
 
 SERVER_JAR=server/target/layercache-server.jar
 LOADTEST_JAR=loadtest/target/layercache-loadtest.jar
@@ -248,6 +252,8 @@ rm -rf "$work/lc" "$work/distribution"
 memory_json='{}'
 if [ "$MEMORY_MIB" -gt 0 ]; then
   log "memory: a fresh node moves ${MEMORY_MIB} MiB blobs both ways"
+  read -r -a lc_java_opts <<< "$MEMORY_JAVA_OPTS"
+  jvm_options=${MEMORY_JAVA_OPTS:-"none, so the JVM sizes its heap from the machine's RAM"}
   start_layercache mem
   sample_rss "$lc_pid" "$work/rss-mem" &
   pids+=($!)
