@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -195,10 +194,24 @@ public final class LayerAnalyzer {
             TarArchiveInputStream tar = new TarArchiveInputStream(counted);
             TarArchiveEntry entry;
             while ((entry = tar.getNextEntry()) != null) {
+                if (!entry.isCheckSumOK()) {
+                    // Commons Compress reads on past a bad checksum; a layer writer never makes one.
+                    throw new IOException("header checksum mismatch at entry " + entry.getName());
+                }
                 entry(stats, entry, tar);
             }
-            // The rest of the stream: the tar's end blocks, and the compressed trailer checked.
-            counted.transferTo(OutputStream.nullOutputStream());
+            // The rest of the stream: the tar's end blocks (zeros), and the compressed trailer
+            // checked. Anything else there means the walk stopped at a header it could not read.
+            long endOfEntries = counted.count;
+            byte[] rest = new byte[1 << 16];
+            for (int n; (n = counted.read(rest)) > 0; ) {
+                for (int i = 0; i < n; i++) {
+                    if (rest[i] != 0) {
+                        throw new IOException("data after the end of the archive at byte " + endOfEntries
+                                + " (a corrupt header?)");
+                    }
+                }
+            }
             stats.uncompressed = counted.count;
         } catch (IOException | RuntimeException e) {
             if (source.failed != null) {

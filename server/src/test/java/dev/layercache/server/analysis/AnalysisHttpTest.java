@@ -36,7 +36,7 @@ class AnalysisHttpTest {
     private static String config(String... createdBy) {
         StringBuilder h = new StringBuilder();
         for (String c : createdBy) {
-            h.append(h.length() == 0 ? "" : ",").append("{\"created_by\":").append(JSON.valueToTree(c)).append('}');
+            h.append(h.length() == 0 ? "" : ",").append("{\"created_by\":").append(com.fasterxml.jackson.databind.node.TextNode.valueOf(c).toString()).append('}');
         }
         return "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]},"
                 + "\"history\":[{\"created_by\":\"/bin/sh -c #(nop)  CMD [\\\"sh\\\"]\",\"empty_layer\":true},"

@@ -177,12 +177,25 @@ class LayerAnalyzerTest {
                 flip(gz, gz.length / 2),                    // corrupt gzip
                 Arrays.copyOf(zst, zst.length / 2),         // truncated zstd
                 Arrays.copyOf(raw, 512 + 50_000),           // tar cut inside a file
-                flip(raw, 100));                            // a header whose checksum fails
-        for (byte[] b : bad) {
+                flip(raw, header(raw, "a") + 100));         // a header whose checksum fails
+        for (int i = 0; i < bad.size(); i++) {
+            byte[] b = bad.get(i);
             LayerAnalyzer.UnreadableLayerException e = assertThrows(LayerAnalyzer.UnreadableLayerException.class,
-                    () -> analyze(b));
+                    () -> analyze(b), "case " + i);
             assertTrue(e.getMessage().contains("layer 0"), e.getMessage());
         }
+    }
+
+    /** The offset of the tar header of {@code name} (after any PAX header of it). */
+    private static int header(byte[] tar, String name) {
+        for (int at = 0; at + 512 <= tar.length; at += 512) {
+            String n = new String(tar, at, 100, java.nio.charset.StandardCharsets.ISO_8859_1).replace("\0", "");
+            String magic = new String(tar, at + 257, 5, java.nio.charset.StandardCharsets.ISO_8859_1);
+            if (n.equals(name) && magic.equals("ustar")) {
+                return at;
+            }
+        }
+        throw new AssertionError("no header for " + name);
     }
 
     private static byte[] flip(byte[] b, int at) {
