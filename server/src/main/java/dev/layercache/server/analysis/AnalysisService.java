@@ -55,6 +55,13 @@ import java.util.function.Predicate;
 public final class AnalysisService {
     /** Analyses kept in memory (each a JSON document of a few KiB to a few tens of KiB). */
     public static final int MEMORY_ENTRIES = 256;
+    /**
+     * Analyses computed at once. Each holds a thread of the blocking pool for as long as its layers
+     * take to stream (seconds to minutes for big images); past this, a request that needs a new
+     * computation is refused with 429 and Retry-After, so uploads and pulls keep their threads.
+     * Answers from the cache are never limited.
+     */
+    public static final int MAX_RUNNING = 2;
     /** Largest config blob read for its history. */
     private static final long MAX_CONFIG_BYTES = 4 << 20;
     /** Most layers listed as shared in {@link #sharing}, and most repositories. */
@@ -69,6 +76,7 @@ public final class AnalysisService {
     private final Map<String, byte[]> lru;
     private final ConcurrentHashMap<String, CompletableFuture<byte[]>> running = new ConcurrentHashMap<>();
     private final AtomicLong computed = new AtomicLong();
+    private final java.util.concurrent.Semaphore slots = new java.util.concurrent.Semaphore(MAX_RUNNING);
 
     /**
      * @param manifestStore the store the manifests live in (the shared one in a cluster), scanned by {@link #sharing}
@@ -166,6 +174,11 @@ public final class AnalysisService {
             CompletableFuture<byte[]> mine = new CompletableFuture<>();
             CompletableFuture<byte[]> theirs = running.putIfAbsent(key, mine);
             if (theirs == null) {
+                if (!slots.tryAcquire()) {
+                    running.remove(key, mine);
+                    mine.completeExceptionally(busy());
+                    throw busy();
+                }
                 try {
                     bytes = compute(repo, m, root);
                     KeyValueStore.Batch batch = cacheStore.batch();
@@ -177,6 +190,7 @@ public final class AnalysisService {
                     mine.completeExceptionally(e);
                     throw e;
                 } finally {
+                    slots.release();
                     running.remove(key, mine);
                 }
             } else {
@@ -191,6 +205,11 @@ public final class AnalysisService {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    private static RegistryException busy() {
+        return new RegistryException(ErrorCode.TOO_MANY_REQUESTS, MAX_RUNNING
+                + " analyses are running on this node; try again shortly", 5L);
     }
 
     private static byte[] await(CompletableFuture<byte[]> f) {
