@@ -248,7 +248,8 @@ public final class LayerAnalyzer {
             }
             return;
         }
-        long size = entry.isFile() && !entry.isLink() ? Math.max(0, entry.getSize()) : 0;
+        boolean regular = isRegular(entry);
+        long size = regular ? Math.max(0, entry.getSize()) : 0;
         layer.files++;
         layer.fileBytes += size;
         totalBytes += size;
@@ -269,7 +270,7 @@ public final class LayerAnalyzer {
             c.files++;
             c.bytes += size;
         }
-        Rules.Secret rule = entry.isFile() && !entry.isLink() ? Rules.secretCandidate(path) : null;
+        Rules.Secret rule = regular ? Rules.secretCandidate(path) : null;
         if (rule != null && confirmed(rule, size, tar)) {
             secretsSeen++;
             Secret s = new Secret(path, rule, idx, size);
@@ -465,6 +466,16 @@ public final class LayerAnalyzer {
             e.put("path", "/" + p.path());
             e.put("size", p.size());
         }
+    }
+
+    /**
+     * A regular file (Commons Compress's {@code isFile()} is also true for symbolic links): its
+     * bytes are stored in the layer. Links, devices and FIFOs carry none.
+     */
+    private static boolean isRegular(TarArchiveEntry entry) {
+        byte flag = entry.getLinkFlag();
+        return flag == TarArchiveEntry.LF_NORMAL || flag == TarArchiveEntry.LF_OLDNORM
+                || flag == TarArchiveEntry.LF_CONTIG || flag == TarArchiveEntry.LF_GNUTYPE_SPARSE;
     }
 
     /** {@code ./a/b/}, {@code /a/b} and {@code a/b} are all {@code a/b}. */

@@ -190,6 +190,16 @@ class AnalysisHttpTest {
         assertEquals("buildkit-cache", c.get("kind").asText());
         assertEquals(List.of("unknown", "unknown"), texts(c.get("layers"), "instruction"));
         assertEquals("/.env", c.get("secrets").get(0).get("path").asText());
+
+        // The older BuildKit form: an index listing the layer blobs and the cache config blob.
+        String cacheIndex = "{\"schemaVersion\":2,\"mediaType\":\"" + OCI_INDEX + "\",\"manifests\":["
+                + layer(BASE) + "," + layer(arm) + ",{\"mediaType\":\"application/vnd.buildkit.cacheconfig.v0\","
+                + "\"digest\":\"" + Registry.sha256(cacheConfig) + "\",\"size\":" + cacheConfig.length + "}]}";
+        assertEquals(201, r.pushManifest("cache/app", "indexcache", OCI_INDEX, cacheIndex));
+        JsonNode ci = get("/api/v1/analysis/cache/app/indexcache", 200);
+        assertEquals("buildkit-cache", ci.get("kind").asText());
+        assertEquals(2, ci.get("layers").size());
+        assertEquals(c.get("totals"), ci.get("totals"), "the same layers, the same findings");
     }
 
     @Test

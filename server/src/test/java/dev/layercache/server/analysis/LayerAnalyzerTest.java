@@ -62,6 +62,7 @@ class LayerAnalyzerTest {
                 .file("srv/tls/server.key", "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n")
                 .file("root/.aws/credentials", "[default]\naws_access_key_id=AKIA\n")
                 .file("home/u/.ssh/id_ed25519.pub", "ssh-ed25519 AAAA u@h\n")
+                .symlink("home/u/.ssh/id_rsa", "/run/secrets/key")
                 .tar());
         List<String> paths = new ArrayList<>();
         r.get("secrets").forEach(s -> paths.add(s.get("path").asText()));

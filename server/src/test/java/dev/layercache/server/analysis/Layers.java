@@ -43,6 +43,13 @@ public final class Layers {
         return file(path, b);
     }
 
+    /** A symbolic link {@code path} -> {@code target}. */
+    public Layers symlink(String path, String target) {
+        TarArchiveEntry e = new TarArchiveEntry(path, TarArchiveEntry.LF_SYMLINK);
+        e.setLinkName(target);
+        return put(e, new byte[0]);
+    }
+
     /** Deletes {@code path} from lower layers ({@code dir/.wh.name}). */
     public Layers whiteout(String path) {
         int slash = path.lastIndexOf('/');
