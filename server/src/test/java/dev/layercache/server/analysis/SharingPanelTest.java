@@ -52,6 +52,7 @@ class SharingPanelTest {
             assertTrue(browser.evaluate("document.querySelector('[data-sharing=\"logical_bytes\"]').textContent")
                     .asText().matches("[0-9.]+ (B|KiB|MiB)"), "a human number is shown");
             assertTrue(browser.uncaughtExceptions().isEmpty(), "page errors: " + browser.uncaughtExceptions());
+            browser.evaluate("document.getElementById('sharing-title').scrollIntoView(), true");
             browser.screenshot(Path.of("target", "screenshots", "dashboard-sharing.png"));
         }
     }
