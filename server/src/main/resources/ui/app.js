@@ -491,5 +491,61 @@
     }
   }
 
+  // ---- sharing (../api/v1/sharing, its own slower loop: it scans every manifest) ---------------
+
+  const SHARING_URL = '../api/v1/sharing';
+  const SHARING_REFRESH_MS = 30000;
+  let sharingRenders = 0;
+
+  function shared(tag, path, value, text, attrs) {
+    return el(tag, Object.assign({}, attrs, { 'data-sharing': path, 'data-value': rawValue(value) }), text);
+  }
+
+  function renderSharing(s) {
+    const parts = [];
+    parts.push(el('div', { class: 'sharing-summary' },
+      el('div', {}, el('span', { class: 'label' }, 'Logical '),
+        shared('span', 'logical_bytes', s.logical_bytes, formatBytes(s.logical_bytes), { class: 'big' })),
+      el('div', {}, el('span', { class: 'label' }, 'Physical '),
+        shared('span', 'physical_bytes', s.physical_bytes, formatBytes(s.physical_bytes), { class: 'big' })),
+      el('div', {}, el('span', { class: 'label' }, 'Saved '),
+        shared('span', 'saved_bytes', s.saved_bytes, formatBytes(s.saved_bytes), { class: 'big' }),
+        ' (x', shared('span', 'sharing_ratio', s.sharing_ratio, isNumber(s.sharing_ratio) ? s.sharing_ratio.toFixed(2) : '—'), ')'),
+      el('div', {}, shared('span', 'manifests', s.manifests, formatCount(s.manifests)), ' manifests, ',
+        shared('span', 'layers', s.layers, formatCount(s.layers)), ' distinct layers, ',
+        shared('span', 'shared_layers', s.shared_layers, formatCount(s.shared_layers)), ' shared')));
+    const top = Array.isArray(s.top_shared) ? s.top_shared : [];
+    if (top.length === 0) {
+      parts.push(empty('No layer is used by more than one manifest yet.'));
+    } else {
+      const rows = top.map((layer, i) => el('tr', { 'data-layer': layer.digest },
+        el('th', { scope: 'row', class: 'name mono' }, layer.digest.slice(0, 19)),
+        shared('td', `top_shared.${i}.size`, layer.size, formatBytes(layer.size), { class: 'num' }),
+        shared('td', `top_shared.${i}.references`, layer.references, formatCount(layer.references), { class: 'num' }),
+        shared('td', `top_shared.${i}.saved_bytes`, layer.saved_bytes, formatBytes(layer.saved_bytes), { class: 'num' }),
+        el('td', { class: 'repos' }, (layer.repositories || []).join(', '))));
+      parts.push(table(['Layer', 'Size', 'Used by', 'Saved', 'Repositories'], rows, [1, 2, 3]));
+    }
+    return parts;
+  }
+
+  async function refreshSharing() {
+    const container = document.getElementById('sharing');
+    try {
+      const response = await fetch(SHARING_URL, { cache: 'no-store', headers: { Accept: 'application/json' } });
+      if (!response.ok) {
+        throw new Error(`HTTP ${response.status} ${response.statusText}`.trim());
+      }
+      container.replaceChildren(...renderSharing(await response.json()));
+      sharingRenders += 1;
+      document.body.dataset.sharingRenders = String(sharingRenders);
+    } catch (error) {
+      container.replaceChildren(el('p', { class: 'section-error' }, `Could not load ${SHARING_URL}: ${error.message}`));
+    } finally {
+      setTimeout(refreshSharing, SHARING_REFRESH_MS);
+    }
+  }
+
   refresh();
+  refreshSharing();
 })();

@@ -30,6 +30,7 @@ import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.RocksKeyValueStore;
 import dev.layercache.server.registry.UploadDirectory;
 import dev.layercache.server.storage.BlobBackend;
+import dev.layercache.server.analysis.AnalysisService;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.ManifestService;
 import dev.layercache.server.registry.UploadService;
@@ -131,7 +132,8 @@ public final class LayerCacheServer implements AutoCloseable {
                             (int) config.maxHeaderSize(), accessControl, rates, config.limits().idleTimeout(),
                             config.limits().readTimeout(), tls),
                     transport, blobs, uploads, manifests, json, blocking, this::isReady, metrics, lifecycle,
-                    RequestListener.all(List.of(new AccessLog(), new RequestMetrics(metrics, manifests))));
+                    RequestListener.all(List.of(new AccessLog(), new RequestMetrics(metrics, manifests))),
+                    new AnalysisService(manifests, blobs, served, metadata, json, AnalysisService.MEMORY_ENTRIES));
             grpc = new GrpcServer(config.bindAddress(), config.grpcPort(), transport, blocking,
                     GrpcServices.create(entries, blobs, uploads, manifests,
                             (int) config.maxManifestSize(), metrics), metrics, accessControl, rates,

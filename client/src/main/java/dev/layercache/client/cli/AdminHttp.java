@@ -14,7 +14,8 @@ import picocli.CommandLine.Option;
 
 /**
  * The server's HTTP administration API ({@code /api/v1/...} on the OCI port), for the commands
- * that look after the store rather than the cache: {@code store} and {@code gc}.
+ * that look after the store rather than the cache: {@code store}, {@code gc}, {@code analyze} and
+ * {@code sharing}.
  */
 final class AdminHttp {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -64,8 +65,18 @@ final class AdminHttp {
             throw new CliException(ExitCodes.SERVER, "interrupted");
         }
         if (r.statusCode() != 200) {
-            throw new CliException(ExitCodes.SERVER, http + " answered " + r.statusCode() + ": "
-                    + new String(r.body(), java.nio.charset.StandardCharsets.UTF_8).trim());
+            String body = new String(r.body(), java.nio.charset.StandardCharsets.UTF_8).trim();
+            try {
+                // An OCI error body: its message says it best.
+                JsonNode err = JSON.readTree(r.body()).path("errors").path(0);
+                if (err.has("message")) {
+                    body = err.path("code").asText() + ": " + err.path("message").asText();
+                }
+            } catch (IOException notJson) {
+                // keep the body as it is
+            }
+            throw new CliException(r.statusCode() == 404 ? ExitCodes.NOT_FOUND : ExitCodes.SERVER,
+                    http + " answered " + r.statusCode() + ": " + body);
         }
         try {
             return JSON.readTree(r.body());

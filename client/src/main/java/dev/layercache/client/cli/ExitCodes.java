@@ -14,6 +14,8 @@ public final class ExitCodes {
     public static final int SERVER = 4;
     /** A local file could not be read or written. */
     public static final int IO = 5;
+    /** {@code analyze --fail-on-secrets}: the image carries secrets. */
+    public static final int FINDINGS = 6;
 
     private ExitCodes() {
     }

@@ -30,6 +30,8 @@ import picocli.CommandLine.Command;
             PullLayoutCommand.class,
             StoreCommand.class,
             GcCommand.class,
+            AnalyzeCommand.class,
+            SharingCommand.class,
             CommandLine.HelpCommand.class
         },
         exitCodeListHeading = "%nExit codes:%n",
@@ -39,7 +41,8 @@ import picocli.CommandLine.Command;
             "2:invalid input or usage (bad arguments, digest, key or namespace; blobs missing)",
             "3:server unreachable (connection refused, TLS mismatch, deadline exceeded)",
             "4:other server error (refused, failed, or content that did not verify)",
-            "5:local I/O error (reading or writing files)"
+            "5:local I/O error (reading or writing files)",
+            "6:analyze --fail-on-secrets: the image carries secrets"
         },
         footerHeading = "%nEnvironment:%n",
         footer = {

@@ -50,7 +50,7 @@ public final class SharedKeyValueStore implements KeyValueStore {
 
     static Sharing sharing(Table table) {
         return switch (table) {
-            case ACCESS, UPLOADS -> Sharing.LOCAL;
+            case ACCESS, UPLOADS, ANALYSES -> Sharing.LOCAL;
             case BLOBS, LINKS, MANIFESTS, REFERRERS, REPOSITORIES -> Sharing.WRITE_ONCE;
             case TAGS, ENTRIES, STEPS, TOMBSTONES -> Sharing.CHANGING;
         };
@@ -72,7 +72,7 @@ public final class SharedKeyValueStore implements KeyValueStore {
             case MANIFESTS -> 2;
             case REFERRERS, STEPS -> 3;
             case ENTRIES, TAGS -> 4;
-            case TOMBSTONES, ACCESS, UPLOADS -> 5;
+            case TOMBSTONES, ACCESS, UPLOADS, ANALYSES -> 5;
         };
     }
 

@@ -31,6 +31,10 @@ public enum ErrorCode {
     UNAVAILABLE(503, "service unavailable"),
     /** The server's disk is full: nothing was stored; reads go on, and writes work again once space is freed. */
     STORAGE_FULL(507, "no space left on the server's disk"),
+    /** A layer that cannot be read as a gzip, zstd or plain tar archive (layer analysis). */
+    LAYER_INVALID(422, "layer cannot be read as a tar archive"),
+    /** An analysis request that cannot be answered as asked (say, a platform no child of an index has). */
+    ANALYSIS_UNSUPPORTED(400, "the manifest cannot be analysed as asked"),
     // Failures below the OCI API: unknown paths and requests HTTP itself rejects.
     NOT_FOUND(404, "no such endpoint"),
     BAD_REQUEST(400, "malformed request"),

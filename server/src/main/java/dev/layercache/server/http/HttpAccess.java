@@ -11,7 +11,9 @@ import io.netty.handler.codec.http.HttpMethod;
  * pulls need {@code read} in the repository, pushes {@code write}, deletions {@code delete}, and
  * the store's administration {@code admin}; {@code /v2/} needs credentials (when any are asked
  * for), the catalog and the metrics pages an identity some rule names (anonymous included when
- * a rule or {@code auth-anonymous-read} lets it read); health checks need nothing.
+ * a rule or {@code auth-anonymous-read} lets it read); the analysis of a manifest needs {@code read}
+ * in its repository, the sharing report an identity some rule names (it is filtered to the
+ * repositories the caller may read); health checks need nothing.
  */
 final class HttpAccess {
     private final AccessControl control;
@@ -40,7 +42,9 @@ final class HttpAccess {
             case BASE -> control.checkAuthenticated(who);
             case CATALOG, METRICS, STATS, UI -> control.checkKnown(who);
             case STORE, GC, HANDOVER -> control.check(who, Action.ADMIN, null);
-            case TAGS, REFERRERS -> control.check(who, Action.READ, route.name());
+            case TAGS, REFERRERS, ANALYSIS -> control.check(who, Action.READ, route.name());
+            // Answers list only the repositories the caller may read (see AnalysisHandler).
+            case SHARING -> control.checkKnown(who);
             case MANIFEST, BLOB -> control.check(who, reading ? Action.READ
                     : HttpMethod.DELETE.equals(method) ? Action.DELETE : Action.WRITE, route.name());
             case UPLOADS, UPLOAD -> control.check(who, Action.WRITE, route.name());

@@ -50,11 +50,12 @@ public final class HttpServer implements AutoCloseable {
 
     public HttpServer(Options options, Transport transport, BlobService blobs, UploadService uploads,
                       ManifestService manifests, ObjectMapper json, ExecutorService blocking, BooleanSupplier ready,
-                      CacheMetrics metrics, Lifecycle lifecycle, RequestListener listener)
+                      CacheMetrics metrics, Lifecycle lifecycle, RequestListener listener,
+                      dev.layercache.server.analysis.AnalysisService analysis)
             throws InterruptedException {
 
         Routes routes = new Routes(blobs, uploads, manifests, json, ready, options.maxManifestBytes(), metrics,
-                lifecycle, options.access());
+                lifecycle, options.access(), analysis);
         HttpSurface surface = new HttpSurface(routes, new ErrorMapper(json), listener, activeExchanges,
                 new HttpAccess(options.access(), options.rates()));
         ReloadingTls tls = options.tls();

@@ -23,12 +23,17 @@ public record Route(Resource resource, String name, String param) {
         STORE,
         /** {@code /api/v1/gc}: POST runs a collection ({@code ?dry_run=true} only reports). */
         GC,
+        /** {@code /api/v1/analysis/<repository>/<reference>}: layer analysis of a manifest (param: the reference). */
+        ANALYSIS,
+        /** {@code /api/v1/sharing}: logical against physical layer bytes, the most shared layers. */
+        SHARING,
         /** {@code /internal/v1/uploads/<id>}: GET hands an upload session over to another node of the cluster. */
         HANDOVER,
         NOT_FOUND
     }
 
     private static final String V2 = "/v2/";
+    private static final String ANALYSIS = "/api/v1/analysis/";
 
     /** Routes a raw (not percent-decoded) path without query string. */
     public static Route of(String path) {
@@ -52,6 +57,14 @@ public record Route(Resource resource, String name, String param) {
         }
         if (path.equals("/api/v1/gc")) {
             return new Route(Resource.GC, null, null);
+        }
+        if (path.equals("/api/v1/sharing")) {
+            return new Route(Resource.SHARING, null, null);
+        }
+        if (path.startsWith(ANALYSIS)) {
+            String rest = path.substring(ANALYSIS.length());
+            int slash = rest.lastIndexOf('/');
+            return slash <= 0 ? notFound() : named(Resource.ANALYSIS, rest.substring(0, slash), rest.substring(slash + 1));
         }
         if (path.startsWith("/internal/v1/uploads/") && path.length() > "/internal/v1/uploads/".length()) {
             return new Route(Resource.HANDOVER, null, path.substring("/internal/v1/uploads/".length()));

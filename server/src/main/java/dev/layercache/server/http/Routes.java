@@ -8,6 +8,7 @@ import static io.netty.handler.codec.http.HttpMethod.POST;
 import static io.netty.handler.codec.http.HttpMethod.PUT;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.analysis.AnalysisService;
 import dev.layercache.server.lifecycle.Lifecycle;
 import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.registry.BlobService;
@@ -25,7 +26,7 @@ final class Routes {
 
     Routes(BlobService blobs, UploadService uploads, ManifestService manifests, ObjectMapper json,
            BooleanSupplier ready, int maxManifestBytes, CacheMetrics metrics, Lifecycle lifecycle,
-           dev.layercache.server.auth.AccessControl access) {
+           dev.layercache.server.auth.AccessControl access, AnalysisService analysis) {
         BaseHandler base = new BaseHandler(ready);
         BlobHandler blob = new BlobHandler(blobs);
         UploadHandler upload = new UploadHandler(uploads, blobs, metrics, access);
@@ -33,6 +34,7 @@ final class Routes {
         StoreHandler store = new StoreHandler(lifecycle, json);
         ManifestHandler manifest = new ManifestHandler(manifests);
         ListingHandler listing = new ListingHandler(manifests, json, access);
+        AnalysisHandler analyses = new AnalysisHandler(analysis, json, access);
 
         plain(Route.Resource.BASE, GET, base::base);
         plain(Route.Resource.BASE, HEAD, base::base);
@@ -45,6 +47,8 @@ final class Routes {
         plain(Route.Resource.UI, GET, observability::ui);
         plain(Route.Resource.STORE, GET, store::status);
         plain(Route.Resource.GC, POST, store::collect);
+        plain(Route.Resource.ANALYSIS, GET, analyses::analysis);
+        plain(Route.Resource.SHARING, GET, analyses::sharing);
 
         plain(Route.Resource.BLOB, HEAD, blob::head);
         plain(Route.Resource.BLOB, GET, blob::get);

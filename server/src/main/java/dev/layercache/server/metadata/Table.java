@@ -16,6 +16,7 @@ package dev.layercache.server.metadata;
  *   STEPS         namespace \0 step id        -> Entry without layers     (last publication of a step)
  *   TOMBSTONES    namespace \0 key            -> removed-at                (keys the cache held and lost)
  *   ACCESS        kind \0 repo \0 name        -> minute of last use        (roots: for least-recently-used eviction)
+ *   ANALYSES      rules version \0 digest     -> analysis JSON             (layer analysis of a manifest; node-local cache)
  * </pre>
  */
 public enum Table {
@@ -29,7 +30,8 @@ public enum Table {
     ENTRIES("entries"),
     STEPS("steps"),
     TOMBSTONES("tombstones"),
-    ACCESS("access");
+    ACCESS("access"),
+    ANALYSES("analyses");
 
     private final String columnFamily;
 

@@ -115,9 +115,22 @@ class ChromiumTest {
                 respond(exchange, 200, "application/json", statsBody.get().getBytes(StandardCharsets.UTF_8));
             }
         });
+        // The Sharing panel's own feed (its numbers carry data-sharing, not data-stat).
+        String sharing = "{\"manifests\":3,\"repositories\":2,\"layers\":4,\"logical_bytes\":3145728,"
+                + "\"physical_bytes\":2097152,\"saved_bytes\":1048576,\"sharing_ratio\":1.5,\"shared_layers\":1,"
+                + "\"top_shared\":[{\"digest\":\"sha256:" + "ab".repeat(32) + "\",\"size\":1048576,"
+                + "\"references\":2,\"saved_bytes\":1048576,\"repositories\":[\"team/a\",\"team/b\"]}],"
+                + "\"by_repository\":[]}";
+        server.createContext("/api/v1/sharing", exchange -> respond(exchange, 200, "application/json",
+                sharing.getBytes(StandardCharsets.UTF_8)));
         server.start();
         try (Chromium browser = Chromium.start()) {
             browser.navigate("http://127.0.0.1:" + server.getAddress().getPort() + "/ui/");
+            browser.waitFor("Number(document.body.dataset.sharingRenders || 0) >= 1", REFRESH_WAIT);
+            assertEquals("3.0 MiB", text(browser, "[data-sharing='logical_bytes']"));
+            assertEquals("2.0 MiB", text(browser, "[data-sharing='physical_bytes']"));
+            assertEquals("1.50", text(browser, "[data-sharing='sharing_ratio']"));
+            assertEquals("2", text(browser, "[data-sharing='top_shared.0.references']"));
             browser.waitFor("Number(document.body.dataset.renders) >= 1", REFRESH_WAIT);
             assertEquals("2026-11-28T10:00:00Z", browser.evaluate("document.body.dataset.generatedAt").asText());
 

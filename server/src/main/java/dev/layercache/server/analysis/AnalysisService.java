@@ -1,0 +1,504 @@
+package dev.layercache.server.analysis;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.layercache.server.core.Digest;
+import dev.layercache.server.core.ErrorCode;
+import dev.layercache.server.core.MediaTypes;
+import dev.layercache.server.core.Reference;
+import dev.layercache.server.core.RegistryException;
+import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.metadata.KeyValueStore;
+import dev.layercache.server.metadata.Keys;
+import dev.layercache.server.metadata.ManifestIndex;
+import dev.layercache.server.metadata.ManifestIndex.StoredManifest;
+import dev.layercache.server.metadata.Table;
+import dev.layercache.server.registry.BlobService;
+import dev.layercache.server.registry.ManifestService;
+import java.io.BufferedInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.channels.Channels;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Predicate;
+
+/**
+ * Layer analysis of manifests ({@code /api/v1/analysis}) and sharing of layers across the cache
+ * ({@code /api/v1/sharing}).
+ *
+ * <p>What is analysed: an image manifest (OCI or Docker), its layers in order with instructions from
+ * the config's history; a BuildKit cache manifest (config {@value MediaTypes#BUILDKIT_CACHE_CONFIG})
+ * or cache index (a child of that type), its layers in the order listed, instructions
+ * {@code "unknown"} (the cache config names cache keys, not instructions), stacked as one file
+ * system although a cache may hold several chains; an image index, each platform manifest
+ * (or only {@code platform=os/arch[/variant]}).
+ *
+ * <p>Caching: a manifest is content-addressed, so its analysis never changes; results are kept by
+ * manifest digest and {@link Rules#VERSION} in a bounded in-memory LRU and in the node-local
+ * {@link Table#ANALYSES} table (survives restarts; one small JSON document per analysed manifest).
+ * Concurrent requests for the same manifest share one computation. A failed analysis (a corrupt or
+ * missing layer) is never cached.
+ */
+public final class AnalysisService {
+    /** Analyses kept in memory (each a JSON document of a few KiB to a few tens of KiB). */
+    public static final int MEMORY_ENTRIES = 256;
+    /**
+     * Analyses computed at once. Each holds a thread of the blocking pool for as long as its layers
+     * take to stream (seconds to minutes for big images); past this, a request that needs a new
+     * computation is refused with 429 and Retry-After, so uploads and pulls keep their threads.
+     * Answers from the cache are never limited.
+     */
+    public static final int MAX_RUNNING = 2;
+    /** Largest config blob read for its history. */
+    private static final long MAX_CONFIG_BYTES = 4 << 20;
+    /** Most layers listed as shared in {@link #sharing}, and most repositories. */
+    static final int SHARING_TOP = 20;
+    static final int SHARING_REPOSITORIES = 100;
+
+    private final ManifestService manifests;
+    private final BlobService blobs;
+    private final KeyValueStore manifestStore;
+    private final KeyValueStore cacheStore;
+    private final ObjectMapper json;
+    private final Map<String, byte[]> lru;
+    private final ConcurrentHashMap<String, CompletableFuture<byte[]>> running = new ConcurrentHashMap<>();
+    private final AtomicLong computed = new AtomicLong();
+    private final java.util.concurrent.Semaphore slots = new java.util.concurrent.Semaphore(MAX_RUNNING);
+
+    /**
+     * @param manifestStore the store the manifests live in (the shared one in a cluster), scanned by {@link #sharing}
+     * @param cacheStore    the node's own store, for the persistent cache of results
+     * @param lruEntries    analyses kept in memory
+     */
+    public AnalysisService(ManifestService manifests, BlobService blobs, KeyValueStore manifestStore,
+                           KeyValueStore cacheStore, ObjectMapper json, int lruEntries) {
+        this.manifests = manifests;
+        this.blobs = blobs;
+        this.manifestStore = manifestStore;
+        this.cacheStore = cacheStore;
+        this.json = json;
+        this.lru = java.util.Collections.synchronizedMap(new LinkedHashMap<>(16, 0.75f, true) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<String, byte[]> eldest) {
+                return size() > lruEntries;
+            }
+        });
+    }
+
+    /** How many analyses were computed (not served from a cache) since start. */
+    public long computed() {
+        return computed.get();
+    }
+
+    /**
+     * The analysis of the manifest {@code reference} names in {@code repo}.
+     *
+     * @param platform {@code os/arch[/variant]} to pick one child of an image index, or null for all
+     */
+    public ObjectNode analyze(RepositoryName repo, Reference reference, String platform) {
+        StoredManifest m = manifests.get(repo, reference);
+        JsonNode root = parse(m.content());
+        ObjectNode out;
+        if (root.has("manifests") && !isBuildKitCacheIndex(root)) {
+            out = index(repo, m, root, platform);
+        } else {
+            out = cachedOrComputed(repo, m, root);
+        }
+        ObjectNode answer = json.createObjectNode();
+        answer.put("repository", repo.toString());
+        answer.put("reference", reference.toString());
+        answer.setAll(out);
+        return answer;
+    }
+
+    private ObjectNode index(RepositoryName repo, StoredManifest m, JsonNode root, String platform) {
+        ObjectNode out = json.createObjectNode();
+        out.put("manifest_digest", m.digest().toString());
+        out.put("media_type", m.mediaType());
+        out.put("kind", "index");
+        ArrayNode children = out.putArray("manifests");
+        boolean allCached = true;
+        List<String> platforms = new ArrayList<>();
+        for (JsonNode d : root.path("manifests")) {
+            String p = platformOf(d.path("platform"));
+            platforms.add(p + " " + d.path("digest").asText());
+            if (platform != null && !platform.equals(p)) {
+                continue;
+            }
+            Digest child = Digest.parse(d.path("digest").asText());
+            StoredManifest cm = manifests.get(repo, new Reference.ByDigest(child));
+            JsonNode croot = parse(cm.content());
+            if (croot.has("manifests") && !isBuildKitCacheIndex(croot)) {
+                throw new RegistryException(ErrorCode.ANALYSIS_UNSUPPORTED,
+                        "index " + m.digest() + " nests index " + child + ": analyse that one by digest");
+            }
+            ObjectNode a = cachedOrComputed(repo, cm, croot);
+            allCached &= a.path("cached").asBoolean();
+            ObjectNode c = children.addObject();
+            c.put("platform", p);
+            c.setAll(a);
+        }
+        if (children.isEmpty()) {
+            throw new RegistryException(ErrorCode.ANALYSIS_UNSUPPORTED, "index " + m.digest()
+                    + " has no manifest for platform " + platform + "; it has: " + String.join(", ", platforms));
+        }
+        out.put("cached", allCached);
+        return out;
+    }
+
+    private ObjectNode cachedOrComputed(RepositoryName repo, StoredManifest m, JsonNode root) {
+        String key = "v" + Rules.VERSION + "\0" + m.digest();
+        byte[] bytes = lru.get(key);
+        boolean cached = bytes != null;
+        if (bytes == null) {
+            bytes = cacheStore.get(Table.ANALYSES, Keys.utf8(key));
+            if (bytes != null) {
+                lru.put(key, bytes);
+                cached = true;
+            }
+        }
+        if (bytes == null) {
+            CompletableFuture<byte[]> mine = new CompletableFuture<>();
+            CompletableFuture<byte[]> theirs = running.putIfAbsent(key, mine);
+            if (theirs == null) {
+                if (!slots.tryAcquire()) {
+                    running.remove(key, mine);
+                    mine.completeExceptionally(busy());
+                    throw busy();
+                }
+                try {
+                    bytes = compute(repo, m, root);
+                    KeyValueStore.Batch batch = cacheStore.batch();
+                    batch.put(Table.ANALYSES, Keys.utf8(key), bytes);
+                    batch.commit(false);
+                    lru.put(key, bytes);
+                    mine.complete(bytes);
+                } catch (RuntimeException e) {
+                    mine.completeExceptionally(e);
+                    throw e;
+                } finally {
+                    slots.release();
+                    running.remove(key, mine);
+                }
+            } else {
+                bytes = await(theirs);
+                cached = true;
+            }
+        }
+        try {
+            ObjectNode node = (ObjectNode) json.readTree(bytes);
+            node.put("cached", cached);
+            return node;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static RegistryException busy() {
+        return new RegistryException(ErrorCode.TOO_MANY_REQUESTS, MAX_RUNNING
+                + " analyses are running on this node; try again shortly", 5L);
+    }
+
+    private static byte[] await(CompletableFuture<byte[]> f) {
+        try {
+            return f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RegistryException(ErrorCode.UNAVAILABLE, "interrupted while waiting for an analysis");
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new IllegalStateException(e.getCause());
+        }
+    }
+
+    private byte[] compute(RepositoryName repo, StoredManifest m, JsonNode root) {
+        computed.incrementAndGet();
+        String kind;
+        String configType;
+        List<JsonNode> layerDescriptors = new ArrayList<>();
+        List<String> instructions;
+        if (isBuildKitCacheIndex(root)) {
+            kind = "buildkit-cache";
+            configType = MediaTypes.BUILDKIT_CACHE_CONFIG;
+            for (JsonNode d : root.path("manifests")) {
+                if (!MediaTypes.BUILDKIT_CACHE_CONFIG.equals(d.path("mediaType").asText())) {
+                    layerDescriptors.add(d);
+                }
+            }
+            instructions = List.of();
+        } else {
+            configType = root.path("config").path("mediaType").asText(null);
+            root.path("layers").forEach(layerDescriptors::add);
+            if (MediaTypes.BUILDKIT_CACHE_CONFIG.equals(configType)) {
+                kind = "buildkit-cache";
+                instructions = List.of();
+            } else {
+                kind = root.has("config") ? "image" : "artifact";
+                instructions = history(repo, m, root.path("config"));
+            }
+        }
+        LayerAnalyzer analyzer = new LayerAnalyzer();
+        for (int i = 0; i < layerDescriptors.size(); i++) {
+            JsonNode d = layerDescriptors.get(i);
+            String mediaType = d.path("mediaType").asText("");
+            String digestText = d.path("digest").asText();
+            long size = d.path("size").asLong(-1);
+            String instruction = i < instructions.size() ? instructions.get(i) : null;
+            LayerAnalyzer.LayerInfo info = new LayerAnalyzer.LayerInfo(digestText, mediaType, size, instruction);
+            if (!isFileSystemLayer(mediaType)) {
+                analyzer.skip(info, "not a file-system layer (media type " + mediaType + ")");
+                continue;
+            }
+            Digest digest = Digest.parse(digestText);
+            if (d.has("urls") && !blobs.isLinked(repo, digest)) {
+                analyzer.skip(info, "foreign layer, not stored here");
+                continue;
+            }
+            BlobService.OpenBlob blob = open(repo, m, digest, "layer " + i);
+            try (InputStream in = new BufferedInputStream(Channels.newInputStream(blob.channel()), 1 << 16)) {
+                analyzer.add(info, in);
+            } catch (LayerAnalyzer.UnreadableLayerException e) {
+                throw new RegistryException(ErrorCode.LAYER_INVALID, "manifest " + m.digest() + ": "
+                        + e.getMessage(), e.digest());
+            } catch (IOException e) {
+                throw new UncheckedIOException("reading layer " + digest, e);
+            }
+        }
+        ObjectNode out = json.createObjectNode();
+        out.put("manifest_digest", m.digest().toString());
+        out.put("media_type", m.mediaType());
+        out.put("kind", kind);
+        if (configType != null) {
+            out.put("config_media_type", configType);
+        }
+        out.put("rules_version", Rules.VERSION);
+        out.setAll(analyzer.report(json));
+        try {
+            return json.writeValueAsBytes(out);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** The {@code created_by} of each history entry that made a layer, in order. */
+    private List<String> history(RepositoryName repo, StoredManifest m, JsonNode configDescriptor) {
+        String text = configDescriptor.path("digest").asText(null);
+        if (text == null || configDescriptor.path("size").asLong(0) > MAX_CONFIG_BYTES) {
+            return List.of();
+        }
+        Digest digest = Digest.parse(text);
+        BlobService.OpenBlob blob = open(repo, m, digest, "config");
+        JsonNode config;
+        try (InputStream in = Channels.newInputStream(blob.channel())) {
+            config = json.readTree(in.readNBytes((int) MAX_CONFIG_BYTES));
+        } catch (IOException e) {
+            return List.of(); // a config that is not JSON: instructions unknown, layers still analysed
+        }
+        List<String> out = new ArrayList<>();
+        if (config == null) {
+            return out;
+        }
+        for (JsonNode h : config.path("history")) {
+            if (h.path("empty_layer").asBoolean(false)) {
+                continue;
+            }
+            String by = h.path("created_by").asText("").trim();
+            out.add(by.isEmpty() ? (h.path("comment").asText("").isEmpty() ? "unknown" : h.path("comment").asText())
+                    : by);
+        }
+        return out;
+    }
+
+    private BlobService.OpenBlob open(RepositoryName repo, StoredManifest m, Digest digest, String what) {
+        try {
+            return blobs.open(repo, digest);
+        } catch (RegistryException e) {
+            if (e.code() == ErrorCode.BLOB_UNKNOWN) {
+                throw new RegistryException(ErrorCode.BLOB_UNKNOWN, "manifest " + m.digest() + " of " + repo
+                        + " references " + what + " " + digest + ", which is not in the repository", digest.toString());
+            }
+            throw e;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    // --- sharing across the cache ---------------------------------------------------------------
+
+    private static final class Shared {
+        final long size;
+        long references;
+        final TreeSet<String> repositories = new TreeSet<>();
+
+        Shared(long size) {
+            this.size = size;
+        }
+    }
+
+    private static final class RepoUse {
+        long manifests;
+        long logical;
+        final java.util.HashSet<String> layers = new java.util.HashSet<>();
+    }
+
+    /**
+     * Logical against physical layer bytes over every manifest of the repositories
+     * {@code readable} accepts: logical sums each manifest's layers, physical counts each distinct
+     * layer once. Memory grows with the number of distinct layers (a digest, a size and the names
+     * of the repositories using it), never with the number of manifests.
+     */
+    public ObjectNode sharing(Predicate<String> readable) {
+        Map<String, Boolean> allowed = new HashMap<>();
+        Map<String, Shared> layers = new HashMap<>();
+        Map<String, RepoUse> repos = new HashMap<>();
+        long[] counts = new long[2]; // manifests, logical bytes
+        manifestStore.forEach(Table.MANIFESTS, e -> {
+            String key = Keys.string(e.key());
+            int nul = key.indexOf('\0');
+            if (nul < 0) {
+                return;
+            }
+            String repo = key.substring(0, nul);
+            if (!allowed.computeIfAbsent(repo, readable::test)) {
+                return;
+            }
+            JsonNode root;
+            try {
+                StoredManifest m = ManifestIndex.decode(Digest.parse(key.substring(nul + 1)), e.value());
+                root = json.readTree(m.content());
+            } catch (IOException | RuntimeException unreadable) {
+                return;
+            }
+            List<JsonNode> ls = new ArrayList<>();
+            root.path("layers").forEach(ls::add);
+            if (isBuildKitCacheIndex(root)) {
+                root.path("manifests").forEach(d -> {
+                    if (!MediaTypes.BUILDKIT_CACHE_CONFIG.equals(d.path("mediaType").asText())) {
+                        ls.add(d);
+                    }
+                });
+            }
+            if (ls.isEmpty()) {
+                return;
+            }
+            counts[0]++;
+            RepoUse use = repos.computeIfAbsent(repo, r -> new RepoUse());
+            use.manifests++;
+            for (JsonNode d : ls) {
+                String digest = d.path("digest").asText();
+                long size = Math.max(0, d.path("size").asLong(0));
+                counts[1] += size;
+                use.logical += size;
+                use.layers.add(digest);
+                Shared s = layers.computeIfAbsent(digest, x -> new Shared(size));
+                s.references++;
+                s.repositories.add(repo);
+            }
+        });
+        long physical = 0;
+        for (Shared s : layers.values()) {
+            physical += s.size;
+        }
+        ObjectNode out = json.createObjectNode();
+        out.put("manifests", counts[0]);
+        out.put("repositories", repos.size());
+        out.put("layers", layers.size());
+        out.put("logical_bytes", counts[1]);
+        out.put("physical_bytes", physical);
+        out.put("saved_bytes", counts[1] - physical);
+        out.put("sharing_ratio", physical == 0 ? 1.0 : Math.round(counts[1] * 1000.0 / physical) / 1000.0);
+        List<Map.Entry<String, Shared>> shared = new ArrayList<>();
+        for (Map.Entry<String, Shared> e : layers.entrySet()) {
+            if (e.getValue().references > 1) {
+                shared.add(e);
+            }
+        }
+        shared.sort(Comparator.comparingLong((Map.Entry<String, Shared> e) ->
+                (e.getValue().references - 1) * e.getValue().size).reversed().thenComparing(Map.Entry::getKey));
+        out.put("shared_layers", shared.size());
+        ArrayNode top = out.putArray("top_shared");
+        for (Map.Entry<String, Shared> e : shared.subList(0, Math.min(SHARING_TOP, shared.size()))) {
+            Shared s = e.getValue();
+            ObjectNode o = top.addObject();
+            o.put("digest", e.getKey());
+            o.put("size", s.size);
+            o.put("references", s.references);
+            o.put("saved_bytes", (s.references - 1) * s.size);
+            ArrayNode rs = o.putArray("repositories");
+            s.repositories.forEach(rs::add);
+        }
+        List<Map.Entry<String, RepoUse>> byRepo = new ArrayList<>(repos.entrySet());
+        byRepo.sort(Comparator.comparingLong((Map.Entry<String, RepoUse> e) -> e.getValue().logical).reversed()
+                .thenComparing(Map.Entry::getKey));
+        ArrayNode rs = out.putArray("by_repository");
+        for (Map.Entry<String, RepoUse> e : byRepo.subList(0, Math.min(SHARING_REPOSITORIES, byRepo.size()))) {
+            RepoUse u = e.getValue();
+            long unique = 0;
+            long distinct = 0;
+            for (String d : u.layers) {
+                Shared s = layers.get(d);
+                distinct += s.size;
+                if (s.repositories.size() == 1) {
+                    unique += s.size;
+                }
+            }
+            ObjectNode o = rs.addObject();
+            o.put("repository", e.getKey());
+            o.put("manifests", u.manifests);
+            o.put("logical_bytes", u.logical);
+            o.put("distinct_bytes", distinct);
+            o.put("unique_bytes", unique);
+            o.put("shared_bytes", distinct - unique);
+        }
+        return out;
+    }
+
+    // --- helpers ----------------------------------------------------------------------------------
+
+    private JsonNode parse(byte[] content) {
+        try {
+            return json.readTree(content);
+        } catch (IOException e) {
+            throw new RegistryException(ErrorCode.MANIFEST_INVALID, "stored manifest is not JSON");
+        }
+    }
+
+    private static boolean isBuildKitCacheIndex(JsonNode root) {
+        for (JsonNode d : root.path("manifests")) {
+            if (MediaTypes.BUILDKIT_CACHE_CONFIG.equals(d.path("mediaType").asText())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Layer media types that hold a tar (plain or compressed); an empty type is tried too. */
+    static boolean isFileSystemLayer(String mediaType) {
+        return mediaType.isEmpty() || mediaType.contains(".tar") || mediaType.contains("rootfs.diff")
+                || mediaType.endsWith("layer.v1") || MediaTypes.OCTET_STREAM.equals(mediaType);
+    }
+
+    private static String platformOf(JsonNode p) {
+        if (p.isMissingNode() || p.isNull()) {
+            return "unknown";
+        }
+        String s = p.path("os").asText("?") + "/" + p.path("architecture").asText("?");
+        String variant = p.path("variant").asText("");
+        return variant.isEmpty() ? s : s + "/" + variant;
+    }
+}
