@@ -35,9 +35,12 @@ class AnalysisConcurrencyTest {
     @Test
     void oneComputationPerManifestAndABoundOnComputationsAtOnce() throws Exception {
         Registry r = new Registry(server.port());
-        byte[] config = "{\"os\":\"linux\"}".getBytes();
+        // One layer for every image, long to walk (512 MiB of zeros, ~0.5 MiB compressed), so that each
+        // computation lasts far longer than the spread of requests sent at once, even on a busy
+        // machine; distinct configs make distinct manifests, which are analysed separately.
+        byte[] layer = zeros("data/blob", 512L << 20);
         for (int i = 0; i < IMAGES; i++) {
-            byte[] layer = zeros("data/blob-" + i, 96 << 20);
+            byte[] config = ("{\"os\":\"linux\",\"image\":" + i + "}").getBytes();
             String repo = "busy/app" + i;
             assertEquals(201, r.pushBlob(repo, config));
             assertEquals(201, r.pushBlob(repo, layer));
