@@ -16,7 +16,6 @@ import dev.layercache.api.v1.ReadBlobRequest;
 import dev.layercache.api.v1.ReadBlobResponse;
 import dev.layercache.api.v1.StatBlobRequest;
 import dev.layercache.api.v1.StatBlobResponse;
-import dev.layercache.api.v1.WriteBlobRequest;
 import dev.layercache.api.v1.WriteBlobResponse;
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.ErrorCode;
@@ -246,12 +245,6 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
         ServerServiceDefinition.Builder service = ServerServiceDefinition.builder(descriptor.build());
         methods.forEach(service::addMethod);
         return service.build();
-    }
-
-    /** Not called: {@link #binding} routes WriteBlob to {@link BlobWriter} directly. */
-    @Override
-    public StreamObserver<WriteBlobRequest> writeBlob(StreamObserver<WriteBlobResponse> observer) {
-        throw new UnsupportedOperationException("WriteBlob is bound to BlobWriter");
     }
 
     /**
