@@ -1,106 +1,165 @@
 package dev.layercache.server.concurrent;
 
+import com.sun.nio.file.ExtendedOpenOption;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Writes a file's bytes on another thread, in order, through a {@link FileSink}, while the
- * caller goes on (hashing the next bytes): a verified upload then costs the slower of hashing
- * and writing instead of their sum.
- * At most {@link #MAX_PENDING} bytes wait at once; a caller beyond that waits for the disk.
+ * Appends an upload's bytes to its file while the caller goes on hashing the next ones. The
+ * caller's thread copies the bytes into a large staging buffer, so its own buffers are free
+ * again when {@link #write} returns; a full stage goes to the file on the disk pool while the
+ * caller fills the other one. A verified upload then costs the slower of hashing and writing,
+ * not their sum, the disk sees one large write at a time, and the pool gets one task per stage
+ * instead of one per network buffer.
+ *
+ * <p>Stages go to the file with {@code O_DIRECT} where the file system has it. Uploads are
+ * fsynced before they become blobs, so caching their pages buys nothing, and filling new
+ * page-cache memory cost more CPU than hashing (measured: 2.7–4.3 CPU-s against 0.2 for 2 GiB).
+ * {@code O_DIRECT} needs block-aligned memory, offsets and lengths: on {@link #drain} the aligned
+ * part of the last stage goes directly and its partial last block through the ordinary channel,
+ * and stays staged so that the next direct write rewrites the whole block. After a truncation
+ * the partial block is read back from the file.
+ *
+ * <p>While an upload streams, the file is flushed to the device in the background every
+ * {@link #FLUSH_EVERY} bytes, so that the fsync which makes the finished upload a blob finds
+ * little left to do: on the development machine's virtual disk, that fsync took 0.2–0.65 s for
+ * a gigabyte written with nothing flushed before it, and 40 ms with this.
  *
  * <p>A failed write is reported by the next {@link #write} or {@link #drain}; later writes are
- * dropped. Callers {@link #drain} before anything that must see every byte on the file
- * (recording progress, verifying, truncating, closing).
+ * dropped. Calls come from one thread at a time.
  */
 public final class WriteBehind {
-    /** Bytes queued for the disk at most. */
-    public static final int MAX_PENDING = 8 << 20;
+    static final int BLOCK = 4096;
+    /**
+     * Bytes per file write. The disk takes one write at a time from a file, so the size sets the
+     * rate: on the development machine 1 MiB writes reach ~720 MB/s, 4 MiB ~1.1 GB/s (larger
+     * writes gain nothing, and two at once no more than one).
+     */
+    static final int STAGE = 4 << 20;
+    /** Stages per file: the caller fills one while the disk writes the other. */
+    static final int STAGES_PER_FILE = 2;
+    /** Bytes written between background flushes. */
+    static final long FLUSH_EVERY = 64L << 20;
 
-    private final FileSink sink;
+    /** Stages kept for the next files: enough for the uploads that run at once on a busy node. */
+    private static final int POOLED_STAGES = 32;
+    private static final ConcurrentLinkedQueue<ByteBuffer> FREE_STAGES = new ConcurrentLinkedQueue<>();
+    private static final AtomicInteger FREE_COUNT = new AtomicInteger();
+
+    /** Null when the file system has no {@code O_DIRECT}. */
+    private final FileChannel direct;
+    private final FileChannel buffered;
+    private final Executor disk;
     private final SerialQueue queue;
-    private final Semaphore budget = new Semaphore(MAX_PENDING);
+    /** Stages the disk has written and handed back, ready to be filled again. */
+    private final BlockingQueue<ByteBuffer> spare = new ArrayBlockingQueue<>(STAGES_PER_FILE);
+    /** Held while a background flush runs; {@link #close} waits for it. */
+    private final Semaphore flushing = new Semaphore(1);
     private volatile IOException failure;
+    /** Bytes at the start of the file that the disk has been given (written, maybe not flushed). */
+    private volatile long onFile;
 
-    public WriteBehind(FileSink sink, Executor disk) {
-        this.sink = sink;
+    // The caller's.
+    /** The stage being filled; null until the first byte, and after a full one went to the disk. */
+    private ByteBuffer stage;
+    /** File offset of stage[0]; always a multiple of BLOCK. */
+    private long stageStart;
+    /** Stages taken from the pool. */
+    private int owned;
+
+    // The disk's (tasks of the serial queue).
+    /** Some file systems open with O_DIRECT and then refuse the writes: go on buffered. */
+    private boolean directRefused;
+    private long unflushed;
+
+    private WriteBehind(FileChannel direct, FileChannel buffered, Executor disk) {
+        this.direct = direct;
+        this.buffered = buffered;
+        this.disk = disk;
         this.queue = new SerialQueue(disk);
     }
 
     /**
-     * Queues {@code bytes} for {@code position}; {@code written} runs once they are on the file
-     * (or failed), after which the caller's buffer may be reused.
+     * A writer for {@code file}, whose bytes end at {@code size}, writing through {@code buffered}
+     * (the caller's, left open) where direct I/O is not to be had, and on the {@code disk} pool.
      */
-    public void write(ByteBuffer bytes, long position, Runnable written) throws IOException {
-        IOException failed = failure;
-        if (failed != null) {
-            written.run();
-            throw failed;
-        }
-        int permits = Math.min(bytes.remaining(), MAX_PENDING);
-        awaitBudget(permits);
-        queue.submit(() -> {
+    public static WriteBehind open(Path file, FileChannel buffered, long size, Executor disk) throws IOException {
+        return open(file, buffered, size, disk, true);
+    }
+
+    /** As {@link #open(Path, FileChannel, long, Executor)}; {@code tryDirect} false for page-cache writes only. */
+    static WriteBehind open(Path file, FileChannel buffered, long size, Executor disk, boolean tryDirect)
+            throws IOException {
+        FileChannel direct = null;
+        if (tryDirect) {
             try {
-                if (failure == null) {
-                    sink.write(bytes, position);
-                }
-            } catch (IOException e) {
-                failure = e;
-            } catch (RuntimeException e) {
-                failure = new IOException(e);
-            } finally {
-                budget.release(permits);
-                written.run();
+                direct = FileChannel.open(file, StandardOpenOption.WRITE, ExtendedOpenOption.DIRECT);
+            } catch (IOException | UnsupportedOperationException e) {
+                direct = null; // tmpfs and some overlay file systems: buffered writes
             }
-        });
+        }
+        WriteBehind writer = new WriteBehind(direct, buffered, disk);
+        try {
+            writer.truncated(size);
+            return writer;
+        } catch (IOException | RuntimeException e) {
+            writer.close();
+            throw e;
+        }
     }
 
     /**
-     * Takes {@code permits} bytes of budget, waiting for the disk if need be. The wait tells a
-     * ForkJoinPool that this worker is blocked, so the pool adds a worker to run the very writes
-     * being waited for: callers and writes share one pool, which must never wait on itself.
+     * Copies {@code src} (all of it) to be written at {@code position}, which must be where the
+     * written bytes end. {@code src} may be reused once this returns; its position is unchanged.
+     * Waits for the disk when both stages are full.
      */
-    private void awaitBudget(int permits) {
-        if (budget.tryAcquire(permits)) {
-            return;
+    public void write(ByteBuffer src, long position) throws IOException {
+        throwIfFailed();
+        if (position != stageStart + staged()) {
+            throw new IOException("write at " + position + " but the written bytes end at " + (stageStart + staged()));
         }
-        ForkJoinPool.ManagedBlocker blocker = new ForkJoinPool.ManagedBlocker() {
-            private boolean acquired;
-
-            @Override
-            public boolean block() {
-                budget.acquireUninterruptibly(permits);
-                acquired = true;
-                return true;
-            }
-
-            @Override
-            public boolean isReleasable() {
-                return acquired || (acquired = budget.tryAcquire(permits));
-            }
-        };
-        while (true) {
-            try {
-                ForkJoinPool.managedBlock(blocker);
-                return;
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt(); // keep the flag; the wait itself is uninterruptible
+        int at = src.position();
+        int end = src.limit();
+        while (at < end) {
+            ByteBuffer s = stage();
+            int n = Math.min(end - at, s.remaining());
+            s.put(s.position(), src, at, n);
+            s.position(s.position() + n);
+            at += n;
+            if (!s.hasRemaining()) {
+                long start = stageStart;
+                stage = null;
+                stageStart += STAGE;
+                queue.submit(() -> writeStage(s, start));
+                throwIfFailed();
             }
         }
     }
 
-    /** Waits until every queued byte is on the file; throws the first write failure. */
+    /** Bytes at the start of the file the disk has been given, without waiting: a safe offset to record. */
+    public long onFile() {
+        return onFile;
+    }
+
+    /** Waits until every byte written is in the file (readable, and counted in its size); throws the first failure. */
     public void drain() throws IOException {
         CompletableFuture<Void> done = new CompletableFuture<>();
         queue.submit(() -> {
             try {
                 if (failure == null) {
-                    sink.flush();
+                    writeTail();
                 }
             } catch (IOException e) {
                 failure = e;
@@ -111,28 +170,14 @@ public final class WriteBehind {
             }
         });
         try {
-            done.get();
+            done.get(); // in a ForkJoinPool worker, a managed wait: the pool adds a worker for the disk
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while writing", e);
         } catch (ExecutionException e) {
             throw new IOException(e.getCause());
         }
-        IOException failed = failure;
-        if (failed != null) {
-            throw failed;
-        }
-    }
-
-    /** The file was cut back to {@code size} (after {@link #settle}); writes continue there. */
-    public void truncated(long size) throws IOException {
-        failure = null;
-        sink.truncated(size);
-    }
-
-    /** Ends the writer (after {@link #drain} or {@link #settle}). */
-    public void close() {
-        sink.close();
+        throwIfFailed();
     }
 
     /** As {@link #drain}, ignoring failures: before the file is cut back or removed anyway. */
@@ -141,6 +186,206 @@ public final class WriteBehind {
             drain();
         } catch (IOException ignored) {
             // the caller discards what was written
+        }
+    }
+
+    /** The file was cut back to {@code size} (after {@link #settle}); writes continue there. */
+    public void truncated(long size) throws IOException {
+        failure = null;
+        stageStart = size - size % BLOCK;
+        onFile = stageStart;
+        if (stage != null) {
+            stage.clear();
+        }
+        int tail = (int) (size - stageStart);
+        if (tail > 0) {
+            ByteBuffer s = stage();
+            ByteBuffer partial = s.duplicate().limit(tail);
+            while (partial.hasRemaining()) {
+                if (buffered.read(partial, stageStart + partial.position()) < 0) {
+                    throw new IOException("file shorter than " + size + " bytes");
+                }
+            }
+            s.position(tail);
+        }
+    }
+
+    /** Ends the writer (after {@link #drain} or {@link #settle}): its stages go back to the pool. */
+    public void close() {
+        flushing.acquireUninterruptibly(); // a background flush must not outlive the channels
+        flushing.release();
+        if (direct != null) {
+            try {
+                direct.close();
+            } catch (IOException ignored) {
+                // the ordinary channel carries on
+            }
+        }
+        if (stage != null) {
+            pool(stage);
+            stage = null;
+        }
+        ByteBuffer s;
+        while ((s = spare.poll()) != null) {
+            pool(s);
+        }
+        owned = 0;
+    }
+
+    private void throwIfFailed() throws IOException {
+        IOException failed = failure;
+        if (failed != null) {
+            throw failed;
+        }
+    }
+
+    /** Bytes staged, not yet given to the disk. */
+    private int staged() {
+        return stage == null ? 0 : stage.position();
+    }
+
+    /** The stage to fill: a spare one, a new one from the pool, or the next the disk hands back. */
+    private ByteBuffer stage() throws IOException {
+        if (stage == null) {
+            ByteBuffer s = spare.poll();
+            if (s == null && owned < STAGES_PER_FILE) {
+                s = FREE_STAGES.poll();
+                if (s != null) {
+                    FREE_COUNT.decrementAndGet();
+                    s.clear();
+                } else {
+                    s = ByteBuffer.allocateDirect(STAGE + BLOCK).alignedSlice(BLOCK).limit(STAGE).slice();
+                }
+                owned++;
+            }
+            if (s == null) {
+                s = awaitSpare();
+                throwIfFailed();
+            }
+            stage = s;
+        }
+        return stage;
+    }
+
+    /**
+     * Waits for the disk to hand a stage back. The wait tells a ForkJoinPool that this worker is
+     * blocked, so the pool adds a worker to run the very write being waited for: callers and
+     * writes share one pool, which must never wait on itself.
+     */
+    private ByteBuffer awaitSpare() {
+        final class SpareWait implements ForkJoinPool.ManagedBlocker {
+            private ByteBuffer taken;
+
+            @Override
+            public boolean block() throws InterruptedException {
+                if (taken == null) {
+                    taken = spare.take();
+                }
+                return true;
+            }
+
+            @Override
+            public boolean isReleasable() {
+                return taken != null || (taken = spare.poll()) != null;
+            }
+        }
+        SpareWait blocker = new SpareWait();
+        boolean interrupted = false;
+        try {
+            while (true) {
+                try {
+                    ForkJoinPool.managedBlock(blocker);
+                    return blocker.taken;
+                } catch (InterruptedException e) {
+                    interrupted = true; // the write in progress hands the stage back regardless
+                }
+            }
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /** A disk task: one full stage to the file, then back to the caller. */
+    private void writeStage(ByteBuffer full, long position) {
+        try {
+            if (failure == null) {
+                writeAligned(full.duplicate().flip(), position);
+                onFile = position + STAGE;
+                unflushed += STAGE;
+                if (unflushed >= FLUSH_EVERY && flushing.tryAcquire()) {
+                    unflushed = 0;
+                    disk.execute(this::flushInBackground);
+                }
+            }
+        } catch (IOException e) {
+            failure = e;
+        } catch (RuntimeException e) {
+            failure = new IOException(e);
+        } finally {
+            full.clear();
+            spare.offer(full);
+        }
+    }
+
+    /** Asks the device to keep what it was given so far; the writes go on meanwhile. */
+    private void flushInBackground() {
+        try {
+            buffered.force(false);
+        } catch (IOException ignored) {
+            // only an early start on the final fsync, which reports what fails
+        } finally {
+            flushing.release();
+        }
+    }
+
+    /** A disk task: the partial stage to the file, its whole blocks direct; the partial block stays staged. */
+    private void writeTail() throws IOException {
+        if (stage == null) {
+            return;
+        }
+        int filled = stage.position();
+        int aligned = filled - filled % BLOCK;
+        if (aligned > 0) {
+            writeAligned(stage.duplicate().position(0).limit(aligned), stageStart);
+        }
+        if (filled > aligned) {
+            writeFully(buffered, stage.duplicate().position(aligned).limit(filled), stageStart + aligned);
+        }
+        if (aligned > 0) {
+            // Keep only the partial block, at the start of the stage.
+            stage.position(aligned).limit(filled);
+            stage.compact();
+            stageStart += aligned;
+        }
+        onFile = stageStart + stage.position();
+    }
+
+    private void writeAligned(ByteBuffer aligned, long position) throws IOException {
+        if (direct != null && !directRefused) {
+            try {
+                writeFully(direct, aligned.duplicate(), position);
+                return;
+            } catch (IOException e) {
+                directRefused = true;
+            }
+        }
+        writeFully(buffered, aligned, position);
+    }
+
+    private static void writeFully(FileChannel channel, ByteBuffer src, long position) throws IOException {
+        long at = position;
+        while (src.hasRemaining()) {
+            at += channel.write(src, at);
+        }
+    }
+
+    private static void pool(ByteBuffer s) {
+        if (FREE_COUNT.incrementAndGet() <= POOLED_STAGES) {
+            FREE_STAGES.offer(s);
+        } else {
+            FREE_COUNT.decrementAndGet();
         }
     }
 }

@@ -44,7 +44,6 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * {@code layercache.v1.Blobs}: the same blobs as the OCI API, by namespace (= repository).
@@ -59,12 +58,16 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
     static final int MAX_DIGESTS = 10_000;
     /**
      * How often (in bytes) a WriteBlob's progress is recorded in the metadata store, for a resume
-     * after the server died. Recording waits for the file to have every byte received (up to
-     * {@code WriteBehind.MAX_PENDING}, several milliseconds): every 16 MiB that stalled the stream
-     * a tenth of the time; every 64 MiB it is 2–3%, and a crash costs the client at most 64 MiB
-     * sent again.
+     * after the server died: a crash costs the client at most this much sent again. Recording
+     * does not wait for the file; it records what the disk already has.
      */
     static final long RECORD_EVERY = 64L << 20;
+    /**
+     * WriteBlob messages asked for ahead of the one being handled: at most this many (each at
+     * most {@link GrpcServer#MAX_INBOUND_MESSAGE}) wait in memory per stream, on top of the
+     * flow-control window.
+     */
+    static final int PREFETCH = 2;
 
     private final BlobService blobs;
     private final UploadService uploads;
@@ -248,13 +251,14 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
     }
 
     /**
-     * One WriteBlob stream. gRPC delivers its messages one at a time and asks for the next only
-     * when {@link #onNext} returns, so a slow disk slows the client instead of filling memory.
-     * Each message's data stays in the transport's buffers until the file's writer has copied
-     * it; the message is released then (or at once, when it is refused).
+     * One WriteBlob stream. gRPC delivers its messages one at a time, on one thread; the stream
+     * asks for {@link #PREFETCH} messages ahead, so that the next one is ready when a message is
+     * done instead of being asked for only then. Each message's data is hashed and copied to the
+     * file's staging buffer straight from the transport's buffers ({@link WriteChunk}); a slow
+     * disk holds {@link #onNext} back, and with it the client, instead of filling memory.
      */
     private final class BlobWriter implements StreamObserver<WriteChunk> {
-        private final StreamObserver<WriteBlobResponse> observer;
+        private final ServerCallStreamObserver<WriteBlobResponse> observer;
         private RepositoryName ns;
         private Digest digest;
         private long size;
@@ -264,18 +268,13 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
         private boolean finished;
 
         BlobWriter(StreamObserver<WriteBlobResponse> observer) {
-            this.observer = observer;
+            this.observer = (ServerCallStreamObserver<WriteBlobResponse>) observer;
+            this.observer.disableAutoRequest();
+            this.observer.request(PREFETCH);
         }
 
         @Override
         public void onNext(WriteChunk msg) {
-            // The writer's queue holds one reference per buffer it copies; this method holds one.
-            AtomicInteger holds = new AtomicInteger(1);
-            Runnable drop = () -> {
-                if (holds.decrementAndGet() == 0) {
-                    msg.release();
-                }
-            };
             try {
                 if (finished) {
                     return;
@@ -290,7 +289,7 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
                     throw Status.OUT_OF_RANGE.withDescription("write_offset " + msg.writeOffset()
                             + " but the server holds " + session.size() + " bytes").asRuntimeException();
                 }
-                long n = msg.dataSize();
+                int n = msg.dataSize();
                 if (n > 0) {
                     if (session.size() + n > size) {
                         uploads.discard(session);
@@ -298,15 +297,11 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
                         session = null;
                         throw new FieldException("data", "data: more bytes than the declared size " + size);
                     }
-                    for (ByteBuffer part : msg.data()) {
-                        holds.incrementAndGet();
-                        uploads.write(session, part, drop); // runs drop exactly once, even when it throws
-                    }
+                    uploads.write(session, msg.data(), n);
                     metrics.received(Surface.GRPC, ns.toString(), n);
                     if (session.size() - recorded >= RECORD_EVERY) {
-                        // Record progress now and then, so a resumed upload loses little after a crash.
-                        uploads.acknowledge(session);
-                        uploads.beginChunk(session, null);
+                        // Now and then, so that a resumed upload loses little after a crash.
+                        uploads.recordProgress(session);
                         recorded = session.size();
                     }
                 }
@@ -316,7 +311,9 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
             } catch (Throwable t) {
                 fail(t);
             } finally {
-                drop.run();
+                if (!finished) {
+                    observer.request(1);
+                }
             }
         }
 

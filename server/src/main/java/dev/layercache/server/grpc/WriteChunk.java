@@ -4,31 +4,28 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.UnsafeByteOperations;
 import dev.layercache.api.v1.WriteBlobRequest;
 import dev.layercache.api.v1.WriteHeader;
-import io.grpc.Detachable;
-import io.grpc.HasByteBuffer;
 import io.grpc.KnownLength;
 import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import java.io.ByteArrayInputStream;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * One {@code WriteBlobRequest} as the server receives it: the request's fields, with its
- * {@code data} left where the transport put it. protobuf-java would copy every message's data
+ * {@code data} left in the transport's buffers. protobuf-java would copy every message's data
  * into a fresh heap array (a megabyte per message, allocated, zeroed and copied, only to be
- * hashed and copied once more into the file's staging buffer); this parse
- * {@linkplain Detachable detaches} grpc-java's buffers and hands out read-only views of them.
- * The buffers go back to the transport's pool on {@link #release}, which the handler calls once
- * the bytes are hashed and on their way to the file.
+ * hashed and copied once more into the file's staging buffer). This parse reads the fields and
+ * skips over the data, noting where it lies; {@link #data} then streams it from the transport's
+ * buffers, in pieces small enough to be hashed and staged while they are in the CPU's cache.
+ *
+ * <p>The chunk reads the transport's stream, so it is valid only until the handler's
+ * {@code onNext} returns, after which grpc-java releases the buffers.
  *
  * <p>Same wire format, same semantics as the generated parser: unknown fields are skipped, a
  * repeated {@code data} or scalar field keeps its last value, a repeated {@code header} merges.
- * Streams that cannot be detached (the in-process transport's) are read into one heap array.
+ * Streams that cannot be re-read (the in-process transport's) are read into one array first.
  */
 final class WriteChunk {
     private static final int HEADER = 1;
@@ -38,18 +35,20 @@ final class WriteChunk {
 
     private final WriteHeader header;
     private final long writeOffset;
-    private final List<ByteBuffer> data;
     private final boolean finishWrite;
-    private final InputStream owner;
-    private final AtomicBoolean released = new AtomicBoolean();
+    /** The whole message, marked at its first byte. */
+    private final InputStream message;
+    private final int dataStart;
+    private final int dataSize;
 
-    private WriteChunk(WriteHeader header, long writeOffset, List<ByteBuffer> data, boolean finishWrite,
-                       InputStream owner) {
+    private WriteChunk(WriteHeader header, long writeOffset, boolean finishWrite, InputStream message,
+                       int dataStart, int dataSize) {
         this.header = header;
         this.writeOffset = writeOffset;
-        this.data = data;
         this.finishWrite = finishWrite;
-        this.owner = owner;
+        this.message = message;
+        this.dataStart = dataStart;
+        this.dataSize = dataSize;
     }
 
     /** The header, or null when the message has none. */
@@ -61,33 +60,19 @@ final class WriteChunk {
         return writeOffset;
     }
 
-    /** The data, as read-only views valid until {@link #release}. */
-    List<ByteBuffer> data() {
-        return data;
+    int dataSize() {
+        return dataSize;
     }
 
-    long dataSize() {
-        long n = 0;
-        for (ByteBuffer b : data) {
-            n += b.remaining();
-        }
-        return n;
+    /** A stream positioned at the data: read {@link #dataSize} bytes from it, once. */
+    InputStream data() throws IOException {
+        message.reset();
+        message.skipNBytes(dataStart);
+        return message;
     }
 
     boolean finishWrite() {
         return finishWrite;
-    }
-
-    /** Gives the data's buffers back; the views must not be read after. Idempotent. */
-    void release() {
-        if (released.getAndSet(true)) {
-            return;
-        }
-        try {
-            owner.close();
-        } catch (IOException ignored) {
-            // closing a detached transport stream only releases buffers
-        }
     }
 
     /** WriteBlob's method with this parse of its requests. */
@@ -99,7 +84,11 @@ final class WriteChunk {
     static final MethodDescriptor.Marshaller<WriteChunk> MARSHALLER = new MethodDescriptor.Marshaller<>() {
         @Override
         public InputStream stream(WriteChunk chunk) {
-            return chunk.toRequest().toByteString().newInput();
+            try {
+                return chunk.toRequest().toByteString().newInput();
+            } catch (IOException e) {
+                throw Status.INTERNAL.withDescription("cannot read the request").withCause(e).asRuntimeException();
+            }
         }
 
         @Override
@@ -116,54 +105,27 @@ final class WriteChunk {
     };
 
     /** The generated message with the same fields (copies the data: for tests and the marshaller's other half). */
-    WriteBlobRequest toRequest() {
+    WriteBlobRequest toRequest() throws IOException {
         WriteBlobRequest.Builder b = WriteBlobRequest.newBuilder().setWriteOffset(writeOffset)
                 .setFinishWrite(finishWrite);
         if (header != null) {
             b.setHeader(header);
         }
-        ByteBuffer all = ByteBuffer.allocate((int) dataSize());
-        data.forEach(d -> all.put(d.duplicate()));
-        return b.setData(UnsafeByteOperations.unsafeWrap(all.array())).build();
+        return b.setData(UnsafeByteOperations.unsafeWrap(data().readNBytes(dataSize))).build();
     }
 
     static WriteChunk parse(InputStream stream) throws IOException {
-        InputStream owned;
-        List<ByteBuffer> buffers = new ArrayList<>();
-        if (stream instanceof Detachable detachable && stream instanceof HasByteBuffer hb && hb.byteBufferSupported()
-                && stream.markSupported()) {
-            owned = detachable.detach();
-            // Marked, the stream keeps the buffers it has been read past until it is closed.
-            owned.mark(Integer.MAX_VALUE);
-            while (owned.available() > 0) {
-                ByteBuffer b = ((HasByteBuffer) owned).getByteBuffer();
-                if (b == null) { // a buffer without a ByteBuffer view: copy the rest
-                    buffers.add(ByteBuffer.wrap(owned.readAllBytes()));
-                    break;
-                }
-                buffers.add(b.asReadOnlyBuffer());
-                long skipped = owned.skip(b.remaining());
-                if (skipped != b.remaining()) {
-                    throw new IOException("transport stream skipped " + skipped + " of " + b.remaining() + " bytes");
-                }
-            }
-        } else {
-            byte[] bytes = stream instanceof KnownLength ? stream.readNBytes(stream.available()) : stream.readAllBytes();
-            owned = new ByteArrayInputStream(new byte[0]);
-            buffers.add(ByteBuffer.wrap(bytes));
-        }
-        try {
-            return parseFields(new Cursor(buffers), owned);
-        } catch (IOException | RuntimeException e) {
-            owned.close();
-            throw e;
-        }
+        InputStream message = stream.markSupported() && stream instanceof KnownLength ? stream
+                : new ByteArrayInputStream(stream.readAllBytes());
+        message.mark(Integer.MAX_VALUE);
+        return parseFields(new Cursor(message, message.available()), message);
     }
 
-    private static WriteChunk parseFields(Cursor in, InputStream owner) throws IOException {
+    private static WriteChunk parseFields(Cursor in, InputStream message) throws IOException {
         WriteHeader.Builder header = null;
         long writeOffset = 0;
-        List<ByteBuffer> data = List.of();
+        int dataStart = 0;
+        int dataSize = 0;
         boolean finishWrite = false;
         while (in.hasRemaining()) {
             long tag = in.varint();
@@ -179,50 +141,59 @@ final class WriteChunk {
             } else if (field == WRITE_OFFSET && wireType == 0) {
                 writeOffset = in.varint();
             } else if (field == DATA && wireType == 2) {
-                data = in.slices(in.length());
+                dataSize = in.length();
+                dataStart = in.position();
+                in.skip(dataSize);
             } else if (field == FINISH_WRITE && wireType == 0) {
                 finishWrite = in.varint() != 0;
             } else {
                 in.skipField(wireType);
             }
         }
-        return new WriteChunk(header == null ? null : header.build(), writeOffset, data, finishWrite, owner);
+        return new WriteChunk(header == null ? null : header.build(), writeOffset, finishWrite, message, dataStart,
+                dataSize);
     }
 
     private static InvalidProtocolBufferException malformed(String what) {
         return new InvalidProtocolBufferException("WriteBlobRequest: " + what);
     }
 
-    /** Protobuf's wire primitives over a sequence of buffers. */
+    /** Protobuf's wire primitives over a stream of known length. */
     private static final class Cursor {
-        private final List<ByteBuffer> buffers;
-        private int index;
+        private final InputStream in;
+        private final int length;
+        private int position;
 
-        Cursor(List<ByteBuffer> buffers) {
-            this.buffers = buffers;
-            skipEmpty();
+        Cursor(InputStream in, int length) {
+            this.in = in;
+            this.length = length;
         }
 
         boolean hasRemaining() {
-            return index < buffers.size();
+            return position < length;
         }
 
-        private void skipEmpty() {
-            while (index < buffers.size() && !buffers.get(index).hasRemaining()) {
-                index++;
-            }
+        int position() {
+            return position;
         }
 
-        private byte next() throws InvalidProtocolBufferException {
-            if (!hasRemaining()) {
+        private void need(long n) throws InvalidProtocolBufferException {
+            if (n > length - position) {
                 throw malformed("the message ends inside a field");
             }
-            byte b = buffers.get(index).get();
-            skipEmpty();
-            return b;
         }
 
-        long varint() throws InvalidProtocolBufferException {
+        private byte next() throws IOException {
+            need(1);
+            int b = in.read();
+            if (b < 0) {
+                throw malformed("the message ends inside a field");
+            }
+            position++;
+            return (byte) b;
+        }
+
+        long varint() throws IOException {
             long value = 0;
             for (int shift = 0; shift < 64; shift += 7) {
                 byte b = next();
@@ -234,46 +205,42 @@ final class WriteChunk {
             throw malformed("a varint is longer than 10 bytes");
         }
 
-        int length() throws InvalidProtocolBufferException {
+        int length() throws IOException {
             long n = varint();
             if (n < 0 || n > Integer.MAX_VALUE) {
                 throw malformed("a length is negative or too large");
             }
+            need(n);
             return (int) n;
         }
 
-        /** The next {@code n} bytes as views of the buffers, without copying. */
-        List<ByteBuffer> slices(int n) throws InvalidProtocolBufferException {
-            List<ByteBuffer> out = new ArrayList<>(4);
-            int left = n;
-            while (left > 0) {
-                if (!hasRemaining()) {
-                    throw malformed("the message ends inside a field");
-                }
-                ByteBuffer b = buffers.get(index);
-                int take = Math.min(left, b.remaining());
-                out.add(b.slice(b.position(), take));
-                b.position(b.position() + take);
-                left -= take;
-                skipEmpty();
+        /** Passes over {@code n} bytes without reading them (the transport only moves its position). */
+        void skip(int n) throws IOException {
+            need(n);
+            try {
+                in.skipNBytes(n);
+            } catch (EOFException e) {
+                throw malformed("the message ends inside a field");
             }
+            position += n;
+        }
+
+        byte[] bytes(int n) throws IOException {
+            need(n);
+            byte[] out = in.readNBytes(n);
+            if (out.length != n) {
+                throw malformed("the message ends inside a field");
+            }
+            position += n;
             return out;
         }
 
-        byte[] bytes(int n) throws InvalidProtocolBufferException {
-            ByteBuffer out = ByteBuffer.allocate(n);
-            for (ByteBuffer b : slices(n)) {
-                out.put(b);
-            }
-            return out.array();
-        }
-
-        void skipField(int wireType) throws InvalidProtocolBufferException {
+        void skipField(int wireType) throws IOException {
             switch (wireType) {
                 case 0 -> varint();
-                case 1 -> slices(8);
-                case 2 -> slices(length());
-                case 5 -> slices(4);
+                case 1 -> skip(8);
+                case 2 -> skip(length());
+                case 5 -> skip(4);
                 default -> throw malformed("invalid wire type " + wireType);
             }
         }

@@ -242,11 +242,10 @@ final class UploadHandler {
                 throw new RegistryException(ErrorCode.RANGE_INVALID,
                         "body is longer than its Content-Range " + range, acknowledged);
             }
-            // The file write finishes after this returns: hold the network buffer until then.
+            // The bytes are hashed and copied on their way to the file before write returns.
             for (ByteBuffer b : chunk.nioBufferCount() == 1 ? new ByteBuffer[] {chunk.nioBuffer()}
                     : chunk.nioBuffers()) {
-                chunk.retain();
-                uploads.write(session, b, chunk::release);
+                uploads.write(session, b);
             }
         }
 

@@ -1,8 +1,5 @@
 package dev.layercache.server.registry;
 
-import dev.layercache.server.concurrent.BufferedFileSink;
-import dev.layercache.server.concurrent.DirectFileSink;
-import dev.layercache.server.concurrent.FileSink;
 import dev.layercache.server.concurrent.WriteBehind;
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.ErrorCode;
@@ -12,7 +9,9 @@ import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.UploadIndex;
 import dev.layercache.server.metadata.UploadIndex.UploadRecord;
 import dev.layercache.server.storage.DataLayout;
+import java.io.EOFException;
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.DirectoryStream;
@@ -101,7 +100,7 @@ public final class UploadService {
 
     /**
      * Opens the session's file, whose acknowledged bytes end at {@code size}, and its writer:
-     * direct I/O where the file system has it (see {@link DirectFileSink}), buffered otherwise.
+     * direct I/O where the file system has it (see {@link WriteBehind}), buffered otherwise.
      */
     private void openFile(UploadSession s, long size, StandardOpenOption... options) throws IOException {
         Path file = layout.upload(s.id);
@@ -109,8 +108,7 @@ public final class UploadService {
         if (s.channel.size() != size) {
             s.channel.truncate(size);
         }
-        FileSink sink = DirectFileSink.open(file, s.channel, size);
-        s.writer = new WriteBehind(sink != null ? sink : new BufferedFileSink(s.channel), disk);
+        s.writer = WriteBehind.open(file, s.channel, size, disk);
     }
 
     /**
@@ -274,49 +272,65 @@ public final class UploadService {
     }
 
     /**
-     * Appends bytes to the session's hash now and to its file soon after (in order, on the disk
-     * pool); {@code written} runs when the file has them, and only then may the caller reuse the
-     * buffer. It runs exactly once, also when this method throws. A write failure surfaces at the
-     * next call on the session.
+     * Appends {@code bytes} to the session: to its hash, and to its file soon after (in order, on
+     * the disk pool). The bytes are copied before this returns, so the caller may reuse the
+     * buffer at once. A write failure surfaces here or at the next call on the session.
      */
-    public void write(UploadSession s, ByteBuffer bytes, Runnable written) throws IOException {
-        try {
-            checkSize(s.size + bytes.remaining());
-        } catch (RuntimeException e) {
-            written.run();
-            throw e;
-        }
-        hash(s.sha256, bytes);
-        long position = s.size;
-        int n = bytes.remaining();
-        s.writer.write(bytes, position, written);
-        s.size = position + n;
-    }
-
-    /** {@link #write(UploadSession, ByteBuffer, Runnable)} for bytes that nobody changes afterwards. */
     public void write(UploadSession s, ByteBuffer bytes) throws IOException {
-        write(s, bytes, () -> { });
-    }
-
-    /** A heap copy per thread for hashing direct buffers in large steps (the JDK's own path uses 4 KiB). */
-    private static final ThreadLocal<byte[]> HASH_SCRATCH = ThreadLocal.withInitial(() -> new byte[256 << 10]);
-
-    /**
-     * Hashes without disturbing {@code bytes}' position. Heap bytes go to the SHA-256 intrinsic
-     * as they are; direct bytes (from the network) are copied once, in large steps.
-     */
-    private static void hash(MessageDigest md, ByteBuffer bytes) {
+        checkSize(s.size + bytes.remaining());
         if (bytes.hasArray()) {
-            md.update(bytes.array(), bytes.arrayOffset() + bytes.position(), bytes.remaining());
+            s.sha256.update(bytes.array(), bytes.arrayOffset() + bytes.position(), bytes.remaining());
+            s.writer.write(bytes, s.size);
+            s.size += bytes.remaining();
             return;
         }
-        byte[] scratch = HASH_SCRATCH.get();
+        // Direct bytes (from the network) reach the SHA-256 intrinsic only as an array: copy them
+        // a piece at a time into a cache-sized array, and stage them for the file from there.
+        byte[] scratch = SCRATCH.get();
         ByteBuffer view = bytes.duplicate();
         while (view.hasRemaining()) {
             int n = Math.min(scratch.length, view.remaining());
             view.get(scratch, 0, n);
-            md.update(scratch, 0, n);
+            append(s, scratch, n);
         }
+    }
+
+    /**
+     * Appends the next {@code length} bytes of {@code in} to the session, as
+     * {@link #write(UploadSession, ByteBuffer)}; {@code in} ending sooner is an {@link EOFException}.
+     */
+    public void write(UploadSession s, InputStream in, long length) throws IOException {
+        checkSize(s.size + length);
+        byte[] scratch = SCRATCH.get();
+        long left = length;
+        while (left > 0) {
+            int n = in.readNBytes(scratch, 0, (int) Math.min(scratch.length, left));
+            if (n == 0) {
+                throw new EOFException((length - left) + " of " + length + " bytes arrived");
+            }
+            append(s, scratch, n);
+            left -= n;
+        }
+    }
+
+    /**
+     * Per thread, the array that bytes pass through on their way to the hash and the file: small
+     * enough to stay in the core's cache between the two, large enough for few calls.
+     */
+    private static final ThreadLocal<byte[]> SCRATCH = ThreadLocal.withInitial(() -> new byte[256 << 10]);
+
+    private static void append(UploadSession s, byte[] bytes, int n) throws IOException {
+        s.sha256.update(bytes, 0, n);
+        s.writer.write(ByteBuffer.wrap(bytes, 0, n), s.size);
+        s.size += n;
+    }
+
+    /**
+     * Records how far an upload in progress has got without waiting for its file: the bytes the
+     * disk already has. After a crash the upload resumes from there; nothing else changes.
+     */
+    public void recordProgress(UploadSession s) {
+        persist(s, Math.min(s.writer.onFile(), s.size));
     }
 
     /** Returns the session to where the current request found it. */
@@ -507,10 +521,15 @@ public final class UploadService {
     }
 
     private void persist(UploadSession s) {
+        persist(s, s.size);
+    }
+
+    /** Records the session with its file good up to {@code offset}. */
+    private void persist(UploadSession s, long offset) {
         KeyValueStore.Batch b = kv.batch();
         // Not fsynced: an acknowledged chunk survives kill -9 (the OS has the file and the WAL);
         // after a power loss the client restarts its upload, which it must be ready to do anyway.
-        index.put(b, new UploadRecord(s.id, s.repository, s.startedAtMillis, s.size, s.owner));
+        index.put(b, new UploadRecord(s.id, s.repository, s.startedAtMillis, offset, s.owner));
         b.commit(false);
     }
 

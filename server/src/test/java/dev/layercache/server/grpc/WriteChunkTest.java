@@ -13,7 +13,6 @@ import com.google.protobuf.UnknownFieldSet;
 import dev.layercache.api.v1.WriteBlobRequest;
 import dev.layercache.api.v1.WriteHeader;
 import dev.layercache.server.testing.Fuzz;
-import io.grpc.Detachable;
 import io.grpc.internal.CompositeReadableBuffer;
 import io.grpc.internal.ForwardingReadableBuffer;
 import io.grpc.internal.ReadableBuffer;
@@ -29,7 +28,8 @@ import org.junit.jupiter.api.Test;
  * {@link WriteChunk}'s parse against protobuf's own, over grpc-java's real transport stream
  * ({@code ReadableBuffers.openStream} of a composite of the received pieces, as the Netty
  * transport hands messages over): same fields for any split of the bytes, unknown fields
- * skipped, malformed input refused, and every transport buffer released exactly once.
+ * skipped, malformed input refused, and the data read from the transport's buffers, which the
+ * parse neither copies nor releases (grpc-java does, after the handler).
  */
 class WriteChunkTest {
 
@@ -46,24 +46,25 @@ class WriteChunkTest {
             assertEquals(expected.getData().size(), chunk.dataSize());
             assertArrayEquals(expected.getData().toByteArray(), concat(chunk));
             assertEquals(0, closed.get(), "no buffer may be released while the chunk is in use");
-            chunk.release();
-            chunk.release();
-            assertEquals(c.pieces, closed.get(), "every transport buffer released exactly once");
+            stream.close();
+            assertEquals(c.pieces, closed.get(), "the transport releases every buffer once, as it closes the stream");
         });
         assertEquals(400, tries);
     }
 
     @Test
-    void dataStaysInTheTransportsBuffers() throws Exception {
+    void dataIsReadFromTheTransportsBuffers() throws Exception {
         byte[] data = new byte[300_000];
         new java.util.Random(3).nextBytes(data);
         byte[] wire = WriteBlobRequest.newBuilder().setWriteOffset(5).setData(ByteString.copyFrom(data)).build()
                 .toByteArray();
-        WriteChunk chunk = WriteChunk.parse(transportStream(wire, 7, new AtomicInteger()));
-        assertTrue(chunk.data().size() > 1, "a data field across pieces is one view per piece");
-        assertTrue(chunk.data().stream().allMatch(ByteBuffer::isReadOnly), "the handler gets read-only views");
+        AtomicInteger reads = new AtomicInteger();
+        InputStream transport = transportStream(wire, 7, new AtomicInteger(), reads);
+        WriteChunk chunk = WriteChunk.parse(transport);
+        assertEquals(0, reads.get(), "the parse skips over the data instead of copying it");
+        assertTrue(chunk.data() == transport, "the data comes straight from the transport's stream");
         assertArrayEquals(data, concat(chunk));
-        chunk.release();
+        assertTrue(reads.get() >= data.length, "the data was read once, from the transport's buffers");
     }
 
     @Test
@@ -91,17 +92,22 @@ class WriteChunkTest {
     }
 
     @Test
-    void streamsThatCannotBeDetachedAreReadIntoAnArray() throws Exception {
+    void streamsThatCannotBeReadTwiceAreReadIntoAnArray() throws Exception {
         byte[] wire = WriteBlobRequest.newBuilder().setData(ByteString.copyFromUtf8("in-process")).build()
                 .toByteArray();
-        WriteChunk chunk = WriteChunk.parse(new ByteArrayInputStream(wire));
+        InputStream once = new java.io.FilterInputStream(new ByteArrayInputStream(wire)) {
+            @Override
+            public boolean markSupported() {
+                return false;
+            }
+        };
+        WriteChunk chunk = WriteChunk.parse(once);
         assertNull(chunk.header());
         assertEquals("in-process", new String(concat(chunk)));
-        chunk.release();
     }
 
     @Test
-    void malformedMessagesAreRefusedAndTheirBuffersReleased() {
+    void malformedMessagesAreRefused() {
         byte[] good = WriteBlobRequest.newBuilder().setWriteOffset(300).setData(ByteString.copyFromUtf8("abcdef"))
                 .build().toByteArray();
         byte[][] bad = {
@@ -115,11 +121,9 @@ class WriteChunkTest {
             {0x0a, 0x02, 0x0a},                                           // header cut short
         };
         for (byte[] wire : bad) {
-            AtomicInteger closed = new AtomicInteger();
             int pieces = Math.max(1, Math.min(3, wire.length));
             assertThrows(InvalidProtocolBufferException.class,
-                    () -> WriteChunk.parse(transportStream(wire, pieces, closed)), () -> hex(wire));
-            assertEquals(pieces, closed.get(), "a refused message gives its buffers back: " + hex(wire));
+                    () -> WriteChunk.parse(transportStream(wire, pieces, new AtomicInteger())), () -> hex(wire));
         }
     }
 
@@ -154,17 +158,34 @@ class WriteChunkTest {
         return new Case(wire, Math.max(1, Math.min(wire.length, f.between(1, 12))));
     }
 
+    static InputStream transportStream(byte[] wire, int pieces, AtomicInteger closed) {
+        return transportStream(wire, pieces, closed, new AtomicInteger());
+    }
+
     /**
      * The message as grpc-java's transport hands it over: a composite of {@code pieces} received
-     * buffers, opened as a detachable stream; {@code closed} counts buffers released.
+     * buffers, opened as a stream; {@code closed} counts buffers released, {@code copied} bytes
+     * copied out of them.
      */
-    static InputStream transportStream(byte[] wire, int pieces, AtomicInteger closed) {
+    static InputStream transportStream(byte[] wire, int pieces, AtomicInteger closed, AtomicInteger copied) {
         CompositeReadableBuffer composite = new CompositeReadableBuffer();
         int at = 0;
         for (int i = 0; i < pieces; i++) {
             int end = i == pieces - 1 ? wire.length : Math.min(wire.length, at + Math.max(1, wire.length / pieces));
             ByteBuffer piece = ByteBuffer.allocateDirect(end - at).put(wire, at, end - at).flip();
             ReadableBuffer buffer = new ForwardingReadableBuffer(ReadableBuffers.wrap(piece)) {
+                @Override
+                public void readBytes(byte[] dest, int destOffset, int length) {
+                    copied.addAndGet(length);
+                    super.readBytes(dest, destOffset, length);
+                }
+
+                @Override
+                public void readBytes(java.io.OutputStream dest, int length) throws java.io.IOException {
+                    copied.addAndGet(length);
+                    super.readBytes(dest, length);
+                }
+
                 @Override
                 public void close() {
                     closed.incrementAndGet(); // a second release of a pooled buffer would be a bug
@@ -174,14 +195,13 @@ class WriteChunkTest {
             at = end;
         }
         InputStream stream = ReadableBuffers.openStream(composite, true);
-        assertTrue(stream instanceof Detachable, "the transport's stream is detachable");
+        assertTrue(stream.markSupported() && stream instanceof io.grpc.KnownLength,
+                "the transport's stream can be read twice and knows its length");
         return stream;
     }
 
-    private static byte[] concat(WriteChunk chunk) {
-        ByteBuffer all = ByteBuffer.allocate((int) chunk.dataSize());
-        chunk.data().forEach(b -> all.put(b.duplicate()));
-        return all.array();
+    private static byte[] concat(WriteChunk chunk) throws java.io.IOException {
+        return chunk.data().readNBytes(chunk.dataSize());
     }
 
     private static String hex(byte[] b) {
