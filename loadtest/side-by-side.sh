@@ -242,6 +242,11 @@ log "floor: loopback TCP into SHA-256"
 run java -jar "$LOADTEST_JAR" floor --rounds "$ROUNDS" --json "$work/floor.json" > /dev/null
 floor_json=$(jq --argjson rounds "$ROUNDS" '.rows[0] + {rounds: $rounds}' "$work/floor.json")
 
+log "disk floor: direct writes then fsync, in the data directory's file system"
+run java -jar "$LOADTEST_JAR" disk-floor --dir "$work" --mib "$BIG_MIB" --rounds "$ROUNDS" \
+    --json "$work/disk-floor.json" > /dev/null
+disk_floor_json=$(jq --argjson rounds "$ROUNDS" '.rows[0] + {rounds: $rounds}' "$work/disk-floor.json")
+
 # The main phase's servers and data go before the memory phase needs the disk.
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -292,13 +297,15 @@ jq -n \
   --argjson openssl "${openssl_sha:-null}" \
   --argjson memory "$memory_json" \
   --argjson floor "${floor_json:-null}" \
+  --argjson disk_floor "${disk_floor_json:-null}" \
   --argjson run_seconds "$((SECONDS - started))" \
   --argjson rounds "$ROUNDS" --argjson big "$BIG_MIB" \
   '{date: $date, run_seconds: $run_seconds,
     machine: {nproc: $nproc, cpu: $cpu, ram: $ram, kernel: $kernel, os: $os, java: $java,
               distribution: $distribution, nginx: $nginx, load: $load},
     settings: {rounds: $rounds, big_mib: $big},
-    sha256_openssl_MB_per_s: $openssl, loopback_floor: $floor, memory: $memory, commands: $ARGS.positional}' \
+    sha256_openssl_MB_per_s: $openssl, loopback_floor: $floor, disk_floor: $disk_floor,
+    memory: $memory, commands: $ARGS.positional}' \
   --args "${commands[@]}" > "$work/facts.json"
 
 mkdir -p "$(dirname "$OUT_JSON")"

@@ -283,19 +283,31 @@ final class SideBySide implements Callable<Integer> {
                 : "≥ 70% of single-core SHA-256 (" + Stats.number(sha.median()) + " MB/s Java"
                 + (facts.path("sha256_openssl_MB_per_s").isNumber()
                 ? ", " + Stats.number(facts.get("sha256_openssl_MB_per_s").asDouble()) + " openssl" : "") + ")";
+        Stats disk = floorStats(facts.path("disk_floor"));
+        if (disk != null && sha != null && disk.median() < 0.7 * sha.median()) {
+            shaText += "; above the disk floor below";
+        }
         rows.add(new Row("`WriteBlob`", "MB/s", write, null, null, shaText,
                 write == null || sha == null ? Verdict.UNKNOWN : Verdict.of(write.median() >= 0.7 * sha.median())));
         rows.add(new Row("`WriteBlob`", "server CPU-s per GiB", grpcStats(grpc, "WriteBlob", "server_cpu_s_per_GiB"),
                 null, null, "", Verdict.NONE));
-        JsonNode floor = facts.path("loopback_floor");
-        if (floor.path("MB_per_s").isNumber()) {
+        Stats floor = floorStats(facts.path("loopback_floor"));
+        if (floor != null) {
             // The ceiling with the client on the same machine: TCP from memory into SHA-256, nothing else.
-            Stats f = new Stats(floor.get("MB_per_s").asDouble(), floor.path("MB_per_s_min").asDouble(Double.NaN),
-                    floor.path("MB_per_s_max").asDouble(Double.NaN), floor.path("rounds").asInt(1));
-            String share = sha == null ? "" : String.format(Locale.ROOT, ", %.0f%% of single-core SHA-256",
-                    100 * f.median() / sha.median());
-            rows.add(new Row("loopback floor (`floor`)", "MB/s", f, null, null,
-                    "the ceiling of a verified upload with the client on this machine" + share, Verdict.NONE));
+            rows.add(new Row("loopback floor (`floor`)", "MB/s", floor, null, null,
+                    "the ceiling of a verified upload with the client on this machine" + shareOf(floor, sha),
+                    Verdict.NONE));
+        }
+        if (disk != null) {
+            // The ceiling the disk sets: an upload is acknowledged only once it is on the device.
+            rows.add(new Row("disk floor (`disk-floor`)", "MB/s", disk, null, null,
+                    "the ceiling of an upload acknowledged only once on the device: direct writes, then fsync"
+                    + shareOf(disk, sha), Verdict.NONE));
+            if (write != null) {
+                rows.add(new Row("`WriteBlob`", "share of the disk floor", new Stats(write.median() / disk.median(),
+                        write.min() / disk.median(), write.max() / disk.median(), write.n()), null, null, "",
+                        Verdict.NONE));
+            }
         }
         Stats read = grpcStats(grpc, "ReadBlob", "MB_per_s");
         Stats curl = grpcStats(grpc, "ReadBlob", "oci_download_curl_MB_per_s");
@@ -305,6 +317,20 @@ final class SideBySide implements Callable<Integer> {
         rows.add(new Row("`ReadBlob`", "server CPU-s per GiB", grpcStats(grpc, "ReadBlob", "server_cpu_s_per_GiB"),
                 null, null, "", Verdict.NONE));
         return rows;
+    }
+
+    /** A floor benchmark's row from the facts, or null when it did not run. */
+    static Stats floorStats(JsonNode floor) {
+        if (!floor.path("MB_per_s").isNumber()) {
+            return null;
+        }
+        return new Stats(floor.get("MB_per_s").asDouble(), floor.path("MB_per_s_min").asDouble(Double.NaN),
+                floor.path("MB_per_s_max").asDouble(Double.NaN), floor.path("rounds").asInt(1));
+    }
+
+    private static String shareOf(Stats rate, Stats sha) {
+        return sha == null ? "" : String.format(Locale.ROOT, ", %.0f%% of single-core SHA-256",
+                100 * rate.median() / sha.median());
     }
 
     /**

@@ -1,6 +1,7 @@
 package dev.layercache.loadtest;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -192,6 +193,20 @@ class SideBySideTest {
         assertTrue(write.target().contains("1,400 MB/s Java") && write.target().contains("1,700 openssl"),
                 write.target());
         assertEquals(SideBySide.Verdict.NOT_MET, row(g, "`ReadBlob`", "MB/s").verdict(), "1500 < curl's 1600");
+
+        // A disk that takes less, durably, than the target asks for: the floor and the share of it show.
+        facts.putObject("disk_floor").put("MB_per_s", 800.0).put("MB_per_s_min", 700.0).put("MB_per_s_max", 900.0)
+                .put("rounds", 3);
+        g = SideBySide.grpcRows(grpc, facts);
+        assertEquals(800, row(g, "disk floor (`disk-floor`)", "MB/s").layercache().median());
+        assertTrue(row(g, "disk floor (`disk-floor`)", "MB/s").target().contains("57% of single-core SHA-256"),
+                row(g, "disk floor (`disk-floor`)", "MB/s").target());
+        assertEquals(1000 / 800.0, row(g, "`WriteBlob`", "share of the disk floor").layercache().median(), 1e-9);
+        assertTrue(row(g, "`WriteBlob`", "MB/s").target().contains("above the disk floor"),
+                row(g, "`WriteBlob`", "MB/s").target());
+        ((ObjectNode) facts.get("disk_floor")).put("MB_per_s", 1200.0);
+        assertFalse(row(SideBySide.grpcRows(grpc, facts), "`WriteBlob`", "MB/s").target().contains("disk floor"),
+                "a disk above the target is not mentioned in it");
 
         ObjectNode memory = JSON.createObjectNode();
         memory.putObject("memory").put("big_mib", 4096).put("rss_peak_MiB", 300.0).put("hwm_MiB", 384.0);
