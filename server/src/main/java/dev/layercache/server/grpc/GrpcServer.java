@@ -5,7 +5,15 @@ import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.tls.ReloadingTls;
 import io.grpc.BindableService;
 import io.grpc.Server;
+import io.grpc.ServerCredentials;
+import io.grpc.netty.GrpcHttp2ConnectionHandler;
+import io.grpc.netty.InternalNettyServerCredentials;
+import io.grpc.netty.InternalProtocolNegotiator;
+import io.grpc.netty.InternalProtocolNegotiators;
 import io.grpc.netty.NettyServerBuilder;
+import io.netty.channel.ChannelHandler;
+import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.util.AsciiString;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
@@ -39,7 +47,8 @@ public final class GrpcServer implements AutoCloseable {
                       List<BindableService> services, CacheMetrics metrics,
                       dev.layercache.server.auth.AccessControl access, dev.layercache.server.auth.RateLimits rates,
                       java.time.Duration idleTimeout, ReloadingTls tls) throws IOException {
-        NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(bindAddress, port))
+        NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(bindAddress, port),
+                        composingReceivedBytes(tls))
                 .channelType(transport.serverChannelType())
                 .bossEventLoopGroup(transport.group())
                 .workerEventLoopGroup(transport.group())
@@ -56,13 +65,40 @@ public final class GrpcServer implements AutoCloseable {
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance());
         services.forEach(service -> builder.addService(MalformedMessages.guard(service.bindService())));
-        if (tls != null) {
-            // One context for the server's life; its key and trust managers follow the files.
-            builder.sslContext(tls.grpcContext());
-        }
         server = builder.build().start();
         log.info("gRPC (native cache API) listening on {} ({})", server.getListenSockets(), tls == null ? "plaintext"
                 : tls.requiresGrpcClientCertificates() ? "TLS, client certificates required" : "TLS");
+    }
+
+    /**
+     * Plaintext or TLS (one context for the server's life; its key and trust managers follow the
+     * files), with the HTTP/2 decoder composing the bytes it receives instead of merging them.
+     * grpc-java keeps each DATA frame as a view of the decoder's buffer, so with Netty's default
+     * every read that ended inside a frame (nearly all of an upload's) was copied, along with the
+     * rest of the frame, into a new buffer: a second copy of every uploaded byte on the event
+     * loop, and a stream of new buffers for the pool to allocate and free.
+     */
+    private static ServerCredentials composingReceivedBytes(ReloadingTls tls) {
+        InternalProtocolNegotiator.ProtocolNegotiator negotiator = tls == null
+                ? InternalProtocolNegotiators.serverPlaintext()
+                : InternalProtocolNegotiators.serverTls(tls.grpcContext());
+        return InternalNettyServerCredentials.create(new InternalProtocolNegotiator.ProtocolNegotiator() {
+            @Override
+            public AsciiString scheme() {
+                return negotiator.scheme();
+            }
+
+            @Override
+            public ChannelHandler newHandler(GrpcHttp2ConnectionHandler grpcHandler) {
+                grpcHandler.setCumulator(ByteToMessageDecoder.COMPOSITE_CUMULATOR);
+                return negotiator.newHandler(grpcHandler);
+            }
+
+            @Override
+            public void close() {
+                negotiator.close();
+            }
+        });
     }
 
     public int port() {
