@@ -33,7 +33,7 @@ final class AliasingMarshaller<T extends MessageLite> implements MethodDescripto
     @Override
     public T parse(InputStream stream) {
         try {
-            byte[] bytes = stream instanceof KnownLength ? stream.readNBytes(stream.available()) : stream.readAllBytes();
+            byte[] bytes = stream instanceof KnownLength ? readExactly(stream, stream.available()) : stream.readAllBytes();
             // Over a ByteString, protobuf treats the array as immutable and lets fields alias it.
             CodedInputStream in = UnsafeByteOperations.unsafeWrap(bytes).newCodedInput();
             in.enableAliasing(true);
@@ -45,5 +45,18 @@ final class AliasingMarshaller<T extends MessageLite> implements MethodDescripto
         } catch (IOException e) {
             throw Status.INTERNAL.withDescription("cannot read a message").withCause(e).asRuntimeException();
         }
+    }
+
+    /**
+     * The stream's {@code n} bytes, read straight into one array. {@code InputStream.readNBytes(n)}
+     * reads 8 KiB arrays and then copies them into the result: a second copy of a megabyte.
+     */
+    static byte[] readExactly(InputStream stream, int n) throws IOException {
+        byte[] bytes = new byte[n];
+        int read = stream.readNBytes(bytes, 0, n);
+        if (read != n) {
+            throw new IOException("a message of " + n + " bytes ended after " + read);
+        }
+        return bytes;
     }
 }

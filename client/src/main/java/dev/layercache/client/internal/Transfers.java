@@ -70,6 +70,11 @@ public final class Transfers {
     private static final MethodDescriptor<ReadBlobRequest, ReadBlobResponse> READ_BLOB = BlobsGrpc.getReadBlobMethod()
             .toBuilder().setResponseMarshaller(new AliasingMarshaller<>(ReadBlobResponse.parser())).build();
 
+    /** ReadBlob as this client reads it (its messages' data aliasing the array each is read into). */
+    public static MethodDescriptor<ReadBlobRequest, ReadBlobResponse> readBlobMethod() {
+        return READ_BLOB;
+    }
+
     /** Bytes an upload may have queued in the transport and still be "ready" for more. */
     static final int ON_READY_THRESHOLD = 4 << 20;
 

@@ -54,7 +54,7 @@ public final class WriteBehind {
     static final long FLUSH_EVERY = 64L << 20;
 
     /** Stages kept for the next files: enough for the uploads that run at once on a busy node. */
-    private static final int POOLED_STAGES = 32;
+    private static final int POOLED_STAGES = 16;
     private static final ConcurrentLinkedQueue<ByteBuffer> FREE_STAGES = new ConcurrentLinkedQueue<>();
     private static final AtomicInteger FREE_COUNT = new AtomicInteger();
 
