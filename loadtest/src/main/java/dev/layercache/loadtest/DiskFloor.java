@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -31,23 +32,17 @@ final class DiskFloor implements Callable<Integer> {
     @Option(names = "--dir", required = true, description = "a directory on the disk to measure (the node's data directory)")
     Path dir;
 
-    @Option(names = "--mib", defaultValue = "1024", description = "bytes per round, in MiB")
-    int mib;
-
-    @Option(names = "--rounds", defaultValue = "5", description = "measured rounds (after one warm-up round)")
-    int rounds;
-
-    @Option(names = "--json", description = "write the results here as JSON")
-    Path json;
+    @Mixin
+    FloorOptions options;
 
     @Override
     public Integer call() throws Exception {
-        long bytes = (long) mib << 20;
+        long bytes = options.bytes();
         double sha = LoopbackFloor.sha256Rate();
         List<Double> rates = new ArrayList<>();
         List<Double> writeRates = new ArrayList<>();
         List<Double> fsyncMs = new ArrayList<>();
-        for (int round = 0; round <= rounds; round++) {
+        for (int round = 0; round <= options.rounds; round++) {
             Round r = oneRound(dir, bytes);
             if (round > 0) {
                 rates.add(r.durableMBs());
@@ -56,7 +51,8 @@ final class DiskFloor implements Callable<Integer> {
             }
         }
         Report report = new Report("Durable write ceiling of " + dir);
-        Map<String, Object> row = report.row("direct writes then fsync, " + mib + " MiB, median of " + rounds);
+        Map<String, Object> row = report.row("direct writes then fsync, " + options.mib + " MiB, median of "
+                + options.rounds);
         Stats stats = Stats.of(rates);
         row.put("MB_per_s", stats.median());
         row.put("MB_per_s_min", stats.min());
@@ -66,7 +62,7 @@ final class DiskFloor implements Callable<Integer> {
         row.put("single_core_sha256_MB_per_s", sha);
         row.put("share_of_sha256_rate", stats.median() / sha);
         System.out.println(report.markdown());
-        report.write(json);
+        report.write(options.json);
         return 0;
     }
 

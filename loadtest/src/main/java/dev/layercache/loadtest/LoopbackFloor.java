@@ -6,7 +6,6 @@ import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
-import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.List;
@@ -15,7 +14,7 @@ import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Mixin;
 
 /**
  * What a verified upload can reach on this machine with the client on it too: one thread sends
@@ -29,28 +28,23 @@ import picocli.CommandLine.Option;
 final class LoopbackFloor implements Callable<Integer> {
     private static final int BUFFER = 1 << 20;
 
-    @Option(names = "--mib", defaultValue = "1024", description = "bytes per round, in MiB")
-    int mib;
-
-    @Option(names = "--rounds", defaultValue = "5", description = "measured rounds (after one warm-up round)")
-    int rounds;
-
-    @Option(names = "--json", description = "write the results here as JSON")
-    Path json;
+    @Mixin
+    FloorOptions options;
 
     @Override
     public Integer call() throws Exception {
-        long bytes = (long) mib << 20;
+        long bytes = options.bytes();
         double sha = sha256Rate();
         List<Double> rates = new ArrayList<>();
-        for (int round = 0; round <= rounds; round++) {
+        for (int round = 0; round <= options.rounds; round++) {
             double rate = oneRound(bytes);
             if (round > 0) {
                 rates.add(rate);
             }
         }
         Report report = new Report("Loopback floor of a verified upload");
-        Map<String, Object> row = report.row("TCP loopback into SHA-256, " + mib + " MiB, median of " + rounds);
+        Map<String, Object> row = report.row("TCP loopback into SHA-256, " + options.mib + " MiB, median of "
+                + options.rounds);
         Stats stats = Stats.of(rates);
         row.put("MB_per_s", stats.median());
         row.put("MB_per_s_min", stats.min());
@@ -58,7 +52,7 @@ final class LoopbackFloor implements Callable<Integer> {
         row.put("single_core_sha256_MB_per_s", sha);
         row.put("share_of_sha256_rate", stats.median() / sha);
         System.out.println(report.markdown());
-        report.write(json);
+        report.write(options.json);
         return 0;
     }
 
