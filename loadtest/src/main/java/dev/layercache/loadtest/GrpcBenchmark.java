@@ -14,6 +14,7 @@ import dev.layercache.api.v1.ReadBlobResponse;
 import dev.layercache.api.v1.WriteBlobRequest;
 import dev.layercache.api.v1.WriteBlobResponse;
 import dev.layercache.api.v1.WriteHeader;
+import dev.layercache.client.internal.PooledMessage;
 import dev.layercache.client.internal.Transfers;
 import io.grpc.CallOptions;
 import io.grpc.ManagedChannel;
@@ -75,6 +76,11 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
 
     @Option(names = "--blob-mib", defaultValue = "1024", description = "size of the blob written and read")
     int blobMib;
+
+    @Option(names = "--read-warmup-mib", defaultValue = "4096",
+            description = "MiB read (in whole reads of the blob, at least one) before the measured reads: "
+                    + "the JIT of both processes settles over the first few GiB a download moves")
+    int readWarmupMib;
 
     @Option(names = "--chunk-mib", defaultValue = "1", description = "data per WriteBlob message")
     int chunkMib;
@@ -230,7 +236,10 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
         w.put("single_core_sha256_MB_per_s", shaMBs);
         w.put("share_of_sha256_rate", median(writeRates) / shaMBs);
 
-        read(channel, digest); // warm-up
+        int warmupReads = Math.max(1, (readWarmupMib + blobMib - 1) / blobMib);
+        for (int i = 0; i < warmupReads; i++) {
+            read(channel, digest);
+        }
         List<Double> grpcRates = new ArrayList<>();
         List<Double> curlRates = new ArrayList<>();
         for (int run = 1; run <= rounds; run++) {
@@ -239,6 +248,9 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
             double clientCpu = ServerCpu.seconds(ProcessHandle.current().pid());
             long t0 = System.nanoTime();
             long got = read(channel, digest);
+            if (got != size) {
+                throw new IllegalStateException("ReadBlob of " + digest + " gave " + got + " of " + size + " bytes");
+            }
             r.put("client_cpu_s_per_GiB",
                     (ServerCpu.seconds(ProcessHandle.current().pid()) - clientCpu) / (got / (double) (1L << 30)));
             double rate = got / 1e6 / ((System.nanoTime() - t0) / 1e9);
@@ -274,10 +286,12 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
         // into), without verifying the digest: curl, which it is compared with, does not either.
         ClientCalls.asyncServerStreamingCall(channel.newCall(Transfers.readBlobMethod(), CallOptions.DEFAULT),
                 ReadBlobRequest.newBuilder().setNamespace(namespace).setDigest(digest).build(),
-                new StreamObserver<ReadBlobResponse>() {
+                new StreamObserver<PooledMessage<ReadBlobResponse>>() {
                     @Override
-                    public void onNext(ReadBlobResponse value) {
-                        bytes.addAndGet(value.getData().size());
+                    public void onNext(PooledMessage<ReadBlobResponse> value) {
+                        try (value) {
+                            bytes.addAndGet(value.message().getData().size());
+                        }
                     }
 
                     @Override

@@ -66,12 +66,25 @@ public final class Transfers {
         this.unaryDeadline = unaryDeadline;
     }
 
-    /** ReadBlob, its responses' data left in the array each message is read into (no second copy). */
-    private static final MethodDescriptor<ReadBlobRequest, ReadBlobResponse> READ_BLOB = BlobsGrpc.getReadBlobMethod()
-            .toBuilder().setResponseMarshaller(new AliasingMarshaller<>(ReadBlobResponse.parser())).build();
+    /**
+     * Arrays for ReadBlob messages, shared by the process's downloads: a few for each of the
+     * downloads that run at once, each a message of the server's (1 MiB) or the largest we take.
+     */
+    private static final ArrayPool READ_ARRAYS = new ArrayPool(16, (4 << 20) + 64);
 
-    /** ReadBlob as this client reads it (its messages' data aliasing the array each is read into). */
-    public static MethodDescriptor<ReadBlobRequest, ReadBlobResponse> readBlobMethod() {
+    /**
+     * ReadBlob, each response's data left in the pooled array the message is read into (no second
+     * copy, no fresh array).
+     */
+    private static final MethodDescriptor<ReadBlobRequest, PooledMessage<ReadBlobResponse>> READ_BLOB =
+            BlobsGrpc.getReadBlobMethod().toBuilder(BlobsGrpc.getReadBlobMethod().getRequestMarshaller(),
+                    new PooledMarshaller<>(ReadBlobResponse.parser(), READ_ARRAYS)).build();
+
+    /**
+     * ReadBlob as this client reads it: each message's data in a pooled array, given back when
+     * the message is closed.
+     */
+    public static MethodDescriptor<ReadBlobRequest, PooledMessage<ReadBlobResponse>> readBlobMethod() {
         return READ_BLOB;
     }
 
@@ -126,27 +139,30 @@ public final class Transfers {
             Context.CancellableContext context = Context.current().withCancellation();
             Context previous = context.attach();
             try {
-                Iterator<ReadBlobResponse> responses = ClientCalls.blockingServerStreamingCall(channel, READ_BLOB,
-                        blockingStub(attemptDeadline).getCallOptions(),
+                Iterator<PooledMessage<ReadBlobResponse>> responses = ClientCalls.blockingServerStreamingCall(channel,
+                        READ_BLOB, blockingStub(attemptDeadline).getCallOptions(),
                         ReadBlobRequest.newBuilder().setNamespace(namespace).setDigest(digest.toString())
                                 .setOffset(offset).build());
                 boolean first = true;
                 while (responses.hasNext()) {
-                    ReadBlobResponse r = responses.next();
-                    if (first) {
-                        size = r.getSize();
-                        first = false;
+                    // Its array goes back to the pool once the data is hashed and written.
+                    try (PooledMessage<ReadBlobResponse> message = responses.next()) {
+                        ReadBlobResponse r = message.message();
+                        if (first) {
+                            size = r.getSize();
+                            first = false;
+                        }
+                        ByteString data = r.getData();
+                        if (size >= 0 && offset + data.size() > size) {
+                            throw new LayerCacheException(Status.Code.DATA_LOSS, operation
+                                    + ": the server sent more than the blob's " + size + " bytes", null);
+                        }
+                        for (ByteBuffer b : data.asReadOnlyByteBufferList()) {
+                            md.update(b);
+                        }
+                        data.writeTo(out);
+                        offset += data.size();
                     }
-                    ByteString data = r.getData();
-                    if (size >= 0 && offset + data.size() > size) {
-                        throw new LayerCacheException(Status.Code.DATA_LOSS, operation
-                                + ": the server sent more than the blob's " + size + " bytes", null);
-                    }
-                    for (ByteBuffer b : data.asReadOnlyByteBufferList()) {
-                        md.update(b);
-                    }
-                    data.writeTo(out);
-                    offset += data.size();
                     event(Kind.PROGRESS, Direction.DOWNLOAD, namespace, digest, offset, size);
                 }
                 if (size >= 0 && offset < size) {
