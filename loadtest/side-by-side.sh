@@ -238,9 +238,12 @@ commands+=("openssl speed -bytes 1048576 -seconds 3 sha256")
 openssl_sha=$(openssl speed -bytes 1048576 -seconds 3 sha256 2>/dev/null \
   | awk '$1 == "sha256" {v = $NF; sub(/k$/, "", v); printf "%.1f", v / 1000}')
 
-log "floor: loopback TCP into SHA-256"
-run java -jar "$LOADTEST_JAR" floor --rounds "$ROUNDS" --json "$work/floor.json" > /dev/null
+log "floor: loopback TCP into SHA-256, then also written to a file and fsynced (direct, then page cache)"
+run java -jar "$LOADTEST_JAR" floor --dir "$work" --mib "$BIG_MIB" --rounds "$ROUNDS" \
+    --json "$work/floor.json" > /dev/null
 floor_json=$(jq --argjson rounds "$ROUNDS" '.rows[0] + {rounds: $rounds}' "$work/floor.json")
+durable_floor_json=$(jq --argjson rounds "$ROUNDS" '.rows[1] + {rounds: $rounds}' "$work/floor.json")
+durable_page_cache_json=$(jq --argjson rounds "$ROUNDS" '.rows[2] + {rounds: $rounds}' "$work/floor.json")
 
 log "disk floor: direct writes then fsync, in the data directory's file system"
 run java -jar "$LOADTEST_JAR" disk-floor --dir "$work" --mib "$BIG_MIB" --rounds "$ROUNDS" \
@@ -298,6 +301,8 @@ jq -n \
   --argjson memory "$memory_json" \
   --argjson floor "${floor_json:-null}" \
   --argjson disk_floor "${disk_floor_json:-null}" \
+  --argjson durable_floor "${durable_floor_json:-null}" \
+  --argjson durable_page_cache "${durable_page_cache_json:-null}" \
   --argjson run_seconds "$((SECONDS - started))" \
   --argjson rounds "$ROUNDS" --argjson big "$BIG_MIB" \
   '{date: $date, run_seconds: $run_seconds,
@@ -305,6 +310,7 @@ jq -n \
               distribution: $distribution, nginx: $nginx, load: $load},
     settings: {rounds: $rounds, big_mib: $big},
     sha256_openssl_MB_per_s: $openssl, loopback_floor: $floor, disk_floor: $disk_floor,
+    durable_floor: $durable_floor, durable_floor_page_cache: $durable_page_cache,
     memory: $memory, commands: $ARGS.positional}' \
   --args "${commands[@]}" > "$work/facts.json"
 

@@ -284,7 +284,13 @@ final class SideBySide implements Callable<Integer> {
                 + (facts.path("sha256_openssl_MB_per_s").isNumber()
                 ? ", " + Stats.number(facts.get("sha256_openssl_MB_per_s").asDouble()) + " openssl" : "") + ")";
         Stats disk = floorStats(facts.path("disk_floor"));
-        if (disk != null && sha != null && disk.median() < 0.7 * sha.median()) {
+        Stats durable = floorStats(facts.path("durable_floor"));
+        Stats durablePageCache = floorStats(facts.path("durable_floor_page_cache"));
+        double bestDurable = Math.max(durable == null ? 0 : durable.median(),
+                durablePageCache == null ? 0 : durablePageCache.median());
+        if (sha != null && bestDurable > 0 && bestDurable < 0.7 * sha.median()) {
+            shaText += "; above both durable floors below";
+        } else if (disk != null && sha != null && disk.median() < 0.7 * sha.median()) {
             shaText += "; above the disk floor below";
         }
         rows.add(new Row("`WriteBlob`", "MB/s", write, null, null, shaText,
@@ -307,6 +313,22 @@ final class SideBySide implements Callable<Integer> {
                 rows.add(new Row("`WriteBlob`", "share of the disk floor", new Stats(write.median() / disk.median(),
                         write.min() / disk.median(), write.max() / disk.median(), write.n()), null, null, "",
                         Verdict.NONE));
+            }
+        }
+        if (durable != null) {
+            // The ceiling of the whole path with no protocol: loopback, hash, the file written as the server does, fsync.
+            rows.add(new Row("durable floor (`floor --dir`), direct writes as the server", "MB/s", durable, null,
+                    null, "the ceiling of a verified upload acknowledged only once on the device, with the client "
+                    + "on this machine" + shareOf(durable, sha), Verdict.NONE));
+            if (durablePageCache != null) {
+                rows.add(new Row("durable floor (`floor --dir`), page-cache writes", "MB/s", durablePageCache, null,
+                        null, "the same written through the page cache, then fsynced" + shareOf(durablePageCache, sha),
+                        Verdict.NONE));
+            }
+            if (write != null) {
+                rows.add(new Row("`WriteBlob`", "share of the durable floor (direct writes)",
+                        new Stats(write.median() / durable.median(), write.min() / durable.median(),
+                                write.max() / durable.median(), write.n()), null, null, "", Verdict.NONE));
             }
         }
         Stats read = grpcStats(grpc, "ReadBlob", "MB_per_s");

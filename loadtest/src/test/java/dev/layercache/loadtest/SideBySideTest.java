@@ -208,6 +208,26 @@ class SideBySideTest {
         assertFalse(row(SideBySide.grpcRows(grpc, facts), "`WriteBlob`", "MB/s").target().contains("disk floor"),
                 "a disk above the target is not mentioned in it");
 
+        // The durable floors (loopback, hash, the file written and fsynced): below the target both
+        // ways, they are named in it, and the share of the direct one shows.
+        facts.putObject("durable_floor").put("MB_per_s", 500.0).put("MB_per_s_min", 450.0)
+                .put("MB_per_s_max", 550.0).put("rounds", 3);
+        facts.putObject("durable_floor_page_cache").put("MB_per_s", 600.0).put("MB_per_s_min", 250.0)
+                .put("MB_per_s_max", 650.0).put("rounds", 3);
+        g = SideBySide.grpcRows(grpc, facts);
+        SideBySide.Row durable = row(g, "durable floor (`floor --dir`), direct writes as the server", "MB/s");
+        assertEquals(500, durable.layercache().median());
+        assertTrue(durable.target().contains("36% of single-core SHA-256"), durable.target());
+        assertEquals(600, row(g, "durable floor (`floor --dir`), page-cache writes", "MB/s").layercache().median());
+        assertEquals(2.0, row(g, "`WriteBlob`", "share of the durable floor (direct writes)").layercache().median(),
+                1e-9);
+        assertTrue(row(g, "`WriteBlob`", "MB/s").target().contains("above both durable floors"),
+                row(g, "`WriteBlob`", "MB/s").target());
+        // One of them at the target: the target is not said to be above them.
+        ((ObjectNode) facts.get("durable_floor_page_cache")).put("MB_per_s", 990.0);
+        assertFalse(row(SideBySide.grpcRows(grpc, facts), "`WriteBlob`", "MB/s").target().contains("durable"),
+                "990 ≥ 70% of 1,400");
+
         ObjectNode memory = JSON.createObjectNode();
         memory.putObject("memory").put("big_mib", 4096).put("rss_peak_MiB", 300.0).put("hwm_MiB", 384.0);
         List<SideBySide.Row> m = SideBySide.memoryRows(memory);
