@@ -130,7 +130,8 @@ public final class LayerCacheServer implements AutoCloseable {
             http = new HttpServer(
                     new HttpServer.Options(config.bindAddress(), config.httpPort(), (int) config.maxManifestSize(),
                             (int) config.maxHeaderSize(), accessControl, rates, config.limits().idleTimeout(),
-                            config.limits().readTimeout(), tls),
+                            config.limits().readTimeout(), tls,
+                            config.httpDownloads() == ServerConfig.HttpDownloads.SENDFILE),
                     transport, blobs, uploads, manifests, json, blocking, this::isReady, metrics, lifecycle,
                     RequestListener.all(List.of(new AccessLog(), new RequestMetrics(metrics, manifests))),
                     new AnalysisService(manifests, blobs, served, metadata, json, AnalysisService.MEMORY_ENTRIES));

@@ -199,7 +199,15 @@ public final class ConfigLoader {
                 duration(v, Setting.MAX_AGE), duration(v, Setting.GC_GRACE), uploadTimeout, interval,
                 size(v, Setting.SCRUB_RATE), duration(v, Setting.SCRUB_EVERY), namespaceLimits(v));
         return new ServerConfig(httpPort, grpcPort, bind, dataDir, maxManifest, maxHeader, threads, grace, metrics,
-                lifecycle, cluster(v), auth(v), limits(v), tls(v));
+                lifecycle, cluster(v), auth(v), limits(v), tls(v), httpDownloads(v));
+    }
+
+    private static ServerConfig.HttpDownloads httpDownloads(Values v) throws ConfigException {
+        return switch (v.get(Setting.HTTP_DOWNLOADS).trim().toLowerCase(Locale.ROOT)) {
+            case "copy" -> ServerConfig.HttpDownloads.COPY;
+            case "sendfile" -> ServerConfig.HttpDownloads.SENDFILE;
+            default -> throw v.invalid(Setting.HTTP_DOWNLOADS, "must be copy or sendfile");
+        };
     }
 
     /** {@code team/ci:max-disk-size=50GiB,max-age=7d;legacy:max-age=1d} */

@@ -21,6 +21,9 @@ public enum Setting {
     RATE_LIMIT("rate-limit", "0", "requests per second per identity, bursts of a second's worth (429 with Retry-After beyond; 0: no limit)"),
     IDLE_TIMEOUT("idle-timeout", "60s", "a connection must send a complete request header within this long after opening or after its last response"),
     READ_TIMEOUT("read-timeout", "30s", "a request body may pause at most this long before the connection is closed"),
+    HTTP_DOWNLOADS("http-downloads", "copy", "how blob bodies leave the plain-HTTP port: copy (read into"
+            + " 256 KiB buffers and written; faster and cheaper on loopback, measured) or sendfile (sendfile(2),"
+            + " no copy through the process); HTTPS always copies"),
     METRICS_ENABLED("metrics-enabled", "true", "count lookups, bytes and latencies for /metrics, /api/v1/stats and /ui/"),
     METRICS_NAMESPACE_DEPTH("metrics-namespace-depth", "1",
             "path components of a repository that name its namespace in metrics (team/app/x -> team)"),

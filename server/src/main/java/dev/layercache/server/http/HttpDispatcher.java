@@ -64,17 +64,32 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
 
     private final HttpSurface surface;
     private final Executor blocking;
-    private final boolean tls;
+    private final FileBodies fileBodies;
 
     private Exchange current;
     private final ArrayDeque<Object> backlog = new ArrayDeque<>();
     private long drained = -1;
     private ChannelHandlerContext ctx;
 
-    HttpDispatcher(HttpSurface surface, Executor blocking, boolean tls) {
+    /**
+     * How a file body is written: read into pooled buffers of {@code chunk} bytes (plain, or
+     * through the TLS engine, whose records are 16 KiB anyway), or handed to {@code sendfile(2)}.
+     * On loopback, 256 KiB buffers measured 1.6 times sendfile's rate at two thirds of its CPU.
+     */
+    enum FileBodies {
+        COPY(256 << 10), TLS(64 << 10), SENDFILE(0);
+
+        final int chunk;
+
+        FileBodies(int chunk) {
+            this.chunk = chunk;
+        }
+    }
+
+    HttpDispatcher(HttpSurface surface, Executor blocking, FileBodies fileBodies) {
         this.surface = surface;
         this.blocking = blocking;
-        this.tls = tls;
+        this.fileBodies = fileBodies;
     }
 
     /** One request from its first line to its last response byte. */
@@ -343,18 +358,18 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         } else {
             ex.bytesSent = response.fileLength();
             ctx.write(new DefaultHttpResponse(HttpVersion.HTTP_1_1, response.status(), headers));
-            if (tls) {
+            if (fileBodies == FileBodies.SENDFILE) {
+                // sendfile(2): the bytes go from page cache to socket without entering the JVM.
+                ctx.write(new DefaultFileRegion(response.file(), response.filePosition(), response.fileLength()));
+            } else {
                 try {
                     ctx.write(new ChunkedNioFile(response.file(), response.filePosition(), response.fileLength(),
-                            1 << 16));
+                            fileBodies.chunk));
                 } catch (java.io.IOException e) {
                     response.discard();
                     ctx.close();
                     return;
                 }
-            } else {
-                // sendfile(2): the bytes go from page cache to socket without entering the JVM.
-                ctx.write(new DefaultFileRegion(response.file(), response.filePosition(), response.fileLength()));
             }
             done = ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
         }

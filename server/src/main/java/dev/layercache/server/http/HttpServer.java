@@ -42,7 +42,8 @@ public final class HttpServer implements AutoCloseable {
     /** Settings of the HTTP surface; {@code tls} is null for plain HTTP. */
     public record Options(String bindAddress, int port, int maxManifestBytes, int maxHeaderBytes,
                           dev.layercache.server.auth.AccessControl access, dev.layercache.server.auth.RateLimits rates,
-                          java.time.Duration idleTimeout, java.time.Duration readTimeout, ReloadingTls tls) {
+                          java.time.Duration idleTimeout, java.time.Duration readTimeout, ReloadingTls tls,
+                          boolean sendfile) {
     }
 
     private final Channel serverChannel;
@@ -85,11 +86,15 @@ public final class HttpServer implements AutoCloseable {
                                         .setMaxChunkSize(1 << 20), MAX_PIPELINED))
                                 .addLast("timeouts", new ConnectionTimeouts(options.idleTimeout(), options.readTimeout()))
                                 .addLast("continue", new HttpServerExpectContinueHandler());
-                        if (tls != null) {
-                            // Files go out as chunks through the TLS engine: sendfile cannot encrypt.
+                        // Files go out as chunks read into buffers, unless sendfile(2) is asked for and
+                        // the connection is plain: sendfile cannot encrypt.
+                        boolean sendfile = options.sendfile() && tls == null;
+                        if (!sendfile) {
                             ch.pipeline().addLast("chunked", new ChunkedWriteHandler());
                         }
-                        ch.pipeline().addLast("dispatch", new HttpDispatcher(surface, blocking, tls != null));
+                        ch.pipeline().addLast("dispatch", new HttpDispatcher(surface, blocking,
+                                sendfile ? HttpDispatcher.FileBodies.SENDFILE
+                                        : tls != null ? HttpDispatcher.FileBodies.TLS : HttpDispatcher.FileBodies.COPY));
                     }
                 });
         serverChannel = bootstrap.bind(new InetSocketAddress(options.bindAddress(), options.port())).sync().channel();

@@ -112,6 +112,19 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void httpDownloadsCopyUnlessSendfileIsAskedFor() throws Exception {
+        assertEquals(ServerConfig.HttpDownloads.COPY, ConfigLoader.load(new String[0], Map.of()).httpDownloads());
+        assertEquals(ServerConfig.HttpDownloads.SENDFILE,
+                ConfigLoader.load(new String[] {"--http-downloads", "sendfile"}, Map.of()).httpDownloads());
+        assertEquals(ServerConfig.HttpDownloads.SENDFILE,
+                ConfigLoader.load(new String[0], Map.of("LAYERCACHE_HTTP_DOWNLOADS", "SendFile")).httpDownloads());
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> ConfigLoader.load(new String[] {"--http-downloads", "splice"}, Map.of()));
+        assertTrue(e.getMessage().contains("http-downloads") && e.getMessage().contains("copy or sendfile"),
+                e.getMessage());
+    }
+
+    @Test
     void helpIsNotAnError() {
         assertThrows(ConfigLoader.HelpRequested.class, () -> ConfigLoader.load(new String[] {"--help"}, Map.of()));
         String usage = ConfigLoader.usage();

@@ -33,7 +33,7 @@ class ConcurrentUploadsTest {
         ServerConfig config = new ServerConfig(0, 0, "127.0.0.1", dir.resolve("data"), 4L << 20, 16L << 10, 2,
                 Duration.ofSeconds(5), ServerConfig.Metrics.DEFAULT,
                 ServerConfig.Lifecycle.DEFAULT.withoutScrubbing(), ServerConfig.Cluster.NONE, ServerConfig.Auth.NONE,
-                ServerConfig.Limits.DEFAULT, ServerConfig.Tls.NONE);
+                ServerConfig.Limits.DEFAULT, ServerConfig.Tls.NONE, ServerConfig.HttpDownloads.COPY);
         try (LayerCacheServer server = LayerCacheServer.start(config)) {
             ExecutorService clients = Executors.newFixedThreadPool(16);
             List<Future<String>> uploads = new ArrayList<>();
