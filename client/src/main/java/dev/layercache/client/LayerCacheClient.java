@@ -81,8 +81,10 @@ import java.util.concurrent.TimeUnit;
  * results, not errors.
  *
  * <p><b>Retries.</b> Every call is retried on {@code UNAVAILABLE} and
- * {@code RESOURCE_EXHAUSTED} as the {@link RetryPolicy} says; blob streams that break are resumed
- * where they stopped. Each retry is reported to the {@link ClientListener}; the client never logs.
+ * {@code RESOURCE_EXHAUSTED}, and on a connection lost under the call (grpc-java's
+ * {@code UNKNOWN} "channel closed"), as the {@link RetryPolicy} says; blob streams that break
+ * are resumed where they stopped. Each retry is reported to the {@link ClientListener}; the
+ * client never logs.
  *
  * <p><b>Memory.</b> Blobs are streamed in chunks with gRPC flow control, never held whole, so
  * any size moves in constant memory.

@@ -6,8 +6,8 @@ import java.time.Duration;
 import java.util.Random;
 
 /**
- * How a client retries calls that fail with {@code UNAVAILABLE} or {@code RESOURCE_EXHAUSTED},
- * and resumes transfers whose stream broke: at most {@code maxAttempts} attempts, waiting an
+ * How a client retries calls that fail with {@code UNAVAILABLE} or {@code RESOURCE_EXHAUSTED}
+ * (or lose their connection), and resumes transfers whose stream broke: at most {@code maxAttempts} attempts, waiting an
  * exponentially growing, jittered delay between them. Before attempt {@code n + 1} (n from 1)
  * the client waits {@code min(maxBackoff, initialBackoff * multiplier^(n-1))}, scaled by a
  * uniformly random factor in {@code [1 - jitter, 1 + jitter]}.

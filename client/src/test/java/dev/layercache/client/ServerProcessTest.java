@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.layercache.server.testing.ServerProcess;
 import java.io.OutputStream;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -29,18 +28,17 @@ class ServerProcessTest {
 
     @Test
     void downloadSurvivesKill9AndRestartOfTheServerProcess() throws Exception {
-        int grpcPort;
-        try (ServerSocket s = new ServerSocket(0)) {
-            grpcPort = s.getLocalPort();
-        }
         Path data = Files.createDirectories(work.resolve("data"));
         long size = 120L << 20;
         Path blob = ResumeAndRetryTest.randomFile(work.resolve("blob"), size, 3);
         Digest digest = Digest.sha256(blob);
         ResumeAndRetryTest.Recorder recorder = new ResumeAndRetryTest.Recorder();
 
-        ServerProcess first = ServerProcess.start(data, work.resolve("first.log"), "--grpc-port",
-                Integer.toString(grpcPort));
+        ServerProcess first = ServerProcess.start(data, work.resolve("first.log"));
+        // The second process takes over both ports the first was given, so the client's target
+        // stays valid and no port is picked while another is free for the taking.
+        int grpcPort = first.grpcPort();
+        String httpPort = Integer.toString(first.port());
         ServerProcess[] second = new ServerProcess[1];
         try (LayerCacheClient client = LayerCacheClient.builder().target("127.0.0.1:" + grpcPort).plaintext()
                 .listener(recorder).build()) {
@@ -62,8 +60,8 @@ class ServerProcessTest {
                     if (written[0] >= 40L << 20 && restarted.getCount() > 0) {
                         try {
                             first.kill9();
-                            second[0] = ServerProcess.start(data, work.resolve("second.log"), "--grpc-port",
-                                    Integer.toString(grpcPort));
+                            second[0] = ServerProcess.start(data, work.resolve("second.log"), "--http-port",
+                                    httpPort, "--grpc-port", Integer.toString(grpcPort));
                         } catch (Exception e) {
                             throw new RuntimeException(e);
                         }

@@ -5,6 +5,7 @@ import dev.layercache.client.LayerCacheException;
 import dev.layercache.client.RetryEvent;
 import dev.layercache.client.RetryPolicy;
 import io.grpc.Status;
+import java.nio.channels.ClosedChannelException;
 import java.time.Duration;
 import java.util.EnumSet;
 import java.util.Random;
@@ -15,7 +16,8 @@ import java.util.function.Supplier;
 /**
  * Retries with the client's {@link RetryPolicy}: unary calls on UNAVAILABLE and
  * RESOURCE_EXHAUSTED; broken transfer streams also on the codes a stream cut by a restarting
- * server ends with. Each retry is reported to the listener first.
+ * server ends with. Both also on a lost connection that grpc-java reports as UNKNOWN (see
+ * {@link #isConnectionLost}). Each retry is reported to the listener first.
  */
 public final class Retrier {
     private static final Set<Status.Code> RETRYABLE = EnumSet.of(Status.Code.UNAVAILABLE,
@@ -47,12 +49,33 @@ public final class Retrier {
         return target;
     }
 
-    public static boolean isRetryable(Status.Code code) {
-        return RETRYABLE.contains(code);
+    /** Whether a unary call that failed with {@code status} may be tried again. */
+    public static boolean isRetryable(Status status) {
+        return RETRYABLE.contains(status.getCode()) || isConnectionLost(status);
     }
 
-    public static boolean isResumable(Status.Code code) {
-        return RESUMABLE.contains(code);
+    /** Whether a blob stream that broke with {@code status} may be resumed. */
+    public static boolean isResumable(Status status) {
+        return RESUMABLE.contains(status.getCode()) || isConnectionLost(status);
+    }
+
+    /**
+     * A call written to a connection that the server's end had already closed (a node killed
+     * mid-call): grpc-java's Netty transport reports it as UNKNOWN "channel closed" with a
+     * {@link ClosedChannelException} as the cause, because it cannot tell whether the server saw
+     * the call. Every call of this API is idempotent (blobs are content-addressed, entries are
+     * replaced whole), so trying again is safe.
+     */
+    static boolean isConnectionLost(Status status) {
+        if (status.getCode() != Status.Code.UNKNOWN) {
+            return false;
+        }
+        for (Throwable c = status.getCause(); c != null; c = c.getCause()) {
+            if (c instanceof ClosedChannelException) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Runs {@code attempt} until it succeeds, fails for good or the attempts run out. */
@@ -62,7 +85,7 @@ public final class Retrier {
                 return attempt.get();
             } catch (RuntimeException e) {
                 Status status = Errors.statusOf(e);
-                if (status == null || !isRetryable(status.getCode()) || n >= policy.maxAttempts()
+                if (status == null || !isRetryable(status) || n >= policy.maxAttempts()
                         || Thread.currentThread().isInterrupted()) {
                     throw Errors.from(e, operation, target);
                 }

@@ -175,8 +175,7 @@ public final class Transfers {
                     failures = 0;
                 }
                 failures++;
-                Status.Code code = e.getStatus().getCode();
-                if (!Retrier.isResumable(code) || failures >= retrier.policy().maxAttempts()
+                if (!Retrier.isResumable(e.getStatus()) || failures >= retrier.policy().maxAttempts()
                         || Thread.currentThread().isInterrupted()) {
                     throw Errors.from(e, operation, retrier.target());
                 }
@@ -223,7 +222,7 @@ public final class Transfers {
             } catch (StatusRuntimeException e) {
                 Status.Code code = e.getStatus().getCode();
                 failures++;
-                if (!(Retrier.isResumable(code) || code == Status.Code.OUT_OF_RANGE)
+                if (!(Retrier.isResumable(e.getStatus()) || code == Status.Code.OUT_OF_RANGE)
                         || failures >= retrier.policy().maxAttempts() || Thread.currentThread().isInterrupted()) {
                     throw Errors.from(e, operation, retrier.target());
                 }
