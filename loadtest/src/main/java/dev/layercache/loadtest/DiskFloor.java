@@ -1,12 +1,10 @@
 package dev.layercache.loadtest;
 
-import com.sun.nio.file.ExtendedOpenOption;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -78,7 +76,7 @@ final class DiskFloor implements Callable<Integer> {
             byte[] random = new byte[WRITE];
             new Random().nextBytes(random);
             data.put(random).flip();
-            try (FileChannel out = open(file)) {
+            try (FileChannel out = DurableSink.open(file, DurableSink.Mode.DIRECT)) {
                 long t0 = System.nanoTime();
                 for (long at = 0; at < bytes; at += WRITE) {
                     ByteBuffer b = data.duplicate().limit((int) Math.min(WRITE, bytes - at));
@@ -93,15 +91,6 @@ final class DiskFloor implements Callable<Integer> {
             }
         } finally {
             Files.deleteIfExists(file);
-        }
-    }
-
-    /** Direct I/O where the file system has it, as the server writes; the page cache where it does not. */
-    private static FileChannel open(Path file) throws IOException {
-        try {
-            return FileChannel.open(file, StandardOpenOption.WRITE, ExtendedOpenOption.DIRECT);
-        } catch (IOException | UnsupportedOperationException e) {
-            return FileChannel.open(file, StandardOpenOption.WRITE);
         }
     }
 }

@@ -45,12 +45,17 @@ final class DurableSink implements AutoCloseable {
         writer.start();
     }
 
-    private static FileChannel open(Path file, Mode mode) throws IOException {
+    /**
+     * Opens {@code file} for writing with {@code O_DIRECT} for {@link Mode#DIRECT} where the file
+     * system has it, as the server does; through the page cache otherwise (tmpfs and some overlay
+     * file systems refuse {@code O_DIRECT}), as the server falls back to.
+     */
+    static FileChannel open(Path file, Mode mode) throws IOException {
         if (mode == Mode.DIRECT) {
             try {
                 return FileChannel.open(file, StandardOpenOption.WRITE, ExtendedOpenOption.DIRECT);
-            } catch (IOException | UnsupportedOperationException e) {
-                // tmpfs and some overlay file systems have no O_DIRECT: the page cache, as the server falls back to.
+            } catch (IOException | UnsupportedOperationException noDirectIo) {
+                // falls through to the page cache
             }
         }
         return FileChannel.open(file, StandardOpenOption.WRITE);
