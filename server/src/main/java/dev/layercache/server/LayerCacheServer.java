@@ -24,6 +24,7 @@ import dev.layercache.server.lifecycle.Scrubber;
 import dev.layercache.server.lifecycle.StartupCheck;
 import dev.layercache.server.lifecycle.Collector;
 import dev.layercache.server.lifecycle.Lifecycle;
+import dev.layercache.server.lifecycle.MetadataPruner;
 import dev.layercache.server.lifecycle.ReferenceGuard;
 import dev.layercache.server.metadata.BlobIndex;
 import dev.layercache.server.metadata.KeyValueStore;
@@ -89,6 +90,8 @@ public final class LayerCacheServer implements AutoCloseable {
             // bucket through a local cache, and the lifecycle keeps that cache (the hot tier) in
             // its budget with services of its own over the local stores only.
             KeyValueStore served = metadata;
+            java.util.concurrent.atomic.AtomicReference<java.util.function.LongConsumer> hotTierStored =
+                    new java.util.concurrent.atomic.AtomicReference<>(bytes -> { });
             BlobBackend servedBytes = disk;
             UploadDirectory directory = UploadDirectory.NONE;
             if (config.cluster().enabled()) {
@@ -99,6 +102,7 @@ public final class LayerCacheServer implements AutoCloseable {
                     KeyValueStore.Batch b = metadata.batch();
                     localBlobs.put(b, digest, size, clock.millis());
                     b.commit(false);
+                    hotTierStored.get().accept(size);
                 });
                 directory = cluster.uploads(json, config.auth().nodeToken());
             }
@@ -106,12 +110,12 @@ public final class LayerCacheServer implements AutoCloseable {
             UploadService uploads = new UploadService(served, layout, blobs, clock, blocking, directory);
             uploads.limits(config.limits().maxBlobBytes(), config.limits().maxUploadsPerIdentity());
             uploads.recover();
-            ManifestService manifests = new ManifestService(served, blobs, json, access, guard);
+            ManifestService manifests = new ManifestService(served, blobs, json, access, guard, clock);
             EntryService entries = new EntryService(served, blobs, clock, access, guard);
             BlobService localBlobService = cluster == null ? blobs
                     : new BlobService(metadata, disk, clock, access, guard);
             ManifestService localManifests = cluster == null ? manifests
-                    : new ManifestService(metadata, localBlobService, json, access, guard);
+                    : new ManifestService(metadata, localBlobService, json, access, guard, clock);
             EntryService localEntries = cluster == null ? entries
                     : new EntryService(metadata, localBlobService, clock, access, guard);
             StoreCensus census = new StoreCensus(metadata);
@@ -120,10 +124,20 @@ public final class LayerCacheServer implements AutoCloseable {
             blobs.whenBytesLost(repair::forget);
             localBlobService.whenBytesLost(repair::forget);
             StartupCheck.Report check = new StartupCheck(metadata, disk, repair, clock).run();
-            lifecycle = new Lifecycle(localBudget(config, layout), metadata, localManifests, localEntries, uploads,
-                    new Collector(metadata, disk, localManifests, guard, access, clock),
-                    new Scrubber(metadata, disk, layout, repair, clock), access, census, metrics, clock);
+            ServerConfig.Lifecycle lifecycleSettings = localBudget(config);
+            lifecycle = new Lifecycle(lifecycleSettings, layout.root(), metadata, localManifests, localEntries,
+                    uploads, new Collector(metadata, disk, localManifests, guard, access, clock),
+                    new Scrubber(metadata, disk, layout, repair, clock), access, census, metrics,
+                    new MetadataPruner(lifecycleSettings.history(), metadata, AnalysisService.cacheKeyPrefix(), clock),
+                    clock);
             lifecycle.startupChecked(check);
+            // A write past the high watermark starts a run at once: on this node's own stores
+            // alone, on the hot tier's copies in a cluster.
+            if (cluster == null) {
+                blobs.whenStored(lifecycle::blobStored);
+            } else {
+                hotTierStored.set(lifecycle::blobStored);
+            }
 
             ReloadingTls tls = ReloadingTls.open(config.tls());
             transport = new Transport();
@@ -245,17 +259,15 @@ public final class LayerCacheServer implements AutoCloseable {
 
     /**
      * The lifecycle's settings. In a cluster the node's disk is only a copy of the bucket, so it
-     * gets a budget even when none is set: half of its file system, lest it fill the disk.
+     * gets a budget even when max-disk-size is 0: half of its file system, lest it fill the disk.
      */
-    private static ServerConfig.Lifecycle localBudget(ServerConfig config, DataLayout layout) throws java.io.IOException {
+    private static ServerConfig.Lifecycle localBudget(ServerConfig config) {
         ServerConfig.Lifecycle settings = config.lifecycle();
-        if (!config.cluster().enabled() || settings.maxDiskBytes() > 0) {
+        if (!config.cluster().enabled() || !settings.maxDisk().isNone()) {
             return settings;
         }
-        long half = java.nio.file.Files.getFileStore(layout.root()).getTotalSpace() / 2;
-        log.info("cluster mode without max-disk-size: this node keeps at most {} bytes of blobs on its disk"
-                + " (half of its file system)", half);
-        return settings.withMaxDiskBytes(half);
+        log.info("cluster mode with max-disk-size 0: this node keeps at most half of its file system in blobs");
+        return settings.withMaxDisk(ServerConfig.DiskShare.ofPercent(50));
     }
 
     /** JSON for manifests: hostile nesting is refused long before it costs stack or memory. */

@@ -159,8 +159,13 @@ public final class AnalysisService {
         return out;
     }
 
+    /** The key prefix of the analyses the current rules make; the lifecycle prunes every other. */
+    public static String cacheKeyPrefix() {
+        return "v" + Rules.VERSION + "\0";
+    }
+
     private ObjectNode cachedOrComputed(RepositoryName repo, StoredManifest m, JsonNode root) {
-        String key = "v" + Rules.VERSION + "\0" + m.digest();
+        String key = cacheKeyPrefix() + m.digest();
         byte[] bytes = lru.get(key);
         boolean cached = bytes != null;
         if (bytes == null) {

@@ -24,7 +24,7 @@ import java.util.List;
  *       bucket every time, one {@code GET}, so a tag pushed through one node is what every node
  *       answers at once; last writer wins. When the bucket cannot be reached, the cached copy
  *       answers (a stale hit beats no build cache at all).
- *   <li><b>Local</b> records (access times, upload sessions) never leave the node.
+ *   <li><b>Local</b> records (access times, upload sessions, analyses, blob releases) never leave the node.
  * </ul>
  *
  * <p>A batch is written to the bucket first, one object per change, and only then to the local
@@ -50,7 +50,7 @@ public final class SharedKeyValueStore implements KeyValueStore {
 
     static Sharing sharing(Table table) {
         return switch (table) {
-            case ACCESS, UPLOADS, ANALYSES -> Sharing.LOCAL;
+            case ACCESS, UPLOADS, ANALYSES, RELEASES -> Sharing.LOCAL;
             case BLOBS, LINKS, MANIFESTS, REFERRERS, REPOSITORIES -> Sharing.WRITE_ONCE;
             case TAGS, ENTRIES, STEPS, TOMBSTONES -> Sharing.CHANGING;
         };
@@ -72,7 +72,7 @@ public final class SharedKeyValueStore implements KeyValueStore {
             case MANIFESTS -> 2;
             case REFERRERS, STEPS -> 3;
             case ENTRIES, TAGS -> 4;
-            case TOMBSTONES, ACCESS, UPLOADS, ANALYSES -> 5;
+            case TOMBSTONES, ACCESS, UPLOADS, ANALYSES, RELEASES -> 5;
         };
     }
 

@@ -195,9 +195,16 @@ public final class ConfigLoader {
         if (uploadTimeout.isZero()) {
             throw v.invalid(Setting.UPLOAD_TIMEOUT, "must be more than zero");
         }
-        ServerConfig.Lifecycle lifecycle = new ServerConfig.Lifecycle(size(v, Setting.MAX_DISK_SIZE), high, low,
+        ServerConfig.Lifecycle lifecycle = new ServerConfig.Lifecycle(diskShare(v, Setting.MAX_DISK_SIZE), high, low,
                 duration(v, Setting.MAX_AGE), duration(v, Setting.GC_GRACE), uploadTimeout, interval,
-                size(v, Setting.SCRUB_RATE), duration(v, Setting.SCRUB_EVERY), namespaceLimits(v));
+                size(v, Setting.SCRUB_RATE), duration(v, Setting.SCRUB_EVERY), namespaceLimits(v),
+                diskShare(v, Setting.MIN_FREE_DISK), duration(v, Setting.UNTAGGED_MAX_AGE),
+                new ServerConfig.History(duration(v, Setting.HISTORY_MAX_AGE),
+                        integer(v, Setting.HISTORY_MAX_RECORDS, 0, 100_000_000)));
+        if (lifecycle.maxDisk().percent() > 0 && lifecycle.maxDisk().percent() + lifecycle.minFreeDisk().percent() > 100) {
+            throw v.invalid(Setting.MIN_FREE_DISK, "together with max-disk-size (" + lifecycle.maxDisk()
+                    + ") it is more than the whole file system");
+        }
         return new ServerConfig(httpPort, grpcPort, bind, dataDir, maxManifest, maxHeader, threads, grace, metrics,
                 lifecycle, cluster(v), auth(v), limits(v), tls(v), httpDownloads(v));
     }
@@ -402,6 +409,23 @@ public final class ConfigLoader {
             throw v.invalid(s, "too large");
         }
         return n << shift;
+    }
+
+    /** A size (see {@link #size}) or a percentage of the data directory's file system, {@code 1} to {@code 100%}. */
+    static ServerConfig.DiskShare diskShare(Values v, Setting s) throws ConfigException {
+        String text = v.get(s).trim();
+        if (text.endsWith("%")) {
+            String number = text.substring(0, text.length() - 1).trim();
+            if (!number.matches("\\d{1,3}") || Integer.parseInt(number) < 1 || Integer.parseInt(number) > 100) {
+                throw v.invalid(s, "a percentage must be a whole number from 1% to 100%");
+            }
+            return ServerConfig.DiskShare.ofPercent(Integer.parseInt(number));
+        }
+        try {
+            return ServerConfig.DiskShare.ofBytes(size(v, s));
+        } catch (ConfigException e) {
+            throw v.invalid(s, "not a size or a percentage (examples: 50GiB, 512MiB, 60%)");
+        }
     }
 
     /** Durations like {@code 30s}, {@code 5m}, {@code 2h}, {@code 500ms}, or ISO-8601 ({@code PT30S}). */

@@ -103,27 +103,96 @@ public record ServerConfig(
     }
 
     /**
+     * An amount of disk: bytes, or a percentage of the data directory's file system (resolved
+     * against its size when used, so a resized volume takes effect). {@link #NONE} is no amount.
+     */
+    public record DiskShare(long bytes, int percent) {
+        public static final DiskShare NONE = new DiskShare(0, 0);
+
+        public DiskShare {
+            if (bytes < 0 || percent < 0 || percent > 100 || (bytes > 0 && percent > 0)) {
+                throw new IllegalArgumentException("a disk share is bytes or a percentage: " + bytes + ", " + percent);
+            }
+        }
+
+        public static DiskShare ofBytes(long bytes) {
+            return new DiskShare(bytes, 0);
+        }
+
+        public static DiskShare ofPercent(int percent) {
+            return new DiskShare(0, percent);
+        }
+
+        public boolean isNone() {
+            return bytes == 0 && percent == 0;
+        }
+
+        /** The bytes this share is of a file system of {@code fileSystemBytes}. */
+        public long resolve(long fileSystemBytes) {
+            return percent > 0 ? fileSystemBytes / 100 * percent : bytes;
+        }
+
+        /** As written in the configuration: {@code 60%}, {@code 1073741824}, or {@code 0}. */
+        @Override
+        public String toString() {
+            return percent > 0 ? percent + "%" : Long.toString(bytes);
+        }
+    }
+
+    /**
+     * How long and how many records of its history a repository keeps: tombstones (names it held
+     * and lost, which make a later miss a capacity miss) and step publications (which explain a
+     * miss of the native API). Both are pruned by age and, oldest first, by count.
+     *
+     * @param maxAge               records older than this go; zero for no age limit
+     * @param maxPerRepository     records per repository and kind at most; 0 for no count limit
+     */
+    public record History(Duration maxAge, int maxPerRepository) {
+        public static final History DEFAULT = new History(Duration.ofDays(30), 10_000);
+    }
+
+    /**
      * How the store keeps within its disk.
      *
-     * @param maxDiskBytes  the budget for blob bytes; 0 for none
-     * @param highPercent   eviction starts above this share of the budget
-     * @param lowPercent    and stops below this one
-     * @param maxAge        roots unused for longer are evicted; zero for never
-     * @param gcGrace       blobs stored or asked for more recently are never collected
-     * @param uploadTimeout upload sessions older than this are removed
-     * @param interval      how often the lifecycle runs
-     * @param scrubRate     bytes per second the scrubber re-hashes at; 0 for no background scrubbing
-     * @param scrubEvery    pause between two scrubs of the whole store
-     * @param namespaces    overrides of the budget and age for namespaces (repository prefixes)
+     * @param maxDisk        the budget for blob bytes (bytes or a share of the file system); none for no budget
+     * @param highPercent    eviction starts above this share of the budget
+     * @param lowPercent     and stops below this one
+     * @param maxAge         roots unused for longer are evicted; zero for never
+     * @param gcGrace        blobs stored or asked for more recently, and not released since by a
+     *                       root that held them, are never collected
+     * @param uploadTimeout  upload sessions older than this are removed
+     * @param interval       how often the lifecycle runs (and whenever a write takes usage past the high watermark)
+     * @param scrubRate      bytes per second the scrubber re-hashes at; 0 for no background scrubbing
+     * @param scrubEvery     pause between two scrubs of the whole store
+     * @param namespaces     overrides of the budget and age for namespaces (repository prefixes)
+     * @param minFreeDisk    the data directory's file system keeps at least this much free: below
+     *                       it, the budget in force shrinks to what fits; none for no floor
+     * @param untaggedMaxAge untagged manifests that nothing names (superseded cache exports) go
+     *                       after this long unused; zero for never
+     * @param history        how much history (tombstones, step publications) each repository keeps
      */
-    public record Lifecycle(long maxDiskBytes, int highPercent, int lowPercent, Duration maxAge, Duration gcGrace,
+    public record Lifecycle(DiskShare maxDisk, int highPercent, int lowPercent, Duration maxAge, Duration gcGrace,
                             Duration uploadTimeout, Duration interval, long scrubRate, Duration scrubEvery,
-                            java.util.List<NamespaceLimit> namespaces) {
-        public static final Lifecycle DEFAULT = new Lifecycle(0, 90, 80, Duration.ZERO, Duration.ofHours(2),
-                Duration.ofHours(24), Duration.ofMinutes(1), 32L << 20, Duration.ofHours(24), java.util.List.of());
+                            java.util.List<NamespaceLimit> namespaces, DiskShare minFreeDisk,
+                            Duration untaggedMaxAge, History history) {
+        /** The defaults: 60% of the file system for blobs (as BuildKit's own collector), 10% kept free. */
+        public static final Lifecycle DEFAULT = new Lifecycle(DiskShare.ofPercent(60), 90, 80, Duration.ZERO,
+                Duration.ofHours(2), Duration.ofHours(24), Duration.ofMinutes(1), 32L << 20, Duration.ofHours(24),
+                java.util.List.of(), DiskShare.ofPercent(10), Duration.ofHours(24), History.DEFAULT);
 
         public Lifecycle {
             namespaces = java.util.List.copyOf(namespaces);
+        }
+
+        /**
+         * A budget of {@code maxDiskBytes} (0: none) and no free-space floor, untagged manifests
+         * kept, default history: what tests with a budget of their own start from.
+         */
+        public Lifecycle(long maxDiskBytes, int highPercent, int lowPercent, Duration maxAge, Duration gcGrace,
+                         Duration uploadTimeout, Duration interval, long scrubRate, Duration scrubEvery,
+                         java.util.List<NamespaceLimit> namespaces) {
+            this(DiskShare.ofBytes(maxDiskBytes), highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval,
+                    scrubRate, scrubEvery, namespaces, DiskShare.NONE, Duration.ZERO, History.DEFAULT);
         }
 
         /** The override for {@code repository}: the longest matching prefix, or null. */
@@ -140,28 +209,43 @@ public record ServerConfig(
 
         /** These settings with other namespace overrides. */
         public Lifecycle withNamespaces(java.util.List<NamespaceLimit> limits) {
-            return new Lifecycle(maxDiskBytes, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval,
-                    scrubRate, scrubEvery, limits);
+            return new Lifecycle(maxDisk, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval,
+                    scrubRate, scrubEvery, limits, minFreeDisk, untaggedMaxAge, history);
         }
 
         /** These settings with another budget. */
-        public Lifecycle withMaxDiskBytes(long bytes) {
-            return new Lifecycle(bytes, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval, scrubRate,
-                    scrubEvery, namespaces);
+        public Lifecycle withMaxDisk(DiskShare budget) {
+            return new Lifecycle(budget, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval, scrubRate,
+                    scrubEvery, namespaces, minFreeDisk, untaggedMaxAge, history);
+        }
+
+        /** These settings with another free-space floor. */
+        public Lifecycle withMinFreeDisk(DiskShare floor) {
+            return new Lifecycle(maxDisk, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval, scrubRate,
+                    scrubEvery, namespaces, floor, untaggedMaxAge, history);
+        }
+
+        /** These settings with another age for untagged manifests (zero: kept). */
+        public Lifecycle withUntaggedMaxAge(Duration age) {
+            return new Lifecycle(maxDisk, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval, scrubRate,
+                    scrubEvery, namespaces, minFreeDisk, age, history);
+        }
+
+        /** These settings with other history bounds. */
+        public Lifecycle withHistory(History bounds) {
+            return new Lifecycle(maxDisk, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval, scrubRate,
+                    scrubEvery, namespaces, minFreeDisk, untaggedMaxAge, bounds);
         }
 
         /** These settings without background scrubbing (tests that scrub when they choose). */
         public Lifecycle withoutScrubbing() {
-            return new Lifecycle(maxDiskBytes, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval, 0,
-                    scrubEvery, namespaces);
+            return new Lifecycle(maxDisk, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval, 0,
+                    scrubEvery, namespaces, minFreeDisk, untaggedMaxAge, history);
         }
 
-        public long highBytes() {
-            return maxDiskBytes / 100 * highPercent;
-        }
-
-        public long lowBytes() {
-            return maxDiskBytes / 100 * lowPercent;
+        /** These settings without a budget or a free-space floor (tests that evict when they choose). */
+        public Lifecycle withoutBudget() {
+            return withMaxDisk(DiskShare.NONE).withMinFreeDisk(DiskShare.NONE);
         }
     }
 
@@ -186,11 +270,12 @@ public record ServerConfig(
 
     /**
      * A configuration for tests and embedding: data in {@code dataDir}, both ports chosen by the
-     * system, loopback only, everything else default.
+     * system, loopback only, no disk budget and no background scrubbing (a test's store does not
+     * depend on how full the machine's disk is), everything else default.
      */
     public static ServerConfig forTesting(Path dataDir) {
         return new ServerConfig(0, 0, "127.0.0.1", dataDir, 4L << 20, 16L << 10, 8, Duration.ofSeconds(5),
-                Metrics.DEFAULT, Lifecycle.DEFAULT.withoutScrubbing(), Cluster.NONE, Auth.NONE,
+                Metrics.DEFAULT, Lifecycle.DEFAULT.withoutScrubbing().withoutBudget(), Cluster.NONE, Auth.NONE,
                 Limits.DEFAULT, Tls.NONE, HttpDownloads.COPY);
     }
 

@@ -29,11 +29,21 @@ public enum Setting {
             "path components of a repository that name its namespace in metrics (team/app/x -> team)"),
     METRICS_MAX_NAMESPACES("metrics-max-namespaces", "100",
             "distinct namespaces in metrics at most; later ones count as 'other'"),
-    MAX_DISK_SIZE("max-disk-size", "0", "disk budget for blobs (0: none); past the high watermark, least recently used roots are evicted"),
+    MAX_DISK_SIZE("max-disk-size", "60%", "disk budget for blobs: a size (50GiB) or a percentage of the data"
+            + " directory's file system (0: none); past the high watermark, least recently used roots are evicted"),
+    MIN_FREE_DISK("min-free-disk", "10%", "keep at least this much of the data directory's file system free, whatever"
+            + " else fills it (a size or a percentage; 0: no floor): below it, the budget shrinks to what fits"),
     DISK_HIGH_WATERMARK("disk-high-watermark", "90", "percent of max-disk-size at which eviction starts"),
     DISK_LOW_WATERMARK("disk-low-watermark", "80", "percent of max-disk-size eviction brings usage down to"),
     MAX_AGE("max-age", "0s", "evict roots (tags, entries, untagged manifests) unused for this long (0s: never)"),
-    GC_GRACE("gc-grace", "2h", "a blob stored or asked for this recently is kept even when nothing references it yet"),
+    GC_GRACE("gc-grace", "2h", "a blob stored or asked for this recently is kept while no manifest or entry references"
+            + " it yet (not once the root that referenced it was evicted or deleted)"),
+    UNTAGGED_MAX_AGE("untagged-max-age", "24h", "untagged manifests that no tag, index or remaining subject names"
+            + " (superseded cache exports) are removed after this long unused (0s: kept until the budget needs room)"),
+    HISTORY_MAX_AGE("history-max-age", "30d", "tombstones (names the cache held and lost) and step publications"
+            + " (which explain misses) older than this are forgotten (0s: no age limit)"),
+    HISTORY_MAX_RECORDS("history-max-records", "10000", "tombstones, and step publications, kept per repository at"
+            + " most; the oldest go first (0: no limit)"),
     UPLOAD_TIMEOUT("upload-timeout", "24h", "upload sessions older than this are removed with their bytes"),
     LIFECYCLE_INTERVAL("lifecycle-interval", "1m", "how often the budget, ages and expired uploads are checked"),
     SCRUB_RATE("scrub-rate", "32MiB", "bytes per second the background scrubber re-hashes blobs at (0: no scrubbing)"),

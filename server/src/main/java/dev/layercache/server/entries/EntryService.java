@@ -16,6 +16,7 @@ import dev.layercache.server.lifecycle.AccessTracker;
 import dev.layercache.server.lifecycle.ReferenceGuard;
 import dev.layercache.server.lifecycle.Root;
 import dev.layercache.server.metadata.KeyValueStore;
+import dev.layercache.server.metadata.ReleaseIndex;
 import dev.layercache.server.metadata.RepositoryIndex;
 import dev.layercache.server.registry.BlobService;
 import java.time.Clock;
@@ -33,6 +34,7 @@ public final class EntryService {
     private final KeyValueStore kv;
     private final EntryStore store;
     private final RepositoryIndex repositories;
+    private final ReleaseIndex releases;
     private final BlobService blobs;
     private final Clock clock;
 
@@ -45,6 +47,7 @@ public final class EntryService {
         this.kv = kv;
         this.store = new EntryStore(kv);
         this.repositories = new RepositoryIndex(kv);
+        this.releases = new ReleaseIndex(kv);
         this.blobs = blobs;
         this.clock = clock;
     }
@@ -112,11 +115,20 @@ public final class EntryService {
      * classified as {@code EVICTED}. The eviction of the lifecycle work calls this too.
      */
     public boolean delete(RepositoryName ns, Digest key) {
-        if (store.entry(ns, key) == null) {
+        Entry entry = store.entry(ns, key);
+        if (entry == null) {
             return false;
         }
         KeyValueStore.Batch batch = kv.batch();
-        store.removeEntry(batch, ns, key, clock.millis());
+        long now = clock.millis();
+        store.removeEntry(batch, ns, key, now);
+        // Its layers are released with it: collection need not wait out the grace period for
+        // those no other root holds (see ReleaseIndex).
+        for (LayerDescriptor layer : entry.getLayersList()) {
+            if (Digest.isValid(layer.getDigest())) {
+                releases.put(batch, Digest.parse(layer.getDigest()), now, ReleaseIndex.Scope.ROOT);
+            }
+        }
         batch.commit(true);
         return true;
     }

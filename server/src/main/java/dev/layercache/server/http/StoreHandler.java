@@ -24,13 +24,24 @@ final class StoreHandler {
     Response status(Request request) {
         ObjectNode out = json.createObjectNode();
         ServerConfig.Lifecycle s = lifecycle.settings();
+        Lifecycle.Budget inForce = lifecycle.budget();
         ObjectNode budget = out.putObject("budget");
-        budget.put("max_disk_bytes", s.maxDiskBytes());
-        budget.put("high_watermark_bytes", s.highBytes());
-        budget.put("low_watermark_bytes", s.lowBytes());
+        budget.put("max_disk_bytes", inForce.maxBytes());
+        budget.put("high_watermark_bytes", inForce.highBytes());
+        budget.put("low_watermark_bytes", inForce.lowBytes());
+        budget.put("max_disk_size", s.maxDisk().toString());
+        budget.put("min_free_disk", s.minFreeDisk().toString());
+        budget.put("configured_bytes", inForce.configuredBytes());
+        budget.put("file_system_bytes", inForce.fileSystemBytes());
+        budget.put("free_bytes", inForce.freeBytes());
+        budget.put("min_free_bytes", inForce.minFreeBytes());
+        budget.put("limited_by_free_space", inForce.limitedByFreeSpace());
         budget.put("max_age_seconds", s.maxAge().toSeconds());
+        budget.put("untagged_max_age_seconds", s.untaggedMaxAge().toSeconds());
         budget.put("gc_grace_seconds", s.gcGrace().toSeconds());
         budget.put("upload_timeout_seconds", s.uploadTimeout().toSeconds());
+        budget.put("history_max_age_seconds", s.history().maxAge().toSeconds());
+        budget.put("history_max_records", s.history().maxPerRepository());
         Lifecycle.Run run = lifecycle.lastRun();
         if (run == null) {
             out.putNull("last_run");
@@ -40,8 +51,15 @@ final class StoreHandler {
             r.put("uploads_expired", run.uploadsExpired());
             r.put("evicted_by_age", run.evictedByAge());
             r.put("evicted_by_budget", run.evictedByBudget());
+            r.put("untagged_expired", run.untaggedExpired());
             r.put("bytes_before", run.bytesBefore());
             r.put("bytes_after", run.bytesAfter());
+            r.put("budget_bytes", run.budgetBytes());
+            ObjectNode pruned = r.putObject("history_pruned");
+            pruned.put("tombstones", run.history().tombstones());
+            pruned.put("steps", run.history().steps());
+            pruned.put("access_records", run.history().accessRecords());
+            pruned.put("analyses", run.history().analyses());
         }
         Collector.Report gc = lifecycle.lastCollection();
         if (gc == null) {

@@ -13,10 +13,14 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * When roots were last used, for least-recently-used eviction, without a metadata write per read:
- * uses are kept to the minute in memory and written in one batch by {@link #flush} (the lifecycle
+ * uses are kept to the millisecond in memory (so that roots pushed within one second are
+ * still told apart) and written in one batch by {@link #flush} (the lifecycle
  * calls it each run and at shutdown; a crash loses at most the uses since the last flush, which
  * only makes those roots look a little older). Blobs that clients asked about are remembered in
  * memory only: that is what protects a blob a client was just told exists from collection.
+ *
+ * <p>Stored values are milliseconds since the epoch; stores written before were kept to the
+ * minute, and such a value (below 10^9) is read as minutes.
  */
 public final class AccessTracker {
     /** Past this many remembered roots the memory is cleared (a flush has written what mattered). */
@@ -36,10 +40,10 @@ public final class AccessTracker {
     /** {@code root} was used (read, or published) now. */
     public void touch(Root root) {
         touched.accept(root);
-        long minute = minute();
-        Long previous = known.put(root, minute);
-        if (previous == null || previous != minute) {
-            dirty.put(root, minute);
+        long millis = now();
+        Long previous = known.put(root, millis);
+        if (previous == null || previous != millis) {
+            dirty.put(root, millis);
         }
     }
 
@@ -76,9 +80,9 @@ public final class AccessTracker {
         }
         KeyValueStore.Batch batch = kv.batch();
         for (Root root : List.copyOf(dirty.keySet())) {
-            Long minute = dirty.remove(root);
-            if (minute != null) {
-                batch.put(Table.ACCESS, key(root), ByteBuffer.allocate(8).putLong(minute).array());
+            Long millis = dirty.remove(root);
+            if (millis != null) {
+                batch.put(Table.ACCESS, key(root), ByteBuffer.allocate(8).putLong(millis).array());
             }
         }
         batch.commit(false);
@@ -87,16 +91,35 @@ public final class AccessTracker {
         }
     }
 
-    /** Every recorded last use, by root (flush first for the latest). */
+    /** Every recorded last use in milliseconds since the epoch, by root (flush first for the latest). */
     public Map<Root, Long> lastUses() {
         Map<Root, Long> uses = new HashMap<>();
         kv.forEach(Table.ACCESS, e -> {
-            String[] parts = Keys.string(e.key()).split("\0", 3);
-            if (parts.length == 3) {
-                uses.put(new Root(Root.Kind.valueOf(parts[0]), parts[1], parts[2]), ByteBuffer.wrap(e.value()).getLong(0));
+            Root root = rootOf(e.key());
+            if (root != null && e.value().length == 8) {
+                uses.put(root, millis(ByteBuffer.wrap(e.value()).getLong(0)));
             }
         });
         return uses;
+    }
+
+    /** A stored use in milliseconds: values from before milliseconds were kept are minutes. */
+    static long millis(long stored) {
+        return stored < 1_000_000_000L ? stored * 60_000 : stored;
+    }
+
+    /** The root an ACCESS key names, or null for a key this version cannot read. */
+    static Root rootOf(byte[] key) {
+        String[] parts = Keys.string(key).split("\0", 3);
+        if (parts.length != 3) {
+            return null;
+        }
+        for (Root.Kind kind : Root.Kind.values()) {
+            if (kind.name().equals(parts[0])) {
+                return new Root(kind, parts[1], parts[2]);
+            }
+        }
+        return null;
     }
 
     /** Drops the record of a root that is gone. */
@@ -106,8 +129,9 @@ public final class AccessTracker {
         batch.delete(Table.ACCESS, key(root));
     }
 
-    public long minute() {
-        return Math.floorDiv(clock.millis(), 60_000L);
+    /** Now, in milliseconds since the epoch: the unit of every last use. */
+    public long now() {
+        return clock.millis();
     }
 
     private static byte[] key(Root root) {

@@ -7,6 +7,7 @@ import dev.layercache.server.core.Digest;
 import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.Keys;
 import dev.layercache.server.metadata.ManifestIndex;
+import dev.layercache.server.metadata.ReleaseIndex;
 import dev.layercache.server.metadata.Table;
 import dev.layercache.server.registry.ManifestService;
 import dev.layercache.server.storage.BlobBackend;
@@ -27,7 +28,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Garbage collection of blobs: mark what every remaining manifest and entry references, then
  * sweep the blobs nothing marked, except those stored or asked for within the grace period
- * (builders push blobs first and the manifest last). Runs beside requests: the mark reads the
+ * (builders push blobs first and the manifest last) and not released since (see
+ * {@link #verdict}). Runs beside requests: the mark reads the
  * tables page by page, and each blob is removed under its own lock ({@link ReferenceGuard}),
  * records first and file second, so no request ever sees a blob whose bytes are gone.
  *
@@ -49,6 +51,7 @@ public final class Collector {
     private final ManifestService manifests;
     private final ReferenceGuard guard;
     private final AccessTracker access;
+    private final ReleaseIndex releases;
     private final Clock clock;
 
     public Collector(KeyValueStore kv, BlobBackend backend, ManifestService manifests, ReferenceGuard guard,
@@ -58,6 +61,7 @@ public final class Collector {
         this.manifests = manifests;
         this.guard = guard;
         this.access = access;
+        this.releases = new ReleaseIndex(kv);
         this.clock = clock;
     }
 
@@ -69,6 +73,7 @@ public final class Collector {
             long graceStart = clock.millis() - grace.toMillis();
             long[] scannedAndYoung = new long[2];
             List<Digest> garbage = new ArrayList<>();
+            List<Digest> ifUnlinked = new ArrayList<>();
             Map<Digest, Long> sizes = new HashMap<>();
             kv.forEach(Table.BLOBS, e -> {
                 scannedAndYoung[0]++;
@@ -81,20 +86,34 @@ public final class Collector {
                     return;
                 }
                 ByteBuffer v = ByteBuffer.wrap(e.value());
-                if (v.getLong(8) >= graceStart || access.blobSeenAt(d) >= graceStart) {
-                    scannedAndYoung[1]++;
-                    return;
+                switch (verdict(d, v.getLong(8), graceStart)) {
+                    case YOUNG -> scannedAndYoung[1]++;
+                    case GARBAGE_IF_UNLINKED -> {
+                        ifUnlinked.add(d);
+                        sizes.put(d, v.getLong(0));
+                    }
+                    case GARBAGE -> {
+                        garbage.add(d);
+                        sizes.put(d, v.getLong(0));
+                    }
                 }
-                garbage.add(d);
-                sizes.put(d, v.getLong(0));
             });
             long scanned = scannedAndYoung[0];
             long young = scannedAndYoung[1];
             long collected = 0;
             long bytes = 0;
             List<String> listed = new ArrayList<>();
-            if (!garbage.isEmpty()) {
-                Map<Digest, List<byte[]>> links = linksOf(garbage);
+            if (!garbage.isEmpty() || !ifUnlinked.isEmpty()) {
+                List<Digest> all = new ArrayList<>(garbage);
+                all.addAll(ifUnlinked);
+                Map<Digest, List<byte[]>> links = linksOf(all);
+                for (Digest d : ifUnlinked) {
+                    if (links.containsKey(d)) {
+                        young++; // dropped by one repository, still linked by another: in grace there
+                    } else {
+                        garbage.add(d);
+                    }
+                }
                 for (Digest d : garbage) {
                     boolean gone = dryRun || guard.removeIfUnreferenced(d, () -> remove(d, links.get(d)));
                     if (gone) {
@@ -106,7 +125,10 @@ public final class Collector {
                     }
                 }
             }
-            access.forgetBlobsSeenBefore(graceStart);
+            if (!dryRun) {
+                access.forgetBlobsSeenBefore(graceStart);
+                pruneReleases(graceStart);
+            }
             Report report = new Report(clock.instant(), dryRun, scanned, marked.length, young, collected, bytes,
                     (System.nanoTime() - started) / 1_000_000, listed);
             if (collected > 0 || !dryRun) {
@@ -116,6 +138,48 @@ public final class Collector {
             return report;
         } finally {
             guard.endCollection();
+        }
+    }
+
+    /** What becomes of a blob no root references. */
+    private enum Verdict { YOUNG, GARBAGE_IF_UNLINKED, GARBAGE }
+
+    /**
+     * The grace period protects a blob no root has claimed yet: one stored, or one a client was
+     * told exists, within the period (builders push blobs first and their manifest last, and a
+     * client that heard "it exists" skips its upload). A release (its root evicted or deleted, or
+     * the blob deleted from a repository) later than that last upload or use lifts the grace:
+     * such a blob is garbage now, or, when only a repository dropped it, once no repository links it.
+     */
+    private Verdict verdict(Digest d, long storedAtMillis, long graceStart) {
+        long lastActivity = Math.max(storedAtMillis, access.blobSeenAt(d));
+        if (lastActivity < graceStart) {
+            return Verdict.GARBAGE;
+        }
+        ReleaseIndex.Release release = releases.get(d);
+        if (release == null || release.atMillis() < lastActivity) {
+            return Verdict.YOUNG;
+        }
+        return release.scope() == ReleaseIndex.Scope.ROOT ? Verdict.GARBAGE : Verdict.GARBAGE_IF_UNLINKED;
+    }
+
+    /**
+     * Drops releases that can no longer change a verdict: older than the grace period (the blob's
+     * grace is over by then unless it was used since, which outranks the release) or of a blob that
+     * is gone. Keeps the table as small as the recent deletions.
+     */
+    private void pruneReleases(long graceStart) {
+        List<byte[]> stale = new ArrayList<>();
+        kv.forEach(Table.RELEASES, e -> {
+            ReleaseIndex.Release r = ReleaseIndex.decode(e.value());
+            if (r == null || r.atMillis() < graceStart || kv.get(Table.BLOBS, e.key()) == null) {
+                stale.add(e.key());
+            }
+        });
+        for (int from = 0; from < stale.size(); from += 10_000) {
+            KeyValueStore.Batch batch = kv.batch();
+            stale.subList(from, Math.min(stale.size(), from + 10_000)).forEach(k -> batch.delete(Table.RELEASES, k));
+            batch.commit(false);
         }
     }
 
@@ -164,6 +228,7 @@ public final class Collector {
     private void remove(Digest d, List<byte[]> links) {
         KeyValueStore.Batch batch = kv.batch();
         batch.delete(Table.BLOBS, Keys.utf8(d.toString()));
+        releases.delete(batch, d);
         if (links != null) {
             for (byte[] key : links) {
                 batch.delete(Table.LINKS, key);

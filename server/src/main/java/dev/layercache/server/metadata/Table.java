@@ -17,6 +17,7 @@ package dev.layercache.server.metadata;
  *   TOMBSTONES    namespace \0 key            -> removed-at                (keys the cache held and lost)
  *   ACCESS        kind \0 repo \0 name        -> minute of last use        (roots: for least-recently-used eviction)
  *   ANALYSES      rules version \0 digest     -> analysis JSON             (layer analysis of a manifest; node-local cache)
+ *   RELEASES      digest                      -> released-at, scope       (a root that held the blob went: no grace for it)
  * </pre>
  */
 public enum Table {
@@ -31,7 +32,8 @@ public enum Table {
     STEPS("steps"),
     TOMBSTONES("tombstones"),
     ACCESS("access"),
-    ANALYSES("analyses");
+    ANALYSES("analyses"),
+    RELEASES("releases");
 
     private final String columnFamily;
 

@@ -9,6 +9,7 @@ import dev.layercache.server.lifecycle.AccessTracker;
 import dev.layercache.server.lifecycle.ReferenceGuard;
 import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.LinkIndex;
+import dev.layercache.server.metadata.ReleaseIndex;
 import dev.layercache.server.metadata.RepositoryIndex;
 import dev.layercache.server.storage.BlobBackend;
 import java.io.IOException;
@@ -33,10 +34,13 @@ public final class BlobService {
     private final BlobBackend backend;
     private final BlobIndex blobs;
     private final LinkIndex links;
+    private final ReleaseIndex releases;
     private final RepositoryIndex repositories;
     private final Clock clock;
 
     private final ReferenceGuard guard;
+    /** Told of the size of each blob new to the store (see {@link #whenStored}). */
+    private volatile java.util.function.LongConsumer stored = bytes -> { };
     /** Told of a blob whose record exists but whose file does not (see {@link #whenBytesLost}). */
     private volatile BiConsumer<Digest, String> lost = (digest, why) -> { };
 
@@ -48,8 +52,14 @@ public final class BlobService {
         this.backend = backend;
         this.blobs = new BlobIndex(kv);
         this.links = new LinkIndex(kv);
+        this.releases = new ReleaseIndex(kv);
         this.repositories = new RepositoryIndex(kv);
         this.clock = clock;
+    }
+
+    /** Who hears of every blob new to the store, with its size (the lifecycle, to keep the budget). */
+    public void whenStored(java.util.function.LongConsumer listener) {
+        this.stored = listener;
     }
 
     /**
@@ -106,11 +116,16 @@ public final class BlobService {
         return new OpenBlob(digest, channel, size);
     }
 
-    /** Removes the blob from {@code repo}; its bytes stay while other repositories link them. */
+    /**
+     * Removes the blob from {@code repo}; its bytes stay while other repositories link them or a
+     * root needs them, and go with the next collection otherwise, grace period or not (see
+     * {@link ReleaseIndex}).
+     */
     public void delete(RepositoryName repo, Digest digest) {
         stat(repo, digest);
         KeyValueStore.Batch batch = kv.batch();
         links.delete(batch, repo, digest);
+        releases.put(batch, digest, clock.millis(), ReleaseIndex.Scope.UNLINKED);
         batch.commit(true);
     }
 
@@ -142,7 +157,7 @@ public final class BlobService {
         try {
             // Under the digest's lock: a collection removing an older copy of the same blob
             // either finishes first or leaves this one alone (see ReferenceGuard).
-            return guard.publishing(List.of(digest), () -> {
+            boolean added = guard.publishing(List.of(digest), () -> {
                 try {
                     backend.commit(digest, verifiedFile);
                 } catch (IOException e) {
@@ -150,15 +165,19 @@ public final class BlobService {
                 }
                 KeyValueStore.Batch batch = kv.batch();
                 access.touchBlob(digest);
-                boolean added = blobs.size(digest) < 0;
-                if (added) {
+                boolean isNew = blobs.size(digest) < 0;
+                if (isNew) {
                     blobs.put(batch, digest, size, clock.millis());
                 }
                 links.put(batch, repo, digest, size);
                 repositories.put(batch, repo);
                 batch.commit(true);
-                return added;
+                return isNew;
             });
+            if (added) {
+                stored.accept(size);
+            }
+            return added;
         } catch (java.io.UncheckedIOException e) {
             throw e.getCause();
         }

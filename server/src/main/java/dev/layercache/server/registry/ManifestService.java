@@ -19,10 +19,12 @@ import dev.layercache.server.metadata.Keys;
 import dev.layercache.server.metadata.ManifestIndex;
 import dev.layercache.server.metadata.ManifestIndex.StoredManifest;
 import dev.layercache.server.metadata.ReferrerIndex;
+import dev.layercache.server.metadata.ReleaseIndex;
 import dev.layercache.server.metadata.RepositoryIndex;
 import dev.layercache.server.metadata.Table;
 import dev.layercache.server.metadata.TagIndex;
 import dev.layercache.server.metadata.TombstoneIndex;
+import java.time.Clock;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -46,7 +48,9 @@ public final class ManifestService {
     private final ReferrerIndex referrers;
     private final RepositoryIndex repositories;
     private final TombstoneIndex tombstones;
+    private final ReleaseIndex releases;
     private final BlobService blobs;
+    private final Clock clock;
     private final ObjectMapper json;
     /**
      * How a pushed manifest is read: no key twice (parsers disagree on which one counts, so such a
@@ -58,8 +62,10 @@ public final class ManifestService {
     private final ReferenceGuard guard;
 
     public ManifestService(KeyValueStore kv, BlobService blobs, ObjectMapper json, AccessTracker access,
-                           ReferenceGuard guard) {
+                           ReferenceGuard guard, Clock clock) {
         this.access = access;
+        this.clock = clock;
+        this.releases = new ReleaseIndex(kv);
         this.guard = guard;
         this.kv = kv;
         this.manifests = new ManifestIndex(kv);
@@ -158,12 +164,13 @@ public final class ManifestService {
 
     /**
      * Deletes a tag (by tag) or a manifest with every tag pointing at it (by digest), like CNCF
-     * Distribution.
+     * Distribution. A manifest's blobs are released with it: a collection may take those that no
+     * other root holds at once, without waiting out the grace period (see {@link ReleaseIndex}).
      */
     public void delete(RepositoryName repo, Reference reference) {
         StoredManifest m = get(repo, reference);
         KeyValueStore.Batch batch = kv.batch();
-        long now = System.currentTimeMillis();
+        long now = clock.millis();
         if (reference instanceof Reference.ByTag t) {
             tags.delete(batch, repo, t.tag().toString());
             tombstones.put(batch, repo.toString(), t.tag().toString(), now);
@@ -176,6 +183,9 @@ public final class ManifestService {
             Digest subject = subjectOf(m);
             if (subject != null) {
                 referrers.delete(batch, repo, subject, m.digest());
+            }
+            for (Digest blob : references(m)) {
+                releases.put(batch, blob, now, ReleaseIndex.Scope.ROOT);
             }
         }
         batch.commit(true);
@@ -195,7 +205,7 @@ public final class ManifestService {
         Digest digest = Digest.parse(Keys.string(target));
         KeyValueStore.Batch batch = kv.batch();
         tags.delete(batch, repo, tag);
-        tombstones.put(batch, repo.toString(), tag, System.currentTimeMillis());
+        tombstones.put(batch, repo.toString(), tag, clock.millis());
         access.forget(batch, new Root(Root.Kind.TAG, repo.toString(), tag));
         batch.commit(true);
         List<String> others = tags.tagsOf(repo, digest);
@@ -205,16 +215,34 @@ public final class ManifestService {
         return true;
     }
 
-    /** Evicts an untagged manifest (with any tag still pointing at it). */
+    /**
+     * Evicts an untagged manifest (with any tag still pointing at it). An index takes along the
+     * manifests it lists that no tag and no other index of the repository names any more: they
+     * were part of the root that went (the platforms of a multi-platform image).
+     */
     public boolean evictManifest(RepositoryName repo, Digest digest) {
-        if (!manifests.exists(repo, digest)) {
+        StoredManifest m = manifests.get(repo, digest);
+        if (m == null) {
             return false;
         }
         delete(repo, new Reference.ByDigest(digest));
         KeyValueStore.Batch batch = kv.batch();
         access.forget(batch, new Root(Root.Kind.MANIFEST, repo.toString(), digest.toString()));
         batch.commit(false);
+        if (MediaTypes.isIndex(m.mediaType())) {
+            for (Digest child : references(m)) {
+                if (manifests.exists(repo, child) && tags.tagsOf(repo, child).isEmpty()
+                        && !indexesReferring(repo, child)) {
+                    evictManifest(repo, child);
+                }
+            }
+        }
         return true;
+    }
+
+    /** The manifest {@code digest} of {@code repo} as stored, or null; not a use of it. */
+    public StoredManifest stored(RepositoryName repo, Digest digest) {
+        return manifests.get(repo, digest);
     }
 
     /** True when an index of {@code repo} lists {@code digest} among its manifests. */
@@ -422,7 +450,8 @@ public final class ManifestService {
         return type != null && (type.contains("foreign") || type.contains("nondistributable"));
     }
 
-    private Digest subjectOf(StoredManifest m) {
+    /** The subject a manifest names (a referrer: signature, SBOM...), or null. */
+    public Digest subjectOf(StoredManifest m) {
         try {
             JsonNode subject = json.readTree(m.content()).get("subject");
             return subject == null ? null : descriptorDigest(subject, "subject");

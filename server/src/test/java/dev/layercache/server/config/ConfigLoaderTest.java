@@ -66,8 +66,8 @@ class ConfigLoaderTest {
         ServerConfig c = ConfigLoader.load(new String[] {"--max-disk-size", "100GiB", "--max-age", "30d",
             "--namespace-limits", "team/ci:max-disk-size=50GiB,max-age=7d; legacy:max-age=1d",
             "--metrics-enabled", "false"}, Map.of("LAYERCACHE_GC_GRACE", "30m"));
-        assertEquals(100L << 30, c.lifecycle().maxDiskBytes());
-        assertEquals(90L << 30, c.lifecycle().highBytes());
+        assertEquals(ServerConfig.DiskShare.ofBytes(100L << 30), c.lifecycle().maxDisk());
+        assertEquals(100L << 30, c.lifecycle().maxDisk().resolve(1L << 40), "bytes do not depend on the file system");
         assertEquals(java.time.Duration.ofDays(30), c.lifecycle().maxAge());
         assertEquals(java.time.Duration.ofMinutes(30), c.lifecycle().gcGrace());
         assertEquals(new ServerConfig.NamespaceLimit("team/ci", 50L << 30, java.time.Duration.ofDays(7)),
@@ -86,6 +86,37 @@ class ConfigLoaderTest {
         e = assertThrows(ConfigException.class, () -> ConfigLoader.load(
                 new String[] {"--namespace-limits", "Team:max-age=1d"}, Map.of()));
         assertTrue(e.getMessage().contains("namespace-limits"), e.getMessage());
+    }
+
+    @Test
+    void theDiskBudgetIsAShareOfTheFileSystemByDefaultAndEitherForm() throws Exception {
+        ServerConfig.Lifecycle defaults = ConfigLoader.load(new String[0], Map.of()).lifecycle();
+        assertEquals(ServerConfig.DiskShare.ofPercent(60), defaults.maxDisk(), "a node with no settings has a budget");
+        assertEquals(ServerConfig.DiskShare.ofPercent(10), defaults.minFreeDisk());
+        assertEquals(600L << 20, defaults.maxDisk().resolve(1000L << 20));
+        assertEquals(Duration.ofHours(24), defaults.untaggedMaxAge());
+        assertEquals(new ServerConfig.History(Duration.ofDays(30), 10_000), defaults.history());
+
+        ServerConfig.Lifecycle set = ConfigLoader.load(new String[] {"--max-disk-size", "85%", "--min-free-disk",
+            "2GiB", "--untagged-max-age", "6h", "--history-max-age", "7d", "--history-max-records", "500"},
+                Map.of()).lifecycle();
+        assertEquals(ServerConfig.DiskShare.ofPercent(85), set.maxDisk());
+        assertEquals(ServerConfig.DiskShare.ofBytes(2L << 30), set.minFreeDisk());
+        assertEquals(Duration.ofHours(6), set.untaggedMaxAge());
+        assertEquals(new ServerConfig.History(Duration.ofDays(7), 500), set.history());
+        ServerConfig.Lifecycle none = ConfigLoader.load(new String[] {"--max-disk-size", "0", "--min-free-disk", "0"},
+                Map.of()).lifecycle();
+        assertTrue(none.maxDisk().isNone() && none.minFreeDisk().isNone(), "0 turns either off");
+
+        for (String bad : new String[] {"0%", "101%", "12.5%", "lots"}) {
+            ConfigException e = assertThrows(ConfigException.class,
+                    () -> ConfigLoader.load(new String[] {"--max-disk-size", bad}, Map.of()), bad);
+            assertTrue(e.getMessage().contains("max-disk-size"), e.getMessage());
+        }
+        ConfigException e = assertThrows(ConfigException.class, () -> ConfigLoader.load(
+                new String[] {"--max-disk-size", "95%", "--min-free-disk", "10%"}, Map.of()));
+        assertTrue(e.getMessage().contains("min-free-disk") && e.getMessage().contains("whole file system"),
+                e.getMessage());
     }
 
     @Test

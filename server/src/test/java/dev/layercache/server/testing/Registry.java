@@ -58,6 +58,11 @@ public final class Registry {
                 .PUT(HttpRequest.BodyPublishers.ofString(json)).header("Content-Type", mediaType)).statusCode();
     }
 
+    /** The address of {@code path} on this registry. */
+    public URI uri(String path) {
+        return URI.create(base + path);
+    }
+
     public HttpResponse<byte[]> get(String path) throws IOException, InterruptedException {
         return http.send(HttpRequest.newBuilder(URI.create(base + path)).GET().build(),
                 HttpResponse.BodyHandlers.ofByteArray());

@@ -1,0 +1,65 @@
+package dev.layercache.server.metadata;
+
+import dev.layercache.server.core.Digest;
+import java.nio.ByteBuffer;
+
+/**
+ * RELEASES: blobs that a root (a manifest or a cache entry) referenced and that the root no longer
+ * holds because it was evicted or deleted, or blobs deleted from a repository through the API.
+ *
+ * <p>Why it exists: the collection's grace period is for blobs that no root has claimed
+ * <em>yet</em> (builders push blobs first and the manifest last). A blob whose root just went is
+ * not such a blob; without this record it would look as young as its upload and outlive the
+ * eviction that was meant to free it. A release newer than the blob's last upload or use lifts the
+ * grace; a later upload or use restores it. A release older than the grace period changes nothing
+ * and is pruned by the collection.
+ *
+ * <p>Value: the release time (epoch millis) and one byte of scope: {@link Scope#ROOT} (collect
+ * the blob even though repositories still link it: only a root can make a pull need it) or
+ * {@link Scope#UNLINKED} (a repository dropped it: collect it only when no repository links it).
+ */
+public final class ReleaseIndex {
+    /** What was released. */
+    public enum Scope { ROOT, UNLINKED }
+
+    /** One release. */
+    public record Release(long atMillis, Scope scope) {
+    }
+
+    private final KeyValueStore kv;
+
+    public ReleaseIndex(KeyValueStore kv) {
+        this.kv = kv;
+    }
+
+    /** The release of {@code digest}, or null. */
+    public Release get(Digest digest) {
+        return decode(kv.get(Table.RELEASES, Keys.utf8(digest.toString())));
+    }
+
+    /**
+     * Records a release at {@code atMillis}. A blob a root released stays released that widely:
+     * a later unlinking moves the time, not the scope.
+     */
+    public void put(KeyValueStore.Batch batch, Digest digest, long atMillis, Scope scope) {
+        Release before = scope == Scope.UNLINKED ? get(digest) : null;
+        Scope kept = before != null && before.scope() == Scope.ROOT ? Scope.ROOT : scope;
+        batch.put(Table.RELEASES, Keys.utf8(digest.toString()), encode(new Release(atMillis, kept)));
+    }
+
+    public void delete(KeyValueStore.Batch batch, Digest digest) {
+        batch.delete(Table.RELEASES, Keys.utf8(digest.toString()));
+    }
+
+    static byte[] encode(Release r) {
+        return ByteBuffer.allocate(9).putLong(r.atMillis()).put((byte) r.scope().ordinal()).array();
+    }
+
+    /** Decodes a stored value; null for none or for a value this version cannot read. */
+    public static Release decode(byte[] value) {
+        if (value == null || value.length != 9 || value[8] < 0 || value[8] >= Scope.values().length) {
+            return null;
+        }
+        return new Release(ByteBuffer.wrap(value).getLong(0), Scope.values()[value[8]]);
+    }
+}
