@@ -3,6 +3,7 @@ package dev.layercache.server.cluster;
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.layercache.api.v1.Entry;
 import dev.layercache.api.v1.LayerDescriptor;
+import dev.layercache.server.config.ServerConfig;
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.metadata.Keys;
 import dev.layercache.server.metadata.ManifestIndex;
@@ -47,14 +48,26 @@ public final class BucketCollector {
     static final String ACCESS = "access/";
     private static final int PAGE = 1000;
 
-    /** The bucket's limits; zero for none. */
-    public record Limits(long maxBytes, int highPercent, int lowPercent, Duration maxAge, Duration gcGrace) {
+    /**
+     * The bucket's limits; zero for none.
+     *
+     * @param history       how much history (tombstones, step publications) each repository keeps
+     * @param uploadTimeout directory records of upload sessions older than this are removed
+     *                      (their node died with them; a live node removes its own)
+     */
+    public record Limits(long maxBytes, int highPercent, int lowPercent, Duration maxAge, Duration gcGrace,
+                         ServerConfig.History history, Duration uploadTimeout) {
     }
 
-    /** What one run did. */
+    /**
+     * What one run did.
+     *
+     * @param historyPruned tombstones, step publications, access marks of roots gone and stale
+     *                      upload records removed from the bucket
+     */
     public record Report(boolean ran, long blobs, long bytesBefore, int rootsEvicted, int markedPending,
-                         int deleted, long bytesDeleted, int revived, long millis) {
-        static final Report SKIPPED = new Report(false, 0, 0, 0, 0, 0, 0, 0, 0);
+                         int deleted, long bytesDeleted, int revived, long historyPruned, long millis) {
+        static final Report SKIPPED = new Report(false, 0, 0, 0, 0, 0, 0, 0, 0, 0);
     }
 
     private final ObjectStore bucket;
@@ -158,13 +171,80 @@ public final class BucketCollector {
                 markedPending++;
             }
         }
+        long pruned = pruneHistory(now, accessed.keySet(), roots);
         Report report = new Report(true, blobs.size(), bytesBefore, evicted, markedPending, deleted, bytesDeleted,
-                revived, (System.nanoTime() - started) / 1_000_000);
+                revived, pruned, (System.nanoTime() - started) / 1_000_000);
         last = report;
         log.info("bucket collection: {} blobs ({} bytes), {} roots evicted, {} blobs marked pending, {} deleted"
-                        + " ({} bytes), {} revived, in {} ms", blobs.size(), bytesBefore, evicted, markedPending,
-                deleted, bytesDeleted, revived, report.millis());
+                        + " ({} bytes), {} revived, {} history records pruned, in {} ms", blobs.size(), bytesBefore,
+                evicted, markedPending, deleted, bytesDeleted, revived, pruned, report.millis());
         return report;
+    }
+
+    /**
+     * The bucket's share of {@code MetadataPruner}'s work, each record being an object here:
+     * tombstones and step publications past the history bounds (by age, then the oldest of each
+     * repository past the count), access marks of roots that are gone, and directory records of
+     * upload sessions older than the upload timeout (their node died; a live node removes its own).
+     */
+    private long pruneHistory(long now, Set<String> accessedRoots, List<RootInfo> roots) throws IOException {
+        long pruned = 0;
+        long cutoff = limits.history().maxAge().isZero() ? Long.MIN_VALUE : now - limits.history().maxAge().toMillis();
+        for (Table table : new Table[] {Table.TOMBSTONES, Table.STEPS}) {
+            Map<String, List<ObjectInfo>> byRepository = new HashMap<>();
+            List<ObjectInfo> expired = new ArrayList<>();
+            forEachObject(MetaKeys.object(table, new byte[0]), o -> {
+                if (o.lastModifiedMillis() < cutoff) {
+                    expired.add(o);
+                } else {
+                    String key = Keys.string(MetaKeys.key(table, o.key()));
+                    byRepository.computeIfAbsent(key.substring(0, Math.max(0, key.indexOf('\0'))),
+                            r -> new ArrayList<>()).add(o);
+                }
+            });
+            int max = limits.history().maxPerRepository();
+            for (List<ObjectInfo> records : byRepository.values()) {
+                if (max > 0 && records.size() > max) {
+                    records.sort(Comparator.comparingLong(ObjectInfo::lastModifiedMillis));
+                    expired.addAll(records.subList(0, records.size() - max));
+                }
+            }
+            for (ObjectInfo o : expired) {
+                if (!lease.held()) {
+                    return pruned;
+                }
+                bucket.delete(o.key());
+                pruned++;
+            }
+        }
+        Set<String> live = new HashSet<>();
+        for (RootInfo r : roots) {
+            if (!r.evicted) {
+                live.add(r.object);
+                if (r.target != null) {
+                    live.add(r.target);
+                }
+            }
+        }
+        for (String root : accessedRoots) {
+            if (!live.contains(root) && bucket.size(root) < 0 && lease.held()) {
+                bucket.delete(ACCESS + root.substring("meta/".length()));
+                pruned++;
+            }
+        }
+        List<ObjectInfo> stale = new ArrayList<>();
+        forEachObject(ClusterUploads.object(""), o -> {
+            if (now - o.lastModifiedMillis() > limits.uploadTimeout().toMillis()) {
+                stale.add(o);
+            }
+        });
+        for (ObjectInfo o : stale) {
+            if (lease.held()) {
+                bucket.delete(o.key());
+                pruned++;
+            }
+        }
+        return pruned;
     }
 
     /** A root in the bucket, what it references and when it was last used. */

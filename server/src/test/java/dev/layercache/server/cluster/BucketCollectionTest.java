@@ -16,6 +16,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Random;
 import java.util.Set;
 import java.util.TreeSet;
@@ -142,6 +143,53 @@ class BucketCollectionTest {
             assertEquals(404, n1.get("/v2/age/app/manifests/c").statusCode(), "c went unused for longer than 6 s");
             assertEquals(200, n1.get("/v2/age/app/manifests/a").statusCode(), "a is in use on node 1");
         }
+    }
+
+    /**
+     * What grows with traffic and nothing else removes leaves the bucket: tombstones past
+     * {@code history-max-records} per repository, access marks of roots deleted through the API,
+     * and directory records of upload sessions older than {@code upload-timeout}.
+     */
+    @Test
+    void historyMarksOfRootsGoneAndOldUploadRecordsLeaveTheBucket() throws Exception {
+        try (ClusterNodes cluster = ClusterNodes.start(dir, 1, "--history-max-records", "2", "--upload-timeout", "3s");
+             S3ObjectStore bucket = S3ObjectStore.open(cluster.s3().settings(""), S3ObjectStore.RequestListener.NONE)) {
+            Registry n0 = new Registry(cluster.node(0).port());
+            byte[] config = "{\"history\":1}".getBytes(StandardCharsets.UTF_8);
+            byte[] layer = random(10_000, 30);
+            assertEquals(201, n0.pushBlob("hist/app", config));
+            assertEquals(201, n0.pushBlob("hist/app", layer));
+            for (int i = 0; i < 5; i++) {
+                assertEquals(201, n0.pushManifest("hist/app", "t" + i, MANIFEST, Registry.imageManifest(config, layer)));
+                assertEquals(200, n0.get("/v2/hist/app/manifests/t" + i).statusCode()); // an access mark
+            }
+            awaitObjects(bucket, "access/tags/hist/app!", 5);
+            for (int i = 0; i < 5; i++) {
+                assertEquals(202, n0.send(HttpRequest.newBuilder(n0.uri("/v2/hist/app/manifests/t" + i)).DELETE())
+                        .statusCode());
+            }
+            assertEquals(5, bucket.list("meta/tombstones/hist/app!", null, 100).size(), "a tombstone per tag");
+            assertEquals(202, n0.send(HttpRequest.newBuilder(n0.uri("/v2/hist/app/blobs/uploads/"))
+                    .POST(HttpRequest.BodyPublishers.noBody())).statusCode()); // an upload its client abandons
+            assertEquals(1, bucket.list("uploads/", null, 100).size());
+            Thread.sleep(3500); // past the upload timeout
+
+            JsonNode run = collect(cluster, 0);
+
+            assertEquals(2, bucket.list("meta/tombstones/hist/app!", null, 100).size(), "at most 2 per repository");
+            assertEquals(List.of(), bucket.list("access/tags/hist/app!", null, 100), "marks of deleted tags");
+            assertEquals(List.of(), bucket.list("uploads/", null, 100), "the abandoned session's record");
+            // The upload record may have gone with its session already: the node expires its own too.
+            assertTrue(run.path("history_pruned").asInt() >= 3 + 5, run.toString());
+        }
+    }
+
+    private static void awaitObjects(ObjectStore bucket, String prefix, int count) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (bucket.list(prefix, null, 1000).size() < count && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertEquals(count, bucket.list(prefix, null, 1000).size(), prefix);
     }
 
     /** Runs the bucket's collection on {@code node}, which takes the lease (always node 0 here: it keeps it). */

@@ -83,6 +83,14 @@ public final class TestServer implements BeforeAllCallback, AfterAllCallback, Be
         start();
     }
 
+    /** Stops the server gracefully and keeps its data, for a look at it or a {@link #start} again. */
+    public void stopKeepingData() {
+        if (server != null) {
+            server.close();
+            server = null;
+        }
+    }
+
     public void stop() {
         if (server != null) {
             server.close();
