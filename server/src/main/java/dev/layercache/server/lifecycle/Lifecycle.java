@@ -149,18 +149,29 @@ public final class Lifecycle implements AutoCloseable {
         this.clock = clock;
         this.blobs = new BlobIndex(kv);
         this.manifestIndex = new ManifestIndex(kv);
-        this.countedBytes = census.count().bytes();
-        this.budget = budgetFor(countedBytes);
+        // Blob bytes are counted on the lifecycle's thread once it starts, not on the way to ready.
+        this.budget = budgetFor(0);
         metrics.budget(budget.maxBytes());
     }
 
-    /** Runs every {@code lifecycle-interval} from now on, and logs the budget in force. */
+    /** Runs every {@code lifecycle-interval} from now on; first counts the store and logs the budget in force. */
     public void start() {
-        logBudget();
         thread = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "layercache-lifecycle");
             t.setDaemon(true);
             return t;
+        });
+        thread.execute(() -> {
+            try {
+                synchronized (this) {
+                    budget = budgetFor(count());
+                    metrics.budget(budget.maxBytes());
+                }
+                logBudget();
+                blobStored(0); // over the watermark already: a run now
+            } catch (RuntimeException e) {
+                log.error("counting the store failed", e);
+            }
         });
         long every = settings.interval().toMillis();
         thread.scheduleWithFixedDelay(() -> runSafely(false), every, every, TimeUnit.MILLISECONDS);

@@ -54,6 +54,14 @@ class LifecycleTest {
     @Test
     void healthAndReadiness() throws Exception {
         try (ServerProcess server = ServerProcess.start(dir.resolve("data"), dir.resolve("log"))) {
+            // Started with no budget settings: the log names the budget in force.
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (!server.log().contains("disk budget: max-disk-size 60% (") && System.nanoTime() < deadline) {
+                Thread.sleep(50);
+            }
+            assertTrue(server.log().contains("disk budget: max-disk-size 60% ("), server.log());
+            assertTrue(server.log().contains("min-free-disk 10% ("), server.log());
+            assertTrue(server.log().contains("budget in force "), server.log());
             assertEquals(200, Http.exchange(server.port(), "GET", "/healthz", List.of(), null).status());
             assertEquals(200, Http.exchange(server.port(), "GET", "/readyz", List.of(), null).status());
             Http.Reply base = Http.exchange(server.port(), "GET", "/v2/", List.of(), null);
