@@ -151,6 +151,46 @@ class BudgetTest {
         }
     }
 
+    /** A multi-platform image is one root: evicting its index frees its platforms' blobs too. */
+    @Test
+    void evictingAnIndexTakesItsPlatformManifestsAndFreesTheirBlobs() throws Exception {
+        TestClock clock = new TestClock();
+        TestServer server = new TestServer(c -> c.withLifecycle(new ServerConfig.Lifecycle(1_000_000, 75, 60,
+                Duration.ZERO, Duration.ofHours(2), Duration.ofHours(24), Duration.ofHours(1), 0, Duration.ofHours(24),
+                List.of())), clock);
+        server.start();
+        try {
+            Registry registry = new Registry(server.port());
+            byte[] amd64 = bytes(300_000, 41);
+            byte[] arm64 = bytes(300_000, 42);
+            String amd64Manifest = pushWith(registry, clock, null, config("amd64"), amd64);
+            String arm64Manifest = pushWith(registry, clock, null, config("arm64"), arm64);
+            String index = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":["
+                    + platform(amd64Manifest, "amd64") + "," + platform(arm64Manifest, "arm64") + "]}";
+            assertEquals(201, registry.pushManifest("team/app", "multi", "application/vnd.oci.image.index.v1+json",
+                    index));
+            byte[] other = bytes(250_000, 43);
+            pushWith(registry, clock, "other", config("other"), other); // 850 KB: past the watermark
+
+            Lifecycle.Run run = EvictionTest.awaitRun(server, r -> r.evictedByBudget() > 0);
+            assertEquals(1, run.evictedByBudget(), run.toString());
+            assertEquals(404, registry.head("/v2/team/app/manifests/multi"));
+            assertEquals(404, registry.head("/v2/team/app/manifests/" + amd64Manifest), "taken along with its index");
+            assertEquals(404, registry.head("/v2/team/app/manifests/" + arm64Manifest));
+            assertEquals(404, registry.head("/v2/team/app/blobs/" + Registry.sha256(amd64)));
+            assertEquals(404, registry.head("/v2/team/app/blobs/" + Registry.sha256(arm64)));
+            assertArrayEquals(other, registry.get("/v2/team/app/blobs/" + Registry.sha256(other)).body());
+            assertTrue(run.bytesAfter() < 300_000, run.toString());
+        } finally {
+            server.stop();
+        }
+    }
+
+    private static String platform(String digest, String architecture) {
+        return "{\"mediaType\":\"" + MANIFEST_TYPE + "\",\"digest\":\"" + digest + "\",\"size\":1,"
+                + "\"platform\":{\"os\":\"linux\",\"architecture\":\"" + architecture + "\"}}";
+    }
+
     @Test
     void deletingThroughTheApiAndCollectingFreesTheSpaceNow() throws Exception {
         TestClock clock = new TestClock();
