@@ -99,16 +99,18 @@ final class BuildKitBuilder implements SimulatedBuilder {
         }
         OverwrittenValue.Observation<Set<CacheKey>> observation = ref.beginObservation();
         long t0 = System.nanoTime();
-        Map<CacheKey, CachedLayer> imported = importCache(repository);
+        Imported imported = importCache(repository);
         stats.lookupMicros.recordValue((System.nanoTime() - t0) / 1000);
         List<Set<CacheKey>> possible = ref.endObservation(observation);
 
         String now = Instant.now().toString();
         List<String> createdAt = new ArrayList<>();
         boolean[] hit = new boolean[n];
+        boolean hitExpected = false;
         for (PlannedStep s : plan.steps()) {
-            CachedLayer cached = imported.get(s.key());
+            CachedLayer cached = imported.records().get(s.key());
             Expectation expected = Expectation.over(possible, keys -> keys.contains(s.key()));
+            hitExpected |= expected == Expectation.HIT;
             stats.step(new FleetStats.StepLookup(repository + ":" + REF + " " + s.step().stepId() + " "
                     + s.key().shortForm(), s.layer().size(), first[s.index()], expected, exportedBefore[s.index()],
                     cached != null, Optional.empty()));
@@ -121,17 +123,38 @@ final class BuildKitBuilder implements SimulatedBuilder {
                 createdAt.add(now);
             }
         }
+        if (imported.refAbsent() && hitExpected) {
+            stats.capacityMissLookups.increment(); // the ref was there: the node must count a capacity miss
+        }
         export(repository, plan, hit, createdAt, ref, stats);
     }
 
-    /** The records of the ref's cache config by key; empty when the ref does not exist yet. */
-    private Map<CacheKey, CachedLayer> importCache(String repository) throws IOException, InterruptedException {
+    /**
+     * What an import found.
+     *
+     * @param refAbsent whether the {@code HEAD} of the ref answered 404
+     * @param records the records of the ref's cache config by key
+     */
+    private record Imported(boolean refAbsent, Map<CacheKey, CachedLayer> records) {
+    }
+
+    /**
+     * The records of the ref's cache config by key; none when the ref does not exist (yet, or,
+     * against a cache that evicts, any more: then also when its index or config went between
+     * the requests, which BuildKit takes as a failed import and builds without the cache).
+     */
+    private Imported importCache(String repository) throws IOException, InterruptedException {
         Optional<String> digest = registry.headManifest(repository, REF, ACCEPT);
         if (digest.isEmpty()) {
-            return Map.of();
+            return new Imported(true, Map.of());
         }
+        boolean evicting = run.config.evicting;
         String reference = digest.get().isEmpty() ? REF : digest.get(); // a registry without Docker-Content-Digest
-        OciRegistryClient.Manifest index = registry.getManifest(repository, reference, List.of(ACCEPT))
+        Optional<OciRegistryClient.Manifest> found = registry.getManifest(repository, reference, List.of(ACCEPT));
+        if (found.isEmpty() && evicting) {
+            return new Imported(false, Map.of());
+        }
+        OciRegistryClient.Manifest index = found
                 .orElseThrow(() -> new IOException(repository + "@" + reference + " vanished after its HEAD"));
         JsonNode manifests = JSON.readTree(index.body()).path("manifests");
         Map<String, Long> sizes = new HashMap<>();
@@ -146,7 +169,11 @@ final class BuildKitBuilder implements SimulatedBuilder {
         if (config == null) {
             throw new IOException(repository + ":" + REF + " has no " + CACHE_CONFIG + " descriptor");
         }
-        JsonNode cacheConfig = JSON.readTree(registry.getSmallBlob(repository, Digest.parse(config)));
+        Optional<byte[]> configBytes = registry.findSmallBlob(repository, Digest.parse(config), evicting);
+        if (configBytes.isEmpty()) {
+            return new Imported(false, Map.of());
+        }
+        JsonNode cacheConfig = JSON.readTree(configBytes.get());
         List<String> layerBlobs = new ArrayList<>();
         cacheConfig.path("layers").forEach(l -> layerBlobs.add(l.path("blob").asText()));
         Map<CacheKey, CachedLayer> records = new HashMap<>();
@@ -159,7 +186,7 @@ final class BuildKitBuilder implements SimulatedBuilder {
             records.put(CacheKey.parse(r.path("digest").asText()), new CachedLayer(Digest.parse(blob),
                     sizes.getOrDefault(blob, -1L), result.path("createdAt").asText()));
         }
-        return records;
+        return new Imported(false, records);
     }
 
     private void fetch(String repository, PlannedStep s, CachedLayer cached, FleetStats stats)
@@ -170,7 +197,9 @@ final class BuildKitBuilder implements SimulatedBuilder {
                     + " of " + s.layer().size());
         }
         if (!run.config.referenceOnly) {
+            long t0 = System.nanoTime();
             stats.bytesDownloaded.add(registry.fetchBlob(repository, cached.blob(), cached.size()));
+            stats.downloadMicros.recordValue((System.nanoTime() - t0) / 1000);
         }
     }
 
@@ -182,7 +211,9 @@ final class BuildKitBuilder implements SimulatedBuilder {
         for (PlannedStep s : plan.steps()) {
             SyntheticLayer layer = s.layer();
             if (!registry.blobExists(repository, layer.digest())) {
+                long t0 = System.nanoTime();
                 registry.pushBlob(repository, layer.digest(), layer.size(), layer, UploadStyle.POST_PUT);
+                stats.uploadMicros.recordValue((System.nanoTime() - t0) / 1000);
                 stats.blobsUploaded.increment();
                 stats.bytesUploaded.add(layer.size());
             } else if (!hit[s.index()]) {

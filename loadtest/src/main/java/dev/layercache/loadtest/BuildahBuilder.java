@@ -88,6 +88,9 @@ final class BuildahBuilder implements SimulatedBuilder {
             Optional<OciRegistryClient.Manifest> cached = registry.getManifest(repository, tagOf(key), ACCEPT);
             stats.lookupMicros.recordValue((System.nanoTime() - t0) / 1000);
             Expectation expected = tags.expectation(key, publishedBefore);
+            if (cached.isEmpty() && expected == Expectation.HIT) {
+                stats.capacityMissLookups.increment(); // the tag was there: the node must count a capacity miss
+            }
             stats.step(new FleetStats.StepLookup(repository + ":" + tagOf(key).substring(0, 12) + " "
                     + s.step().stepId(), s.layer().size(), first, expected, publishedBefore, cached.isPresent(),
                     Optional.empty()));
@@ -116,7 +119,9 @@ final class BuildahBuilder implements SimulatedBuilder {
         registry.getSmallBlob(repository, Digest.parse(m.path("config").path("digest").asText()));
         for (PlannedStep s : image) {
             if (onThisMachine.add(s.layer().digest())) {
+                long t0 = System.nanoTime();
                 stats.bytesDownloaded.add(registry.fetchBlob(repository, s.layer().digest(), s.layer().size()));
+                stats.downloadMicros.recordValue((System.nanoTime() - t0) / 1000);
             }
         }
     }
@@ -132,7 +137,9 @@ final class BuildahBuilder implements SimulatedBuilder {
             SyntheticLayer layer = s.layer();
             boolean present = registry.blobExists(repository, layer.digest());
             if (!present) {
+                long t0 = System.nanoTime();
                 registry.pushBlob(repository, layer.digest(), layer.size(), layer, UploadStyle.POST_PATCH_PUT);
+                stats.uploadMicros.recordValue((System.nanoTime() - t0) / 1000);
                 stats.blobsUploaded.increment();
                 stats.bytesUploaded.add(layer.size());
             } else if (s == step) {

@@ -49,12 +49,23 @@ final class Fleet {
      */
     static Result run(FleetConfig config, Protocol protocol, PrintStream progress)
             throws IOException, InterruptedException {
-        FleetRun run = new FleetRun(config, protocol);
-        FleetStats warmup = new FleetStats();
-        FleetStats measured = new FleetStats();
+        return run(new FleetRun(config, protocol), new FleetStats(config.evicting), new FleetStats(config.evicting),
+                progress);
+    }
+
+    /**
+     * Runs the fleet of {@code run}, adding to {@code measured} and {@code warmup}, which a
+     * caller may read while it runs (the soak samples them).
+     *
+     * @throws IOException when a builder cannot reach the cache at all (then no build ran)
+     */
+    static Result run(FleetRun run, FleetStats measured, FleetStats warmup, PrintStream progress)
+            throws IOException, InterruptedException {
+        FleetConfig config = run.config;
+        Protocol protocol = run.protocol;
         AtomicInteger threadNumber = new AtomicInteger();
         ExecutorService threads = Executors.newFixedThreadPool(config.builders,
-                r -> new Thread(r, "fleet-builder-" + threadNumber.incrementAndGet()));
+                r -> new Thread(r, "fleet-" + protocol.cliName() + "-" + threadNumber.incrementAndGet()));
         ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "fleet-progress");
             t.setDaemon(true);
@@ -104,6 +115,15 @@ final class Fleet {
                         }
                         if (!warmingUp) {
                             lastMeasuredEnd.accumulateAndGet(System.nanoTime(), Math::max);
+                        }
+                        long pause = Math.min(config.pause.toNanos(), deadline - System.nanoTime());
+                        if (pause > 0) {
+                            try {
+                                TimeUnit.NANOSECONDS.sleep(pause); // a builder between two jobs
+                            } catch (InterruptedException e) {
+                                Thread.currentThread().interrupt();
+                                return null;
+                            }
                         }
                     }
                 }));

@@ -84,8 +84,16 @@ final class FleetCommand implements Callable<Integer> {
                     + "else it rebuilds the current one (default: ${DEFAULT-VALUE})")
     double commitProbability;
 
+    @Option(names = "--pause", defaultValue = "0",
+            description = "seconds each builder waits between two builds (default: ${DEFAULT-VALUE})")
+    double pauseSeconds;
+
     @Option(names = "--reference-only", description = "on a hit, do not download the layers")
     boolean referenceOnly;
+
+    @Option(names = "--evicting", description = "the cache may evict (a node with a small budget): a miss of a "
+            + "published key is a capacity miss (gRPC: when the server says EVICTED), not a fault")
+    boolean evicting;
 
     @Option(names = "--namespace", defaultValue = "fleet",
             description = "namespace prefix; each run uses PREFIX/RUN-ID/PROTOCOL/pN (default: ${DEFAULT-VALUE})")
@@ -108,7 +116,8 @@ final class FleetCommand implements Callable<Integer> {
                     .changeRate(changeRate)
                     .changeProfile(FleetConfig.ChangeProfile.valueOf(changeProfile.toUpperCase(Locale.ROOT)))
                     .commitProbability(commitProbability).referenceOnly(referenceOnly).namespacePrefix(namespace)
-                    .grpcTarget(target).registry(registry);
+                    .grpcTarget(target).registry(registry).evicting(evicting)
+                    .pause(Duration.ofMillis(Math.round(pauseSeconds * 1000)));
             if (runId != null) {
                 b.runId(runId);
             }
@@ -170,6 +179,7 @@ final class FleetCommand implements Callable<Integer> {
         row.put("misses_concurrent_build", s.missesConcurrentBuild.sum());
         row.put("misses_ref_overwritten", s.missesRefOverwritten.sum());
         row.put("misses_evicted", s.missesEvicted.sum());
+        row.put("capacity_miss_lookups", s.capacityMissLookups.sum());
         row.put("lookups_racing_a_publish", s.racingLookups.sum());
         row.put("unexpected_hits", s.unexpectedHits.sum());
         row.put("unexpected_misses", s.unexpectedMisses.sum());
@@ -185,6 +195,10 @@ final class FleetCommand implements Callable<Integer> {
         row.put("lookup_requests", s.lookupMicros.getTotalCount());
         Report.latencies(row, "lookup_", s.lookupMicros);
         Report.latencies(row, "build_", s.buildMicros);
+        row.put("layer_uploads", s.uploadMicros.getTotalCount());
+        Report.latencies(row, "upload_", s.uploadMicros);
+        row.put("layer_downloads", s.downloadMicros.getTotalCount());
+        Report.latencies(row, "download_", s.downloadMicros);
         row.put("errors", s.errors.sum());
         row.put("warmup_builds", result.warmup().builds.sum());
         row.put("warmup_errors", result.warmup().errors.sum());

@@ -43,6 +43,9 @@ final class FleetConfig {
     final String runId;
     final String grpcTarget;
     final URI registry;
+    final boolean evicting;
+    final boolean recordPublications;
+    final Duration pause;
 
     private FleetConfig(Builder b) {
         this.builders = b.builders;
@@ -61,6 +64,9 @@ final class FleetConfig {
         this.runId = b.runId;
         this.grpcTarget = b.grpcTarget;
         this.registry = b.registry;
+        this.evicting = b.evicting;
+        this.recordPublications = b.recordPublications;
+        this.pause = b.pause;
     }
 
     static Builder builder() {
@@ -106,6 +112,9 @@ final class FleetConfig {
         private String runId = Long.toString(System.currentTimeMillis() / 1000 % 1_000_000_000L, 36);
         private String grpcTarget = "127.0.0.1:9092";
         private URI registry = URI.create("http://127.0.0.1:5000");
+        private boolean evicting;
+        private boolean recordPublications = true;
+        private Duration pause = Duration.ZERO;
 
         Builder builders(int n) {
             this.builders = n;
@@ -196,6 +205,33 @@ final class FleetConfig {
         }
 
         /**
+         * Whether the cache may evict what the fleet published (a node with a small budget): a
+         * lookup that misses a published key is then a capacity miss, not a fault, provided the
+         * cache can say so (gRPC: the server's reason must be {@code EVICTED}; OCI gives no reason,
+         * and the soak checks those misses against the node's capacity-miss counter). A hit the
+         * model rules out, and content that does not verify, stay faults.
+         */
+        Builder evicting(boolean evicting) {
+            this.evicting = evicting;
+            return this;
+        }
+
+        /**
+         * Whether the run keeps every publication for tests to check on the server afterwards
+         * (the default); a long run (the soak) turns this off so the simulator's memory stays flat.
+         */
+        Builder recordPublications(boolean record) {
+            this.recordPublications = record;
+            return this;
+        }
+
+        /** How long each builder waits after a build before it starts the next (0: none). */
+        Builder pause(Duration d) {
+            this.pause = requireNonNull(d, "pause");
+            return this;
+        }
+
+        /**
          * The configuration.
          *
          * @throws IllegalArgumentException naming the first setting out of range
@@ -207,6 +243,7 @@ final class FleetConfig {
             check(!duration.isNegative() && !duration.isZero(), "--duration must be positive");
             check(!warmup.isNegative() && warmup.compareTo(duration) < 0, "--warmup must be shorter than --duration");
             check(maxBuilds >= 0, "--builds must not be negative");
+            check(!pause.isNegative(), "--pause must not be negative");
             check(maxLayerBytes >= 1, "--max-layer-mib must be positive");
             check(changeRate >= 0 && changeRate <= 1, "--change-rate must be within 0 and 1");
             check(commitProbability >= 0 && commitProbability <= 1, "--commit-probability must be within 0 and 1");

@@ -47,7 +47,9 @@ final class FleetRun {
     }
 
     void published(Publication p) {
-        publications.add(p);
+        if (config.recordPublications) {
+            publications.add(p);
+        }
     }
 
     List<Publication> publications() {

@@ -27,6 +27,11 @@ import org.HdrHistogram.Histogram;
  *       a publication of the key overlapped the lookup. What the model cannot explain is
  *       counted as unexpected, and is a fault of the cache (or an eviction).</li>
  * </ul>
+ *
+ * <p>Against a cache that evicts ({@link FleetConfig#evicting}), a miss of a published key is a
+ * capacity miss: legal when the server says {@code EVICTED} (gRPC) or, in OCI, which gives no
+ * reason, counted in {@link #capacityMissLookups} for the soak to check against the node's own
+ * count of misses on names it evicted. A hit the model rules out is a fault either way.
  */
 final class FleetStats {
     private static final int MAX_SAMPLES = 10;
@@ -49,11 +54,32 @@ final class FleetStats {
     final LongAdder blobsAlreadyPresent = new LongAdder();
     final LongAdder reasonMismatches = new LongAdder();
     final LongAdder errors = new LongAdder();
+    /**
+     * Lookup requests whose answer the node must have counted as a capacity miss: gRPC lookups
+     * the server said {@code EVICTED} of; OCI tag requests (buildah's manifest, BuildKit's ref)
+     * answered 404 where the model expected the tag to be there.
+     */
+    final LongAdder capacityMissLookups = new LongAdder();
     final Histogram lookupMicros = new ConcurrentHistogram(3);
     final Histogram buildMicros = new ConcurrentHistogram(3);
+    /** Each layer's upload, from its first request to the answer of its last. */
+    final Histogram uploadMicros = new ConcurrentHistogram(3);
+    /** Each layer's download, hashed as it arrives, from the request to the last byte. */
+    final Histogram downloadMicros = new ConcurrentHistogram(3);
+    private final boolean evicting;
     private final Map<MissReason, LongAdder> missReasons = new ConcurrentHashMap<>();
     private final Set<String> errorSamples = ConcurrentHashMap.newKeySet();
     private final Set<String> anomalySamples = ConcurrentHashMap.newKeySet();
+
+    /** Figures of a run against a cache that keeps what it is given. */
+    FleetStats() {
+        this(false);
+    }
+
+    /** Figures of a run; with {@code evicting}, a miss of a published key may be a capacity miss. */
+    FleetStats(boolean evicting) {
+        this.evicting = evicting;
+    }
 
     /**
      * What one step's lookup found, against what was expected of it.
@@ -91,6 +117,9 @@ final class FleetStats {
         switch (s.expected()) {
             case HIT -> {
                 if (s.reason().orElse(null) == MissReason.EVICTED) {
+                    missesEvicted.increment();
+                } else if (evicting && s.reason().isEmpty()) {
+                    // OCI says nothing of why; the soak checks these against the node's count.
                     missesEvicted.increment();
                 } else {
                     unexpectedMisses.increment();

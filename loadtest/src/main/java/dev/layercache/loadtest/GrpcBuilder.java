@@ -14,6 +14,7 @@ import dev.layercache.loadtest.FleetWorkload.BuildPlan;
 import dev.layercache.loadtest.FleetWorkload.PlannedStep;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
@@ -96,9 +97,17 @@ final class GrpcBuilder implements SimulatedBuilder {
             String description = namespace + " " + s.step().stepId() + " " + key.shortForm();
             stats.step(new FleetStats.StepLookup(description, s.layer().size(), first, expected, publishedBefore,
                     result.isHit(), reason));
+            if (reason.orElse(null) == MissReason.EVICTED) {
+                stats.capacityMissLookups.increment();
+            }
             if (reason.isPresent()) {
                 Set<MissReason> possibleReasons = possibleLast.stream().map(last -> reasonAgainst(s, last))
-                        .collect(Collectors.toSet());
+                        .collect(Collectors.toCollection(HashSet::new));
+                if (run.config.evicting && model.entries.publishingBegan(key)) {
+                    // The key was published and may have been evicted since: the server remembers
+                    // that, whatever the step id published after it.
+                    possibleReasons.add(MissReason.EVICTED);
+                }
                 if (!possibleReasons.contains(reason.get())) {
                     stats.reasonMismatch(description + ": server said " + reason.get() + ", expected one of "
                             + possibleReasons);
@@ -133,7 +142,9 @@ final class GrpcBuilder implements SimulatedBuilder {
         }
         if (!run.config.referenceOnly) {
             // The client verifies the SHA-256 as the bytes arrive; the bytes themselves are not needed.
+            long t0 = System.nanoTime();
             stats.bytesDownloaded.add(client.downloadBlob(namespace, expected, OutputStream.nullOutputStream()));
+            stats.downloadMicros.recordValue((System.nanoTime() - t0) / 1000);
         }
     }
 
@@ -142,7 +153,9 @@ final class GrpcBuilder implements SimulatedBuilder {
             throws IOException {
         SyntheticLayer layer = s.layer();
         Digest digest = layer.digest(); // "running" the step: its layer made and hashed
+        long t0 = System.nanoTime();
         if (client.uploadBlob(namespace, digest, layer.size(), layer)) {
+            stats.uploadMicros.recordValue((System.nanoTime() - t0) / 1000);
             stats.blobsUploaded.increment();
             stats.bytesUploaded.add(layer.size());
         } else {

@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** {@code java -jar layercache-loadtest.jar <benchmark>}: benchmarks with bounded run time. */
 @Command(name = "layercache-loadtest", mixinStandardHelpOptions = true,
         description = "Benchmarks of a layercache node (or any OCI registry, where the benchmark allows)",
-        subcommands = {GrpcBenchmark.class, HttpBenchmark.class, FleetCommand.class, SideBySide.class,
+        subcommands = {GrpcBenchmark.class, HttpBenchmark.class, FleetCommand.class, SoakCommand.class, SideBySide.class,
                 LoopbackFloor.class, DiskFloor.class})
 public final class Main {
     public static void main(String[] args) {

@@ -170,13 +170,25 @@ final class OciRegistryClient {
 
     /** A small blob (a config) read whole, verified against {@code digest}. */
     byte[] getSmallBlob(String repository, Digest digest) throws IOException, InterruptedException {
+        return findSmallBlob(repository, digest, false).orElseThrow();
+    }
+
+    /**
+     * As {@link #getSmallBlob}; with {@code absentIsEmpty}, empty when the registry answers 404
+     * (a registry that evicts may have let it go).
+     */
+    Optional<byte[]> findSmallBlob(String repository, Digest digest, boolean absentIsEmpty)
+            throws IOException, InterruptedException {
         HttpResponse<byte[]> r = send(HttpRequest.newBuilder(blobUri(repository, digest)).timeout(SMALL_REQUEST_TIMEOUT)
                 .GET(), BodyHandlers.ofByteArray());
+        if (absentIsEmpty && r.statusCode() == 404) {
+            return Optional.empty();
+        }
         expect(r, 200, "GET blob " + digest, r.body());
         if (!Digest.sha256(r.body()).equals(digest)) {
             throw new IOException("GET blob " + digest + " gave bytes hashing to " + Digest.sha256(r.body()));
         }
-        return r.body();
+        return Optional.of(r.body());
     }
 
     private HttpRequest.Builder request(String repository, String path) {

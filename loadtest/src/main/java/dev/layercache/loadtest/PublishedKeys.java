@@ -33,6 +33,11 @@ final class PublishedKeys {
         return keys.containsKey(key) ? Expectation.EITHER : Expectation.MISS;
     }
 
+    /** Whether a publication of {@code key} ever began, whether or not it succeeded or is over. */
+    boolean publishingBegan(CacheKey key) {
+        return keys.containsKey(key);
+    }
+
     /** Call just before the request that makes {@code key} visible. */
     void beginPublishing(CacheKey key) {
         keys.putIfAbsent(key, Boolean.FALSE);

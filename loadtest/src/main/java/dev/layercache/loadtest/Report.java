@@ -27,6 +27,11 @@ final class Report {
         return row;
     }
 
+    /** The rows so far, each a map of figures by name. */
+    List<Map<String, Object>> rows() {
+        return rows;
+    }
+
     static void latencies(Map<String, Object> row, Histogram micros) {
         latencies(row, "", micros);
     }

@@ -83,7 +83,7 @@ public final class LayerCacheServer implements AutoCloseable {
             metrics = counting.enabled()
                     ? CacheMetrics.create(counting.namespaceDepth(), counting.maxNamespaces(), clock)
                     : CacheMetrics.disabled();
-            AccessTracker access = new AccessTracker(metadata, clock);
+            AccessTracker access = new AccessTracker(metadata, clock, config.lifecycle().gcGrace());
             ReferenceGuard guard = new ReferenceGuard();
             DiskBlobBackend disk = new DiskBlobBackend(layout);
             // Alone, the services work on this node's stores. In a cluster they work on the shared

@@ -270,7 +270,7 @@ public final class AnalysisService {
                 continue;
             }
             Digest digest = Digest.parse(digestText);
-            if (d.has("urls") && !blobs.isLinked(repo, digest)) {
+            if (d.has("urls") && !blobs.holds(repo, digest)) {
                 analyzer.skip(info, "foreign layer, not stored here");
                 continue;
             }

@@ -86,7 +86,7 @@ public final class EntryService {
         Entry stored = guard.publishing(layers, () -> {
             List<Digest> missing = new ArrayList<>();
             for (Digest d : layers) {
-                if (!blobs.isLinked(ns, d)) {
+                if (!blobs.holds(ns, d)) {
                     missing.add(d);
                 }
             }
@@ -115,6 +115,15 @@ public final class EntryService {
      * classified as {@code EVICTED}. The eviction of the lifecycle work calls this too.
      */
     public boolean delete(RepositoryName ns, Digest key) {
+        return delete(ns, key, ReleaseIndex.Scope.DELETED);
+    }
+
+    /** Evicts the entry under {@code key} (the lifecycle): as {@link #delete}, releasing its layers as an eviction. */
+    public boolean evict(RepositoryName ns, Digest key) {
+        return delete(ns, key, ReleaseIndex.Scope.ROOT);
+    }
+
+    private boolean delete(RepositoryName ns, Digest key, ReleaseIndex.Scope release) {
         Entry entry = store.entry(ns, key);
         if (entry == null) {
             return false;
@@ -126,7 +135,7 @@ public final class EntryService {
         // those no other root holds (see ReleaseIndex).
         for (LayerDescriptor layer : entry.getLayersList()) {
             if (Digest.isValid(layer.getDigest())) {
-                releases.put(batch, Digest.parse(layer.getDigest()), now, ReleaseIndex.Scope.ROOT);
+                releases.put(batch, Digest.parse(layer.getDigest()), now, release);
             }
         }
         batch.commit(true);

@@ -32,9 +32,14 @@ public final class AccessTracker {
     private final Map<Root, Long> dirty = new ConcurrentHashMap<>();
     private final Map<Digest, Long> blobsSeen = new ConcurrentHashMap<>();
 
-    public AccessTracker(KeyValueStore kv, Clock clock) {
+    /** How stale a blob's recorded use may be: a minute, or a quarter of a shorter grace period. */
+    private final long seenResolutionMillis;
+
+    /** Blob uses protect blobs for {@code gcGrace}; they are recorded often enough to matter within it. */
+    public AccessTracker(KeyValueStore kv, Clock clock, java.time.Duration gcGrace) {
         this.kv = kv;
         this.clock = clock;
+        this.seenResolutionMillis = Math.min(60_000, gcGrace.toMillis() / 4);
     }
 
     /** {@code root} was used (read, or published) now. */
@@ -51,7 +56,7 @@ public final class AccessTracker {
     public void touchBlob(Digest digest) {
         long now = clock.millis();
         Long seen = blobsSeen.get(digest);
-        if (seen == null || now - seen > 60_000) {
+        if (seen == null || now - seen > seenResolutionMillis) {
             blobsSeen.put(digest, now);
         }
     }

@@ -72,7 +72,7 @@ public final class BlobRepair {
             if (root[0].equals("manifest")) {
                 manifests.evictManifest(repo, Digest.parse(root[2]));
             } else {
-                entries.delete(repo, Digest.parse(root[2]));
+                entries.evict(repo, Digest.parse(root[2]));
             }
         }
         log.warn("blob {} {}: forgotten with {} manifests and entries that needed it", digest, why, needing.size());

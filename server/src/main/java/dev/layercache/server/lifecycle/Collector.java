@@ -145,22 +145,32 @@ public final class Collector {
     private enum Verdict { YOUNG, GARBAGE_IF_UNLINKED, GARBAGE }
 
     /**
-     * The grace period protects a blob no root has claimed yet: one stored, or one a client was
-     * told exists, within the period (builders push blobs first and their manifest last, and a
-     * client that heard "it exists" skips its upload). A release (its root evicted or deleted, or
-     * the blob deleted from a repository) later than that last upload or use lifts the grace:
-     * such a blob is garbage now, or, when only a repository dropped it, once no repository links it.
+     * The grace period protects a blob no root has claimed yet (builders push blobs first and
+     * their manifest last) and a blob a client was told exists (that client is about to name it
+     * in a manifest or entry, or is pulling it). A release lifts the first protection when it
+     * comes after the upload (the root that claimed the blob went: an eviction must free bytes);
+     * the second only when an operator deleted through the API after the client asked. A blob
+     * released by a repository's deletion goes only once no repository links it.
      */
     private Verdict verdict(Digest d, long storedAtMillis, long graceStart) {
-        long lastActivity = Math.max(storedAtMillis, access.blobSeenAt(d));
-        if (lastActivity < graceStart) {
+        long asked = access.blobSeenAt(d);
+        boolean askedRecently = asked >= graceStart;
+        boolean storedRecently = storedAtMillis >= graceStart;
+        if (!askedRecently && !storedRecently) {
             return Verdict.GARBAGE;
         }
         ReleaseIndex.Release release = releases.get(d);
-        if (release == null || release.atMillis() < lastActivity) {
+        if (release == null) {
             return Verdict.YOUNG;
         }
-        return release.scope() == ReleaseIndex.Scope.ROOT ? Verdict.GARBAGE : Verdict.GARBAGE_IF_UNLINKED;
+        boolean byOperator = release.scope() != ReleaseIndex.Scope.ROOT;
+        if (askedRecently && !(byOperator && release.atMillis() >= asked)) {
+            return Verdict.YOUNG;
+        }
+        if (storedRecently && release.atMillis() < storedAtMillis) {
+            return Verdict.YOUNG;
+        }
+        return release.scope() == ReleaseIndex.Scope.UNLINKED ? Verdict.GARBAGE_IF_UNLINKED : Verdict.GARBAGE;
     }
 
     /**

@@ -86,10 +86,13 @@ public final class Lifecycle implements AutoCloseable {
 
     /**
      * A root with when it was last used (epoch millis), the blobs it holds (digest prefixes, see
-     * {@link Collector#prefix}) with their sizes, and whether it is a referrer whose subject is
-     * still stored (signatures and SBOMs live as long as their image).
+     * {@link Collector#prefix}) with their sizes and what evicting it could free of each (nothing
+     * of a blob a client was told exists within the grace period: collection keeps it), and
+     * whether it is a referrer whose subject is still stored (signatures and SBOMs live as long
+     * as their image).
      */
-    record Candidate(Root root, long lastUse, long[] blobs, long[] sizes, boolean referrerOfStoredSubject) {
+    record Candidate(Root root, long lastUse, long[] blobs, long[] sizes, long[] freeable,
+                     boolean referrerOfStoredSubject) {
         long bytes() {
             long total = 0;
             for (long size : sizes) {
@@ -497,7 +500,7 @@ public final class Lifecycle implements AutoCloseable {
     private int evictPlanned(List<Candidate> candidates, long toFree) {
         List<EvictionPlan.Root> plan = new ArrayList<>(candidates.size());
         for (Candidate c : candidates) {
-            plan.add(new EvictionPlan.Root(c, c.lastUse(), c.blobs(), c.sizes()));
+            plan.add(new EvictionPlan.Root(c, c.lastUse(), c.blobs(), c.freeable()));
         }
         int evicted = 0;
         for (EvictionPlan.Root chosen : EvictionPlan.choose(plan, toFree)) {
@@ -514,7 +517,7 @@ public final class Lifecycle implements AutoCloseable {
         boolean gone = switch (root.kind()) {
             case TAG -> manifests.evictTag(repo, root.name());
             case MANIFEST -> manifests.evictManifest(repo, Digest.parse(root.name()));
-            case ENTRY -> entries.delete(repo, Digest.parse(root.name()));
+            case ENTRY -> entries.evict(repo, Digest.parse(root.name()));
         };
         if (gone) {
             if (root.kind() == Root.Kind.ENTRY) {
@@ -546,7 +549,7 @@ public final class Lifecycle implements AutoCloseable {
             Root root = new Root(Root.Kind.TAG, key[0], key[1]);
             long[][] reached = withBlobs ? reach(RepositoryName.parse(key[0]),
                     manifestIndex.get(RepositoryName.parse(key[0]), target), sizes) : NOTHING;
-            out.add(new Candidate(root, uses.getOrDefault(root, now), reached[0], reached[1], false));
+            out.add(new Candidate(root, uses.getOrDefault(root, now), reached[0], reached[1], reached[2], false));
         });
         List<ManifestIndex.StoredManifest> untaggedManifests = new ArrayList<>();
         List<String> untaggedRepositories = new ArrayList<>();
@@ -572,7 +575,7 @@ public final class Lifecycle implements AutoCloseable {
             Digest subject = manifests.subjectOf(m);
             boolean referrer = subject != null && manifestIndex.exists(name, subject);
             long[][] reached = withBlobs ? reach(name, m, sizes) : NOTHING;
-            out.add(new Candidate(root, uses.getOrDefault(root, now), reached[0], reached[1], referrer));
+            out.add(new Candidate(root, uses.getOrDefault(root, now), reached[0], reached[1], reached[2], referrer));
         }
         kv.forEach(Table.ENTRIES, e -> {
             String[] key = Keys.string(e.key()).split("\0", 2);
@@ -590,12 +593,12 @@ public final class Lifecycle implements AutoCloseable {
             }
             Root root = new Root(Root.Kind.ENTRY, key[0], key[1]);
             long[][] reached = blobsOf(new LinkedHashSet<>(layers), sizes);
-            out.add(new Candidate(root, uses.getOrDefault(root, now), reached[0], reached[1], false));
+            out.add(new Candidate(root, uses.getOrDefault(root, now), reached[0], reached[1], reached[2], false));
         });
         return out;
     }
 
-    private static final long[][] NOTHING = {new long[0], new long[0]};
+    private static final long[][] NOTHING = {new long[0], new long[0], new long[0]};
 
     /** The blobs a manifest reaches, an index's manifests' blobs included (nesting bounded). */
     private long[][] reach(RepositoryName repo, ManifestIndex.StoredManifest m, Map<Digest, Long> sizes) {
@@ -618,19 +621,25 @@ public final class Lifecycle implements AutoCloseable {
         }
     }
 
-    /** The stored blobs among {@code digests}, as prefixes with their sizes. */
+    /**
+     * The stored blobs among {@code digests}: prefixes, sizes, and what collection could free of
+     * each (nothing of a blob a client was told exists within the grace period).
+     */
     private long[][] blobsOf(Set<Digest> digests, Map<Digest, Long> sizes) {
         long[] ids = new long[digests.size()];
         long[] bytes = new long[digests.size()];
+        long[] freeable = new long[digests.size()];
+        long graceStart = clock.millis() - settings.gcGrace().toMillis();
         int n = 0;
         for (Digest d : digests) {
             long size = sizes.computeIfAbsent(d, blobs::size);
             if (size >= 0) {
                 ids[n] = Collector.prefix(d);
-                bytes[n++] = size;
+                bytes[n] = size;
+                freeable[n++] = access.blobSeenAt(d) >= graceStart ? 0 : size;
             }
         }
-        return new long[][] {Arrays.copyOf(ids, n), Arrays.copyOf(bytes, n)};
+        return new long[][] {Arrays.copyOf(ids, n), Arrays.copyOf(bytes, n), Arrays.copyOf(freeable, n)};
     }
 
     /** In a cluster: runs the shared bucket's collection (see {@code BucketCollector}); null alone. */

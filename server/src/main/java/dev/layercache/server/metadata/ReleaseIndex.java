@@ -14,13 +14,22 @@ import java.nio.ByteBuffer;
  * grace; a later upload or use restores it. A release older than the grace period changes nothing
  * and is pruned by the collection.
  *
- * <p>Value: the release time (epoch millis) and one byte of scope: {@link Scope#ROOT} (collect
- * the blob even though repositories still link it: only a root can make a pull need it) or
- * {@link Scope#UNLINKED} (a repository dropped it: collect it only when no repository links it).
+ * <p>Value: the release time (epoch millis) and one byte of {@link Scope}.
  */
 public final class ReleaseIndex {
-    /** What was released. */
-    public enum Scope { ROOT, UNLINKED }
+    /**
+     * Who released the blob. The values' order is their stored byte: append only.
+     * <ul>
+     *   <li>{@code ROOT}: the lifecycle evicted or expired a root that held it. A client told
+     *       within the grace period that the blob exists still keeps it: that client is about to
+     *       name it in a manifest or entry, or is pulling it.
+     *   <li>{@code UNLINKED}: a repository's blob was deleted through the API. Collected only
+     *       when no repository links it any more; earlier answers to clients do not keep it.
+     *   <li>{@code DELETED}: a manifest or entry that held it was deleted through the API: the
+     *       operator wants the space; earlier answers to clients do not keep it.
+     * </ul>
+     */
+    public enum Scope { ROOT, UNLINKED, DELETED }
 
     /** One release. */
     public record Release(long atMillis, Scope scope) {
@@ -38,12 +47,12 @@ public final class ReleaseIndex {
     }
 
     /**
-     * Records a release at {@code atMillis}. A blob a root released stays released that widely:
-     * a later unlinking moves the time, not the scope.
+     * Records a release at {@code atMillis}. A blob a deleted root released stays released that
+     * widely: a later unlinking moves the time, not the scope.
      */
     public void put(KeyValueStore.Batch batch, Digest digest, long atMillis, Scope scope) {
         Release before = scope == Scope.UNLINKED ? get(digest) : null;
-        Scope kept = before != null && before.scope() == Scope.ROOT ? Scope.ROOT : scope;
+        Scope kept = before != null && before.scope() == Scope.DELETED ? Scope.DELETED : scope;
         batch.put(Table.RELEASES, Keys.utf8(digest.toString()), encode(new Release(atMillis, kept)));
     }
 

@@ -91,7 +91,11 @@ public final class BlobService {
         return size;
     }
 
-    /** The size of {@code digest} as seen through {@code repo}, or -1 when it is not there. */
+    /**
+     * The size of {@code digest} as seen through {@code repo}, or -1 when it is not there, for an
+     * answer to a client: a client told a blob exists skips its upload and names it in a manifest
+     * or entry soon, so the blob is kept through the grace period from now on.
+     */
     public long sizeIfLinked(RepositoryName repo, Digest digest) {
         long size = links.size(repo, digest);
         if (size >= 0) {
@@ -100,9 +104,18 @@ public final class BlobService {
         return size;
     }
 
-    /** True when {@code digest} is readable through {@code repo}. */
+    /** True when {@code digest} is readable through {@code repo}, for an answer to a client (see {@link #sizeIfLinked}). */
     public boolean isLinked(RepositoryName repo, Digest digest) {
         return sizeIfLinked(repo, digest) >= 0;
+    }
+
+    /**
+     * True when {@code digest} is readable through {@code repo}, for the server's own checks (a
+     * manifest's or entry's references as it is published): no client was told anything, and the
+     * publication itself is what claims the blob.
+     */
+    public boolean holds(RepositoryName repo, Digest digest) {
+        return links.size(repo, digest) >= 0;
     }
 
     public OpenBlob open(RepositoryName repo, Digest digest) throws IOException {
@@ -122,7 +135,9 @@ public final class BlobService {
      * {@link ReleaseIndex}).
      */
     public void delete(RepositoryName repo, Digest digest) {
-        stat(repo, digest);
+        if (!holds(repo, digest)) {
+            throw unknown(digest);
+        }
         KeyValueStore.Batch batch = kv.batch();
         links.delete(batch, repo, digest);
         releases.put(batch, digest, clock.millis(), ReleaseIndex.Scope.UNLINKED);
@@ -164,8 +179,12 @@ public final class BlobService {
                     throw new java.io.UncheckedIOException(e);
                 }
                 KeyValueStore.Batch batch = kv.batch();
-                access.touchBlob(digest);
                 boolean isNew = blobs.size(digest) < 0;
+                if (!isNew) {
+                    // Sent again by a client that will name it soon: as good as asking for it. A new
+                    // blob's grace runs from its record's time.
+                    access.touchBlob(digest);
+                }
                 if (isNew) {
                     blobs.put(batch, digest, size, clock.millis());
                 }

@@ -168,6 +168,10 @@ public final class ManifestService {
      * other root holds at once, without waiting out the grace period (see {@link ReleaseIndex}).
      */
     public void delete(RepositoryName repo, Reference reference) {
+        delete(repo, reference, ReleaseIndex.Scope.DELETED);
+    }
+
+    private void delete(RepositoryName repo, Reference reference, ReleaseIndex.Scope release) {
         StoredManifest m = get(repo, reference);
         KeyValueStore.Batch batch = kv.batch();
         long now = clock.millis();
@@ -185,7 +189,7 @@ public final class ManifestService {
                 referrers.delete(batch, repo, subject, m.digest());
             }
             for (Digest blob : references(m)) {
-                releases.put(batch, blob, now, ReleaseIndex.Scope.ROOT);
+                releases.put(batch, blob, now, release);
             }
         }
         batch.commit(true);
@@ -225,7 +229,7 @@ public final class ManifestService {
         if (m == null) {
             return false;
         }
-        delete(repo, new Reference.ByDigest(digest));
+        delete(repo, new Reference.ByDigest(digest), ReleaseIndex.Scope.ROOT);
         KeyValueStore.Batch batch = kv.batch();
         access.forget(batch, new Root(Root.Kind.MANIFEST, repo.toString(), digest.toString()));
         batch.commit(false);
@@ -383,21 +387,21 @@ public final class ManifestService {
         Set<Digest> missing = new LinkedHashSet<>();
         if (root.has("config")) {
             Digest config = descriptorDigest(root.get("config"), "config");
-            if (config != null && !blobs.isLinked(repo, config)) {
+            if (config != null && !blobs.holds(repo, config)) {
                 missing.add(config);
             }
         }
         for (String field : new String[] {"layers", "blobs"}) {
             for (JsonNode layer : descriptors(root, field)) {
                 Digest d = descriptorDigest(layer, field + "[]");
-                if (d != null && !isForeign(layer) && !blobs.isLinked(repo, d)) {
+                if (d != null && !isForeign(layer) && !blobs.holds(repo, d)) {
                     missing.add(d);
                 }
             }
         }
         for (JsonNode child : descriptors(root, "manifests")) {
             Digest d = descriptorDigest(child, "manifests[]");
-            if (d != null && !manifests.exists(repo, d) && !blobs.isLinked(repo, d)) {
+            if (d != null && !manifests.exists(repo, d) && !blobs.holds(repo, d)) {
                 missing.add(d);
             }
         }

@@ -151,6 +151,46 @@ class BudgetTest {
         }
     }
 
+    /**
+     * The race a soak of a CI fleet hit: a builder asks whether a layer exists (yes), then the
+     * layer's only root is evicted, then the builder's manifest names the layer. The layer a
+     * client was told exists stays through the grace period; its root still goes, for the bytes
+     * only it held, and nothing is evicted for bytes that would stay anyway.
+     */
+    @Test
+    void aBlobAClientWasToldExistsOutlivesTheEvictionOfItsRoot() throws Exception {
+        TestClock clock = new TestClock();
+        TestServer server = new TestServer(c -> c.withLifecycle(new ServerConfig.Lifecycle(1_000_000, 75, 60,
+                Duration.ZERO, Duration.ofHours(2), Duration.ofHours(24), Duration.ofHours(1), 0, Duration.ofHours(24),
+                List.of())), clock);
+        server.start();
+        try {
+            Registry registry = new Registry(server.port());
+            byte[] reused = bytes(200_000, 51);
+            byte[] onlyA = bytes(300_000, 52);
+            byte[] onlyB = bytes(200_000, 53);
+            byte[] next = bytes(100_000, 54);
+            pushWith(registry, clock, "a", config("a"), reused, onlyA);
+            pushWith(registry, clock, "b", config("b"), onlyB);
+            clock.advance(Duration.ofMinutes(1));
+            assertEquals(200, registry.head("/v2/team/app/blobs/" + Registry.sha256(reused)), "a builder asks: yes");
+            assertEquals(201, registry.pushBlob("team/app", next)); // 800 KB: past the watermark, "a" goes
+
+            Lifecycle.Run run = EvictionTest.awaitRun(server, r -> r.evictedByBudget() > 0);
+            assertEquals(1, run.evictedByBudget(), run.toString());
+            assertEquals(404, registry.head("/v2/team/app/manifests/a"));
+            assertEquals(404, registry.head("/v2/team/app/blobs/" + Registry.sha256(onlyA)), "only a held it");
+            assertEquals(200, registry.head("/v2/team/app/manifests/b"), "evicting it too would free nothing more");
+            byte[] configC = config("c");
+            assertEquals(201, registry.pushBlob("team/app", configC));
+            assertEquals(201, registry.pushManifest("team/app", "c", MANIFEST_TYPE,
+                    Registry.imageManifest(configC, reused, next)), "the builder's manifest names the layer it was told of");
+            assertArrayEquals(reused, registry.get("/v2/team/app/blobs/" + Registry.sha256(reused)).body());
+        } finally {
+            server.stop();
+        }
+    }
+
     /** A multi-platform image is one root: evicting its index frees its platforms' blobs too. */
     @Test
     void evictingAnIndexTakesItsPlatformManifestsAndFreesTheirBlobs() throws Exception {

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# A soak of one node with a small budget: fleets of simulated builders of every protocol at once
+# (gRPC, buildah's and BuildKit's use of OCI) for MINUTES minutes, the node read every SAMPLE_EVERY
+# seconds: blob bytes against the budget, blobs/ and metadata/ on disk, RSS, open file descriptors,
+# threads, evictions and collections, lookup, upload and download p99. Ends with the first and last
+# windows of every series, its slope per hour and whether it stayed flat; exits with the soak's code
+# (0 all good; 1 a build failed, an answer was unexplainable, nothing was evicted or the blob bytes
+# stayed above the budget; 3 a resource grew, judged only for runs of 30 minutes or more).
+#
+#   ./mvnw -B -DskipTests package && loadtest/soak.sh [MINUTES]      # default 30
+#
+# It builds nothing: run the package step first. Settings (environment):
+#   BUDGET=512MiB LIFECYCLE_INTERVAL=15s GC_GRACE=2m   the node's --max-disk-size, --lifecycle-interval, --gc-grace
+#   SERVER_JAVA_OPTS=-Xmx256m   JVM options of the node (the heap README.md recommends: RSS settles)
+#   SAMPLE_EVERY=10  BUILDERS=2 (per protocol)  SOAK_ARGS=  (more options of `soak`, see its --help)
+#   OUT_JSON=loadtest/results/soak.json  OUT_MD=loadtest/results/soak.md
+#   START_TIMEOUT=60  seconds for the node to answer
+#
+# The node listens on 127.0.0.1 on ports free at the start, with its data in a folder under
+# /var/tmp; it is stopped and the folder removed on exit, also after an error or Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+minutes=${1:-30}
+BUDGET=${BUDGET:-512MiB}
+LIFECYCLE_INTERVAL=${LIFECYCLE_INTERVAL:-15s}
+GC_GRACE=${GC_GRACE:-2m}
+SAMPLE_EVERY=${SAMPLE_EVERY:-10}
+BUILDERS=${BUILDERS:-2}
+START_TIMEOUT=${START_TIMEOUT:-60}
+OUT_JSON=${OUT_JSON:-loadtest/results/soak.json}
+OUT_MD=${OUT_MD:-loadtest/results/soak.md}
+read -r -a server_java_opts <<< "${SERVER_JAVA_OPTS--Xmx256m}"
+read -r -a soak_args <<< "${SOAK_ARGS:-}"
+
+SERVER_JAR=server/target/layercache-server.jar
+LOADTEST_JAR=loadtest/target/layercache-loadtest.jar
+
+log() { printf '[soak %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+[[ "$minutes" =~ ^[0-9]+$ ]] && [ "$minutes" -ge 1 ] || die "MINUTES must be a whole number of minutes, not '$minutes'"
+for tool in java curl; do
+  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing"
+done
+for jar in "$SERVER_JAR" "$LOADTEST_JAR"; do
+  [ -f "$jar" ] || die "$jar is missing: run ./mvnw -B -DskipTests package first (this script builds nothing)"
+done
+
+work=$(mktemp -d /var/tmp/layercache-soak.XXXXXX)
+pid=""
+cleanup() {
+  local status=$?
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+next_port=$(( 20000 + RANDOM % 20000 ))
+free_port() { # variable name (not $(free_port): the counter must move in this shell)
+  while port_in_use "$next_port"; do next_port=$((next_port + 1)); done
+  printf -v "$1" '%s' "$next_port"; next_port=$((next_port + 1))
+}
+
+free_port http_port; free_port grpc_port
+log "node: budget $BUDGET, lifecycle every $LIFECYCLE_INTERVAL, gc grace $GC_GRACE, JVM ${server_java_opts[*]:-defaults}; HTTP $http_port, gRPC $grpc_port, data in $work/data"
+java "${server_java_opts[@]}" -jar "$SERVER_JAR" --bind-address 127.0.0.1 --http-port "$http_port" \
+     --grpc-port "$grpc_port" --data-dir "$work/data" --max-disk-size "$BUDGET" \
+     --lifecycle-interval "$LIFECYCLE_INTERVAL" --gc-grace "$GC_GRACE" > "$work/node.log" 2>&1 &
+pid=$!
+deadline=$((SECONDS + START_TIMEOUT))
+until curl -sf -o /dev/null "http://127.0.0.1:$http_port/v2/"; do
+  kill -0 "$pid" 2>/dev/null || { tail -20 "$work/node.log" >&2; die "the node exited while starting"; }
+  [ "$SECONDS" -lt "$deadline" ] || { tail -20 "$work/node.log" >&2; die "the node did not answer within ${START_TIMEOUT}s"; }
+  sleep 0.2
+done
+
+growth=()
+[ "$minutes" -ge 30 ] && growth=(--fail-on-growth)
+mkdir -p "$(dirname "$OUT_JSON")" "$(dirname "$OUT_MD")"
+log "soak: $minutes min, $BUILDERS builders per protocol, the node (pid $pid) read every ${SAMPLE_EVERY}s"
+status=0
+java -jar "$LOADTEST_JAR" soak --registry "http://127.0.0.1:$http_port" --target "127.0.0.1:$grpc_port" \
+     --server-pid "$pid" --data-dir "$work/data" --duration "${minutes}m" --sample-every "$SAMPLE_EVERY" \
+     --builders "$BUILDERS" "${growth[@]}" --json "$OUT_JSON" --markdown "$OUT_MD" "${soak_args[@]}" || status=$?
+
+# What the node said of itself, besides its access log.
+warnings=$(grep -v ' audit - ' "$work/node.log" | grep -cE ' (WARN|ERROR) ' || true)
+log "node log: $warnings warnings and errors"
+grep -v ' audit - ' "$work/node.log" | grep -E ' (WARN|ERROR) ' | head -10 >&2 || true
+log "soak exit code $status; $OUT_JSON, $OUT_MD"
+exit "$status"
