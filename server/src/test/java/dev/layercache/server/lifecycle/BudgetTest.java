@@ -112,10 +112,7 @@ class BudgetTest {
     @Test
     void evictionFreesBytesAndNeverTakesARootWhoseRemovalFreesNothing() throws Exception {
         TestClock clock = new TestClock();
-        TestServer server = new TestServer(c -> c.withLifecycle(new ServerConfig.Lifecycle(1_000_000, 75, 60,
-                Duration.ZERO, Duration.ofHours(2), Duration.ofHours(24), Duration.ofHours(1), 0, Duration.ofHours(24),
-                List.of())), clock);
-        server.start();
+        TestServer server = withAMegabyteBudget(clock);
         try {
             Registry registry = new Registry(server.port());
             byte[] x = bytes(200_000, 1);
@@ -160,10 +157,7 @@ class BudgetTest {
     @Test
     void aBlobAClientWasToldExistsOutlivesTheEvictionOfItsRoot() throws Exception {
         TestClock clock = new TestClock();
-        TestServer server = new TestServer(c -> c.withLifecycle(new ServerConfig.Lifecycle(1_000_000, 75, 60,
-                Duration.ZERO, Duration.ofHours(2), Duration.ofHours(24), Duration.ofHours(1), 0, Duration.ofHours(24),
-                List.of())), clock);
-        server.start();
+        TestServer server = withAMegabyteBudget(clock);
         try {
             Registry registry = new Registry(server.port());
             byte[] reused = bytes(200_000, 51);
@@ -195,10 +189,7 @@ class BudgetTest {
     @Test
     void evictingAnIndexTakesItsPlatformManifestsAndFreesTheirBlobs() throws Exception {
         TestClock clock = new TestClock();
-        TestServer server = new TestServer(c -> c.withLifecycle(new ServerConfig.Lifecycle(1_000_000, 75, 60,
-                Duration.ZERO, Duration.ofHours(2), Duration.ofHours(24), Duration.ofHours(1), 0, Duration.ofHours(24),
-                List.of())), clock);
-        server.start();
+        TestServer server = withAMegabyteBudget(clock);
         try {
             Registry registry = new Registry(server.port());
             byte[] amd64 = bytes(300_000, 41);
@@ -317,6 +308,18 @@ class BudgetTest {
 
     private static byte[] config(String name) {
         return ("{\"image\":\"" + name + "\"}").getBytes(StandardCharsets.UTF_8);
+    }
+
+    /**
+     * A node with a budget of 1 MB (evicting above 750 KB, down to 600 KB), the default two-hour
+     * grace, and an hourly interval: what runs is what a write past the watermark starts.
+     */
+    private static TestServer withAMegabyteBudget(TestClock clock) throws Exception {
+        TestServer server = new TestServer(c -> c.withLifecycle(new ServerConfig.Lifecycle(1_000_000, 75, 60,
+                Duration.ZERO, Duration.ofHours(2), Duration.ofHours(24), Duration.ofHours(1), 0, Duration.ofHours(24),
+                List.of())), clock);
+        server.start();
+        return server;
     }
 
     /** Pushes an image of {@code layers} (and a config of its own) a minute later; returns its digest. */

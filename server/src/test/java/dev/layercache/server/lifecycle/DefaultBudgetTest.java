@@ -7,14 +7,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.layercache.server.LayerCacheServer;
 import dev.layercache.server.config.ConfigLoader;
-import dev.layercache.server.testing.RealTools;
+import dev.layercache.server.testing.SmallDisk;
 import dev.layercache.server.testing.Registry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -33,10 +32,8 @@ class DefaultBudgetTest {
 
     @Test
     void aNodeWithNoBudgetSettingsNeverFillsItsDisk() throws Exception {
-        Path mount = Files.createDirectories(dir.resolve("small-disk"));
-        RealTools.requireThat(run("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", mount.toString()) == 0,
-                "cannot mount a tmpfs here (the default-budget test needs root, as CI has)");
-        try {
+        try (SmallDisk small = SmallDisk.mount(dir.resolve("small-disk"), 64)) {
+            Path mount = small.path();
             // Only where to keep data and where to listen: every lifecycle setting is its default.
             try (LayerCacheServer server = LayerCacheServer.start(ConfigLoader.load(new String[] {
                 "--data-dir", mount.resolve("data").toString(), "--http-port", "0", "--grpc-port", "0",
@@ -73,14 +70,6 @@ class DefaultBudgetTest {
                         registry.get("/v2/ci/app/blobs/" + Registry.sha256(BudgetTest.bytes((int) (4 * MIB), 163)))
                                 .body(), "the newest image is whole");
             }
-        } finally {
-            run("umount", "-l", mount.toString());
         }
-    }
-
-    private static int run(String... command) throws Exception {
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        p.getInputStream().readAllBytes();
-        return p.waitFor(30, TimeUnit.SECONDS) ? p.exitValue() : -1;
     }
 }
