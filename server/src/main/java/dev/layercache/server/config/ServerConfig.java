@@ -243,6 +243,23 @@ public record ServerConfig(
                     scrubEvery, namespaces, minFreeDisk, untaggedMaxAge, history);
         }
 
+        /**
+         * How long a blob a client was told exists (a HEAD, a FindMissingBlobs, a mount) is kept
+         * should the last root holding it be evicted: the time between a builder's question and
+         * the manifest or entry that names the blob. The grace period, up to ten minutes: longer
+         * would keep the bytes of roots used that recently from every eviction, and a budget that
+         * holds less than the grace period's traffic could never be met.
+         */
+        public Duration askedGrace() {
+            return askedGrace(gcGrace);
+        }
+
+        /** {@link #askedGrace()} for a grace period of {@code gcGrace}. */
+        public static Duration askedGrace(Duration gcGrace) {
+            Duration cap = Duration.ofMinutes(10);
+            return gcGrace.compareTo(cap) < 0 ? gcGrace : cap;
+        }
+
         /** These settings without a budget or a free-space floor (tests that evict when they choose). */
         public Lifecycle withoutBudget() {
             return withMaxDisk(DiskShare.NONE).withMinFreeDisk(DiskShare.NONE);

@@ -3,6 +3,7 @@ package dev.layercache.server.lifecycle;
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.layercache.api.v1.Entry;
 import dev.layercache.api.v1.LayerDescriptor;
+import dev.layercache.server.config.ServerConfig;
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.Keys;
@@ -71,6 +72,7 @@ public final class Collector {
         try {
             long[] marked = mark();
             long graceStart = clock.millis() - grace.toMillis();
+            long askedStart = clock.millis() - ServerConfig.Lifecycle.askedGrace(grace).toMillis();
             long[] scannedAndYoung = new long[2];
             List<Digest> garbage = new ArrayList<>();
             List<Digest> ifUnlinked = new ArrayList<>();
@@ -86,7 +88,7 @@ public final class Collector {
                     return;
                 }
                 ByteBuffer v = ByteBuffer.wrap(e.value());
-                switch (verdict(d, v.getLong(8), graceStart)) {
+                switch (verdict(d, v.getLong(8), graceStart, askedStart)) {
                     case YOUNG -> scannedAndYoung[1]++;
                     case GARBAGE_IF_UNLINKED -> {
                         ifUnlinked.add(d);
@@ -115,7 +117,8 @@ public final class Collector {
                     }
                 }
                 for (Digest d : garbage) {
-                    boolean gone = dryRun || guard.removeIfUnreferenced(d, () -> remove(d, links.get(d)));
+                    boolean gone = dryRun || guard.removeIfUnreferenced(d, () -> stillGarbage(d, graceStart, askedStart)
+                            && remove(d, links.get(d)));
                     if (gone) {
                         collected++;
                         bytes += sizes.get(d);
@@ -145,16 +148,17 @@ public final class Collector {
     private enum Verdict { YOUNG, GARBAGE_IF_UNLINKED, GARBAGE }
 
     /**
-     * The grace period protects a blob no root has claimed yet (builders push blobs first and
-     * their manifest last) and a blob a client was told exists (that client is about to name it
-     * in a manifest or entry, or is pulling it). A release lifts the first protection when it
-     * comes after the upload (the root that claimed the blob went: an eviction must free bytes);
-     * the second only when an operator deleted through the API after the client asked. A blob
-     * released by a repository's deletion goes only once no repository links it.
+     * The grace period protects a blob no root has claimed yet: builders push blobs first and
+     * their manifest last. A blob a client was told exists (it is about to name it in a manifest
+     * or entry) is kept for the shorter {@link ServerConfig.Lifecycle#askedGrace asked grace}. A
+     * release lifts the first protection when it comes after the upload (the root that claimed the
+     * blob went: an eviction must free bytes), the second only when an operator deleted through the
+     * API after the client asked. A blob released by a repository's deletion goes only once no
+     * repository links it.
      */
-    private Verdict verdict(Digest d, long storedAtMillis, long graceStart) {
+    private Verdict verdict(Digest d, long storedAtMillis, long graceStart, long askedStart) {
         long asked = access.blobSeenAt(d);
-        boolean askedRecently = asked >= graceStart;
+        boolean askedRecently = asked >= askedStart;
         boolean storedRecently = storedAtMillis >= graceStart;
         if (!askedRecently && !storedRecently) {
             return Verdict.GARBAGE;
@@ -171,6 +175,15 @@ public final class Collector {
             return Verdict.YOUNG;
         }
         return release.scope() == ReleaseIndex.Scope.UNLINKED ? Verdict.GARBAGE_IF_UNLINKED : Verdict.GARBAGE;
+    }
+
+    /**
+     * The verdict again, just before the removal and under the blob's lock: a client may have been
+     * told the blob exists, or sent it again, since the scan (see {@link ReferenceGuard#asking}).
+     */
+    private boolean stillGarbage(Digest d, long graceStart, long askedStart) {
+        byte[] record = kv.get(Table.BLOBS, Keys.utf8(d.toString()));
+        return record != null && verdict(d, ByteBuffer.wrap(record).getLong(8), graceStart, askedStart) != Verdict.YOUNG;
     }
 
     /**
@@ -234,8 +247,8 @@ public final class Collector {
         return out;
     }
 
-    /** Records first (from then on every request misses it), then the bytes. */
-    private void remove(Digest d, List<byte[]> links) {
+    /** Records first (from then on every request misses it), then the bytes; true. */
+    private boolean remove(Digest d, List<byte[]> links) {
         KeyValueStore.Batch batch = kv.batch();
         batch.delete(Table.BLOBS, Keys.utf8(d.toString()));
         releases.delete(batch, d);
@@ -254,6 +267,7 @@ public final class Collector {
             // The records are gone: the file is an orphan the start-up pass removes.
             throw new UncheckedIOException(e);
         }
+        return true;
     }
 
 

@@ -87,7 +87,7 @@ public final class Lifecycle implements AutoCloseable {
     /**
      * A root with when it was last used (epoch millis), the blobs it holds (digest prefixes, see
      * {@link Collector#prefix}) with their sizes and what evicting it could free of each (nothing
-     * of a blob a client was told exists within the grace period: collection keeps it), and
+     * of a blob a client was told exists within the asked grace: collection keeps it), and
      * whether it is a referrer whose subject is still stored (signatures and SBOMs live as long
      * as their image).
      */
@@ -372,8 +372,17 @@ public final class Lifecycle implements AutoCloseable {
             }
             byBudget += evicted;
             collection = collect(false);
+            long previous = usage;
             usage = count();
             inForce = budgetFor(usage);
+            if (usage >= previous) {
+                // What the evicted roots held is kept a while yet (clients were just told it
+                // exists): evicting more now would cost hits and free no more.
+                log.warn("store at {} bytes of blobs is over its budget of {}; the last eviction freed nothing yet"
+                        + " ({} blobs kept for now: uploaded with no manifest yet, or just asked for)", usage,
+                        inForce.maxBytes(), collection.keptInGrace());
+                break;
+            }
         }
         if (byAge + untagged + byBudget > 0) {
             metrics.refreshStore();
@@ -623,20 +632,20 @@ public final class Lifecycle implements AutoCloseable {
 
     /**
      * The stored blobs among {@code digests}: prefixes, sizes, and what collection could free of
-     * each (nothing of a blob a client was told exists within the grace period).
+     * each (nothing of a blob a client was told exists within the asked grace).
      */
     private long[][] blobsOf(Set<Digest> digests, Map<Digest, Long> sizes) {
         long[] ids = new long[digests.size()];
         long[] bytes = new long[digests.size()];
         long[] freeable = new long[digests.size()];
-        long graceStart = clock.millis() - settings.gcGrace().toMillis();
+        long askedStart = clock.millis() - settings.askedGrace().toMillis();
         int n = 0;
         for (Digest d : digests) {
             long size = sizes.computeIfAbsent(d, blobs::size);
             if (size >= 0) {
                 ids[n] = Collector.prefix(d);
                 bytes[n] = size;
-                freeable[n++] = access.blobSeenAt(d) >= graceStart ? 0 : size;
+                freeable[n++] = access.blobSeenAt(d) >= askedStart ? 0 : size;
             }
         }
         return new long[][] {Arrays.copyOf(ids, n), Arrays.copyOf(bytes, n), Arrays.copyOf(freeable, n)};

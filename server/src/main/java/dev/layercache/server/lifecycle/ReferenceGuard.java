@@ -90,17 +90,29 @@ public final class ReferenceGuard {
 
     /**
      * Runs {@code remove} under {@code digest}'s lock unless a publication referenced the digest
-     * since the mark phase began; returns whether it ran.
+     * since the mark phase began; returns what it returned (whether it removed the blob), or false.
      */
-    public boolean removeIfUnreferenced(Digest digest, Runnable remove) {
+    public boolean removeIfUnreferenced(Digest digest, java.util.function.BooleanSupplier remove) {
         ReentrantLock lock = locks[stripe(digest)];
         lock.lock();
         try {
-            if (referencedSinceMark.contains(digest)) {
-                return false;
-            }
-            remove.run();
-            return true;
+            return !referencedSinceMark.contains(digest) && remove.getAsBoolean();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Runs {@code answer} (which records that a client asked for {@code digest}, then says whether
+     * it exists) under the digest's lock: a collection's last look at the blob, also under that
+     * lock, either comes first (and the answer is no) or sees the question (and keeps the blob).
+     * Never "it exists" for a blob removed a moment later.
+     */
+    public <T> T asking(Digest digest, Supplier<T> answer) {
+        ReentrantLock lock = locks[stripe(digest)];
+        lock.lock();
+        try {
+            return answer.get();
         } finally {
             lock.unlock();
         }

@@ -73,8 +73,19 @@ public final class BlobService {
     /**
      * The size of {@code digest} as seen through {@code repo}; BLOB_UNKNOWN when it is not there,
      * including when its record outlived its file: a "yes" would make a client skip its upload.
+     * That client names the blob in a manifest or entry soon: it is kept a while from now on,
+     * even should its last root be evicted meanwhile (see {@code Collector}).
      */
     public long stat(RepositoryName repo, Digest digest) {
+        return guard.asking(digest, () -> {
+            long size = sizeOnDisk(repo, digest);
+            access.touchBlob(digest);
+            return size;
+        });
+    }
+
+    /** As {@link #stat}, for a read: a download that has started keeps its bytes whatever happens next. */
+    private long sizeOnDisk(RepositoryName repo, Digest digest) {
         long size = links.size(repo, digest);
         if (size < 0) {
             throw unknown(digest);
@@ -87,7 +98,6 @@ public final class BlobService {
         } catch (IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
-        access.touchBlob(digest);
         return size;
     }
 
@@ -97,11 +107,13 @@ public final class BlobService {
      * or entry soon, so the blob is kept through the grace period from now on.
      */
     public long sizeIfLinked(RepositoryName repo, Digest digest) {
-        long size = links.size(repo, digest);
-        if (size >= 0) {
-            access.touchBlob(digest);
-        }
-        return size;
+        return guard.asking(digest, () -> {
+            long size = links.size(repo, digest);
+            if (size >= 0) {
+                access.touchBlob(digest);
+            }
+            return size;
+        });
     }
 
     /** True when {@code digest} is readable through {@code repo}, for an answer to a client (see {@link #sizeIfLinked}). */
@@ -119,7 +131,7 @@ public final class BlobService {
     }
 
     public OpenBlob open(RepositoryName repo, Digest digest) throws IOException {
-        long size = stat(repo, digest);
+        long size = sizeOnDisk(repo, digest);
         FileChannel channel = backend.open(digest);
         if (channel == null) {
             // Metadata says yes but the bytes are gone: answer a miss rather than a broken stream.

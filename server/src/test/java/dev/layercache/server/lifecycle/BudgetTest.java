@@ -125,6 +125,8 @@ class BudgetTest {
             pushWith(registry, clock, "shared-old", shared, s);
             pushWith(registry, clock, "old2", config("old2"), w);
             pushWith(registry, clock, "new", shared, s, y);
+            // A pull of X (a download keeps its own bytes) does not keep X once its root goes.
+            assertArrayEquals(x, registry.get("/v2/team/app/blobs/" + Registry.sha256(x)).body());
             pushWith(registry, clock, "newest", config("newest"), z);
 
             Lifecycle.Run run = EvictionTest.awaitRun(server, r -> r.evictedByBudget() > 0);

@@ -25,15 +25,15 @@ class ReferenceGuardTest {
         guard.beginMark();
         guard.publishing(List.of(A), () -> null);
         AtomicBoolean removedA = new AtomicBoolean();
-        assertFalse(guard.removeIfUnreferenced(A, () -> removedA.set(true)));
+        assertFalse(guard.removeIfUnreferenced(A, () -> { removedA.set(true); return true; }));
         assertFalse(removedA.get());
         AtomicBoolean removedB = new AtomicBoolean();
-        assertTrue(guard.removeIfUnreferenced(B, () -> removedB.set(true)));
+        assertTrue(guard.removeIfUnreferenced(B, () -> { removedB.set(true); return true; }));
         assertTrue(removedB.get());
         guard.endCollection();
         // Outside a collection nothing is remembered.
         guard.publishing(List.of(A), () -> null);
-        assertTrue(guard.removeIfUnreferenced(A, () -> { }));
+        assertTrue(guard.removeIfUnreferenced(A, () -> true));
     }
 
     @Test
@@ -50,7 +50,7 @@ class ReferenceGuardTest {
         CompletableFuture<Void> mark = CompletableFuture.runAsync(guard::beginMark);
         assertThrows(TimeoutException.class, () -> mark.get(300, TimeUnit.MILLISECONDS),
                 "the mark phase cannot start while a publication that began before it is unfinished");
-        CompletableFuture<Boolean> removal = CompletableFuture.supplyAsync(() -> guard.removeIfUnreferenced(A, () -> { }));
+        CompletableFuture<Boolean> removal = CompletableFuture.supplyAsync(() -> guard.removeIfUnreferenced(A, () -> true));
         assertThrows(TimeoutException.class, () -> removal.get(300, TimeUnit.MILLISECONDS),
                 "nor can the blob it refers to be removed");
         release.countDown();
