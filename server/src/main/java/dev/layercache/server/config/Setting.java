@@ -36,8 +36,9 @@ public enum Setting {
     DISK_HIGH_WATERMARK("disk-high-watermark", "90", "percent of max-disk-size at which eviction starts"),
     DISK_LOW_WATERMARK("disk-low-watermark", "80", "percent of max-disk-size eviction brings usage down to"),
     MAX_AGE("max-age", "0s", "evict roots (tags, entries, untagged manifests) unused for this long (0s: never)"),
-    GC_GRACE("gc-grace", "2h", "a blob stored or asked for this recently is kept while no manifest or entry references"
-            + " it yet (not once the root that referenced it was evicted or deleted)"),
+    GC_GRACE("gc-grace", "2h", "a blob stored this recently is kept while no manifest or entry references it yet"
+            + " (not once the root that referenced it was evicted or deleted); one a client was told exists, for this"
+            + " long up to 10m"),
     UNTAGGED_MAX_AGE("untagged-max-age", "24h", "untagged manifests that no tag, index or remaining subject names"
             + " (superseded cache exports) are removed after this long unused (0s: kept until the budget needs room)"),
     HISTORY_MAX_AGE("history-max-age", "30d", "tombstones (names the cache held and lost) and step publications"
