@@ -10,7 +10,9 @@
 #   ./mvnw -B -DskipTests package && loadtest/soak.sh [MINUTES]      # default 30
 #
 # It builds nothing: run the package step first. Settings (environment):
-#   BUDGET=512MiB LIFECYCLE_INTERVAL=15s GC_GRACE=2m   the node's --max-disk-size, --lifecycle-interval, --gc-grace
+#   BUDGET=2GiB LIFECYCLE_INTERVAL=15s GC_GRACE=30s   the node's --max-disk-size, --lifecycle-interval, --gc-grace
+#   (about two minutes of the fleets' uploads: roots are evicted all the time, and an evicted root's
+#   blobs were last asked for longer ago than the asked grace, so eviction can free them)
 #   SERVER_JAVA_OPTS=-Xmx256m   JVM options of the node (the heap README.md recommends: RSS settles)
 #   SAMPLE_EVERY=10  BUILDERS=2 (per protocol)  SOAK_ARGS=  (more options of `soak`, see its --help)
 #   OUT_JSON=loadtest/results/soak.json  OUT_MD=loadtest/results/soak.md
@@ -22,9 +24,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 minutes=${1:-30}
-BUDGET=${BUDGET:-512MiB}
+BUDGET=${BUDGET:-2GiB}
 LIFECYCLE_INTERVAL=${LIFECYCLE_INTERVAL:-15s}
-GC_GRACE=${GC_GRACE:-2m}
+GC_GRACE=${GC_GRACE:-30s}
 SAMPLE_EVERY=${SAMPLE_EVERY:-10}
 BUILDERS=${BUILDERS:-2}
 START_TIMEOUT=${START_TIMEOUT:-60}

@@ -66,13 +66,19 @@ public final class Collector {
         this.clock = clock;
     }
 
+    /** A collection with the grace period {@code grace} (and its asked grace, see {@link #verdict}). */
     public Report collect(Duration grace, boolean dryRun) {
+        return collect(grace, ServerConfig.Lifecycle.askedGrace(grace), dryRun);
+    }
+
+    /** A collection keeping blobs clients asked about for {@code askedGrace} (zero: not at all). */
+    public Report collect(Duration grace, Duration askedGrace, boolean dryRun) {
         long started = System.nanoTime();
         guard.beginMark();
         try {
             long[] marked = mark();
             long graceStart = clock.millis() - grace.toMillis();
-            long askedStart = clock.millis() - ServerConfig.Lifecycle.askedGrace(grace).toMillis();
+            long askedStart = askedGrace.isZero() ? Long.MAX_VALUE : clock.millis() - askedGrace.toMillis();
             long[] scannedAndYoung = new long[2];
             List<Digest> garbage = new ArrayList<>();
             List<Digest> ifUnlinked = new ArrayList<>();

@@ -130,6 +130,8 @@ public final class Lifecycle implements AutoCloseable {
     private final AtomicLong storedSinceCount = new AtomicLong();
     private final AtomicBoolean runRequested = new AtomicBoolean();
     private volatile boolean endedOverHighWatermark;
+    /** This eviction round makes room on a disk about to pass min-free-disk: blobs merely asked about count as freed. */
+    private boolean diskFull;
     private long lastAgePass;
 
     public Lifecycle(ServerConfig.Lifecycle settings, java.nio.file.Path dataDir, KeyValueStore kv,
@@ -362,6 +364,7 @@ public final class Lifecycle implements AutoCloseable {
         }
         for (int round = 0; round < MAX_ROUNDS && inForce.maxBytes() > 0
                 && usage > (round == 0 ? inForce.highBytes() : inForce.lowBytes()); round++) {
+            diskFull = inForce.limitedByFreeSpace();
             int evicted = evictLeastRecentlyUsed(usage - inForce.lowBytes());
             if (evicted == 0) {
                 long young = collection == null ? -1 : collection.keptInGrace();
@@ -371,7 +374,7 @@ public final class Lifecycle implements AutoCloseable {
                 break;
             }
             byBudget += evicted;
-            collection = collect(false);
+            collection = collect(false, inForce.limitedByFreeSpace());
             long previous = usage;
             usage = count();
             inForce = budgetFor(usage);
@@ -384,6 +387,7 @@ public final class Lifecycle implements AutoCloseable {
                 break;
             }
         }
+        diskFull = false;
         if (byAge + untagged + byBudget > 0) {
             metrics.refreshStore();
         }
@@ -452,8 +456,18 @@ public final class Lifecycle implements AutoCloseable {
 
     /** A collection now; a dry run only reports what would go. */
     public synchronized Collector.Report collect(boolean dryRun) {
+        return collect(dryRun, false);
+    }
+
+    /**
+     * A collection; {@code diskFull}: the file system is about to have less than min-free-disk
+     * free, and blobs clients merely asked about are not kept (a failed build beats a full disk;
+     * blobs uploaded for a manifest that has not come yet are kept all the same).
+     */
+    private synchronized Collector.Report collect(boolean dryRun, boolean diskFull) {
         access.flush();
-        Collector.Report report = collector.collect(settings.gcGrace(), dryRun);
+        Collector.Report report = collector.collect(settings.gcGrace(),
+                diskFull ? Duration.ZERO : settings.askedGrace(), dryRun);
         if (!dryRun) {
             lastCollection = report;
             metrics.refreshStore();
@@ -638,7 +652,7 @@ public final class Lifecycle implements AutoCloseable {
         long[] ids = new long[digests.size()];
         long[] bytes = new long[digests.size()];
         long[] freeable = new long[digests.size()];
-        long askedStart = clock.millis() - settings.askedGrace().toMillis();
+        long askedStart = diskFull ? Long.MAX_VALUE : clock.millis() - settings.askedGrace().toMillis();
         int n = 0;
         for (Digest d : digests) {
             long size = sizes.computeIfAbsent(d, blobs::size);

@@ -72,4 +72,45 @@ class DefaultBudgetTest {
             }
         }
     }
+
+    /**
+     * With no size budget, only the free-space floor (here half of a 64 MiB tmpfs): as the disk
+     * nears the floor, eviction frees even a blob a client was just told exists (a failed build
+     * beats a full disk), which a size budget alone keeps for its asked grace.
+     */
+    @Test
+    void nearTheFreeSpaceFloorEvenAskedBlobsGo() throws Exception {
+        try (SmallDisk small = SmallDisk.mount(dir.resolve("floor-disk"), 64)) {
+            Path mount = small.path();
+            try (LayerCacheServer server = LayerCacheServer.start(ConfigLoader.load(new String[] {
+                "--data-dir", mount.resolve("data").toString(), "--http-port", "0", "--grpc-port", "0",
+                "--bind-address", "127.0.0.1", "--max-disk-size", "0", "--min-free-disk", "50%"}, Map.of()))) {
+                Registry registry = new Registry(server.httpPort());
+                byte[] first = BudgetTest.bytes((int) (8 * MIB), 200);
+                push(registry, "floor/app", "first", first);
+                Thread.sleep(5); // the first image is the least recently used
+                assertEquals(200, registry.head("/v2/floor/app/blobs/" + Registry.sha256(first)), "a client asks");
+                for (int i = 1; i <= 3; i++) {
+                    Thread.sleep(5);
+                    push(registry, "floor/app", "next-" + i, BudgetTest.bytes((int) (8 * MIB), 200 + i));
+                }
+                JsonNode store = BudgetTest.awaitStore(registry,
+                        s -> !s.path("last_run").isNull() && s.path("last_run").path("evicted_by_budget").asInt() > 0);
+                assertTrue(store.path("budget").path("limited_by_free_space").asBoolean(), store.toString());
+                assertEquals(404, registry.head("/v2/floor/app/manifests/first"), store.toString());
+                assertEquals(404, registry.head("/v2/floor/app/blobs/" + Registry.sha256(first)),
+                        "asked for, and freed all the same: the disk comes first");
+                assertEquals(200, registry.head("/v2/floor/app/manifests/next-3"));
+                assertTrue(Files.getFileStore(mount).getUsableSpace() >= 24 * MIB,
+                        "the floor holds: " + Files.getFileStore(mount).getUsableSpace());
+            }
+        }
+    }
+
+    private static void push(Registry registry, String repo, String tag, byte[] layer) throws Exception {
+        byte[] config = ("{\"tag\":\"" + tag + "\"}").getBytes(StandardCharsets.UTF_8);
+        assertEquals(201, registry.pushBlob(repo, layer));
+        assertEquals(201, registry.pushBlob(repo, config));
+        assertEquals(201, registry.pushManifest(repo, tag, MANIFEST_TYPE, Registry.imageManifest(config, layer)));
+    }
 }
