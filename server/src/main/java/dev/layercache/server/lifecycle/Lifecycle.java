@@ -194,7 +194,9 @@ public final class Lifecycle implements AutoCloseable {
 
     private void runSafely(boolean requested) {
         try {
-            run(requested || dueForAgePass());
+            // Ages and history are a pass over every root and record: every few minutes at most,
+            // not once per write past the watermark.
+            run(dueForAgePass());
         } catch (RuntimeException | Error e) {
             log.error("lifecycle run failed", e);
         } finally {
