@@ -383,9 +383,11 @@ public final class Lifecycle implements AutoCloseable {
             if (usage >= previous) {
                 // What the evicted roots held is kept a while yet (clients were just told it
                 // exists): evicting more now would cost hits and free no more.
-                log.warn("store at {} bytes of blobs is over its budget of {}; the last eviction freed nothing yet"
-                        + " ({} blobs kept for now: uploaded with no manifest yet, or just asked for)", usage,
-                        inForce.maxBytes(), collection.keptInGrace());
+                if (usage > inForce.maxBytes()) {
+                    log.warn("store at {} bytes of blobs is over its budget of {}; the last eviction freed nothing"
+                            + " yet ({} blobs kept for now: uploaded with no manifest yet, or just asked for)", usage,
+                            inForce.maxBytes(), collection.keptInGrace());
+                }
                 break;
             }
         }
