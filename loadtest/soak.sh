@@ -13,7 +13,9 @@
 #   BUDGET=2GiB LIFECYCLE_INTERVAL=15s GC_GRACE=30s   the node's --max-disk-size, --lifecycle-interval, --gc-grace
 #   (about two minutes of the fleets' uploads: roots are evicted all the time, and an evicted root's
 #   blobs were last asked for longer ago than the asked grace, so eviction can free them)
-#   SERVER_JAVA_OPTS=-Xmx256m   JVM options of the node (the heap README.md recommends: RSS settles)
+#   SERVER_JAVA_OPTS="-Xms256m -Xmx256m -XX:+AlwaysPreTouch"   JVM options of the node: the heap is
+#   committed and touched at the start, so that resident memory shows what else grows (RocksDB, direct
+#   buffers, code) instead of the garbage collector taking its heap up to the maximum over many minutes
 #   SAMPLE_EVERY=10  BUILDERS=2 (per protocol)  SOAK_ARGS=  (more options of `soak`, see its --help)
 #   OUT_JSON=loadtest/results/soak.json  OUT_MD=loadtest/results/soak.md
 #   START_TIMEOUT=60  seconds for the node to answer
@@ -32,7 +34,7 @@ BUILDERS=${BUILDERS:-2}
 START_TIMEOUT=${START_TIMEOUT:-60}
 OUT_JSON=${OUT_JSON:-loadtest/results/soak.json}
 OUT_MD=${OUT_MD:-loadtest/results/soak.md}
-read -r -a server_java_opts <<< "${SERVER_JAVA_OPTS--Xmx256m}"
+read -r -a server_java_opts <<< "${SERVER_JAVA_OPTS--Xms256m -Xmx256m -XX:+AlwaysPreTouch}"
 read -r -a soak_args <<< "${SOAK_ARGS:-}"
 
 SERVER_JAR=server/target/layercache-server.jar
