@@ -8,12 +8,14 @@ import java.util.List;
  * asks of resident memory, file descriptors, threads and metadata.
  *
  * <p>The start of a run is a warm-up (the JIT compiles, heaps and RocksDB's memtables fill,
- * connections open), so the series is judged on what comes after its first window: a
- * least-squares slope over those samples, and the mean of the last window against the mean of
- * the first. It is <em>growing</em> when both say so by more than the tolerance: the slope,
- * carried over the samples it was fitted on, adds more than the tolerance, and the last window
- * is above the first by more than the tolerance too. A climb that stops after the warm-up has a
- * flat slope; noise and a sawtooth (blob bytes between two lifecycle runs) have neither.
+ * connections open, an empty store gets its first files), so the series is judged on what comes
+ * after its first window: a least-squares slope over those samples, and the lowest value of the
+ * last window against the highest of the window after the warm-up. It is <em>growing</em> when
+ * both say so by more than the tolerance: the slope, carried over the samples it was fitted on,
+ * adds more than the tolerance, and even the last window's lowest value is above everything the
+ * series reached right after the warm-up by more than the tolerance. A leak climbs past any
+ * earlier peak; a climb that stops after the warm-up, noise, and a sawtooth (blob bytes between
+ * two lifecycle runs, RocksDB's files between two compactions) do not.
  *
  * @param first the mean over the first window
  * @param last the mean over the last window
@@ -86,8 +88,21 @@ record Trend(double first, double last, double slopePerHour, Verdict verdict) {
         double span = steady.get(steady.size() - 1)[0] - steady.get(0)[0];
         double allowed = tolerance.of(Math.max(Math.abs(first), Math.abs(mean(steady, -Double.MAX_VALUE,
                 Double.MAX_VALUE))));
-        boolean growing = slope * span > allowed && last - first > allowed;
+        double earlyHigh = extreme(steady, steady.get(0)[0], steady.get(0)[0] + window, true);
+        double lateLow = extreme(points, end - window, end, false);
+        boolean growing = slope * span > allowed && lateLow - earlyHigh > allowed;
         return new Trend(first, last, slope * 3600, growing ? Verdict.GROWING : Verdict.FLAT);
+    }
+
+    /** The highest (or lowest) value sampled within {@code [from, to]}; the first point's when none is. */
+    private static double extreme(List<double[]> points, double from, double to, boolean highest) {
+        double out = Double.NaN;
+        for (double[] p : points) {
+            if (p[0] >= from && p[0] <= to && (Double.isNaN(out) || (highest ? p[1] > out : p[1] < out))) {
+                out = p[1];
+            }
+        }
+        return Double.isNaN(out) ? points.get(0)[1] : out;
     }
 
     /** Mean of the values sampled within {@code [from, to]}; the nearest one when none is. */
