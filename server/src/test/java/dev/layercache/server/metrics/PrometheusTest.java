@@ -42,8 +42,10 @@ import org.junit.jupiter.api.io.TempDir;
 class PrometheusTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /** A node with a disk budget of 1 GiB, so that the budget's panel and alert have data. */
     @RegisterExtension
-    final TestServer server = new TestServer();
+    final TestServer server = new TestServer(c -> c.withLifecycle(
+            c.lifecycle().withMaxDisk(dev.layercache.server.config.ServerConfig.DiskShare.ofBytes(1L << 30))));
 
     @TempDir
     Path dir;
@@ -53,8 +55,6 @@ class PrometheusTest {
     @Test
     void dashboardAndAlertQueriesReturnDataAndTheHitRateMatchesTheWorkload() throws Exception {
         Path prometheus = RealTools.require("prometheus", "the metrics test scrapes the server with it");
-        // The disk budget arrives with the lifecycle work; report one so the budget queries have data.
-        server.server().metrics().budget(1L << 30);
         int port = freePort();
         Path config = dir.resolve("prometheus.yml");
         Files.writeString(config, """
