@@ -149,8 +149,10 @@ public final class RocksKeyValueStore implements KeyValueStore {
             }
             LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
         }
-        // Flush so that a clean restart replays no WAL; closing handles before the DB is required.
-        try {
+        // Flush the memtables so that a clean restart replays no WAL (replaying one took most of a
+        // start in the week-of-a-fleet benchmark); closing handles before the DB is required.
+        try (org.rocksdb.FlushOptions flush = new org.rocksdb.FlushOptions().setWaitForFlush(true)) {
+            db.flush(flush, handles);
             db.syncWal();
         } catch (RocksDBException ignored) {
             // closing anyway; the WAL is replayed at the next open
