@@ -108,7 +108,8 @@ public final class LayerCacheServer implements AutoCloseable {
             }
             BlobService blobs = new BlobService(served, servedBytes, clock, access, guard);
             UploadService uploads = new UploadService(served, layout, blobs, clock, blocking, directory);
-            uploads.limits(config.limits().maxBlobBytes(), config.limits().maxUploadsPerIdentity());
+            uploads.limits(config.limits().maxBlobBytes(), config.limits().maxUploadsPerIdentity(),
+                    config.limits().maxUploads(), config.limits().uploadIdleTimeout());
             uploads.recover();
             ManifestService manifests = new ManifestService(served, blobs, json, access, guard, clock);
             EntryService entries = new EntryService(served, blobs, clock, access, guard);
@@ -144,7 +145,7 @@ public final class LayerCacheServer implements AutoCloseable {
             http = new HttpServer(
                     new HttpServer.Options(config.bindAddress(), config.httpPort(), (int) config.maxManifestSize(),
                             (int) config.maxHeaderSize(), accessControl, rates, config.limits().idleTimeout(),
-                            config.limits().readTimeout(), tls,
+                            config.limits().readTimeout(), config.limits().minBodyRate(), tls,
                             config.httpDownloads() == ServerConfig.HttpDownloads.SENDFILE),
                     transport, blobs, uploads, manifests, json, blocking, this::isReady, metrics, lifecycle,
                     RequestListener.all(List.of(new AccessLog(), new RequestMetrics(metrics, manifests))),

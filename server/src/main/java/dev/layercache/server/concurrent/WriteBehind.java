@@ -37,6 +37,12 @@ import java.util.concurrent.atomic.AtomicInteger;
  * little left to do: on the development machine's virtual disk, that fsync took 0.2–0.65 s for
  * a gigabyte written with nothing flushed before it, and 40 ms with this.
  *
+ * <p>Stages are direct memory, so the node holds at most {@link #MAX_STAGES} of them, in use or
+ * pooled, whatever clients do (a few hundred trickling uploads would otherwise take 8 MiB each). A
+ * writer that finds none left writes the caller's bytes to the file itself, through the page
+ * cache: slower, since hashing and writing no longer overlap, but it holds no memory, and the
+ * upload goes on.
+ *
  * <p>A failed write is reported by the next {@link #write} or {@link #drain}; later writes are
  * dropped. Calls come from one thread at a time.
  */
@@ -53,10 +59,16 @@ public final class WriteBehind {
     /** Bytes written between background flushes. */
     static final long FLUSH_EVERY = 64L << 20;
 
-    /** Stages kept for the next files: enough for the uploads that run at once on a busy node. */
-    private static final int POOLED_STAGES = 16;
+    /**
+     * Stages the process may hold, in use or pooled: an eighth of the direct memory the JVM allows,
+     * at most 128 MiB, at least 4 stages. Past it, writers go on without stages.
+     */
+    static final int MAX_STAGES = (int) Math.max(4, Math.min(128L << 20, maxDirectMemory() / 8) / STAGE);
+    /** Stages allocated so far; never more than {@link #MAX_STAGES}, since they are pooled, not freed. */
+    private static final AtomicInteger ALLOCATED = new AtomicInteger();
     private static final ConcurrentLinkedQueue<ByteBuffer> FREE_STAGES = new ConcurrentLinkedQueue<>();
-    private static final AtomicInteger FREE_COUNT = new AtomicInteger();
+    /** Bytes per write when writing without a stage: what the JDK copies through its per-thread buffer. */
+    private static final int UNSTAGED_WRITE = 256 << 10;
 
     /** Null when the file system has no {@code O_DIRECT}. */
     private final FileChannel direct;
@@ -78,6 +90,8 @@ public final class WriteBehind {
     private long stageStart;
     /** Stages taken from the pool. */
     private int owned;
+    /** True when no stage was to be had: every write goes to the file on the caller's thread. */
+    private boolean unstaged;
 
     // The disk's (tasks of the serial queue).
     /** Some file systems open with O_DIRECT and then refuse the writes: go on buffered. */
@@ -133,7 +147,12 @@ public final class WriteBehind {
         int at = src.position();
         int end = src.limit();
         while (at < end) {
-            ByteBuffer s = stage();
+            ByteBuffer s = unstaged ? null : stage();
+            if (s == null) {
+                unstaged = true;
+                writeUnstaged(src.duplicate().position(at), position + (at - src.position()));
+                return;
+            }
             int n = Math.min(end - at, s.remaining());
             s.put(s.position(), src, at, n);
             s.position(s.position() + n);
@@ -146,6 +165,25 @@ public final class WriteBehind {
                 throwIfFailed();
             }
         }
+    }
+
+    /** The rest of {@code src} straight to the file at {@code position}, in pieces the JDK copies cheaply. */
+    private void writeUnstaged(ByteBuffer src, long position) throws IOException {
+        long at = position;
+        while (src.hasRemaining()) {
+            ByteBuffer piece = src.duplicate().limit(Math.min(src.limit(), src.position() + UNSTAGED_WRITE));
+            int n = piece.remaining();
+            writeFully(buffered, piece, at);
+            src.position(src.position() + n);
+            at += n;
+        }
+        stageStart = at;
+        onFile = at;
+    }
+
+    /** True when this writer found no stage free and writes on the caller's thread (for tests). */
+    boolean unstaged() {
+        return unstaged;
     }
 
     /** Bytes at the start of the file the disk has been given, without waiting: a safe offset to record. */
@@ -192,6 +230,11 @@ public final class WriteBehind {
     /** The file was cut back to {@code size} (after {@link #settle}); writes continue there. */
     public void truncated(long size) throws IOException {
         failure = null;
+        if (unstaged) {
+            stageStart = size;
+            onFile = size;
+            return;
+        }
         stageStart = size - size % BLOCK;
         onFile = stageStart;
         if (stage != null) {
@@ -200,6 +243,12 @@ public final class WriteBehind {
         int tail = (int) (size - stageStart);
         if (tail > 0) {
             ByteBuffer s = stage();
+            if (s == null) {
+                unstaged = true;
+                stageStart = size;
+                onFile = size;
+                return;
+            }
             ByteBuffer partial = s.duplicate().limit(tail);
             while (partial.hasRemaining()) {
                 if (buffered.read(partial, stageStart + partial.position()) < 0) {
@@ -244,19 +293,20 @@ public final class WriteBehind {
         return stage == null ? 0 : stage.position();
     }
 
-    /** The stage to fill: a spare one, a new one from the pool, or the next the disk hands back. */
+    /**
+     * The stage to fill: a spare one, one from the pool or newly allocated within the budget, or
+     * the next the disk hands back; null when this writer has none and the budget is spent.
+     */
     private ByteBuffer stage() throws IOException {
         if (stage == null) {
             ByteBuffer s = spare.poll();
             if (s == null && owned < STAGES_PER_FILE) {
-                s = FREE_STAGES.poll();
+                s = takeStage();
                 if (s != null) {
-                    FREE_COUNT.decrementAndGet();
-                    s.clear();
-                } else {
-                    s = ByteBuffer.allocateDirect(STAGE + BLOCK).alignedSlice(BLOCK).limit(STAGE).slice();
+                    owned++;
+                } else if (owned == 0) {
+                    return null;
                 }
-                owned++;
             }
             if (s == null) {
                 s = awaitSpare();
@@ -381,11 +431,35 @@ public final class WriteBehind {
         }
     }
 
-    private static void pool(ByteBuffer s) {
-        if (FREE_COUNT.incrementAndGet() <= POOLED_STAGES) {
-            FREE_STAGES.offer(s);
-        } else {
-            FREE_COUNT.decrementAndGet();
+    /** A free stage from the pool, or a new one while fewer than {@link #MAX_STAGES} exist; null otherwise. */
+    private static ByteBuffer takeStage() {
+        ByteBuffer s = FREE_STAGES.poll();
+        if (s != null) {
+            return s.clear();
         }
+        if (ALLOCATED.incrementAndGet() > MAX_STAGES) {
+            ALLOCATED.decrementAndGet();
+            ByteBuffer back = FREE_STAGES.poll(); // one may have come back meanwhile
+            return back == null ? null : back.clear();
+        }
+        return ByteBuffer.allocateDirect(STAGE + BLOCK).alignedSlice(BLOCK).limit(STAGE).slice();
+    }
+
+    /** Stages that exist now, in use or pooled. */
+    public static int allocatedStages() {
+        return ALLOCATED.get();
+    }
+
+    /** Stages some writer holds now (not in the pool): zero whenever no upload request is in progress. */
+    public static int stagesInUse() {
+        return ALLOCATED.get() - FREE_STAGES.size();
+    }
+
+    private static void pool(ByteBuffer s) {
+        FREE_STAGES.offer(s);
+    }
+
+    private static long maxDirectMemory() {
+        return io.netty.util.internal.PlatformDependent.maxDirectMemory();
     }
 }

@@ -266,7 +266,9 @@ public final class ConfigLoader {
             throw v.invalid(idle.isZero() ? Setting.IDLE_TIMEOUT : Setting.READ_TIMEOUT, "must be more than 0s");
         }
         return new ServerConfig.Limits(size(v, Setting.MAX_BLOB_SIZE),
-                integer(v, Setting.MAX_UPLOADS_PER_IDENTITY, 0, 1_000_000), rate, idle, read);
+                integer(v, Setting.MAX_UPLOADS_PER_IDENTITY, 0, 1_000_000), rate, idle, read,
+                integer(v, Setting.MAX_UPLOADS, 0, 1_000_000), duration(v, Setting.UPLOAD_IDLE_TIMEOUT),
+                size(v, Setting.MIN_BODY_RATE));
     }
 
     /** Access control: the files must exist and parse, so that a typo never opens the cache to all. */

@@ -30,19 +30,49 @@ public record ServerConfig(
     public enum HttpDownloads { COPY, SENDFILE }
 
     /**
-     * What one client may ask of the node.
+     * What one client may ask of the node, and what all of them may hold together.
      *
      * @param maxBlobBytes          largest blob accepted (413 beyond); 0 for no limit
-     * @param maxUploadsPerIdentity upload sessions open at once per identity (429 beyond); 0 for no limit
+     * @param maxUploadsPerIdentity upload sessions open at once per identity, anonymous clients told
+     *                              apart by address (429 beyond); 0 for no limit
      * @param requestsPerSecond     requests per second per identity, with bursts of a second's worth
      *                              (429 with Retry-After beyond); 0 for no limit
      * @param idleTimeout           a connection must send a complete request header within this
      *                              long after it opened or its last response ended
      * @param readTimeout           a request body may pause at most this long
+     * @param maxUploads            upload sessions open at once on the node (beyond, the session idle
+     *                              longest gives way if idle for a minute, else 429); 0 for no limit
+     * @param uploadIdleTimeout     an upload session no request has worked on for this long is
+     *                              removed; zero for no idle limit
+     * @param minBodyRate           bytes per second a request body must average once
+     *                              {@code readTimeout} has passed (408 and close below); 0 for no minimum
      */
     public record Limits(long maxBlobBytes, int maxUploadsPerIdentity, double requestsPerSecond,
-                         Duration idleTimeout, Duration readTimeout) {
-        public static final Limits DEFAULT = new Limits(0, 0, 0, Duration.ofSeconds(60), Duration.ofSeconds(30));
+                         Duration idleTimeout, Duration readTimeout, int maxUploads, Duration uploadIdleTimeout,
+                         long minBodyRate) {
+        public static final int DEFAULT_MAX_UPLOADS_PER_IDENTITY = 256;
+        public static final int DEFAULT_MAX_UPLOADS = 2048;
+        public static final Duration DEFAULT_UPLOAD_IDLE_TIMEOUT = Duration.ofMinutes(15);
+        public static final long DEFAULT_MIN_BODY_RATE = 1024;
+        public static final Limits DEFAULT = new Limits(0, DEFAULT_MAX_UPLOADS_PER_IDENTITY, 0, Duration.ofSeconds(60),
+                Duration.ofSeconds(30));
+
+        /** The limits above, with the node-wide ones at their defaults. */
+        public Limits(long maxBlobBytes, int maxUploadsPerIdentity, double requestsPerSecond, Duration idleTimeout,
+                      Duration readTimeout) {
+            this(maxBlobBytes, maxUploadsPerIdentity, requestsPerSecond, idleTimeout, readTimeout, DEFAULT_MAX_UPLOADS,
+                    DEFAULT_UPLOAD_IDLE_TIMEOUT, DEFAULT_MIN_BODY_RATE);
+        }
+
+        public Limits withUploads(int maxUploads, Duration uploadIdleTimeout) {
+            return new Limits(maxBlobBytes, maxUploadsPerIdentity, requestsPerSecond, idleTimeout, readTimeout,
+                    maxUploads, uploadIdleTimeout, minBodyRate);
+        }
+
+        public Limits withMinBodyRate(long bytesPerSecond) {
+            return new Limits(maxBlobBytes, maxUploadsPerIdentity, requestsPerSecond, idleTimeout, readTimeout,
+                    maxUploads, uploadIdleTimeout, bytesPerSecond);
+        }
     }
 
     /**

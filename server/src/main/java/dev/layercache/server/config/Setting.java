@@ -17,10 +17,17 @@ public enum Setting {
     BLOCKING_THREADS("blocking-threads", "0", "threads for disk and metadata work (0: 4 per core, at least 8)"),
     SHUTDOWN_GRACE("shutdown-grace", "30s", "how long SIGTERM waits for requests in progress before aborting them"),
     MAX_BLOB_SIZE("max-blob-size", "0", "largest blob accepted (413 beyond; 0: no limit)"),
-    MAX_UPLOADS_PER_IDENTITY("max-uploads-per-identity", "0", "upload sessions open at once per identity (429 beyond; 0: no limit)"),
+    MAX_UPLOADS_PER_IDENTITY("max-uploads-per-identity", "256", "upload sessions open at once per identity; anonymous"
+            + " clients are told apart by address (429 beyond; 0: no limit)"),
+    MAX_UPLOADS("max-uploads", "2048", "upload sessions open at once on the node; beyond, the session idle longest"
+            + " gives way if it has been idle a minute, else 429 (0: no limit)"),
+    UPLOAD_IDLE_TIMEOUT("upload-idle-timeout", "15m", "an upload session no request has continued for this long is"
+            + " removed with its bytes (0s: only upload-timeout applies)"),
     RATE_LIMIT("rate-limit", "0", "requests per second per identity, bursts of a second's worth (429 with Retry-After beyond; 0: no limit)"),
     IDLE_TIMEOUT("idle-timeout", "60s", "a connection must send a complete request header within this long after opening or after its last response"),
-    READ_TIMEOUT("read-timeout", "30s", "a request body may pause at most this long before the connection is closed"),
+    READ_TIMEOUT("read-timeout", "30s", "a request body may pause at most this long (408 and the connection closed)"),
+    MIN_BODY_RATE("min-body-rate", "1KiB", "bytes per second a request body must average once read-timeout has"
+            + " passed, so that bodies trickled a byte at a time cannot hold the node (408 below; 0: no minimum)"),
     HTTP_DOWNLOADS("http-downloads", "copy", "how blob bodies leave the plain-HTTP port: copy (read into"
             + " 256 KiB buffers and written; faster and cheaper on loopback, measured) or sendfile (sendfile(2),"
             + " no copy through the process); HTTPS always copies"),

@@ -28,6 +28,8 @@ public enum ErrorCode {
     DENIED(403, "requested access to the resource is denied"),
     UNSUPPORTED(405, "the operation is unsupported"),
     TOO_MANY_REQUESTS(429, "too many requests"),
+    /** A request body that paused longer than {@code read-timeout} or arrived slower than {@code min-body-rate}. */
+    REQUEST_TIMEOUT(408, "request body arrived too slowly"),
     UNAVAILABLE(503, "service unavailable"),
     /** The server's disk is full: nothing was stored; reads go on, and writes work again once space is freed. */
     STORAGE_FULL(507, "no space left on the server's disk"),
@@ -82,6 +84,7 @@ public enum ErrorCode {
             case BLOB_TOO_LARGE -> "SIZE_INVALID";
             case TOO_MANY_REQUESTS -> "TOOMANYREQUESTS";
             case STORAGE_FULL -> "UNKNOWN"; // the spec has no code for it; the status (507) and message say it
+            case REQUEST_TIMEOUT -> "UNKNOWN"; // as above: the status (408) and message say it
             default -> name();
         };
     }

@@ -21,6 +21,15 @@ final class Args {
         return (who == null ? dev.layercache.server.auth.Identity.ANONYMOUS : who).name();
     }
 
+    /**
+     * Whose quota the current call counts against: its identity, or for an anonymous call its
+     * address (see {@link dev.layercache.server.registry.UploadService}).
+     */
+    static String client() {
+        dev.layercache.server.auth.Identity who = AuthInterceptor.IDENTITY.get();
+        return who == null || who.isAnonymous() ? "anonymous@" + ClientAddress.current() : who.name();
+    }
+
     static Digest digest(String field, String value) {
         return FieldException.parse(field, () -> Digest.parse(value));
     }

@@ -335,7 +335,7 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
                 return;
             }
             try {
-                session = uploads.acquireOrStart(ns, header.getUploadId(), Args.caller());
+                session = uploads.acquireOrStart(ns, header.getUploadId(), Args.caller(), Args.client());
             } catch (RegistryException e) {
                 if (e.code() == ErrorCode.BLOB_UPLOAD_INVALID && uploads.heldBytes(ns, header.getUploadId(), Args.caller()) >= 0) {
                     throw Status.ABORTED.withDescription(e.getMessage()).asRuntimeException();
@@ -482,7 +482,7 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
             metrics.upload(Surface.GRPC, UploadOutcome.ALREADY_PRESENT);
             return status(Status.Code.OK, "already present");
         }
-        UploadSession s = uploads.start(ns, false, Args.caller());
+        UploadSession s = uploads.start(ns, false, Args.caller(), Args.client());
         try {
             uploads.beginChunk(s, null);
             writeTo(s, data);

@@ -62,6 +62,7 @@ public final class GrpcServer implements AutoCloseable {
                 .maxConnectionIdle(Math.max(idleTimeout.toMillis(), 1000), TimeUnit.MILLISECONDS)
                 .intercept(new AuthInterceptor(access, rates))
                 .intercept(new MetricsInterceptor(metrics))
+                .intercept(ClientAddress.INTERCEPTOR) // added last, runs first: every later one sees the address
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance());
         services.forEach(service -> builder.addService(MalformedMessages.guard(service.bindService())));

@@ -17,21 +17,37 @@ import java.util.concurrent.TimeUnit;
  *   <li>between requests, the next request's headers must be complete within {@code idle}
  *       after the connection opened or the last response ended; bytes that trickle in do not
  *       reset it, since only a complete header block does;
- *   <li>while a request body is arriving, {@code read} may pass without a byte at most.
+ *   <li>while a request body is arriving, {@code read} may pass without a byte at most;
+ *   <li>and the body must average {@code minRate} bytes per second once {@code read} has passed
+ *       since it began (Apache's {@code mod_reqtimeout} MinRate): a body trickled a byte at a time
+ *       resets the pause timer forever, and a few hundred of them would hold the node's upload
+ *       buffers and files.
  * </ul>
- * A connection past either is closed; a response being written is never cut (downloads to a slow
- * reader are flow-controlled, not timed out here).
+ * An idle connection past its time is closed. A body past its time is answered 408 by the
+ * dispatcher ({@link BodyTimedOut}), which rolls the request back, and then closed; a response
+ * being written is never cut (downloads to a slow reader are flow-controlled, not timed out here).
  */
 final class ConnectionTimeouts extends ChannelDuplexHandler {
+    /** Why a request body was given up on; the dispatcher answers it with a 408. */
+    record BodyTimedOut(String reason) {
+    }
+
+    /** After a body timed out, how long the answer may take before the connection is closed regardless. */
+    private static final long ANSWER_NANOS = TimeUnit.SECONDS.toNanos(10);
+
     private final long idleNanos;
     private final long readNanos;
+    private final long minBytesPerSecond;
     private ScheduledFuture<?> timer;
     private boolean inBody;
     private int responsesPending;
+    private long bodyStartNanos;
+    private long bodyBytes;
 
-    ConnectionTimeouts(Duration idle, Duration read) {
+    ConnectionTimeouts(Duration idle, Duration read, long minBytesPerSecond) {
         this.idleNanos = idle.toNanos();
         this.readNanos = read.toNanos();
+        this.minBytesPerSecond = minBytesPerSecond;
     }
 
     @Override
@@ -47,18 +63,61 @@ final class ConnectionTimeouts extends ChannelDuplexHandler {
             inBody = !(msg instanceof LastHttpContent);
             disarm();
             if (inBody) {
-                arm(ctx, readNanos);
+                bodyStartNanos = System.nanoTime();
+                bodyBytes = 0;
+                armBody(ctx);
             }
         }
-        if (msg instanceof HttpContent && inBody) {
+        if (msg instanceof HttpContent content && inBody) {
             if (msg instanceof LastHttpContent) {
                 inBody = false;
                 disarm();
             } else {
-                arm(ctx, readNanos);
+                bodyBytes += content.content().readableBytes();
+                armBody(ctx);
             }
         }
         super.channelRead(ctx, msg);
+    }
+
+    /**
+     * While a body arrives: the next byte is due within {@code read}, and the body as a whole by
+     * its start plus {@code read} plus what it has sent at the minimum rate; whichever is sooner.
+     */
+    private void armBody(ChannelHandlerContext ctx) {
+        long now = System.nanoTime();
+        long pauseDeadline = now + readNanos;
+        long rateDeadline = Long.MAX_VALUE;
+        if (minBytesPerSecond > 0) {
+            long earned = (long) Math.min(Long.MAX_VALUE / 4, bodyBytes * 1e9 / minBytesPerSecond);
+            rateDeadline = bodyStartNanos + readNanos + earned;
+        }
+        boolean slow = rateDeadline < pauseDeadline;
+        long delay = Math.min(pauseDeadline, rateDeadline) - now;
+        disarm();
+        if (delay <= 0) {
+            bodyTimedOut(ctx, true);
+            return;
+        }
+        timer = ctx.executor().schedule(() -> bodyTimedOut(ctx, slow), delay, TimeUnit.NANOSECONDS);
+    }
+
+    private void bodyTimedOut(ChannelHandlerContext ctx, boolean slow) {
+        timer = null;
+        if (!inBody || !ctx.channel().isActive()) {
+            return;
+        }
+        inBody = false;
+        long seconds = Math.max(1, TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - bodyStartNanos));
+        String reason = slow
+                ? "request body arrived at " + (bodyBytes / seconds) + " bytes/s, below min-body-rate ("
+                        + minBytesPerSecond + " bytes/s); the request was not applied"
+                : "request body paused for longer than read-timeout (" + TimeUnit.NANOSECONDS.toSeconds(readNanos)
+                        + "s) after " + bodyBytes + " bytes; the request was not applied";
+        ctx.fireUserEventTriggered(new BodyTimedOut(reason));
+        timer = ctx.executor().schedule(() -> {
+            ctx.close();
+        }, ANSWER_NANOS, TimeUnit.NANOSECONDS);
     }
 
     @Override

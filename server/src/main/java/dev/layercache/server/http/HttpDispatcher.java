@@ -154,6 +154,7 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         QueryStringDecoder uri = new QueryStringDecoder(decoded.isSuccess() ? http.uri() : "/");
         Route route = decoded.isSuccess() ? Route.of(uri.rawPath()) : new Route(Route.Resource.NOT_FOUND, null, null);
         Request request = new Request(http.method(), route, http.headers(), uri);
+        request.remoteAddress(ctx.channel().remoteAddress());
         Binding binding = surface.routes().find(route.resource(), http.method());
         if (binding == null) {
             binding = surface.routes().knows(route.resource())
@@ -456,6 +457,22 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
                 ex.stream.abort();
             }
         }
+    }
+
+    /** A request body too slow for {@link ConnectionTimeouts}: answer 408, undo the request, close. */
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object event) throws Exception {
+        if (event instanceof ConnectionTimeouts.BodyTimedOut timedOut) {
+            Exchange ex = current;
+            if (ex != null && !ex.responded && !ex.bodyComplete) {
+                ex.drainable = false;
+                respondEarly(ex, surface.errors().of(ErrorCode.REQUEST_TIMEOUT, timedOut.reason(), null));
+            } else {
+                ctx.close();
+            }
+            return;
+        }
+        super.userEventTriggered(ctx, event);
     }
 
     @Override

@@ -42,8 +42,8 @@ public final class HttpServer implements AutoCloseable {
     /** Settings of the HTTP surface; {@code tls} is null for plain HTTP. */
     public record Options(String bindAddress, int port, int maxManifestBytes, int maxHeaderBytes,
                           dev.layercache.server.auth.AccessControl access, dev.layercache.server.auth.RateLimits rates,
-                          java.time.Duration idleTimeout, java.time.Duration readTimeout, ReloadingTls tls,
-                          boolean sendfile) {
+                          java.time.Duration idleTimeout, java.time.Duration readTimeout, long minBodyRate,
+                          ReloadingTls tls, boolean sendfile) {
     }
 
     private final Channel serverChannel;
@@ -84,7 +84,8 @@ public final class HttpServer implements AutoCloseable {
                                         .setMaxInitialLineLength(8192)
                                         .setMaxHeaderSize(options.maxHeaderBytes())
                                         .setMaxChunkSize(1 << 20), MAX_PIPELINED))
-                                .addLast("timeouts", new ConnectionTimeouts(options.idleTimeout(), options.readTimeout()))
+                                .addLast("timeouts", new ConnectionTimeouts(options.idleTimeout(), options.readTimeout(),
+                                        options.minBodyRate()))
                                 .addLast("continue", new HttpServerExpectContinueHandler());
                         // Files go out as chunks read into buffers, unless sendfile(2) is asked for and
                         // the connection is plain: sendfile cannot encrypt.

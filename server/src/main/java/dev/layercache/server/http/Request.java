@@ -15,6 +15,7 @@ public final class Request {
     private final QueryStringDecoder query;
     private ByteBuf body;
     private dev.layercache.server.auth.Identity identity = dev.layercache.server.auth.Identity.ANONYMOUS;
+    private String remoteAddress = "unknown";
 
     Request(HttpMethod method, Route route, HttpHeaders headers, QueryStringDecoder query) {
         this.method = method;
@@ -30,6 +31,19 @@ public final class Request {
 
     void identity(dev.layercache.server.auth.Identity who) {
         this.identity = who;
+    }
+
+    void remoteAddress(java.net.SocketAddress remote) {
+        this.remoteAddress = remote instanceof java.net.InetSocketAddress inet && inet.getAddress() != null
+                ? inet.getAddress().getHostAddress() : String.valueOf(remote);
+    }
+
+    /**
+     * Whose quota the request counts against: its identity, or for an anonymous request the
+     * client's address (without access control every client is anonymous).
+     */
+    public String client() {
+        return identity.isAnonymous() ? "anonymous@" + remoteAddress : identity.name();
     }
 
     public HttpMethod method() {

@@ -61,7 +61,7 @@ final class UploadHandler {
         if (declared != null && declared.matches("\\d{1,18}")) {
             uploads.checkSize(Long.parseLong(declared)); // refuse before a byte is stored
         }
-        UploadSession session = uploads.start(repo, digest == null, request.identity().name());
+        UploadSession session = uploads.start(repo, digest == null, request.identity().name(), request.client());
         if (digest == null) {
             return new Chunk(session, null) {
                 @Override

@@ -13,8 +13,17 @@ import java.util.List;
  */
 public final class UploadIndex {
 
-    /** A persisted upload session. */
-    public record UploadRecord(String id, RepositoryName repository, long startedAtMillis, long offset, String owner) {
+    /**
+     * A persisted upload session.
+     *
+     * @param lastActiveMillis when a request last worked on it: idle sessions expire long before old ones
+     */
+    public record UploadRecord(String id, RepositoryName repository, long startedAtMillis, long offset, String owner,
+                               long lastActiveMillis) {
+        /** A session that has not been worked on since it started. */
+        public UploadRecord(String id, RepositoryName repository, long startedAtMillis, long offset, String owner) {
+            this(id, repository, startedAtMillis, offset, owner, startedAtMillis);
+        }
     }
 
     private final KeyValueStore kv;
@@ -31,9 +40,9 @@ public final class UploadIndex {
     public void put(KeyValueStore.Batch batch, UploadRecord r) {
         byte[] repo = r.repository().toString().getBytes(StandardCharsets.UTF_8);
         byte[] owner = r.owner().getBytes(StandardCharsets.UTF_8);
-        ByteBuffer b = ByteBuffer.allocate(2 + repo.length + 16 + 2 + owner.length);
+        ByteBuffer b = ByteBuffer.allocate(2 + repo.length + 16 + 2 + owner.length + 8);
         b.putShort((short) repo.length).put(repo).putLong(r.startedAtMillis()).putLong(r.offset())
-                .putShort((short) owner.length).put(owner);
+                .putShort((short) owner.length).put(owner).putLong(r.lastActiveMillis());
         batch.put(Table.UPLOADS, Keys.utf8(r.id()), b.array());
     }
 
@@ -69,6 +78,7 @@ public final class UploadIndex {
             b.get(o);
             owner = new String(o, StandardCharsets.UTF_8);
         }
-        return new UploadRecord(id, repository, startedAt, offset, owner);
+        long lastActive = b.remaining() >= 8 ? b.getLong() : startedAt; // records written before idle expiry
+        return new UploadRecord(id, repository, startedAt, offset, owner, lastActive);
     }
 }

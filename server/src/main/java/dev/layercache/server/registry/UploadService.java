@@ -38,6 +38,13 @@ import org.slf4j.LoggerFactory;
  * {@link #rollback} returns the session to where the last acknowledged request left it. Sessions
  * are recorded in the metadata store, so they survive a restart: the file is cut back to the
  * acknowledged offset and hashed again when the client continues.
+ *
+ * <p>A session holds no open file and no buffer between requests (see {@link UploadSession}), and
+ * sessions are bounded three ways, because cancelled CI jobs leave sessions behind all the time and
+ * anyone may start one: per client ({@code max-uploads-per-identity}; anonymous clients are told
+ * apart by address), on the whole node ({@code max-uploads}, where a new session first takes the
+ * place of the one idle longest, if it has been idle a while), and in time ({@code
+ * upload-idle-timeout} since the last request, {@code upload-timeout} since the start).
  */
 public final class UploadService {
     private static final Logger log = LoggerFactory.getLogger(UploadService.class);
@@ -51,8 +58,12 @@ public final class UploadService {
     private final ConcurrentMap<String, UploadSession> open = new ConcurrentHashMap<>();
     private final UploadDirectory directory;
     private final Object takeOvers = new Object();
+    /** Held while a session is admitted, so that concurrent starts cannot pass the limits together. */
+    private final Object admission = new Object();
     private volatile long maxBlobBytes;
-    private volatile int maxSessionsPerOwner;
+    private volatile int maxSessionsPerClient;
+    private volatile int maxSessions;
+    private volatile java.time.Duration idleTimeout = java.time.Duration.ZERO;
 
     /** {@code disk} runs the file writes, so that hashing and writing overlap. */
     public UploadService(KeyValueStore kv, DataLayout layout, BlobService blobs, Clock clock, Executor disk) {
@@ -72,12 +83,23 @@ public final class UploadService {
     }
 
     /**
-     * Limits per upload and per identity ({@code max-blob-size}, {@code max-uploads-per-identity});
-     * 0 for none.
+     * A session idle at least this long may give its place to a new one when the node holds
+     * {@code max-uploads}: long enough that no client in the middle of its upload loses it (clients
+     * send the next chunk right after the last answer), short enough that sessions nobody continues
+     * cannot keep everyone else out.
      */
-    public void limits(long maxBlobBytes, int maxSessionsPerOwner) {
+    static final java.time.Duration RECLAIMABLE_AFTER = java.time.Duration.ofMinutes(1);
+
+    /**
+     * Limits per upload, per client and per node ({@code max-blob-size},
+     * {@code max-uploads-per-identity}, {@code max-uploads}; 0 for none) and how long a session may
+     * stay idle ({@code upload-idle-timeout}; zero for no limit).
+     */
+    public void limits(long maxBlobBytes, int maxSessionsPerClient, int maxSessions, java.time.Duration idleTimeout) {
         this.maxBlobBytes = maxBlobBytes;
-        this.maxSessionsPerOwner = maxSessionsPerOwner;
+        this.maxSessionsPerClient = maxSessionsPerClient;
+        this.maxSessions = maxSessions;
+        this.idleTimeout = idleTimeout;
     }
 
     /** BLOB_TOO_LARGE when a blob of {@code declaredSize} bytes may not be stored here. */
@@ -89,26 +111,86 @@ public final class UploadService {
         }
     }
 
-    /** TOO_MANY_REQUESTS when {@code owner} already holds as many sessions as allowed. */
-    private void checkSessions(String owner) {
-        int max = maxSessionsPerOwner;
-        if (max > 0 && open.values().stream().filter(s -> s.owner.equals(owner)).count() >= max) {
+    /**
+     * Makes room for one more session of {@code client}, under {@link #admission}: TOO_MANY_REQUESTS
+     * (with a time to retry) when the client holds as many sessions as it may, or the node as many
+     * as it may and none has been idle for {@link #RECLAIMABLE_AFTER}.
+     */
+    private void admit(String client) {
+        int perClient = maxSessionsPerClient;
+        if (perClient > 0 && open.values().stream().filter(s -> s.client.equals(client)).count() >= perClient) {
             throw new RegistryException(ErrorCode.TOO_MANY_REQUESTS,
-                    owner + " has " + max + " uploads open, the most allowed at once", 1L);
+                    client + " has " + perClient + " uploads open, the most allowed at once (max-uploads-per-identity);"
+                            + " finish or cancel one, or wait until idle ones expire", 60L);
+        }
+        int max = maxSessions;
+        if (max > 0 && open.size() >= max && !reclaimIdlest()) {
+            throw new RegistryException(ErrorCode.TOO_MANY_REQUESTS,
+                    "this node holds " + max + " upload sessions, the most allowed at once (max-uploads)", 60L);
         }
     }
 
-    /**
-     * Opens the session's file, whose acknowledged bytes end at {@code size}, and its writer:
-     * direct I/O where the file system has it (see {@link WriteBehind}), buffered otherwise.
-     */
-    private void openFile(UploadSession s, long size, StandardOpenOption... options) throws IOException {
-        Path file = layout.upload(s.id);
-        s.channel = FileChannel.open(file, options);
-        if (s.channel.size() != size) {
-            s.channel.truncate(size);
+    /** Ends the session idle longest, if it has been idle long enough and no request holds it. */
+    private boolean reclaimIdlest() {
+        long cutoff = clock.millis() - RECLAIMABLE_AFTER.toMillis();
+        UploadSession idlest = null;
+        for (UploadSession s : open.values()) {
+            if (s.lastActiveMillis < cutoff && !s.inUse.get()
+                    && (idlest == null || s.lastActiveMillis < idlest.lastActiveMillis)) {
+                idlest = s;
+            }
         }
-        s.writer = WriteBehind.open(file, s.channel, size, disk);
+        if (idlest == null || !idlest.inUse.compareAndSet(false, true)) {
+            return false;
+        }
+        log.info("upload {} of {} (idle since {}) gave its place to a new session: the node holds max-uploads sessions",
+                idlest.id, idlest.repository, java.time.Instant.ofEpochMilli(idlest.lastActiveMillis));
+        discard(idlest);
+        return true;
+    }
+
+    /** A new, empty session file; opened only when a request writes to it. */
+    private void createFile(UploadSession s) throws IOException {
+        Files.createFile(layout.upload(s.id));
+    }
+
+    /**
+     * Opens a parked session's file, whose acknowledged bytes end at {@code s.size}, and its
+     * writer: direct I/O where the file system has it (see {@link WriteBehind}), buffered otherwise.
+     */
+    private void unpark(UploadSession s) throws IOException {
+        if (s.channel != null) {
+            return;
+        }
+        Path file = layout.upload(s.id);
+        FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.READ);
+        try {
+            if (channel.size() != s.size) {
+                channel.truncate(s.size);
+            }
+            s.writer = WriteBehind.open(file, channel, s.size, disk);
+            s.channel = channel;
+        } catch (IOException | RuntimeException e) {
+            channel.close();
+            throw e;
+        }
+    }
+
+    /** Closes a session's file and gives its buffers back: nothing is held between requests. */
+    private static void park(UploadSession s) {
+        if (s.writer != null) {
+            s.writer.settle();
+            s.writer.close();
+            s.writer = null;
+        }
+        if (s.channel != null) {
+            try {
+                s.channel.close();
+            } catch (IOException e) {
+                log.debug("closing upload file {}", s.id, e);
+            }
+            s.channel = null;
+        }
     }
 
     /**
@@ -135,6 +217,9 @@ public final class UploadService {
                 }
             }
             live.add(r.id());
+            // Parked until a client continues it; counted, expired and limited like any other.
+            open.put(r.id(), new UploadSession(r.id(), r.repository(), r.startedAtMillis(), r.offset(), r.owner(),
+                    r.owner(), r.lastActiveMillis()));
         }
         try (DirectoryStream<Path> files = Files.newDirectoryStream(layout.uploads())) {
             for (Path f : files) {
@@ -151,17 +236,20 @@ public final class UploadService {
      * recorded (and so survives a restart) only once a client has been told its id: a monolithic
      * upload that dies with the server leaves a file that the next start removes.
      */
-    public UploadSession start(RepositoryName repo, boolean announced, String owner) throws IOException {
-        checkSessions(owner);
+    public UploadSession start(RepositoryName repo, boolean announced, String owner, String client) throws IOException {
         String id = UUID.randomUUID().toString();
-        UploadSession s = new UploadSession(id, repo, clock.millis(), 0, owner);
-        openFile(s, 0, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
+        long now = clock.millis();
+        UploadSession s = new UploadSession(id, repo, now, 0, owner, client, now);
         s.sha256 = Digest.Algorithm.SHA256.newMessageDigest();
         s.inUse.set(true);
-        if (announced) {
-            announce(s);
+        synchronized (admission) {
+            admit(client);
+            createFile(s);
+            if (announced) {
+                announce(s);
+            }
+            open.put(id, s);
         }
-        open.put(id, s);
         return s;
     }
 
@@ -169,15 +257,17 @@ public final class UploadService {
      * Takes the session {@code id} of {@code repo}, creating it when it does not exist: for
      * clients that choose their own upload ids (the gRPC WriteBlob). The id must be a UUID.
      */
-    public UploadSession acquireOrStart(RepositoryName repo, String id, String owner) throws IOException {
+    public UploadSession acquireOrStart(RepositoryName repo, String id, String owner, String client)
+            throws IOException {
         if (!isWellFormedId(id)) {
             throw new RegistryException(ErrorCode.BLOB_UPLOAD_INVALID, "upload id must be a UUID");
         }
-        synchronized (open) {
+        synchronized (admission) {
             if (open.get(id) == null && restore(id) == null) {
-                checkSessions(owner);
-                UploadSession s = new UploadSession(id, repo, clock.millis(), 0, owner);
-                openFile(s, 0, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
+                admit(client);
+                long now = clock.millis();
+                UploadSession s = new UploadSession(id, repo, now, 0, owner, client, now);
+                createFile(s);
                 s.sha256 = Digest.Algorithm.SHA256.newMessageDigest();
                 announce(s);
                 open.put(id, s);
@@ -187,35 +277,40 @@ public final class UploadService {
     }
 
     /**
-     * Removes upload sessions started before {@code timeout} ago, with their bytes; a session in
-     * use by a request right now is left for the next round. Returns how many went.
+     * Removes, with their bytes, upload sessions started before {@code timeout} ago or last worked
+     * on longer ago than the idle timeout (see {@link #limits}); a session in use by a request
+     * right now is left for the next round. Returns how many went.
      */
     public int expire(java.time.Duration timeout) throws IOException {
-        long cutoff = clock.millis() - timeout.toMillis();
+        java.time.Duration idleTimeout = this.idleTimeout;
+        long now = clock.millis();
+        long startedCutoff = now - timeout.toMillis();
+        long idleCutoff = idleTimeout.isZero() ? Long.MIN_VALUE : now - idleTimeout.toMillis();
         int removed = 0;
-        for (UploadRecord r : index.all()) {
-            if (r.startedAtMillis() >= cutoff) {
-                continue;
+        for (UploadSession s : open.values()) {
+            boolean old = s.startedAtMillis < startedCutoff;
+            if ((old || s.lastActiveMillis < idleCutoff) && s.inUse.compareAndSet(false, true)) {
+                discard(s);
+                log.info("upload {} of {} expired ({})", s.id, s.repository, old ? "upload-timeout" : "upload-idle-timeout");
+                removed++;
             }
-            UploadSession s = open.get(r.id());
-            if (s == null) {
+        }
+        // Records without a session here: a node that gave up a session it had restored.
+        for (UploadRecord r : index.all()) {
+            if (!open.containsKey(r.id()) && (r.startedAtMillis() < startedCutoff || r.lastActiveMillis() < idleCutoff)) {
                 KeyValueStore.Batch b = kv.batch();
                 index.delete(b, r.id());
                 b.commit(false);
                 Files.deleteIfExists(layout.upload(r.id()));
                 directory.forget(r.id());
-            } else if (s.inUse.compareAndSet(false, true)) {
-                discard(s);
-            } else {
-                continue;
+                log.info("upload {} of {} expired", r.id(), r.repository());
+                removed++;
             }
-            log.info("upload {} of {} expired", r.id(), r.repository());
-            removed++;
         }
         return removed;
     }
 
-    /** Upload sessions open in this process. */
+    /** Upload sessions in progress on this node, including those restored after a restart and not yet continued. */
     public int openSessions() {
         return open.size();
     }
@@ -253,7 +348,10 @@ public final class UploadService {
         return s;
     }
 
+    /** Ends a request's hold on the session: its file is closed and its buffers go back until the next request. */
     public void release(UploadSession s) {
+        s.lastActiveMillis = clock.millis();
+        park(s);
         s.inUse.set(false);
     }
 
@@ -266,6 +364,7 @@ public final class UploadService {
             throw new RegistryException(ErrorCode.RANGE_INVALID,
                     "chunk starts at " + declaredStart + " but the upload stands at " + s.size, s.size);
         }
+        unpark(s);
         ensureHashed(s);
         s.checkpointSize = s.size;
         s.checkpointHash = cloneDigest(s.sha256);
@@ -353,7 +452,9 @@ public final class UploadService {
 
     /** Records the bytes of the current request as acknowledged, once they are all on the file. */
     public void acknowledge(UploadSession s) throws IOException {
-        s.writer.drain();
+        if (s.writer != null) { // null when no request has written to the session yet
+            s.writer.drain();
+        }
         s.checkpointHash = null;
         persist(s);
     }
@@ -381,8 +482,7 @@ public final class UploadService {
         }
         // fsync before the rename: after a crash the name must never point at missing bytes.
         s.channel.force(true);
-        s.writer.close();
-        s.channel.close();
+        park(s);
         boolean added;
         try {
             added = blobs.commitVerified(s.repository, expected, layout.upload(s.id), s.size);
@@ -404,10 +504,8 @@ public final class UploadService {
 
     /** Ends a session whose bytes will not become a blob. */
     public void discard(UploadSession s) {
+        park(s);
         try {
-            s.writer.settle();
-            s.writer.close();
-            s.channel.close();
             Files.deleteIfExists(layout.upload(s.id));
         } catch (IOException e) {
             log.warn("cannot remove upload file {}", s.id, e);
@@ -434,8 +532,7 @@ public final class UploadService {
             directory.announce(s.id, s.repository);
         } catch (IOException | RuntimeException e) {
             forgetLocally(s);
-            s.writer.close();
-            s.channel.close();
+            park(s);
             Files.deleteIfExists(layout.upload(s.id));
             throw e;
         }
@@ -458,11 +555,10 @@ public final class UploadService {
         if (s == null || !s.inUse.compareAndSet(false, true)) {
             return null; // unknown here, or busy with a request of its own
         }
-        s.writer.drain();
+        park(s); // parked already: a session is handed over only between requests
         FileChannel bytes = FileChannel.open(layout.upload(id), StandardOpenOption.READ);
-        UploadRecord record = new UploadRecord(s.id, s.repository, s.startedAtMillis, s.size, s.owner);
-        s.writer.close();
-        s.channel.close();
+        UploadRecord record = new UploadRecord(s.id, s.repository, s.startedAtMillis, s.size, s.owner,
+                s.lastActiveMillis);
         Files.deleteIfExists(layout.upload(id));
         forgetLocally(s);
         log.info("upload {} of {} handed over to another node at {} bytes", id, s.repository, s.size);
@@ -489,15 +585,10 @@ public final class UploadService {
         if (!Files.exists(file) || Files.size(file) < r.offset()) {
             return null;
         }
-        UploadSession s = new UploadSession(id, r.repository(), r.startedAtMillis(), r.offset(), r.owner());
-        openFile(s, r.offset(), StandardOpenOption.WRITE, StandardOpenOption.READ);
+        UploadSession s = new UploadSession(id, r.repository(), r.startedAtMillis(), r.offset(), r.owner(), r.owner(),
+                r.lastActiveMillis());
         UploadSession raced = open.putIfAbsent(id, s);
-        if (raced != null) {
-            s.writer.close();
-            s.channel.close();
-            return raced;
-        }
-        return s;
+        return raced != null ? raced : s;
     }
 
     /** Moves a session that another node holds to this one. */
@@ -529,7 +620,7 @@ public final class UploadService {
         KeyValueStore.Batch b = kv.batch();
         // Not fsynced: an acknowledged chunk survives kill -9 (the OS has the file and the WAL);
         // after a power loss the client restarts its upload, which it must be ready to do anyway.
-        index.put(b, new UploadRecord(s.id, s.repository, s.startedAtMillis, offset, s.owner));
+        index.put(b, new UploadRecord(s.id, s.repository, s.startedAtMillis, offset, s.owner, clock.millis()));
         b.commit(false);
     }
 

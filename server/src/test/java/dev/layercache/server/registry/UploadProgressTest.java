@@ -35,7 +35,7 @@ class UploadProgressTest {
         HeldDisk disk = new HeldDisk();
         try (RocksKeyValueStore kv = new RocksKeyValueStore(layout.metadata())) {
             UploadService uploads = new UploadService(kv, layout, null, Clock.systemUTC(), disk);
-            UploadSession s = uploads.start(RepositoryName.parse("progress/test"), true, "anonymous");
+            UploadSession s = uploads.start(RepositoryName.parse("progress/test"), true, "anonymous", "anonymous");
             byte[] bytes = new byte[24 << 20];
             new Random(8).nextBytes(bytes);
 

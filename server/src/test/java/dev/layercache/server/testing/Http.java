@@ -36,7 +36,17 @@ public final class Http {
      */
     public static Reply exchange(int port, String method, String path, List<String> headerLines, byte[] body)
             throws IOException {
-        try (Socket s = new Socket("127.0.0.1", port)) {
+        return exchangeFrom(null, port, method, path, headerLines, body);
+    }
+
+    /**
+     * As {@link #exchange}, from the local address {@code from} (say 127.0.0.2: any address of
+     * 127.0.0.0/8 reaches the node), so that a test can play several clients; null for any.
+     */
+    public static Reply exchangeFrom(String from, int port, String method, String path, List<String> headerLines,
+                                     byte[] body) throws IOException {
+        try (Socket s = from == null ? new Socket("127.0.0.1", port)
+                : new Socket(java.net.InetAddress.getByName("127.0.0.1"), port, java.net.InetAddress.getByName(from), 0)) {
             s.setSoTimeout(30_000);
             OutputStream out = s.getOutputStream();
             StringBuilder head = new StringBuilder();
