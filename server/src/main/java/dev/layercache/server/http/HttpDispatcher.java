@@ -386,10 +386,19 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         });
     }
 
-    /** The response went out before the request body: drop the rest of the body, then close. */
+    /**
+     * The response went out before the request body: drop the rest of the body, then close. On a
+     * plain connection the response is ended with a FIN at once, so the client reads it to its end
+     * without waiting for the drain; the bytes still arriving are read, never left unread at the
+     * close, where the kernel would answer them with a reset that can destroy the response before
+     * the client reads it (nginx's lingering close).
+     */
     private void startDraining() {
         drained = 0;
         current = null;
+        if (ctx.pipeline().get("tls") == null && ctx.channel() instanceof io.netty.channel.socket.DuplexChannel duplex) {
+            duplex.shutdownOutput();
+        }
         ctx.channel().config().setAutoRead(true);
         ctx.executor().schedule(() -> {
             ctx.close();
@@ -465,7 +474,6 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         if (event instanceof ConnectionTimeouts.BodyTimedOut timedOut) {
             Exchange ex = current;
             if (ex != null && !ex.responded && !ex.bodyComplete) {
-                ex.drainable = false;
                 respondEarly(ex, surface.errors().of(ErrorCode.REQUEST_TIMEOUT, timedOut.reason(), null));
             } else {
                 ctx.close();

@@ -121,12 +121,12 @@ public final class UploadService {
         if (perClient > 0 && open.values().stream().filter(s -> s.client.equals(client)).count() >= perClient) {
             throw new RegistryException(ErrorCode.TOO_MANY_REQUESTS,
                     client + " has " + perClient + " uploads open, the most allowed at once (max-uploads-per-identity);"
-                            + " finish or cancel one, or wait until idle ones expire", 60L);
+                            + " finish or cancel one, or wait until idle ones expire", 1L);
         }
         int max = maxSessions;
         if (max > 0 && open.size() >= max && !reclaimIdlest()) {
             throw new RegistryException(ErrorCode.TOO_MANY_REQUESTS,
-                    "this node holds " + max + " upload sessions, the most allowed at once (max-uploads)", 60L);
+                    "this node holds " + max + " upload sessions, the most allowed at once (max-uploads)", 5L);
         }
     }
 

@@ -206,4 +206,57 @@ class WriteBehindTest {
     private static FileChannel open(Path file) throws IOException {
         return FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.READ);
     }
+
+    /**
+     * Stages are direct memory, bounded for the whole process: with every stage held by writers
+     * that trickle (one byte each, as a few hundred slow clients would), another writer gets none,
+     * writes on the caller's thread instead, and its file is still exactly what was written; no
+     * more than {@link WriteBehind#MAX_STAGES} stages ever exist.
+     */
+    @Test
+    void whenEveryStageIsHeldAWriterGoesOnWithoutOne() throws IOException {
+        java.util.List<WriteBehind> trickling = new java.util.ArrayList<>();
+        java.util.List<FileChannel> channels = new java.util.ArrayList<>();
+        try {
+            for (int i = 0; WriteBehind.stagesInUse() < WriteBehind.MAX_STAGES && i < 2 * WriteBehind.MAX_STAGES; i++) {
+                Path f = dir.resolve("trickle-" + i);
+                FileChannel ch = open(f);
+                channels.add(ch);
+                WriteBehind w = WriteBehind.open(f, ch, 0, disk, true);
+                w.write(ByteBuffer.wrap(new byte[] {1}), 0);
+                trickling.add(w);
+            }
+            assertEquals(WriteBehind.MAX_STAGES, WriteBehind.stagesInUse(), "every stage is held");
+
+            Path file = dir.resolve("upload");
+            byte[] bytes = new byte[(9 << 20) + 123];
+            new Random(5).nextBytes(bytes);
+            try (FileChannel buffered = open(file)) {
+                WriteBehind writer = WriteBehind.open(file, buffered, 0, disk, true);
+                for (int at = 0; at < bytes.length; at += 100_000) {
+                    writer.write(ByteBuffer.wrap(bytes, at, Math.min(100_000, bytes.length - at)), at);
+                }
+                writer.drain();
+                assertTrue(writer.unstaged(), "no stage was to be had");
+                assertEquals(bytes.length, writer.onFile());
+                writer.truncated(5000); // a failed request rolled back, then the upload goes on
+                buffered.truncate(5000);
+                writer.write(ByteBuffer.wrap(bytes, 5000, bytes.length - 5000), 5000);
+                writer.drain();
+                writer.close();
+            }
+            assertArrayEquals(bytes, Files.readAllBytes(file));
+            assertTrue(WriteBehind.allocatedStages() <= WriteBehind.MAX_STAGES, "stages: " + WriteBehind.allocatedStages());
+        } finally {
+            for (WriteBehind w : trickling) {
+                w.settle();
+                w.close();
+            }
+            for (FileChannel ch : channels) {
+                ch.close();
+            }
+        }
+        assertEquals(0, WriteBehind.stagesInUse(), "closed writers give their stages back");
+    }
+
 }

@@ -21,15 +21,16 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
- * Slow-loris: clients that trickle their headers, or stall in the middle of a body, are
- * disconnected after {@code idle-timeout} / {@code read-timeout}, while the node keeps serving
- * everybody else; a stalled upload leaves nothing behind.
+ * Slow-loris: clients that trickle their headers, stall in the middle of a body, or trickle a body
+ * below {@code min-body-rate}, are answered 408 (bodies) or disconnected (headers) after
+ * {@code idle-timeout} / {@code read-timeout}, while the node keeps serving everybody else; a
+ * stalled or trickled upload leaves nothing behind.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class SlowClientTest {
     @RegisterExtension
     static TestServer server = new TestServer(c -> c.withLimits(new ServerConfig.Limits(0, 0, 0,
-            Duration.ofMillis(1500), Duration.ofMillis(1500))));
+            Duration.ofMillis(1500), Duration.ofMillis(1500)).withMinBodyRate(1024)));
 
     @Test
     void tricklingHeadersAreCutOffAndOthersAreServed() throws Exception {
@@ -83,16 +84,11 @@ class SlowClientTest {
             s.setSoTimeout(10_000);
             InputStream in = s.getInputStream();
             long t0 = System.nanoTime();
-            int b;
-            try {
-                do {
-                    b = in.read();
-                } while (b != -1);
-            } catch (SocketException reset) {
-                b = -1;
-            }
+            String answer = readUntilClosed(in);
             double waited = (System.nanoTime() - t0) / 1e9;
             assertTrue(waited < 5, "closed within a few seconds of read-timeout (1.5 s): " + waited);
+            assertTrue(answer.startsWith("HTTP/1.1 408 "), "answered before the close: " + answer);
+            assertTrue(answer.contains("read-timeout") && answer.contains("\"errors\""), answer);
         }
         // The roll-back runs on the disk pool once the connection is gone: give it a moment.
         Http.Reply status = Http.exchange(server.port(), "GET", location, List.of(), null);
@@ -124,4 +120,87 @@ class SlowClientTest {
             assertTrue(waited > 1.0 && waited < 5, "after about idle-timeout (1.5 s): " + waited);
         }
     }
+
+    /**
+     * Bodies trickled a byte at a time reset the pause timer forever; before, 200 of them held the
+     * node's upload buffers until nothing else could upload. Below {@code min-body-rate} (1 KiB/s
+     * here, once read-timeout has passed) each is answered 408 and closed, its chunk rolled back,
+     * while an ordinary upload goes through meanwhile.
+     */
+    @Test
+    void bodiesTrickledBelowTheMinimumRateAreAnswered408() throws Exception {
+        List<String> locations = new ArrayList<>();
+        List<Socket> trickles = new ArrayList<>();
+        for (int i = 0; i < 30; i++) {
+            String location = Http.exchange(server.port(), "POST", "/v2/trickle/app/blobs/uploads/", List.of(), null)
+                    .header("Location");
+            locations.add(location);
+            Socket s = new Socket("127.0.0.1", server.port());
+            s.getOutputStream().write(("PATCH " + location + " HTTP/1.1\r\nHost: x\r\n"
+                    + "Content-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            trickles.add(s);
+        }
+        long t0 = System.nanoTime();
+        List<Socket> open = new ArrayList<>(trickles);
+        List<String> answers = new ArrayList<>();
+        while (!open.isEmpty() && System.nanoTime() - t0 < 15_000_000_000L) {
+            for (java.util.Iterator<Socket> it = open.iterator(); it.hasNext(); ) {
+                Socket s = it.next();
+                try {
+                    s.getOutputStream().write(7); // one byte a tenth of a second: never a 1.5 s pause
+                    s.getOutputStream().flush();
+                    s.setSoTimeout(1);
+                    int first = s.getInputStream().read();
+                    if (first != -1) {
+                        s.setSoTimeout(10_000);
+                        answers.add((char) first + readUntilClosed(s.getInputStream()));
+                    }
+                    it.remove();
+                } catch (java.net.SocketTimeoutException stillOpen) {
+                    // not answered yet
+                } catch (SocketException closed) {
+                    it.remove();
+                }
+            }
+            Thread.sleep(100);
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        assertTrue(open.isEmpty(), open.size() + " trickling bodies still open after " + seconds + " s");
+        assertEquals(trickles.size(), answers.size(), "every one was answered before the close");
+        for (String answer : answers) {
+            assertTrue(answer.startsWith("HTTP/1.1 408 ") && answer.contains("min-body-rate"), answer);
+        }
+        byte[] layer = new byte[1 << 20];
+        new java.util.Random(3).nextBytes(layer);
+        assertEquals(201, new dev.layercache.server.testing.Registry(server.port()).pushBlob("other/app", layer),
+                "another client uploads meanwhile");
+        for (Socket s : trickles) {
+            s.close();
+        }
+        for (String location : locations) {
+            Http.Reply status = Http.exchange(server.port(), "GET", location, List.of(), null);
+            for (long deadline = System.nanoTime() + 5_000_000_000L;
+                 status.status() == 400 && status.text().contains("in use") && System.nanoTime() < deadline; ) {
+                Thread.sleep(50);
+                status = Http.exchange(server.port(), "GET", location, List.of(), null);
+            }
+            assertEquals("0-0", status.header("Range"), "the trickled bytes were rolled back: " + status.text());
+        }
+    }
+
+    /** What the server sends until it closes the connection, as text. */
+    private static String readUntilClosed(InputStream in) throws IOException {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        byte[] buf = new byte[4096];
+        try {
+            for (int n; (n = in.read(buf)) != -1; ) {
+                out.write(buf, 0, n);
+            }
+        } catch (SocketException reset) {
+            // closed with unread bytes on our side: what arrived is what counts
+        }
+        return out.toString(StandardCharsets.ISO_8859_1);
+    }
+
 }
