@@ -36,6 +36,7 @@ class UploadProgressTest {
         try (RocksKeyValueStore kv = new RocksKeyValueStore(layout.metadata())) {
             UploadService uploads = new UploadService(kv, layout, null, Clock.systemUTC(), disk);
             UploadSession s = uploads.start(RepositoryName.parse("progress/test"), true, "anonymous", "anonymous");
+            uploads.beginChunk(s, null);
             byte[] bytes = new byte[24 << 20];
             new Random(8).nextBytes(bytes);
 
