@@ -109,6 +109,11 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         boolean responded;
         /** False when the request cannot be parsed further: after an early answer, close at once. */
         boolean drainable = true;
+        /**
+         * The body will not be read to its end (malformed or stalled): what arrives after is
+         * ignored, and the answer comes once the request's writes are rolled back.
+         */
+        boolean abandoned;
         CompositeByteBuf buffered;
 
         // Touched only by tasks on the queue.
@@ -206,7 +211,15 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         Exchange ex = current;
         boolean last = content instanceof LastHttpContent;
         try {
-            if (ex == null || ex.responded) {
+            if (ex == null || ex.responded || ex.abandoned) {
+                return;
+            }
+            if (content.decoderResult().isFailure()) {
+                // The codec could not parse the body (a chunk size that is no hex number, say): it
+                // hands over an empty last chunk marked failed and ignores the rest of the
+                // connection. That is not the end of the body.
+                abandonBody(ex, surface.errors().of(ErrorCode.BAD_REQUEST, "malformed request body: "
+                        + "the chunked transfer coding cannot be parsed", null));
                 return;
             }
             ByteBuf bytes = content.content();
@@ -312,6 +325,23 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
             return; // the finish task will answer with this failure
         }
         respondEarly(ex, surface.errors().toResponse(t, ex.request));
+    }
+
+    /**
+     * The body cannot be read to its end (malformed, or stalled past the read timeout): undo what
+     * the request wrote, then answer and close. The answer waits for the roll-back, so that a
+     * client asking where its upload stands right after is told the offset of before this request.
+     */
+    private void abandonBody(Exchange ex, Response response) {
+        ex.abandoned = true;
+        ex.drainable = false;
+        ctx.channel().config().setAutoRead(false);
+        releaseBuffered(ex);
+        Response answer = response.closeConnection();
+        ex.queue.submit(() -> {
+            closeStream(ex, true);
+            queueResponse(ex, answer);
+        });
     }
 
     private void respondEarly(Exchange ex, Response response) {
@@ -446,6 +476,14 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         backlog.forEach(ReferenceCountUtil::release);
         backlog.clear();
         ctx.fireChannelInactive();
+    }
+
+    /** Frees the part of a manifest body collected so far, when the request will not be handled. */
+    private static void releaseBuffered(Exchange ex) {
+        if (ex.buffered != null) {
+            ex.buffered.release();
+            ex.buffered = null;
+        }
     }
 
     /** On the blocking pool: ends the stream once, rolling back when {@code abort}. */
