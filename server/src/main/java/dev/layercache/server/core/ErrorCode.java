@@ -38,6 +38,8 @@ public enum ErrorCode {
     // Failures below the OCI API: unknown paths and requests HTTP itself rejects.
     NOT_FOUND(404, "no such endpoint"),
     BAD_REQUEST(400, "malformed request"),
+    /** A request body that stopped arriving before its end (shorter than its Content-Length, say). */
+    REQUEST_TIMEOUT(408, "request body not received in time"),
     URI_TOO_LONG(414, "request line too long"),
     HEADERS_TOO_LARGE(431, "request headers too large");
 

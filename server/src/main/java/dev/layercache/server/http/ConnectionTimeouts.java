@@ -19,10 +19,16 @@ import java.util.concurrent.TimeUnit;
  *       reset it, since only a complete header block does;
  *   <li>while a request body is arriving, {@code read} may pass without a byte at most.
  * </ul>
- * A connection past either is closed; a response being written is never cut (downloads to a slow
- * reader are flow-controlled, not timed out here).
+ * A connection past {@code idle} is closed. A body past {@code read} is reported to the handlers
+ * after this one as {@link BodyStalled}, so that the client is told (408) before the connection
+ * closes. A response being written is never cut (downloads to a slow reader are flow-controlled,
+ * not timed out here).
  */
 final class ConnectionTimeouts extends ChannelDuplexHandler {
+    /** The user event fired when a request body stalls: answer it, then close the connection. */
+    record BodyStalled(Duration after) {
+    }
+
     private final long idleNanos;
     private final long readNanos;
     private ScheduledFuture<?> timer;
@@ -85,7 +91,11 @@ final class ConnectionTimeouts extends ChannelDuplexHandler {
         disarm();
         if (nanos > 0) {
             timer = ctx.executor().schedule(() -> {
-                ctx.close();
+                if (inBody) {
+                    ctx.fireUserEventTriggered(new BodyStalled(Duration.ofNanos(readNanos)));
+                } else {
+                    ctx.close();
+                }
             }, nanos, TimeUnit.NANOSECONDS);
         }
     }

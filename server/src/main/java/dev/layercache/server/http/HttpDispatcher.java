@@ -344,6 +344,26 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         });
     }
 
+    /**
+     * {@link ConnectionTimeouts} saw a request body stall: answer 408 rather than drop the
+     * connection without a word (the client would not know whether to retry or where to resume).
+     */
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (!(evt instanceof ConnectionTimeouts.BodyStalled stalled)) {
+            ctx.fireUserEventTriggered(evt);
+            return;
+        }
+        Exchange ex = current;
+        if (ex == null || ex.responded || ex.bodyComplete) {
+            // The body of an answered request, or a pipelined one: nobody waits for an answer.
+            ctx.close();
+        } else if (!ex.abandoned) {
+            abandonBody(ex, surface.errors().of(ErrorCode.REQUEST_TIMEOUT, "no byte of the request body arrived for "
+                    + stalled.after().toMillis() + " ms; it had " + ex.bodyBytes + " bytes", null));
+        }
+    }
+
     private void respondEarly(Exchange ex, Response response) {
         ex.failure = ex.failure == null ? new IllegalStateException("answered early") : ex.failure;
         if (ex.binding instanceof Binding.Streaming) {

@@ -115,6 +115,50 @@ class ProtocolEdgesTest {
         assertEquals(201, oci.putManifest(repo, "v1", OCI_MANIFEST, manifest).status());
     }
 
+    // ---- a body shorter than its Content-Length ------------------------------------------------
+
+    @Test
+    void aPatchBodyShorterThanItsLengthIs408AndKeepsWhatWasAcknowledged() throws Exception {
+        String location = uploadWithTenBytes("edges/short-patch");
+        try {
+            Oci.Res r = sendStalledAndExpectAnswer("PATCH " + location + " HTTP/1.1\r\nHost: x\r\n"
+                    + "Content-Type: application/octet-stream\r\nContent-Range: 10-1009\r\n"
+                    + "Content-Length: 1000\r\n\r\n", new byte[100]);
+            assertError(r, 408, "REQUEST_TIMEOUT");
+            assertResumesAtTen(location);
+        } finally {
+            oci.delete(location);
+        }
+    }
+
+    @Test
+    void anUploadPutBodyShorterThanItsLengthIs408AndCommitsNothing() throws Exception {
+        String location = uploadWithTenBytes("edges/short-put");
+        byte[] rest = new byte[1000];
+        byte[] whole = new byte[1010];
+        System.arraycopy(TEN, 0, whole, 0, 10);
+        try {
+            Oci.Res r = sendStalledAndExpectAnswer("PUT " + Oci.withQuery(location, "digest=" + sha256(whole))
+                    + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: "
+                    + rest.length + "\r\n\r\n", new byte[100]);
+            assertError(r, 408, "REQUEST_TIMEOUT");
+            assertEquals(404, oci.raw("HEAD", "/v2/edges/short-put/blobs/" + sha256(whole), List.of(), null).status());
+            assertResumesAtTen(location);
+        } finally {
+            oci.delete(location);
+        }
+    }
+
+    @Test
+    void aManifestBodyShorterThanItsLengthIs408AndStoresNothing() throws Exception {
+        byte[] manifest = smallImage("edges/short-manifest");
+        Oci.Res r = sendStalledAndExpectAnswer("PUT /v2/edges/short-manifest/manifests/v1 HTTP/1.1\r\nHost: x\r\n"
+                + "Content-Type: " + OCI_MANIFEST + "\r\nContent-Length: " + manifest.length + "\r\n\r\n",
+                java.util.Arrays.copyOf(manifest, manifest.length / 2));
+        assertError(r, 408, "REQUEST_TIMEOUT");
+        assertError(oci.get("/v2/edges/short-manifest/manifests/v1"), 404, "MANIFEST_UNKNOWN");
+    }
+
     // ---- support -----------------------------------------------------------------------------
 
     /** A repository of its own for each case of a parameterized test. */
@@ -167,6 +211,35 @@ class ProtocolEdgesTest {
             } catch (SocketTimeoutException hung) {
                 throw new AssertionError("no answer within 10 s: the connection hangs", hung);
             }
+            assertEquals("close", reply.header("Connection"), "the answer announces the close");
+            assertClosed(s, 5_000);
+            return Oci.fromReply(reply);
+        }
+    }
+
+    /**
+     * Sends {@code head} and only {@code part} of the body it announces, then waits: the server
+     * must answer within a few read timeouts and close the connection.
+     */
+    private static Oci.Res sendStalledAndExpectAnswer(String head, byte[] part) throws IOException {
+        try (Socket s = new Socket("127.0.0.1", server.port())) {
+            OutputStream out = s.getOutputStream();
+            out.write(head.getBytes(StandardCharsets.ISO_8859_1));
+            out.write(part);
+            out.flush();
+            long started = System.nanoTime();
+            s.setSoTimeout((int) (READ_TIMEOUT.toMillis() * 8));
+            Http.Reply reply;
+            try {
+                reply = Http.read(s.getInputStream(), false);
+            } catch (SocketTimeoutException hung) {
+                throw new AssertionError("no answer to a stalled body", hung);
+            } catch (IOException closed) {
+                throw new AssertionError("the connection was closed without an answer", closed);
+            }
+            double waited = (System.nanoTime() - started) / 1e9;
+            assertTrue(waited >= READ_TIMEOUT.toMillis() / 1000.0 * 0.9, "answered only after the read timeout: "
+                    + waited);
             assertEquals("close", reply.header("Connection"), "the answer announces the close");
             assertClosed(s, 5_000);
             return Oci.fromReply(reply);
