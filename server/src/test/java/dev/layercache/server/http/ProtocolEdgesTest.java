@@ -159,6 +159,50 @@ class ProtocolEdgesTest {
         assertError(oci.get("/v2/edges/short-manifest/manifests/v1"), 404, "MANIFEST_UNKNOWN");
     }
 
+    // ---- descriptors must state the size of what they name -------------------------------------
+
+    @Test
+    void aLayerOrConfigDescriptorWithTheWrongSizeIsManifestInvalid() {
+        String repo = "edges/sizes";
+        Oci.Blob config = oci.pushBlob(repo, OCI_CONFIG, utf8("{\"os\":\"linux\"}"));
+        Oci.Blob layer = oci.pushBlob(repo, OCI_LAYER, utf8("13 bytes here"));
+        assertEquals(13, layer.size());
+        Oci.Blob bigLayer = new Oci.Blob(OCI_LAYER, layer.digest(), 99_999);
+        Oci.Blob smallConfig = new Oci.Blob(OCI_CONFIG, config.digest(), config.size() - 1);
+        for (byte[] bad : List.of(imageManifest(OCI_MANIFEST, config, bigLayer),
+                imageManifest(OCI_MANIFEST, smallConfig, layer),
+                imageManifest(OCI_MANIFEST, config, layer, new Oci.Blob(OCI_LAYER, layer.digest(), 0)))) {
+            Oci.Res r = oci.putManifest(repo, "bad", OCI_MANIFEST, bad);
+            assertError(r, 400, "MANIFEST_INVALID");
+            assertTrue(r.text().contains("size"), r::toString);
+            assertError(oci.get("/v2/" + repo + "/manifests/bad"), 404, "MANIFEST_UNKNOWN");
+        }
+        // The true sizes are accepted; so is a descriptor that states none.
+        oci.pushManifest(repo, "good", OCI_MANIFEST, imageManifest(OCI_MANIFEST, config, layer));
+        byte[] unsized = utf8("{\"schemaVersion\":2,\"mediaType\":\"" + OCI_MANIFEST + "\",\"config\":"
+                + config.descriptor() + ",\"layers\":[{\"mediaType\":\"" + OCI_LAYER + "\",\"digest\":\""
+                + layer.digest() + "\"}]}");
+        oci.pushManifest(repo, "unsized", OCI_MANIFEST, unsized);
+    }
+
+    @Test
+    void anIndexChildWithTheWrongSizeIsManifestInvalid() {
+        String repo = "edges/index-sizes";
+        byte[] child = smallImage(repo);
+        String childDigest = oci.pushManifest(repo, sha256(child), OCI_MANIFEST, child);
+        Oci.Blob right = new Oci.Blob(OCI_MANIFEST, childDigest, child.length);
+        Oci.Blob wrong = new Oci.Blob(OCI_MANIFEST, childDigest, child.length + 1);
+        Oci.Res r = oci.putManifest(repo, "bad", OCI_INDEX, Oci.index(OCI_INDEX, wrong));
+        assertError(r, 400, "MANIFEST_INVALID");
+        assertError(oci.get("/v2/" + repo + "/manifests/bad"), 404, "MANIFEST_UNKNOWN");
+        oci.pushManifest(repo, "good", OCI_INDEX, Oci.index(OCI_INDEX, right));
+        // An index may list blobs too (BuildKit's cache index lists its layers and its cache config).
+        Oci.Blob layer = oci.pushBlob(repo, OCI_LAYER, utf8("a cached layer"));
+        oci.pushManifest(repo, "cache", OCI_INDEX, Oci.index(OCI_INDEX, right, layer));
+        assertError(oci.putManifest(repo, "cache-bad", OCI_INDEX, Oci.index(OCI_INDEX, right,
+                new Oci.Blob(OCI_LAYER, layer.digest(), layer.size() + 7))), 400, "MANIFEST_INVALID");
+    }
+
     // ---- support -----------------------------------------------------------------------------
 
     /** A repository of its own for each case of a parameterized test. */
