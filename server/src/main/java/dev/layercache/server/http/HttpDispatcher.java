@@ -28,6 +28,9 @@ import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.netty.handler.stream.ChunkedNioFile;
 import io.netty.util.ReferenceCountUtil;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicLong;
@@ -156,7 +159,7 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
     private void startExchange(HttpRequest http) {
         surface.activeExchanges().incrementAndGet();
         DecoderResult decoded = http.decoderResult();
-        QueryStringDecoder uri = new QueryStringDecoder(decoded.isSuccess() ? http.uri() : "/");
+        QueryStringDecoder uri = new QueryStringDecoder(decoded.isSuccess() ? requestTarget(http.uri()) : "/");
         Route route = decoded.isSuccess() ? Route.of(uri.rawPath()) : new Route(Route.Resource.NOT_FOUND, null, null);
         Request request = new Request(http.method(), route, http.headers(), uri);
         Binding binding = surface.routes().find(route.resource(), http.method());
@@ -520,6 +523,26 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         log.debug("connection error from {}: {}", ctx.channel().remoteAddress(), cause.toString());
         ctx.close();
+    }
+
+    /**
+     * The request target as the client wrote it. The codec reads the request line as ISO-8859-1,
+     * one char per byte; a client that puts a name or tag in the path as raw UTF-8 (not
+     * percent-encoded) means UTF-8, and an error that names it must carry that text, not the
+     * UTF-8 of its ISO-8859-1 reading. Bytes that are not UTF-8 are left as they were read.
+     */
+    static String requestTarget(String latin1) {
+        for (int i = 0; i < latin1.length(); i++) {
+            if (latin1.charAt(i) >= 0x80) {
+                try {
+                    return StandardCharsets.UTF_8.newDecoder()
+                            .decode(ByteBuffer.wrap(latin1.getBytes(StandardCharsets.ISO_8859_1))).toString();
+                } catch (CharacterCodingException notUtf8) {
+                    return latin1;
+                }
+            }
+        }
+        return latin1;
     }
 
     private Response malformed(Throwable cause) {

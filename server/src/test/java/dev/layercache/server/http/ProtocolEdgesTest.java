@@ -203,6 +203,39 @@ class ProtocolEdgesTest {
                 new Oci.Blob(OCI_LAYER, layer.digest(), layer.size() + 7))), 400, "MANIFEST_INVALID");
     }
 
+    // ---- names that are not ASCII --------------------------------------------------------------
+
+    @Test
+    void aNonAsciiNameComesBackInTheErrorAsSent() throws Exception {
+        String name = "t\u00fc/caf\u00e9";
+        Oci.Res r = rawUtf8("POST", "/v2/" + name + "/blobs/uploads/");
+        assertError(r, 400, "NAME_INVALID");
+        assertValidUtf8(r.body());
+        JsonNode error = r.json().path("errors").get(0);
+        assertTrue(error.path("message").asText().contains(name), r::toString);
+        assertEquals(name, error.path("detail").asText(), r::toString);
+        // The bytes are UTF-8 once, not UTF-8 of ISO-8859-1 of UTF-8.
+        assertFalse(r.text().contains("\u00c3"), r::toString);
+    }
+
+    @Test
+    void aNonAsciiTagComesBackInTheErrorAsSent() throws Exception {
+        oci.pushImage("edges/tags", "v1", "tags");
+        String tag = "gr\u00fc\u00dfe-\u65e5\u672c";
+        Oci.Res r = rawUtf8("GET", "/v2/edges/tags/manifests/" + tag);
+        assertError(r, 400, "TAG_INVALID");
+        assertValidUtf8(r.body());
+        assertTrue(r.json().path("errors").get(0).path("message").asText().contains(tag), r::toString);
+        // Percent-escapes are not decoded in a path: the name comes back as it was sent.
+        Oci.Res escaped = oci.raw("GET", "/v2/edges/tags/manifests/gr%C3%BC%C3%9Fe", List.of(), null);
+        assertError(escaped, 400, "TAG_INVALID");
+        assertTrue(escaped.text().contains("gr%C3%BC%C3%9Fe"), escaped::toString);
+        // Bytes that are not UTF-8 still make a valid JSON error.
+        Oci.Res latin1 = oci.raw("GET", "/v2/edges/tags/manifests/gr\u00fc\u00dfe", List.of(), null);
+        assertError(latin1, 400, "TAG_INVALID");
+        assertValidUtf8(latin1.body());
+    }
+
     // ---- support -----------------------------------------------------------------------------
 
     /** A repository of its own for each case of a parameterized test. */
@@ -300,6 +333,20 @@ class ProtocolEdgesTest {
             fail("the connection stays open after the answer");
         } catch (SocketException reset) {
             // closed, abruptly: closed all the same
+        }
+    }
+
+    /** One request whose path is sent as UTF-8 bytes on the request line, not percent-encoded. */
+    private static Oci.Res rawUtf8(String method, String path) throws IOException {
+        String wire = new String(path.getBytes(StandardCharsets.UTF_8), StandardCharsets.ISO_8859_1);
+        return Oci.fromReply(Http.exchange(server.port(), method, wire, List.of(), null));
+    }
+
+    private static void assertValidUtf8(byte[] body) {
+        try {
+            StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(body));
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new AssertionError("the error body is not UTF-8: " + java.util.Arrays.toString(body), e);
         }
     }
 }
