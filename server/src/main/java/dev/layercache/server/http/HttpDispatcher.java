@@ -369,6 +369,8 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
 
     private void respondEarly(Exchange ex, Response response) {
         ex.failure = ex.failure == null ? new IllegalStateException("answered early") : ex.failure;
+        // A manifest body refused part way (over the limit) is not handled: nothing else frees it.
+        releaseBuffered(ex);
         if (ex.binding instanceof Binding.Streaming) {
             ex.queue.submit(() -> closeStream(ex, true));
         }
@@ -490,9 +492,8 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
                 // The client went away mid-request: undo whatever this request had written.
                 ex.queue.submit(() -> closeStream(ex, true));
             }
-            if (ex.buffered != null && !ex.bodyComplete) {
-                ex.buffered.release();
-                ex.buffered = null;
+            if (!ex.bodyComplete) {
+                releaseBuffered(ex);
             }
         }
         current = null;
