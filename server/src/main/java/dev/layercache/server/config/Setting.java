@@ -20,7 +20,7 @@ public enum Setting {
     MAX_UPLOADS_PER_IDENTITY("max-uploads-per-identity", "0", "upload sessions open at once per identity (429 beyond; 0: no limit)"),
     RATE_LIMIT("rate-limit", "0", "requests per second per identity, bursts of a second's worth (429 with Retry-After beyond; 0: no limit)"),
     IDLE_TIMEOUT("idle-timeout", "60s", "a connection must send a complete request header within this long after opening or after its last response"),
-    READ_TIMEOUT("read-timeout", "30s", "a request body may pause at most this long before the connection is closed"),
+    READ_TIMEOUT("read-timeout", "30s", "a request body may pause at most this long before it is answered 408 and the connection closed"),
     HTTP_DOWNLOADS("http-downloads", "copy", "how blob bodies leave the plain-HTTP port: copy (read into"
             + " 256 KiB buffers and written; faster and cheaper on loopback, measured) or sendfile (sendfile(2),"
             + " no copy through the process); HTTPS always copies"),
