@@ -25,7 +25,7 @@ public enum Setting {
             + " removed with its bytes (0s: only upload-timeout applies)"),
     RATE_LIMIT("rate-limit", "0", "requests per second per identity, bursts of a second's worth (429 with Retry-After beyond; 0: no limit)"),
     IDLE_TIMEOUT("idle-timeout", "60s", "a connection must send a complete request header within this long after opening or after its last response"),
-    READ_TIMEOUT("read-timeout", "30s", "a request body may pause at most this long (408 and the connection closed)"),
+    READ_TIMEOUT("read-timeout", "30s", "a request body may pause at most this long before it is answered 408 and the connection closed"),
     MIN_BODY_RATE("min-body-rate", "1KiB", "bytes per second a request body must average once read-timeout has"
             + " passed, so that bodies trickled a byte at a time cannot hold the node (408 below; 0: no minimum)"),
     HTTP_DOWNLOADS("http-downloads", "copy", "how blob bodies leave the plain-HTTP port: copy (read into"

@@ -28,8 +28,6 @@ public enum ErrorCode {
     DENIED(403, "requested access to the resource is denied"),
     UNSUPPORTED(405, "the operation is unsupported"),
     TOO_MANY_REQUESTS(429, "too many requests"),
-    /** A request body that paused longer than {@code read-timeout} or arrived slower than {@code min-body-rate}. */
-    REQUEST_TIMEOUT(408, "request body arrived too slowly"),
     UNAVAILABLE(503, "service unavailable"),
     /** The server's disk is full: nothing was stored; reads go on, and writes work again once space is freed. */
     STORAGE_FULL(507, "no space left on the server's disk"),
@@ -40,6 +38,11 @@ public enum ErrorCode {
     // Failures below the OCI API: unknown paths and requests HTTP itself rejects.
     NOT_FOUND(404, "no such endpoint"),
     BAD_REQUEST(400, "malformed request"),
+    /**
+     * A request body that did not arrive in time: it paused past {@code read-timeout} (shorter than
+     * its Content-Length, say) or averaged less than {@code min-body-rate}.
+     */
+    REQUEST_TIMEOUT(408, "request body not received in time"),
     URI_TOO_LONG(414, "request line too long"),
     HEADERS_TOO_LARGE(431, "request headers too large");
 
@@ -84,7 +87,6 @@ public enum ErrorCode {
             case BLOB_TOO_LARGE -> "SIZE_INVALID";
             case TOO_MANY_REQUESTS -> "TOOMANYREQUESTS";
             case STORAGE_FULL -> "UNKNOWN"; // the spec has no code for it; the status (507) and message say it
-            case REQUEST_TIMEOUT -> "UNKNOWN"; // as above: the status (408) and message say it
             default -> name();
         };
     }

@@ -43,6 +43,7 @@ final class ConnectionTimeouts extends ChannelDuplexHandler {
     private int responsesPending;
     private long bodyStartNanos;
     private long bodyBytes;
+    private long bodyArmedNanos;
 
     ConnectionTimeouts(Duration idle, Duration read, long minBytesPerSecond) {
         this.idleNanos = idle.toNanos();
@@ -86,6 +87,7 @@ final class ConnectionTimeouts extends ChannelDuplexHandler {
      */
     private void armBody(ChannelHandlerContext ctx) {
         long now = System.nanoTime();
+        bodyArmedNanos = now;
         long pauseDeadline = now + readNanos;
         long rateDeadline = Long.MAX_VALUE;
         if (minBytesPerSecond > 0) {
@@ -105,6 +107,13 @@ final class ConnectionTimeouts extends ChannelDuplexHandler {
     private void bodyTimedOut(ChannelHandlerContext ctx, boolean slow) {
         timer = null;
         if (!inBody || !ctx.channel().isActive()) {
+            return;
+        }
+        if (!ctx.channel().config().isAutoRead()) {
+            // The node itself stopped reading (its disk is behind this upload): the client is not
+            // the slow one. The wait does not count against it; look again later.
+            bodyStartNanos += System.nanoTime() - bodyArmedNanos;
+            armBody(ctx);
             return;
         }
         inBody = false;
@@ -144,7 +153,11 @@ final class ConnectionTimeouts extends ChannelDuplexHandler {
         disarm();
         if (nanos > 0) {
             timer = ctx.executor().schedule(() -> {
-                ctx.close();
+                if (inBody) {
+                    ctx.fireUserEventTriggered(new BodyStalled(Duration.ofNanos(readNanos)));
+                } else {
+                    ctx.close();
+                }
             }, nanos, TimeUnit.NANOSECONDS);
         }
     }

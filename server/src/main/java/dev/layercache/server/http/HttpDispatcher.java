@@ -28,6 +28,9 @@ import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.netty.handler.stream.ChunkedNioFile;
 import io.netty.util.ReferenceCountUtil;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicLong;
@@ -109,6 +112,11 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         boolean responded;
         /** False when the request cannot be parsed further: after an early answer, close at once. */
         boolean drainable = true;
+        /**
+         * The body will not be read to its end (malformed or stalled): what arrives after is
+         * ignored, and the answer comes once the request's writes are rolled back.
+         */
+        boolean abandoned;
         CompositeByteBuf buffered;
 
         // Touched only by tasks on the queue.
@@ -151,7 +159,7 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
     private void startExchange(HttpRequest http) {
         surface.activeExchanges().incrementAndGet();
         DecoderResult decoded = http.decoderResult();
-        QueryStringDecoder uri = new QueryStringDecoder(decoded.isSuccess() ? http.uri() : "/");
+        QueryStringDecoder uri = new QueryStringDecoder(decoded.isSuccess() ? requestTarget(http.uri()) : "/");
         Route route = decoded.isSuccess() ? Route.of(uri.rawPath()) : new Route(Route.Resource.NOT_FOUND, null, null);
         Request request = new Request(http.method(), route, http.headers(), uri);
         request.remoteAddress(ctx.channel().remoteAddress());
@@ -207,7 +215,15 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         Exchange ex = current;
         boolean last = content instanceof LastHttpContent;
         try {
-            if (ex == null || ex.responded) {
+            if (ex == null || ex.responded || ex.abandoned) {
+                return;
+            }
+            if (content.decoderResult().isFailure()) {
+                // The codec could not parse the body (a chunk size that is no hex number, say): it
+                // hands over an empty last chunk marked failed and ignores the rest of the
+                // connection. That is not the end of the body.
+                abandonBody(ex, surface.errors().of(ErrorCode.BAD_REQUEST, "malformed request body: "
+                        + "the chunked transfer coding cannot be parsed", null), true);
                 return;
             }
             ByteBuf bytes = content.content();
@@ -315,8 +331,48 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         respondEarly(ex, surface.errors().toResponse(t, ex.request));
     }
 
+    /**
+     * The body cannot be read to its end (malformed, or stalled past the read timeout): undo what
+     * the request wrote, then answer and close. The answer waits for the roll-back, so that a
+     * client asking where its upload stands right after is told the offset of before this request.
+     */
+    private void abandonBody(Exchange ex, Response response, boolean drainable) {
+        ex.abandoned = true;
+        ex.drainable = drainable;
+        ctx.channel().config().setAutoRead(false);
+        releaseBuffered(ex);
+        Response answer = response.closeConnection();
+        ex.queue.submit(() -> {
+            closeStream(ex, true);
+            queueResponse(ex, answer);
+        });
+    }
+
+    /**
+     * {@link ConnectionTimeouts} saw a request body stall or trickle: answer 408 rather than drop
+     * the connection without a word (the client would not know whether to retry or where to resume).
+     * A trickling client may still be sending: what it sends is read and dropped until the close
+     * ({@link #startDraining}), so that the answer is not lost to a reset.
+     */
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (!(evt instanceof ConnectionTimeouts.BodyTimedOut timedOut)) {
+            ctx.fireUserEventTriggered(evt);
+            return;
+        }
+        Exchange ex = current;
+        if (ex == null || ex.responded || ex.bodyComplete) {
+            // The body of an answered request, or a pipelined one: nobody waits for an answer.
+            ctx.close();
+        } else if (!ex.abandoned) {
+            abandonBody(ex, surface.errors().of(ErrorCode.REQUEST_TIMEOUT, timedOut.reason(), null), true);
+        }
+    }
+
     private void respondEarly(Exchange ex, Response response) {
         ex.failure = ex.failure == null ? new IllegalStateException("answered early") : ex.failure;
+        // A manifest body refused part way (over the limit) is not handled: nothing else frees it.
+        releaseBuffered(ex);
         if (ex.binding instanceof Binding.Streaming) {
             ex.queue.submit(() -> closeStream(ex, true));
         }
@@ -447,15 +503,22 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
                 // The client went away mid-request: undo whatever this request had written.
                 ex.queue.submit(() -> closeStream(ex, true));
             }
-            if (ex.buffered != null && !ex.bodyComplete) {
-                ex.buffered.release();
-                ex.buffered = null;
+            if (!ex.bodyComplete) {
+                releaseBuffered(ex);
             }
         }
         current = null;
         backlog.forEach(ReferenceCountUtil::release);
         backlog.clear();
         ctx.fireChannelInactive();
+    }
+
+    /** Frees the part of a manifest body collected so far, when the request will not be handled. */
+    private static void releaseBuffered(Exchange ex) {
+        if (ex.buffered != null) {
+            ex.buffered.release();
+            ex.buffered = null;
+        }
     }
 
     /** On the blocking pool: ends the stream once, rolling back when {@code abort}. */
@@ -468,25 +531,30 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         }
     }
 
-    /** A request body too slow for {@link ConnectionTimeouts}: answer 408, undo the request, close. */
-    @Override
-    public void userEventTriggered(ChannelHandlerContext ctx, Object event) throws Exception {
-        if (event instanceof ConnectionTimeouts.BodyTimedOut timedOut) {
-            Exchange ex = current;
-            if (ex != null && !ex.responded && !ex.bodyComplete) {
-                respondEarly(ex, surface.errors().of(ErrorCode.REQUEST_TIMEOUT, timedOut.reason(), null));
-            } else {
-                ctx.close();
-            }
-            return;
-        }
-        super.userEventTriggered(ctx, event);
-    }
-
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         log.debug("connection error from {}: {}", ctx.channel().remoteAddress(), cause.toString());
         ctx.close();
+    }
+
+    /**
+     * The request target as the client wrote it. The codec reads the request line as ISO-8859-1,
+     * one char per byte; a client that puts a name or tag in the path as raw UTF-8 (not
+     * percent-encoded) means UTF-8, and an error that names it must carry that text, not the
+     * UTF-8 of its ISO-8859-1 reading. Bytes that are not UTF-8 are left as they were read.
+     */
+    static String requestTarget(String latin1) {
+        for (int i = 0; i < latin1.length(); i++) {
+            if (latin1.charAt(i) >= 0x80) {
+                try {
+                    return StandardCharsets.UTF_8.newDecoder()
+                            .decode(ByteBuffer.wrap(latin1.getBytes(StandardCharsets.ISO_8859_1))).toString();
+                } catch (CharacterCodingException notUtf8) {
+                    return latin1;
+                }
+            }
+        }
+        return latin1;
     }
 
     private Response malformed(Throwable cause) {

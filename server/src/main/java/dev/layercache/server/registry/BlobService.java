@@ -127,7 +127,12 @@ public final class BlobService {
      * publication itself is what claims the blob.
      */
     public boolean holds(RepositoryName repo, Digest digest) {
-        return links.size(repo, digest) >= 0;
+        return heldSize(repo, digest) >= 0;
+    }
+
+    /** As {@link #holds}, with the blob's size: -1 when it is not readable through {@code repo}. */
+    public long heldSize(RepositoryName repo, Digest digest) {
+        return links.size(repo, digest);
     }
 
     public OpenBlob open(RepositoryName repo, Digest digest) throws IOException {

@@ -26,15 +26,17 @@ import dev.layercache.server.metadata.TagIndex;
 import dev.layercache.server.metadata.TombstoneIndex;
 import java.time.Clock;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
  * Manifests and tags with OCI semantics. Manifests are stored byte for byte and served with the
  * media type they were pushed with; any media type is accepted. Before a manifest is stored, every
  * blob it references must be readable through the repository (an index's children may be
- * manifests or, as in BuildKit's registry cache, blobs).
+ * manifests or, as in BuildKit's registry cache, blobs), of the size its descriptor states.
  */
 public final class ManifestService {
 
@@ -382,27 +384,42 @@ public final class ManifestService {
         }
     }
 
-    /** Every referenced blob must be there; collects all that are not, for one clear error. */
+    /**
+     * Every referenced blob must be there, and a descriptor that states a size must state the
+     * stored one: a client trusts the size to allocate, to show progress and to stop reading,
+     * and a pull of a manifest that lies about it fails only later, on every puller. Collects
+     * every blob that is missing, then every size that is wrong, for one clear error.
+     */
     private void checkReferences(RepositoryName repo, JsonNode root, String mediaType) {
         Set<Digest> missing = new LinkedHashSet<>();
+        List<Map<String, Object>> misstated = new ArrayList<>();
         if (root.has("config")) {
-            Digest config = descriptorDigest(root.get("config"), "config");
-            if (config != null && !blobs.holds(repo, config)) {
-                missing.add(config);
-            }
+            checkBlob(repo, root.get("config"), "config", missing, misstated);
         }
         for (String field : new String[] {"layers", "blobs"}) {
-            for (JsonNode layer : descriptors(root, field)) {
-                Digest d = descriptorDigest(layer, field + "[]");
-                if (d != null && !isForeign(layer) && !blobs.holds(repo, d)) {
-                    missing.add(d);
+            List<JsonNode> list = descriptors(root, field);
+            for (int i = 0; i < list.size(); i++) {
+                if (!isForeign(list.get(i))) {
+                    checkBlob(repo, list.get(i), field + "[" + i + "]", missing, misstated);
                 }
             }
         }
-        for (JsonNode child : descriptors(root, "manifests")) {
+        List<JsonNode> children = descriptors(root, "manifests");
+        for (int i = 0; i < children.size(); i++) {
+            JsonNode child = children.get(i);
             Digest d = descriptorDigest(child, "manifests[]");
-            if (d != null && !manifests.exists(repo, d) && !blobs.holds(repo, d)) {
+            if (d == null) {
+                continue;
+            }
+            // A child is a manifest of this repository or, in BuildKit's cache index, a blob: its
+            // size is right if it is right for either.
+            StoredManifest m = manifests.get(repo, d);
+            long manifestSize = m == null ? -1 : m.content().length;
+            long blobSize = blobs.heldSize(repo, d);
+            if (manifestSize < 0 && blobSize < 0) {
                 missing.add(d);
+            } else if (!statesSize(child, manifestSize) && !statesSize(child, blobSize)) {
+                misstated.add(misstatement("manifests[" + i + "]", d, child, Math.max(manifestSize, blobSize)));
             }
         }
         if (!missing.isEmpty()) {
@@ -411,9 +428,46 @@ public final class ManifestService {
                     "manifest references blobs unknown to " + repo + ": " + String.join(", ", names),
                     names.size() == 1 ? names.get(0) : names);
         }
+        if (!misstated.isEmpty()) {
+            List<String> what = misstated.stream().map(x -> x.get("descriptor") + " says " + x.get("digest")
+                    + " has " + x.get("size") + " bytes, it has " + x.get("stored")).toList();
+            throw new RegistryException(ErrorCode.MANIFEST_INVALID,
+                    "descriptor size does not match the stored content: " + String.join("; ", what),
+                    misstated.size() == 1 ? misstated.get(0) : misstated);
+        }
         if (MediaTypes.isIndex(mediaType) && !root.path("manifests").isArray()) {
             throw new RegistryException(ErrorCode.MANIFEST_INVALID, "an index needs a manifests array");
         }
+    }
+
+    /** A config, layer or blob descriptor: its blob must be held, of the size it states. */
+    private void checkBlob(RepositoryName repo, JsonNode descriptor, String where, Set<Digest> missing,
+                           List<Map<String, Object>> misstated) {
+        Digest d = descriptorDigest(descriptor, where);
+        if (d == null) {
+            return;
+        }
+        long size = blobs.heldSize(repo, d);
+        if (size < 0) {
+            missing.add(d);
+        } else if (!statesSize(descriptor, size)) {
+            misstated.add(misstatement(where, d, descriptor, size));
+        }
+    }
+
+    /** True when the descriptor states no size, or states {@code actual} (never true for a negative {@code actual}). */
+    private static boolean statesSize(JsonNode descriptor, long actual) {
+        JsonNode size = descriptor.get("size");
+        return size == null || size.isNull() || (actual >= 0 && size.asLong() == actual);
+    }
+
+    private static Map<String, Object> misstatement(String where, Digest digest, JsonNode descriptor, long stored) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("descriptor", where);
+        m.put("digest", digest.toString());
+        m.put("size", descriptor.get("size").asLong());
+        m.put("stored", stored);
+        return m;
     }
 
     private static List<JsonNode> descriptors(JsonNode root, String field) {

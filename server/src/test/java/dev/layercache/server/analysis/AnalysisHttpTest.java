@@ -163,7 +163,7 @@ class AnalysisHttpTest {
         String d1 = pushImage("multi/app", "amd64", config("base", "COPY app"), List.of(gz, gz), BASE, amd);
         String d2 = pushImage("multi/app", "arm64", config("base", "COPY app"), List.of(gz, gz), BASE, arm);
         String index = "{\"schemaVersion\":2,\"mediaType\":\"" + OCI_INDEX + "\",\"manifests\":["
-                + child(d1, "amd64") + "," + child(d2, "arm64") + "]}";
+                + child("multi/app", d1, "amd64") + "," + child("multi/app", d2, "arm64") + "]}";
         assertEquals(201, registry().pushManifest("multi/app", "latest", OCI_INDEX, index));
         JsonNode all = get("/api/v1/analysis/multi/app/latest", 200);
         assertEquals("index", all.get("kind").asText());
@@ -227,8 +227,10 @@ class AnalysisHttpTest {
         assertEquals(BASE.length, repoA.get("shared_bytes").asLong());
     }
 
-    private static String child(String digest, String arch) {
-        return "{\"mediaType\":\"" + OCI_MANIFEST + "\",\"digest\":\"" + digest + "\",\"size\":1,"
+    /** An index's descriptor of a pushed manifest, with its true size (the registry checks it). */
+    private String child(String repo, String digest, String arch) throws Exception {
+        int size = registry().get("/v2/" + repo + "/manifests/" + digest).body().length;
+        return "{\"mediaType\":\"" + OCI_MANIFEST + "\",\"digest\":\"" + digest + "\",\"size\":" + size + ","
                 + "\"platform\":{\"os\":\"linux\",\"architecture\":\"" + arch + "\"}}";
     }
 

@@ -199,7 +199,8 @@ class BudgetTest {
             String amd64Manifest = pushWith(registry, clock, null, config("amd64"), amd64);
             String arm64Manifest = pushWith(registry, clock, null, config("arm64"), arm64);
             String index = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":["
-                    + platform(amd64Manifest, "amd64") + "," + platform(arm64Manifest, "arm64") + "]}";
+                    + platform(amd64Manifest, manifestSize(config("amd64"), amd64), "amd64") + ","
+                    + platform(arm64Manifest, manifestSize(config("arm64"), arm64), "arm64") + "]}";
             assertEquals(201, registry.pushManifest("team/app", "multi", "application/vnd.oci.image.index.v1+json",
                     index));
             byte[] other = bytes(250_000, 43);
@@ -219,8 +220,9 @@ class BudgetTest {
         }
     }
 
-    private static String platform(String digest, String architecture) {
-        return "{\"mediaType\":\"" + MANIFEST_TYPE + "\",\"digest\":\"" + digest + "\",\"size\":1,"
+    /** An index's descriptor of a platform's manifest; the registry checks its size. */
+    private static String platform(String digest, int size, String architecture) {
+        return "{\"mediaType\":\"" + MANIFEST_TYPE + "\",\"digest\":\"" + digest + "\",\"size\":" + size + ","
                 + "\"platform\":{\"os\":\"linux\",\"architecture\":\"" + architecture + "\"}}";
     }
 
@@ -327,6 +329,11 @@ class BudgetTest {
     /** Pushes an image of {@code layers} (and a config of its own) a minute later; returns its digest. */
     private static String push(Registry registry, TestClock clock, String tag, byte[]... layers) throws Exception {
         return pushWith(registry, clock, tag, config(tag + "-" + Registry.sha256(layers[0])), layers);
+    }
+
+    /** The size of the manifest {@link #pushWith} pushes for {@code config} and {@code layers}. */
+    private static int manifestSize(byte[] config, byte[]... layers) {
+        return Registry.imageManifest(config, layers).getBytes(StandardCharsets.UTF_8).length;
     }
 
     /** Pushes an image of {@code config} and {@code layers} a minute later; returns its digest. */
