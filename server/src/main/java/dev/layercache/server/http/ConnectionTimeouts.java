@@ -153,11 +153,7 @@ final class ConnectionTimeouts extends ChannelDuplexHandler {
         disarm();
         if (nanos > 0) {
             timer = ctx.executor().schedule(() -> {
-                if (inBody) {
-                    ctx.fireUserEventTriggered(new BodyStalled(Duration.ofNanos(readNanos)));
-                } else {
-                    ctx.close();
-                }
+                ctx.close(); // between requests: nobody waits for an answer
             }, nanos, TimeUnit.NANOSECONDS);
         }
     }
