@@ -442,14 +442,20 @@ public final class CacheMetrics implements AutoCloseable {
         evictions.computeIfAbsent(kind, this::evictionCounter).increment();
         String label = namespaces.of(repository);
         recentEvictions.add(new RecentEvictions.Eviction(clock.instant(), label == null ? Namespaces.OTHER : label,
-                kind, reference, bytes));
+                repository, kind, reference, bytes));
     }
 
     // ------------------------------------------------------------------ what is read out
 
     /** The Prometheus exposition for a scrape with this {@code Accept} header. */
     public String scrape(String accept) {
-        return registry.scrape(contentType(accept));
+        return scrape(accept, MetricsView.ALL);
+    }
+
+    /** The exposition as {@code view}'s reader may see it: samples of other namespaces left out. */
+    public String scrape(String accept, MetricsView view) {
+        String all = registry.scrape(contentType(accept));
+        return view.everything() ? all : VisibleSamples.filter(all, view);
     }
 
     /** The content type {@link #scrape} answers for this {@code Accept} header. */
@@ -460,8 +466,17 @@ public final class CacheMetrics implements AutoCloseable {
         return "text/plain; version=0.0.4; charset=utf-8";
     }
 
-    /** A snapshot for the stats API. */
+    /** A snapshot for the stats API, of everything. */
     public StatsSnapshot snapshot() {
+        return snapshot(MetricsView.ALL);
+    }
+
+    /**
+     * A snapshot for the stats API as {@code view}'s reader may see it: the namespaces, root
+     * causes and evictions of what it may read. The windows, history, entry misses and store stay
+     * the whole node's (README, "Who sees which namespaces").
+     */
+    public StatsSnapshot snapshot(MetricsView view) {
         long minute = minute();
         // Every count belongs to a namespace (capped ones to "other"), so the whole node is the
         // sum of its namespaces: counting once per request, not once for the node and once more.
@@ -477,7 +492,9 @@ public final class CacheMetrics implements AutoCloseable {
             addInto(five, nsFive);
             addInto(hour, nsHour);
             addInto(day, nsDay);
-            perNamespace.add(new StatsSnapshot.NamespaceStats(ns.label, windows(nsFive, nsHour, nsDay)));
+            if (view.label(ns.label)) {
+                perNamespace.add(new StatsSnapshot.NamespaceStats(ns.label, windows(nsFive, nsHour, nsDay)));
+            }
         }
         perNamespace.sort((a, b) -> {
             int byLookups = Long.compare(b.windows().get("24h").lookups(), a.windows().get("24h").lookups());
@@ -498,8 +515,8 @@ public final class CacheMetrics implements AutoCloseable {
             misses.put(reason, c == null ? 0 : (long) c.count());
         }
         return new StatsSnapshot(clock.instant(), Duration.between(started, clock.instant()).toSeconds(),
-                windows(five, hour, day), perNamespace, history, misses, rootCauses.top(20), store, budgetBytes,
-                recentEvictions.list());
+                windows(five, hour, day), perNamespace, history, misses, rootCauses.top(20, view::repository), store,
+                budgetBytes, recentEvictions.list(view::repository));
     }
 
     private static void addInto(long[] total, long[] more) {
