@@ -9,6 +9,7 @@ import dev.layercache.server.cluster.ClusterNode;
 import dev.layercache.server.cluster.SharedKeyValueStore;
 import dev.layercache.server.cluster.TieredBlobBackend;
 import dev.layercache.server.config.ServerConfig;
+import dev.layercache.server.core.RepositoryName;
 import dev.layercache.server.entries.EntryService;
 import dev.layercache.server.grpc.GrpcServer;
 import dev.layercache.server.grpc.GrpcServices;
@@ -28,6 +29,7 @@ import dev.layercache.server.lifecycle.MetadataPruner;
 import dev.layercache.server.lifecycle.ReferenceGuard;
 import dev.layercache.server.metadata.BlobIndex;
 import dev.layercache.server.metadata.KeyValueStore;
+import dev.layercache.server.metadata.RepositoryIndex;
 import dev.layercache.server.metadata.RocksKeyValueStore;
 import dev.layercache.server.registry.UploadDirectory;
 import dev.layercache.server.storage.BlobBackend;
@@ -121,6 +123,10 @@ public final class LayerCacheServer implements AutoCloseable {
                     : new EntryService(metadata, localBlobService, clock, access, guard);
             StoreCensus census = new StoreCensus(metadata);
             metrics.watchStore(census, uploads::openSessions);
+            // Whether a missed lookup's namespace exists: asked of this node's own store, so that
+            // a miss never costs a bucket request (a cluster node knows what passed through it).
+            RepositoryIndex repositoriesHere = new RepositoryIndex(metadata);
+            metrics.holdsRepositories(prefix -> repositoriesHere.anyUnder(RepositoryName.parse(prefix)));
             BlobRepair repair = new BlobRepair(metadata, localManifests, localEntries);
             blobs.whenBytesLost(repair::forget);
             localBlobService.whenBytesLost(repair::forget);

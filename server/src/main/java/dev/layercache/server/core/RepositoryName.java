@@ -25,11 +25,16 @@ public final class RepositoryName implements Comparable<RepositoryName> {
 
     public static RepositoryName parse(String name) {
         Objects.requireNonNull(name, "name");
-        if (name.isEmpty() || name.length() > MAX_LENGTH || !GRAMMAR.matcher(name).matches()) {
+        if (!isValid(name)) {
             throw new RegistryException(ErrorCode.NAME_INVALID,
                     "invalid repository name: " + Digest.abbreviate(name), name.length() > 255 ? null : name);
         }
         return new RepositoryName(name);
+    }
+
+    /** True when {@link #parse} would accept {@code name} (null: false), for callers that only need to know. */
+    public static boolean isValid(String name) {
+        return name != null && !name.isEmpty() && name.length() <= MAX_LENGTH && GRAMMAR.matcher(name).matches();
     }
 
     /** The first path component, for example {@code team} for {@code team/app}. */

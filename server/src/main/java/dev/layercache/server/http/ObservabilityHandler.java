@@ -1,7 +1,11 @@
 package dev.layercache.server.http;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.auth.AccessControl;
+import dev.layercache.server.auth.Action;
+import dev.layercache.server.auth.Identity;
 import dev.layercache.server.metrics.CacheMetrics;
+import dev.layercache.server.metrics.MetricsView;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import java.io.IOException;
@@ -13,7 +17,8 @@ import java.util.regex.Pattern;
 
 /**
  * {@code /metrics} (Prometheus text), {@code /api/v1/stats} (JSON) and {@code /ui/} (the
- * dashboard page, served from the jar: no file of it comes from the internet).
+ * dashboard page, served from the jar: no file of it comes from the internet). With access
+ * control, the figures of a namespace go only to callers who may read it (see {@link Reader}).
  */
 final class ObservabilityHandler {
     /** Files of the page: plain names only, so no path can leave the folder. */
@@ -27,11 +32,46 @@ final class ObservabilityHandler {
 
     private final CacheMetrics metrics;
     private final ObjectMapper json;
+    private final AccessControl access;
     private final Map<String, byte[]> files = new ConcurrentHashMap<>();
 
-    ObservabilityHandler(CacheMetrics metrics, ObjectMapper json) {
+    ObservabilityHandler(CacheMetrics metrics, ObjectMapper json, AccessControl access) {
         this.metrics = metrics;
         this.json = json;
+        this.access = access;
+    }
+
+    /**
+     * What a caller may see: everything without access control or with {@code read} on every
+     * namespace (the scrape identity), otherwise the namespaces and repositories its rules let it
+     * read. The page at {@code /ui/} shows what {@code /api/v1/stats} answers its caller.
+     */
+    private MetricsView view(Request request) {
+        Identity who = request.identity();
+        return !access.enabled() || access.allows(who, Action.READ, null) ? MetricsView.ALL : new Reader(access, who);
+    }
+
+    /** A caller who may read some namespaces only. */
+    private record Reader(AccessControl access, Identity who) implements MetricsView {
+        @Override
+        public boolean everything() {
+            return false;
+        }
+
+        /**
+         * Rules match names by prefix, so asking about {@code team/}, the start every repository
+         * below the namespace shares, is true exactly when one rule covers them all: {@code *},
+         * {@code team/*}, {@code team}, or a pattern for a shorter prefix.
+         */
+        @Override
+        public boolean namespace(String prefix) {
+            return access.allows(who, Action.READ, prefix + "/");
+        }
+
+        @Override
+        public boolean repository(String name) {
+            return access.allows(who, Action.READ, name);
+        }
     }
 
     Response metrics(Request request) {
@@ -39,15 +79,15 @@ final class ObservabilityHandler {
             return disabled();
         }
         String accept = request.header(HttpHeaderNames.ACCEPT);
-        return Response.bytes(HttpResponseStatus.OK, metrics.scrape(accept).getBytes(StandardCharsets.UTF_8),
-                CacheMetrics.contentType(accept));
+        return Response.bytes(HttpResponseStatus.OK,
+                metrics.scrape(accept, view(request)).getBytes(StandardCharsets.UTF_8), CacheMetrics.contentType(accept));
     }
 
     Response stats(Request request) {
         if (!metrics.enabled()) {
             return disabled();
         }
-        return Response.json(HttpResponseStatus.OK, json, metrics.snapshot().toJson(json), "application/json")
+        return Response.json(HttpResponseStatus.OK, json, metrics.snapshot(view(request)).toJson(json), "application/json")
                 .header(HttpHeaderNames.CACHE_CONTROL, "no-store");
     }
 

@@ -13,7 +13,9 @@ import java.util.Locale;
  * Reads the OCI surface's lookups, bytes and latencies off completed requests, so that handlers
  * count nothing themselves: a manifest or blob {@code GET}/{@code HEAD} answered 200 (or 206) is
  * a hit, 404 a miss (README, "What counts as a lookup"); a miss on a tag the repository held and
- * lost is also a capacity miss.
+ * lost is also a capacity miss. Requests refused with 401, 403 or 429 count only in the latency
+ * histogram, and a miss in a repository that may not exist takes no namespace label of its own
+ * (see {@link CacheMetrics#missedNamespace}).
  */
 public final class RequestMetrics implements RequestListener {
     private static final List<HttpMethod> METHODS = List.of(HttpMethod.GET, HttpMethod.HEAD, HttpMethod.PUT,
@@ -52,47 +54,79 @@ public final class RequestMetrics implements RequestListener {
         int m = METHODS.indexOf(method);
         metrics.request(Surface.OCI, operations[route.resource().ordinal()][m < 0 ? METHODS.size() : m],
                 status >= 100 && status < 600 ? statuses[status] : Integer.toString(status), nanos);
+        if (status == 401 || status == 403 || status == 429) {
+            // Refused (access control, rate limits): no lookup, and its repository is nobody's
+            // namespace here, or anyone could fill the namespace slots by asking (issue 18).
+            return;
+        }
         String repository = route.name();
+        boolean reading = method.equals(HttpMethod.GET) || method.equals(HttpMethod.HEAD);
         switch (route.resource()) {
             case MANIFEST -> {
-                if (method.equals(HttpMethod.GET) || method.equals(HttpMethod.HEAD)) {
+                if (reading) {
                     boolean byDigest = route.param().indexOf(':') >= 0;
-                    CacheMetrics.NamespaceMeters ns = metrics.namespace(repository);
-                    lookup(byDigest ? LookupKind.MANIFEST : LookupKind.TAG, ns, status);
-                    if (status == 404 && !byDigest && manifests.tagWasRemoved(repository, route.param())) {
-                        metrics.capacityMiss(Surface.OCI, LookupKind.TAG, repository);
-                    }
+                    LookupKind kind = byDigest ? LookupKind.MANIFEST : LookupKind.TAG;
                     if (status == 200) {
-                        metrics.served(Surface.OCI, ns, bytesSent);
+                        CacheMetrics.NamespaceMeters ns = metrics.namespace(repository);
+                        if (ns != null) {
+                            metrics.lookup(Surface.OCI, kind, ns, true);
+                            metrics.served(Surface.OCI, ns, bytesSent);
+                        }
+                    } else if (status == 404) {
+                        CacheMetrics.NamespaceMeters ns = metrics.missedNamespace(repository);
+                        if (ns == null) {
+                            return;
+                        }
+                        if (!byDigest && manifests.tagWasRemoved(repository, route.param())) {
+                            ns = metrics.namespace(repository); // it held the tag: it exists
+                            metrics.capacityMiss(Surface.OCI, LookupKind.TAG, repository);
+                        }
+                        metrics.lookup(Surface.OCI, kind, ns, false);
                     }
                 } else if (method.equals(HttpMethod.PUT)) {
-                    metrics.received(Surface.OCI, repository, bytesReceived);
+                    received(repository, status, bytesReceived);
                 }
             }
             case BLOB -> {
-                if (method.equals(HttpMethod.GET) || method.equals(HttpMethod.HEAD)) {
+                if (!reading) {
+                    return;
+                }
+                if (status == 200 || status == 206) {
                     CacheMetrics.NamespaceMeters ns = metrics.namespace(repository);
-                    lookup(LookupKind.BLOB, ns, status);
-                    if (status == 200 || status == 206) {
-                        metrics.served(Surface.OCI, ns, bytesSent);
+                    if (ns == null) {
+                        return;
                     }
+                    metrics.lookup(Surface.OCI, LookupKind.BLOB, ns, true);
+                    metrics.served(Surface.OCI, ns, bytesSent);
                     if (status == 200 && method.equals(HttpMethod.HEAD) && declaredLength > 0) {
                         metrics.saved(Surface.OCI, SavedReason.HEAD_HIT, ns, declaredLength);
                     }
+                } else if (status == 404) {
+                    CacheMetrics.NamespaceMeters ns = metrics.missedNamespace(repository);
+                    if (ns != null) {
+                        metrics.lookup(Surface.OCI, LookupKind.BLOB, ns, false);
+                    }
                 }
             }
-            case UPLOADS, UPLOAD -> metrics.received(Surface.OCI, repository, bytesReceived);
+            case UPLOADS, UPLOAD -> received(repository, status, bytesReceived);
             default -> {
                 // no lookups or blob bytes elsewhere
             }
         }
     }
 
-    private void lookup(LookupKind kind, CacheMetrics.NamespaceMeters ns, int status) {
-        if (status == 200 || status == 206) {
-            metrics.lookup(Surface.OCI, kind, ns, true);
-        } else if (status == 404) {
-            metrics.lookup(Surface.OCI, kind, ns, false);
+    /**
+     * Bytes of a push: one that went through names a repository it is creating; one that failed
+     * (a digest mismatch, an invalid manifest) may name a repository that will never exist.
+     */
+    private void received(String repository, int status, long bytes) {
+        if (bytes <= 0) {
+            return;
+        }
+        CacheMetrics.NamespaceMeters ns = status < 300 ? metrics.namespace(repository)
+                : metrics.missedNamespace(repository);
+        if (ns != null) {
+            metrics.received(Surface.OCI, ns, bytes);
         }
     }
 }

@@ -30,7 +30,7 @@ final class Routes {
         BaseHandler base = new BaseHandler(ready);
         BlobHandler blob = new BlobHandler(blobs);
         UploadHandler upload = new UploadHandler(uploads, blobs, metrics, access);
-        ObservabilityHandler observability = new ObservabilityHandler(metrics, json);
+        ObservabilityHandler observability = new ObservabilityHandler(metrics, json, access);
         StoreHandler store = new StoreHandler(lifecycle, json);
         ManifestHandler manifest = new ManifestHandler(manifests);
         ListingHandler listing = new ListingHandler(manifests, json, access);

@@ -20,6 +20,11 @@ public final class RepositoryIndex {
         return kv.get(Table.REPOSITORIES, Keys.utf8(repo.toString())) != null;
     }
 
+    /** True when {@code namespace} is a repository or a leading part (whole path components) of one's name. */
+    public boolean anyUnder(RepositoryName namespace) {
+        return exists(namespace) || kv.anyWithPrefix(Table.REPOSITORIES, Keys.utf8(namespace + "/"));
+    }
+
     /** Up to {@code limit} names after {@code last} (exclusive, may be null), sorted. */
     public List<String> list(String last, int limit) {
         List<String> out = new ArrayList<>();

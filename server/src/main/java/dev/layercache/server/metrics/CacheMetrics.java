@@ -253,6 +253,15 @@ public final class CacheMetrics implements AutoCloseable {
         }
     }
 
+    /**
+     * Where namespaces are looked up before a miss gives one a label of its own: {@code test}
+     * answers whether the store holds a repository named {@code prefix} or below it. Until this
+     * is set, misses take no label of their own.
+     */
+    public void holdsRepositories(java.util.function.Predicate<String> test) {
+        namespaces.holdsRepositories(test);
+    }
+
     /** The disk budget to report (the lifecycle sets it; 0: none). */
     public void budget(long bytes) {
         this.budgetBytes = bytes;
@@ -260,10 +269,17 @@ public final class CacheMetrics implements AutoCloseable {
 
     // ------------------------------------------------------------------ what handlers report
 
-    /** A lookup in {@code repository} (a valid repository name or namespace). */
+    /**
+     * A lookup in {@code repository} by a caller allowed to make it: a hit names a repository
+     * that exists, a miss may not ({@link #missedNamespace}). Nothing for an invalid name.
+     */
     public void lookup(Surface surface, LookupKind kind, String repository, boolean hit) {
-        if (enabled) {
-            lookup(surface, kind, namespace(repository), hit);
+        if (!enabled) {
+            return;
+        }
+        NamespaceMeters ns = hit ? namespace(repository) : missedNamespace(repository);
+        if (ns != null) {
+            lookup(surface, kind, ns, hit);
         }
     }
 
@@ -277,13 +293,16 @@ public final class CacheMetrics implements AutoCloseable {
         ns.windows.add(minute(), hit ? Windows.Field.HITS : Windows.Field.MISSES, 1);
     }
 
-    /** A miss on a tag or entry that this cache held and removed. */
+    /** A miss on a tag or entry that this cache held and removed (so the repository existed). */
     public void capacityMiss(Surface surface, LookupKind kind, String repository) {
         if (!enabled) {
             return;
         }
-        known(capacityMisses.get(surface).get(kind), surface, kind).increment();
-        namespace(repository).windows.add(minute(), Windows.Field.CAPACITY_MISSES, 1);
+        NamespaceMeters ns = namespace(repository);
+        if (ns != null) {
+            known(capacityMisses.get(surface).get(kind), surface, kind).increment();
+            ns.windows.add(minute(), Windows.Field.CAPACITY_MISSES, 1);
+        }
     }
 
     /**
@@ -311,9 +330,13 @@ public final class CacheMetrics implements AutoCloseable {
         };
     }
 
+    /** Bytes of a hit in {@code repository} sent (nothing for an invalid name). */
     public void served(Surface surface, String repository, long bytes) {
         if (enabled && bytes > 0) {
-            served(surface, namespace(repository), bytes);
+            NamespaceMeters ns = namespace(repository);
+            if (ns != null) {
+                served(surface, ns, bytes);
+            }
         }
     }
 
@@ -325,17 +348,31 @@ public final class CacheMetrics implements AutoCloseable {
         ns.windows.add(minute(), Windows.Field.SERVED_BYTES, bytes);
     }
 
+    /** Bytes an authorised write to {@code repository} sent, which may be creating it (nothing for an invalid name). */
     public void received(Surface surface, String repository, long bytes) {
+        if (enabled && bytes > 0) {
+            NamespaceMeters ns = namespace(repository);
+            if (ns != null) {
+                received(surface, ns, bytes);
+            }
+        }
+    }
+
+    public void received(Surface surface, NamespaceMeters ns, long bytes) {
         if (!enabled || bytes <= 0) {
             return;
         }
         received.get(surface).increment(bytes);
-        namespace(repository).windows.add(minute(), Windows.Field.RECEIVED_BYTES, bytes);
+        ns.windows.add(minute(), Windows.Field.RECEIVED_BYTES, bytes);
     }
 
+    /** Bytes a client did not send to {@code repository}, where the blob now is (nothing for an invalid name). */
     public void saved(Surface surface, SavedReason reason, String repository, long bytes) {
         if (enabled && bytes > 0) {
-            saved(surface, reason, namespace(repository), bytes);
+            NamespaceMeters ns = namespace(repository);
+            if (ns != null) {
+                saved(surface, reason, ns, bytes);
+            }
         }
     }
 
@@ -403,15 +440,22 @@ public final class CacheMetrics implements AutoCloseable {
             return;
         }
         evictions.computeIfAbsent(kind, this::evictionCounter).increment();
-        recentEvictions.add(new RecentEvictions.Eviction(clock.instant(), namespaces.of(repository), kind,
-                reference, bytes));
+        String label = namespaces.of(repository);
+        recentEvictions.add(new RecentEvictions.Eviction(clock.instant(), label == null ? Namespaces.OTHER : label,
+                repository, kind, reference, bytes));
     }
 
     // ------------------------------------------------------------------ what is read out
 
     /** The Prometheus exposition for a scrape with this {@code Accept} header. */
     public String scrape(String accept) {
-        return registry.scrape(contentType(accept));
+        return scrape(accept, MetricsView.ALL);
+    }
+
+    /** The exposition as {@code view}'s reader may see it: samples of other namespaces left out. */
+    public String scrape(String accept, MetricsView view) {
+        String all = registry.scrape(contentType(accept));
+        return view.everything() ? all : VisibleSamples.filter(all, view);
     }
 
     /** The content type {@link #scrape} answers for this {@code Accept} header. */
@@ -422,8 +466,17 @@ public final class CacheMetrics implements AutoCloseable {
         return "text/plain; version=0.0.4; charset=utf-8";
     }
 
-    /** A snapshot for the stats API. */
+    /** A snapshot for the stats API, of everything. */
     public StatsSnapshot snapshot() {
+        return snapshot(MetricsView.ALL);
+    }
+
+    /**
+     * A snapshot for the stats API as {@code view}'s reader may see it: the namespaces, root
+     * causes and evictions of what it may read. The windows, history, entry misses and store stay
+     * the whole node's (README, "Who sees which namespaces").
+     */
+    public StatsSnapshot snapshot(MetricsView view) {
         long minute = minute();
         // Every count belongs to a namespace (capped ones to "other"), so the whole node is the
         // sum of its namespaces: counting once per request, not once for the node and once more.
@@ -439,7 +492,9 @@ public final class CacheMetrics implements AutoCloseable {
             addInto(five, nsFive);
             addInto(hour, nsHour);
             addInto(day, nsDay);
-            perNamespace.add(new StatsSnapshot.NamespaceStats(ns.label, windows(nsFive, nsHour, nsDay)));
+            if (view.label(ns.label)) {
+                perNamespace.add(new StatsSnapshot.NamespaceStats(ns.label, windows(nsFive, nsHour, nsDay)));
+            }
         }
         perNamespace.sort((a, b) -> {
             int byLookups = Long.compare(b.windows().get("24h").lookups(), a.windows().get("24h").lookups());
@@ -460,8 +515,8 @@ public final class CacheMetrics implements AutoCloseable {
             misses.put(reason, c == null ? 0 : (long) c.count());
         }
         return new StatsSnapshot(clock.instant(), Duration.between(started, clock.instant()).toSeconds(),
-                windows(five, hour, day), perNamespace, history, misses, rootCauses.top(20), store, budgetBytes,
-                recentEvictions.list());
+                windows(five, hour, day), perNamespace, history, misses, rootCauses.top(20, view::repository), store,
+                budgetBytes, recentEvictions.list(view::repository));
     }
 
     private static void addInto(long[] total, long[] more) {
@@ -487,9 +542,28 @@ public final class CacheMetrics implements AutoCloseable {
         return meter;
     }
 
-    /** The namespace of {@code repository} (a valid repository name), for the overloads that take it. */
+    /**
+     * The namespace of {@code repository}, which exists or which an authorised write is creating:
+     * a hit, a push, a mount. It takes a free slot of {@code metrics-max-namespaces}. Null when
+     * {@code repository} is not a valid repository name: count nothing about it then.
+     */
     public NamespaceMeters namespace(String repository) {
-        String label = namespaces.of(repository);
+        return meters(namespaces.of(repository));
+    }
+
+    /**
+     * The namespace of {@code repository} for a lookup that missed, or a write that failed: the
+     * repository may not exist, so only a namespace that has a label or holds repositories is
+     * named; the rest count under {@code other}. Null when the name is not valid.
+     */
+    public NamespaceMeters missedNamespace(String repository) {
+        return meters(namespaces.ofMiss(repository));
+    }
+
+    private NamespaceMeters meters(String label) {
+        if (label == null) {
+            return null;
+        }
         NamespaceMeters ns = byNamespace.get(label);
         return ns != null ? ns : byNamespace.computeIfAbsent(label, NamespaceMeters::new);
     }

@@ -8,8 +8,8 @@ import java.util.List;
 
 /** The last evictions, newest first, for the stats API and the dashboard. */
 final class RecentEvictions {
-    /** One root removed to stay within the budget. */
-    record Eviction(Instant at, String namespace, String kind, String reference, long bytes) {
+    /** One root removed to stay within the budget; {@code repository} decides who may see it. */
+    record Eviction(Instant at, String namespace, String repository, String kind, String reference, long bytes) {
     }
 
     private final int capacity;
@@ -26,7 +26,14 @@ final class RecentEvictions {
         }
     }
 
-    synchronized List<Eviction> list() {
-        return new ArrayList<>(recent);
+    /** The evictions in repositories {@code shown} accepts, newest first. */
+    synchronized List<Eviction> list(java.util.function.Predicate<String> shown) {
+        List<Eviction> out = new ArrayList<>();
+        for (Eviction e : recent) {
+            if (shown.test(e.repository())) {
+                out.add(e);
+            }
+        }
+        return out;
     }
 }

@@ -40,9 +40,14 @@ final class RootCauses {
         steps.put(id, new Step(namespace, step, inherited + 1));
     }
 
-    /** The {@code n} most frequent, most frequent first. */
-    synchronized List<Step> top(int n) {
-        List<Step> all = new ArrayList<>(steps.values());
+    /** The {@code n} most frequent of the steps in repositories {@code shown} accepts, most frequent first. */
+    synchronized List<Step> top(int n, java.util.function.Predicate<String> shown) {
+        List<Step> all = new ArrayList<>();
+        for (Step s : steps.values()) {
+            if (shown.test(s.namespace())) {
+                all.add(s);
+            }
+        }
         all.sort(Comparator.comparingLong(Step::misses).reversed().thenComparing(Step::step));
         return all.subList(0, Math.min(n, all.size()));
     }

@@ -125,7 +125,12 @@ class MetricsEndToEndTest {
         assertEquals(1, blobs.findMissingBlobs(FindMissingBlobsRequest.newBuilder().setNamespace("team/app")
                 .addDigests(layerDigest).addDigests(unknown).build()).getMissingCount());   // 1 hit, 1 miss
         assertTrue(writeBlob("team/app", layerDigest, layer).getAlreadyExisted());
-        // A namespace beyond the cap of 3 (team, libs, third) counts as "other".
+        // A namespace beyond the cap of 3 (team, libs, third) counts as "other". A miss takes a
+        // slot only in a namespace that holds a repository: an entry makes third/x and fourth/x.
+        for (String ns : new String[] {"third/x", "fourth/x"}) {
+            entries.putEntry(PutEntryRequest.newBuilder().setNamespace(ns).setEntry(Entry.newBuilder()
+                    .setKey(k1)).build());
+        }
         assertEquals(404, registry.head("/v2/third/x/blobs/" + unknown));
         assertEquals(404, registry.head("/v2/fourth/x/blobs/" + unknown));
 
@@ -164,7 +169,7 @@ class MetricsEndToEndTest {
             assertEquals(layer.length + config.length, m.value("layercache_store_bytes"));
             assertEquals(0, m.value("layercache_store_roots", "kind", "tag"));
             assertEquals(1, m.value("layercache_store_roots", "kind", "manifest"));
-            assertEquals(0, m.value("layercache_store_roots", "kind", "entry"));
+            assertEquals(2, m.value("layercache_store_roots", "kind", "entry"), "the entries of third/x, fourth/x");
             // Per namespace, with the cap: team, other and third have labels, fourth does not.
             assertEquals(2, m.value("layercache_namespace_lookups_total", "namespace", "team", "kind", "tag",
                     "result", "hit"));
@@ -196,6 +201,7 @@ class MetricsEndToEndTest {
             assertEquals(2, causes.size(), "app#3 (inputs changed) and app#9 (new step)");
             assertEquals(layer.length + config.length, stats.get("store").get("bytes").asLong());
             assertEquals(1, stats.get("store").get("roots").get("manifest").asLong());
+            assertEquals(2, stats.get("store").get("roots").get("entry").asLong());
             long historyHits = 0;
             for (JsonNode minute : stats.get("history")) {
                 historyHits += minute.get("hits").asLong();

@@ -16,7 +16,7 @@ class RootCausesTest {
         causes.count("team", "app#1");
         causes.count("team", "app#1");
         causes.count("other", "lib#2");
-        List<RootCauses.Step> top = causes.top(2);
+        List<RootCauses.Step> top = causes.top(2, repository -> true);
         assertEquals(List.of(new RootCauses.Step("team", "app#3", 5), new RootCauses.Step("team", "app#1", 2)), top);
     }
 
@@ -30,8 +30,8 @@ class RootCausesTest {
         for (int i = 0; i < 1000; i++) {
             causes.count("team", "rare-" + i);
         }
-        List<RootCauses.Step> top = causes.top(10);
-        assertTrue(causes.top(1000).size() <= 100, "memory stays bounded");
+        List<RootCauses.Step> top = causes.top(10, repository -> true);
+        assertTrue(causes.top(1000, repository -> true).size() <= 100, "memory stays bounded");
         assertEquals("hot", top.get(0).step());
         assertEquals(50, top.get(0).misses());
     }
