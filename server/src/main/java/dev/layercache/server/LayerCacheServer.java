@@ -168,7 +168,7 @@ public final class LayerCacheServer implements AutoCloseable {
                         : config.cluster().nodeUrl();
                 cluster.joined(url);
                 BucketCollector bucketGc = cluster.startCollection(config.cluster(), config.lifecycle(), manifests,
-                        access, guard, url, clock);
+                        access, guard, repair::forget, url, clock);
                 lifecycle.bucketCollection(bucketGc::run);
             }
             lifecycle.start();

@@ -12,6 +12,7 @@ import dev.layercache.server.registry.ManifestService;
 import dev.layercache.server.storage.ObjectStore;
 import dev.layercache.server.storage.ObjectStore.ObjectInfo;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -21,6 +22,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.UUID;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -38,13 +40,45 @@ import org.slf4j.LoggerFactory;
  * <p>Blobs no root reaches are removed in two steps, {@code gcGrace} apart: a run marks such a
  * blob pending ({@code gc/pending/<digest>}), and a later run deletes it if it is still pending
  * and still unreached. A node that publishes a root naming a pending blob first revives it
- * (deletes the pending mark, see {@link Revival}), and the deleting run checks the mark just
- * before deleting. This is why no bucket lifecycle rule is needed (moby/buildkit#3686): a blob
- * goes only after it has been unreferenced through two runs and nobody has asked for it since.
+ * (deletes the pending mark, see {@link Revival}). This is why no bucket lifecycle rule is needed
+ * (moby/buildkit#3686): a blob goes only after it has been unreferenced through two runs and
+ * nobody has asked for it since.
+ *
+ * <p>A check of the mark followed by a delete is not enough: a revival landing between the two
+ * would be lost, and the publication would name a blob deleted a moment later (the same window
+ * as distribution/distribution#3743 between a node's own check and commit, here between nodes).
+ * A bucket has no transaction spanning two objects, and a conditional delete would guard the
+ * blob on its own ETag, which a publication does not change. So the deletion is announced first:
+ * <ol>
+ *   <li>the collector writes a claim, {@code gc/sweeping/<digest>};
+ *   <li>then checks the pending mark once more, and if it is gone (revived), removes its claim
+ *       and keeps the blob;
+ *   <li>otherwise deletes the blob's links, record and bytes, then the mark, then the claim.
+ * </ol>
+ * A reviving publisher does the mirror image: it deletes the mark, then looks for a claim
+ * ({@link Revival#revive}). With read-after-write consistency (S3 since 2020, MinIO, Ceph), at
+ * least one side sees the other: if the collector's second look still finds the mark, the
+ * publisher's deletion of it came later, and so did its look for the claim, which it then finds.
+ * A publisher that finds a claim waits for it to go, then looks whether the bytes survived; if
+ * not, its node forgets what it cached about the blob, and the publication proceeds on the truth:
+ * a push uploads the bytes again, a mount or a manifest naming the blob is refused as unknown.
+ * Either way no root names a blob that is gone. (Harbor's collector has the same shape, with a
+ * "deleting" status in its database where this has an object.)
+ *
+ * <p>The claim bounds the collector, not the publisher: a collector deletes for at most
+ * {@link #SWEEP_LIMIT} after writing it and stops, removing its claim, when the time or its
+ * lease runs out; a publisher that sees the same claim for longer than
+ * {@link Revival#ABANDONED_AFTER} takes its collector for dead. A claim is left behind only when
+ * a request failed (an unanswered delete might still land later) or the node died; the next run
+ * removes those, and the pending mark makes it decide afresh.
  */
 public final class BucketCollector {
     private static final Logger log = LoggerFactory.getLogger(BucketCollector.class);
     static final String PENDING = "gc/pending/";
+    /** A collector's claim that it is deleting a blob (see the class comment). */
+    static final String SWEEPING = "gc/sweeping/";
+    /** How long a collector goes on deleting one blob's objects after claiming it. */
+    static final Duration SWEEP_LIMIT = Duration.ofSeconds(15);
     static final String ACCESS = "access/";
     private static final int PAGE = 1000;
 
@@ -123,6 +157,7 @@ public final class BucketCollector {
         int deleted = 0;
         int revived = 0;
         long bytesDeleted = 0;
+        removeAbandonedClaims(now);
         Set<Digest> pending = new HashSet<>();
         List<ObjectInfo> marks = new ArrayList<>();
         forEachObject(PENDING, marks::add);
@@ -143,23 +178,26 @@ public final class BucketCollector {
             if (now - mark.lastModifiedMillis() < limits.gcGrace().toMillis() || !lease.held()) {
                 continue;
             }
-            if (bucket.size(mark.key()) < 0) {
-                revived++; // a publication revived it since the listing
-                pending.remove(d);
-                continue;
-            }
             if (links == null) {
                 links = links();
             }
-            for (String link : links.getOrDefault(d, List.of())) {
-                bucket.delete(link);
+            List<String> objects = new ArrayList<>(links.getOrDefault(d, List.of()));
+            objects.add(MetaKeys.object(Table.BLOBS, Keys.utf8(d.toString())));
+            objects.add(TieredBlobBackend.object(d));
+            switch (sweep(d, mark.key(), objects)) {
+                case REVIVED -> {
+                    revived++; // a publication revived it since the listing
+                    pending.remove(d);
+                }
+                case DELETED -> {
+                    deleted++;
+                    bytesDeleted += blobs.get(d).size();
+                    // Left in the set: step one must not mark what is gone (it was in the listing).
+                }
+                case STOPPED -> {
+                    // Out of time or lease: still pending, the next run decides again.
+                }
             }
-            bucket.delete(MetaKeys.object(Table.BLOBS, Keys.utf8(d.toString())));
-            bucket.delete(TieredBlobBackend.object(d));
-            bucket.delete(mark.key());
-            deleted++;
-            bytesDeleted += blobs.get(d).size();
-            pending.remove(d);
         }
         // Step one: mark what no root reaches and is past its grace.
         int markedPending = 0;
@@ -179,6 +217,64 @@ public final class BucketCollector {
                         + " ({} bytes), {} revived, {} history records pruned, in {} ms", blobs.size(), bytesBefore,
                 evicted, markedPending, deleted, bytesDeleted, revived, pruned, report.millis());
         return report;
+    }
+
+    private enum Swept { REVIVED, DELETED, STOPPED }
+
+    /**
+     * Deletes {@code objects} (the blob's links, record and bytes, in that order: a crash half-way
+     * leaves unlinked bytes, never a link to nothing) unless the blob was revived; see the class
+     * comment for why the claim comes before the last look at the mark.
+     */
+    private Swept sweep(Digest digest, String mark, List<String> objects) throws IOException {
+        String claim = SWEEPING + digest;
+        bucket.put(claim, (UUID.randomUUID() + " " + clock.instant()).getBytes(StandardCharsets.UTF_8));
+        long claimed = System.nanoTime();
+        // Removed on every way out but a failed request: a delete whose answer was lost may still
+        // land, and publishers must keep waiting for it (a later run removes the claim).
+        boolean answered = false;
+        try {
+            Swept result = Swept.DELETED;
+            if (bucket.size(mark) < 0) {
+                result = Swept.REVIVED;
+            } else {
+                for (String object : objects) {
+                    if (System.nanoTime() - claimed > SWEEP_LIMIT.toNanos() || !lease.held()) {
+                        log.warn("bucket collection: stopped deleting {} after {} ms (lease held: {}); it stays"
+                                + " pending", digest, (System.nanoTime() - claimed) / 1_000_000, lease.held());
+                        result = Swept.STOPPED;
+                        break;
+                    }
+                    bucket.delete(object);
+                }
+                if (result == Swept.DELETED) {
+                    bucket.delete(mark);
+                }
+            }
+            answered = true;
+            return result;
+        } finally {
+            if (answered) {
+                bucket.delete(claim);
+            }
+        }
+    }
+
+    /**
+     * Claims left by a collector whose request failed or whose node died. Old enough that their
+     * collector has long stopped ({@link #SWEEP_LIMIT}) and publishers have stopped waiting for
+     * them, even with the bucket's clock and this node's apart by a minute.
+     */
+    private void removeAbandonedClaims(long now) throws IOException {
+        long old = Revival.ABANDONED_AFTER.plus(Duration.ofMinutes(1)).toMillis();
+        List<ObjectInfo> claims = new ArrayList<>();
+        forEachObject(SWEEPING, claims::add);
+        for (ObjectInfo claim : claims) {
+            if (now - claim.lastModifiedMillis() > old && lease.held()) {
+                log.info("bucket collection: removing the abandoned claim {}", claim.key());
+                bucket.delete(claim.key());
+            }
+        }
     }
 
     /**

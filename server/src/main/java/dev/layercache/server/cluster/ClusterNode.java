@@ -2,6 +2,7 @@ package dev.layercache.server.cluster;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.config.ServerConfig;
+import dev.layercache.server.core.Digest;
 import dev.layercache.server.lifecycle.AccessTracker;
 import dev.layercache.server.lifecycle.ReferenceGuard;
 import dev.layercache.server.metrics.CacheMetrics;
@@ -15,6 +16,7 @@ import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.function.BiConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -27,6 +29,10 @@ import org.slf4j.LoggerFactory;
  *   meta/&lt;table&gt;/&lt;key&gt;          a metadata record (see {@link MetaKeys}, {@link SharedKeyValueStore})
  *   uploads/&lt;id&gt;                which node holds an upload session
  *   nodes/&lt;host_port&gt;            a node that has joined, with its URL and start time
+ *   access/&lt;table&gt;/&lt;key&gt;        when a root was last used ({@link AccessMarks})
+ *   gc/pending/&lt;digest&gt;         a blob no root reached at the last collection ({@link BucketCollector})
+ *   gc/sweeping/&lt;digest&gt;        a collector deleting that blob right now
+ *   lease/collector             which node collects
  * </pre>
  */
 public final class ClusterNode implements AutoCloseable {
@@ -110,11 +116,14 @@ public final class ClusterNode implements AutoCloseable {
      * Starts this node's part in keeping the bucket within its limits: marks of the roots it
      * serves, revival of pending blobs it publishes against, and every {@code gcInterval} a try
      * for the lease and a collection run (see {@link BucketCollector}).
+     *
+     * @param forget makes this node forget a blob (its records and copy, and what named it
+     *               locally) that the bucket's collection deleted as it was published against
      */
     public BucketCollector startCollection(ServerConfig.Cluster settings, ServerConfig.Lifecycle lifecycle,
                                            ManifestService manifests, AccessTracker access, ReferenceGuard guard,
-                                           String nodeUrl, Clock clock) {
-        Revival revival = new Revival(bucket, health);
+                                           BiConsumer<Digest, String> forget, String nodeUrl, Clock clock) {
+        Revival revival = new Revival(bucket, health, forget);
         guard.beforePublishing(revival::revive);
         Duration every = settings.maxAge().isZero() ? Duration.ofHours(1)
                 : clamp(settings.maxAge().dividedBy(10), Duration.ofSeconds(1), Duration.ofHours(1));

@@ -38,6 +38,8 @@ public final class SharedKeyValueStore implements KeyValueStore {
     /** How a table is kept; see the class comment. */
     enum Sharing { LOCAL, WRITE_ONCE, CHANGING }
 
+    private static final int PAGE = 1000;
+
     private final KeyValueStore local;
     private final ObjectStore bucket;
     private final BucketHealth health;
@@ -124,9 +126,7 @@ public final class SharedKeyValueStore implements KeyValueStore {
         }
         List<Entry> out = new ArrayList<>();
         try {
-            String objectPrefix = MetaKeys.object(table, prefix);
-            String after = startAfter == null ? null : MetaKeys.object(table, startAfter);
-            for (String object : bucket.list(objectPrefix, after, limit)) {
+            for (String object : objects(table, prefix, startAfter, limit)) {
                 byte[] key = MetaKeys.key(table, object);
                 byte[] value = keyOnly(table) ? new byte[0] : valueOf(table, key, object);
                 if (value != null) {
@@ -141,6 +141,39 @@ public final class SharedKeyValueStore implements KeyValueStore {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /**
+     * The objects of the records of {@code table} whose key starts with {@code prefix}, in order.
+     * One listing of the prefix's objects, except for a prefix ending in {@code /}: a key's last
+     * slash is escaped in its object ({@code x/} is {@code x%2F}, since object keys never end in
+     * a slash), so no single object prefix matches both {@code x/} and {@code x/y}. The listing is
+     * then of the prefix without its slash, filtered. No index scans with such a prefix (theirs
+     * end in a NUL); the contract asks for it all the same.
+     */
+    private List<String> objects(Table table, byte[] prefix, byte[] startAfter, int limit) throws IOException {
+        String after = startAfter == null ? null : MetaKeys.object(table, startAfter);
+        boolean slash = prefix.length > 0 && prefix[prefix.length - 1] == '/';
+        if (!slash) {
+            return bucket.list(MetaKeys.object(table, prefix), after, limit);
+        }
+        String listed = MetaKeys.object(table, Arrays.copyOf(prefix, prefix.length - 1));
+        List<String> out = new ArrayList<>();
+        while (out.size() < limit) {
+            List<String> page = bucket.list(listed, after, PAGE);
+            for (String object : page) {
+                byte[] key = MetaKeys.key(table, object);
+                if (out.size() < limit && key.length >= prefix.length
+                        && Arrays.equals(key, 0, prefix.length, prefix, 0, prefix.length)) {
+                    out.add(object);
+                }
+            }
+            if (page.size() < PAGE) {
+                break;
+            }
+            after = page.get(page.size() - 1);
+        }
+        return out;
     }
 
     private byte[] valueOf(Table table, byte[] key, String object) throws IOException {
@@ -164,8 +197,7 @@ public final class SharedKeyValueStore implements KeyValueStore {
         }
         try {
             List<byte[]> keys = new ArrayList<>();
-            for (String object : bucket.list(MetaKeys.object(table, prefix),
-                    startAfter == null ? null : MetaKeys.object(table, startAfter), limit)) {
+            for (String object : objects(table, prefix, startAfter, limit)) {
                 keys.add(MetaKeys.key(table, object));
             }
             health.up();

@@ -417,21 +417,39 @@ public final class CacheMetrics implements AutoCloseable {
                 .register(registry).increment(missing);
     }
 
-    /** Bucket requests by operation and outcome, one counter each, made on first use. */
-    private final java.util.concurrent.ConcurrentMap<String, Counter> bucketRequests =
+    /** Bucket requests by operation and outcome, a counter and a timer each, made on first use. */
+    private final java.util.concurrent.ConcurrentMap<String, BucketMeters> bucketRequests =
             new java.util.concurrent.ConcurrentHashMap<>();
+
+    private record BucketMeters(Counter requests, io.micrometer.core.instrument.Timer latency) {
+    }
+
+    /**
+     * Histogram buckets of bucket request latency: S3 answers small requests in milliseconds to
+     * tens of them, and its deadline for those is 10 s; file transfers take minutes.
+     */
+    private static final Duration[] BUCKET_LATENCY_BUCKETS = java.util.stream.DoubleStream.of(
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+            .mapToObj(s -> Duration.ofNanos((long) (s * 1e9))).toArray(Duration[]::new);
 
     /**
      * One request to the cluster's shared bucket ({@code operation}: put, get, head, list, ...;
-     * {@code outcome}: ok, absent, error): object-store requests cost money, so they are counted.
+     * {@code outcome}: ok, absent, error) and how long it took: object-store requests cost money,
+     * so they are counted, and every node request waits on some, so they are timed.
      */
-    public void bucketRequest(String operation, String outcome) {
+    public void bucketRequest(String operation, String outcome, long nanos) {
         if (!enabled) {
             return;
         }
-        bucketRequests.computeIfAbsent(operation + '\0' + outcome, k -> Counter.builder("layercache.bucket.requests")
-                .description("Requests to the cluster's shared bucket")
-                .tag("operation", operation).tag("outcome", outcome).register(registry)).increment();
+        BucketMeters meters = bucketRequests.computeIfAbsent(operation + '\0' + outcome, k -> new BucketMeters(
+                Counter.builder("layercache.bucket.requests").description("Requests to the cluster's shared bucket")
+                        .tag("operation", operation).tag("outcome", outcome).register(registry),
+                io.micrometer.core.instrument.Timer.builder("layercache.bucket.request.duration")
+                        .description("Latency of requests to the cluster's shared bucket, retries included")
+                        .tag("operation", operation).tag("outcome", outcome)
+                        .serviceLevelObjectives(BUCKET_LATENCY_BUCKETS).register(registry)));
+        meters.requests().increment();
+        meters.latency().record(nanos, TimeUnit.NANOSECONDS);
     }
 
     /** A root removed to stay within the budget (the lifecycle's hook). */

@@ -94,17 +94,18 @@ public final class S3ObjectStore implements ObjectStore {
     }
 
     /**
-     * Hears of every request sent to the bucket once it has ended (so metrics can count them).
-     * {@code operation} is one of put, put_file, put_if_absent, get, head, download, delete, list,
-     * create_multipart, upload_part, complete_multipart, abort_multipart; {@code outcome} is ok,
-     * absent (no such key) or error. A put_if_absent refused because the key exists is ok: the
-     * bucket answered. Called on the SDK's threads; must not block.
+     * Hears of every request sent to the bucket once it has ended (so metrics can count and time
+     * them). {@code operation} is one of put, put_file, put_if_absent, get, head, download, delete,
+     * list, create_multipart, upload_part, complete_multipart, abort_multipart; {@code outcome} is
+     * ok, absent (no such key) or error. A put_if_absent refused because the key exists is ok: the
+     * bucket answered. {@code nanos} is how long the request took, the SDK's retries included.
+     * Called on the SDK's threads; must not block.
      */
     @FunctionalInterface
     public interface RequestListener {
-        RequestListener NONE = (operation, outcome) -> { };
+        RequestListener NONE = (operation, outcome, nanos) -> { };
 
-        void onRequest(String operation, String outcome);
+        void onRequest(String operation, String outcome, long nanos);
     }
 
     private final Settings settings;
@@ -327,8 +328,10 @@ public final class S3ObjectStore implements ObjectStore {
      * waited sees its request counted); cancelling it cancels the request.
      */
     private <T> CompletableFuture<T> send(String operation, CompletableFuture<T> call) {
+        long sent = System.nanoTime();
         CompletableFuture<T> reported = call.whenComplete((result, e) -> listener.onRequest(operation,
-                e == null || status(unwrap(e)) == 412 ? "ok" : isAbsent(unwrap(e)) ? "absent" : "error"));
+                e == null || status(unwrap(e)) == 412 ? "ok" : isAbsent(unwrap(e)) ? "absent" : "error",
+                System.nanoTime() - sent));
         reported.whenComplete((result, e) -> {
             if (e instanceof CancellationException) {
                 call.cancel(true);

@@ -67,6 +67,14 @@ public final class DeployQueries {
         return queries;
     }
 
+    /**
+     * True for a query of the cluster's bucket metrics ({@code layercache_bucket_*}), which only
+     * a node with a bucket exports: a single node returns no data for it.
+     */
+    public static boolean clusterOnly(Query query) {
+        return query.expr().contains("layercache_bucket_");
+    }
+
     /** Every target expression of every panel, variables replaced. */
     public static List<Query> dashboardQueries(Path dashboardJson) {
         JsonNode dashboard = readJson(dashboardJson);

@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 import org.junit.jupiter.api.Test;
 
 /** The contract of a {@link KeyValueStore}; each implementation's test extends it. */
@@ -56,6 +58,40 @@ public abstract class KeyValueStoreContract {
         assertTrue(kv.anyWithPrefix(Table.TAGS, b("b\0")));
         assertFalse(kv.anyWithPrefix(Table.TAGS, b("c\0")));
         assertTrue(kv.scan(Table.TAGS, b("a\0"), b("a\0x"), 10).isEmpty());
+    }
+
+    /**
+     * Keys are bytes: characters a store may have to escape (spaces, {@code %}, slashes at either
+     * end or doubled, non-ASCII) come back as they went in, and a prefix matches byte for byte,
+     * wherever it ends.
+     */
+    @Test
+    void keysOfAnyCharacterRoundTripAndPrefixesMatchByteForByte() throws Exception {
+        KeyValueStore kv = store();
+        List<String> keys = List.of("team/app\0v1", "team/app/sub\0v1", "team-x\0v1", "/leading", "trailing/",
+                "a//b", "sp ace\0%41 per%cent", "\u00fcn\u00ef\u20acode\0x", "step#3\0!");
+        KeyValueStore.Batch batch = kv.batch();
+        keys.forEach(k -> batch.put(Table.TAGS, b(k), b("value of " + k)));
+        batch.commit(true);
+        for (String k : keys) {
+            assertArrayEquals(b("value of " + k), kv.get(Table.TAGS, b(k)), k);
+        }
+        assertEquals(new TreeSet<>(keys), scanned(kv, ""));
+        assertEquals(Set.of("team/app\0v1", "team/app/sub\0v1"), scanned(kv, "team/"));
+        assertEquals(Set.of("team/app/sub\0v1"), scanned(kv, "team/app/"));
+        assertEquals(Set.of("a//b"), scanned(kv, "a/"));
+        assertEquals(Set.of("/leading"), scanned(kv, "/"));
+        assertEquals(Set.of("trailing/"), scanned(kv, "trailing/"));
+        assertEquals(Set.of("sp ace\0%41 per%cent"), scanned(kv, "sp ace\0%"));
+        for (KeyValueStore.Entry e : kv.scan(Table.TAGS, new byte[0], null, 100)) {
+            assertArrayEquals(b("value of " + Keys.string(e.key())), e.value());
+        }
+    }
+
+    private static Set<String> scanned(KeyValueStore kv, String prefix) {
+        Set<String> out = new TreeSet<>();
+        kv.scanKeys(Table.TAGS, b(prefix), null, 100).forEach(k -> out.add(Keys.string(k)));
+        return out;
     }
 
     @Test

@@ -39,7 +39,7 @@ class S3ObjectStoreTest extends ObjectStoreContract {
     /** Requests seen by the listener, as "operation outcome" counts. */
     private final Map<String, AtomicInteger> requests = new ConcurrentHashMap<>();
 
-    private final S3ObjectStore.RequestListener counting = (operation, outcome) ->
+    private final S3ObjectStore.RequestListener counting = (operation, outcome, nanos) ->
             requests.computeIfAbsent(operation + " " + outcome, k -> new AtomicInteger()).incrementAndGet();
 
     /** Each test in its own prefix of the one bucket: as good as an empty bucket, and quick. */
@@ -70,8 +70,8 @@ class S3ObjectStoreTest extends ObjectStoreContract {
     void aFailedMultipartUploadIsAborted() throws Exception {
         Path file = randomFile("shrinking", LARGE_FILE_SIZE);
         // Cut the file once the upload exists: the second and third parts cannot be read whole.
-        S3ObjectStore.RequestListener cutting = (operation, outcome) -> {
-            counting.onRequest(operation, outcome);
+        S3ObjectStore.RequestListener cutting = (operation, outcome, nanos) -> {
+            counting.onRequest(operation, outcome, nanos);
             if (operation.equals("create_multipart")) {
                 try (var channel = FileChannel.open(file, StandardOpenOption.WRITE)) {
                     channel.truncate(6L << 20);
@@ -105,8 +105,8 @@ class S3ObjectStoreTest extends ObjectStoreContract {
     void anInterruptedMultipartUploadIsAbortedAndTheFlagKept() throws Exception {
         Path file = randomFile("large", LARGE_FILE_SIZE);
         Thread uploader = Thread.currentThread();
-        S3ObjectStore.RequestListener interrupting = (operation, outcome) -> {
-            counting.onRequest(operation, outcome);
+        S3ObjectStore.RequestListener interrupting = (operation, outcome, nanos) -> {
+            counting.onRequest(operation, outcome, nanos);
             if (operation.equals("create_multipart")) {
                 uploader.interrupt();
             }
