@@ -244,11 +244,18 @@ public final class UploadService {
         s.inUse.set(true);
         synchronized (admission) {
             admit(client);
+            open.put(id, s); // holds its place; in use, so nothing reclaims it meanwhile
+        }
+        try {
+            // Outside the lock: in a cluster, announcing is a bucket request.
             createFile(s);
             if (announced) {
                 announce(s);
             }
-            open.put(id, s);
+        } catch (IOException | RuntimeException e) {
+            open.remove(id);
+            Files.deleteIfExists(layout.upload(id));
+            throw e;
         }
         return s;
     }
