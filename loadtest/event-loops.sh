@@ -15,7 +15,7 @@
 #   ./mvnw -B -DskipTests package && loadtest/event-loops.sh
 #   BEFORE_JAR=/path/to/main/layercache-server.jar loadtest/event-loops.sh
 #
-# Settings (environment): ROUNDS=5 DURATION=5 COST=12 FLOOD_RATE=200 (auth-flood);
+# Settings (environment): PHASES="auth-flood grpc-transfers" (either or both); ROUNDS=5 DURATION=5 COST=12 FLOOD_RATE=200 (auth-flood);
 # GRPC_ROUNDS=3 GRPC_DURATION=10 BLOB_MIB=1024 (grpc-transfers: needs about
 # (2 + 2 x GRPC_ROUNDS x GRPC_DURATION / 4) x BLOB_MIB of disk per node); OUT_DIR=loadtest/results.
 # Every process it starts is stopped and the folder removed on exit, also after an error or Ctrl-C.
@@ -30,6 +30,7 @@ GRPC_ROUNDS=${GRPC_ROUNDS:-3}
 GRPC_DURATION=${GRPC_DURATION:-10}
 BLOB_MIB=${BLOB_MIB:-1024}
 OUT_DIR=${OUT_DIR:-loadtest/results}
+PHASES=${PHASES:-auth-flood grpc-transfers}
 AFTER_JAR=server/target/layercache-server.jar
 LOADTEST_JAR=loadtest/target/layercache-loadtest.jar
 
@@ -78,6 +79,7 @@ mkdir -p "$OUT_DIR"
 log "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # 1. auth-flood
+if [[ " $PHASES " == *" auth-flood "* ]]; then
 java -jar "$LOADTEST_JAR" auth-flood --write-htpasswd "$work/htpasswd" --cost "$COST"
 targets=() node_pids=()
 start after "$AFTER_JAR" 5420 5421 --auth-htpasswd "$work/htpasswd"
@@ -91,8 +93,10 @@ java -jar "$LOADTEST_JAR" auth-flood "${targets[@]}" --server-pid "$(IFS=,; echo
      --rounds "$ROUNDS" --duration "$DURATION" --flood-rate "$FLOOD_RATE" --json "$OUT_DIR/auth-flood.json"
 log "load average after auth-flood: $(cut -d' ' -f1-3 /proc/loadavg)"
 stop_all
+fi
 
 # 2. grpc-transfers
+if [[ " $PHASES " == *" grpc-transfers "* ]]; then
 targets=() node_pids=()
 start after-grpc "$AFTER_JAR" 5424 5425
 targets+=(--target "after=127.0.0.1:5425"); node_pids+=("$started")
@@ -103,4 +107,5 @@ fi
 log "grpc-transfers: ${GRPC_ROUNDS} rounds of ${GRPC_DURATION} s per mode, ${BLOB_MIB} MiB blobs"
 java -jar "$LOADTEST_JAR" grpc-transfers "${targets[@]}" --server-pid "$(IFS=,; echo "${node_pids[*]}")" \
      --rounds "$GRPC_ROUNDS" --duration "$GRPC_DURATION" --blob-mib "$BLOB_MIB" --json "$OUT_DIR/grpc-transfers.json"
-log "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+log "load average after grpc-transfers: $(cut -d' ' -f1-3 /proc/loadavg)"
+fi

@@ -23,6 +23,10 @@ import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientCalls;
 import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.StreamObserver;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioSocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -88,6 +92,9 @@ final class LookupsDuringTransfers implements java.util.concurrent.Callable<Inte
     @Option(names = "--json", description = "write the results here as JSON")
     Path json;
 
+    private EventLoopGroup lookupLoops;
+    private EventLoopGroup transferLoops;
+
     /** A node, the lookups' channel to it, and the address the transfer clients open their own channels to. */
     private record Node(String name, String target, ManagedChannel channel, Long pid, String[] keys,
                         String readDigest) {
@@ -114,9 +121,11 @@ final class LookupsDuringTransfers implements java.util.concurrent.Callable<Inte
             freshDigests.add(digests);
         }
         List<Node> nodes = new ArrayList<>();
+        lookupLoops = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+        transferLoops = new MultiThreadIoEventLoopGroup(2, NioIoHandler.newFactory());
         for (int i = 0; i < targets.size(); i++) {
             String[] t = targets.get(i).split("=", 2);
-            ManagedChannel channel = channel(t[1]);
+            ManagedChannel channel = channel(t[1], lookupLoops);
             String[] keyList = prepare(channel, readChunk, readDigest);
             nodes.add(new Node(t[0], t[1], channel, i < pids.size() ? pids.get(i) : null, keyList, readDigest));
         }
@@ -169,15 +178,23 @@ final class LookupsDuringTransfers implements java.util.concurrent.Callable<Inte
             for (Node node : nodes) {
                 node.channel().shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
             }
+            lookupLoops.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+            transferLoops.shutdownGracefully(0, 1, TimeUnit.SECONDS);
         }
         System.out.println(report.markdown());
         report.write(json);
         return 0;
     }
 
-    private static ManagedChannel channel(String target) {
-        // Callbacks on the event loop: they only count and release a permit.
+    /**
+     * A channel on event loops of its own: the lookups' apart from the transfer clients', as on
+     * different machines. On grpc's shared client loops a lookup's answer would wait behind the
+     * transfers' megabyte messages in this process, before or after the server had answered it.
+     */
+    private static ManagedChannel channel(String target, EventLoopGroup loops) {
+        // Callbacks on the event loop: they only count, release a permit or drop a buffer.
         return NettyChannelBuilder.forTarget(target).usePlaintext().directExecutor()
+                .eventLoopGroup(loops).channelType(NioSocketChannel.class)
                 .flowControlWindow(8 << 20).maxInboundMessageSize(16 << 20).build();
     }
 
@@ -185,8 +202,8 @@ final class LookupsDuringTransfers implements java.util.concurrent.Callable<Inte
     private String[] prepare(ManagedChannel channel, byte[] readChunk, String readDigest) throws Exception {
         byte[] layer = "lookup layer".getBytes(StandardCharsets.UTF_8);
         String layerDigest = sha256(layer);
-        write(channel, layerDigest, layer, 1, layer.length, new AtomicBoolean());
-        write(channel, readDigest, readChunk, blobMib, (long) blobMib << 20, new AtomicBoolean());
+        write(channel, layerDigest, layer, 1, layer.length, new AtomicBoolean(), new AtomicLong());
+        write(channel, readDigest, readChunk, blobMib, (long) blobMib << 20, new AtomicBoolean(), new AtomicLong());
         EntryCacheGrpc.EntryCacheBlockingStub stub = EntryCacheGrpc.newBlockingStub(channel);
         String[] keyList = new String[keys];
         for (int i = 0; i < keys; i++) {
@@ -216,7 +233,7 @@ final class LookupsDuringTransfers implements java.util.concurrent.Callable<Inte
         for (int c = 0; c < transferClients; c++) {
             int client = c;
             boolean writer = c < freshDigests.size();
-            ManagedChannel channel = channel(node.target());
+            ManagedChannel channel = channel(node.target(), transferLoops);
             channels.add(channel);
             Thread t = new Thread(transfers.wrap(() -> {
                 int k = firstFresh;
@@ -227,13 +244,15 @@ final class LookupsDuringTransfers implements java.util.concurrent.Callable<Inte
                             int index = k++ % digests.size();
                             freshUsed.incrementAndGet();
                             WriteBlobResponse r = write(channel, digests.get(index), chunk(client, index),
-                                    blobMib, (long) blobMib << 20, stop);
+                                    blobMib, (long) blobMib << 20, stop, written);
                             if (r == null) {
                                 return;
                             }
-                            (r.getAlreadyExisted() ? skipped : written).addAndGet((long) blobMib << 20);
+                            if (r.getAlreadyExisted()) {
+                                skipped.addAndGet((long) blobMib << 20);
+                            }
                         } else {
-                            read.addAndGet(read(channel, node.readDigest()));
+                            read(channel, node.readDigest(), read);
                         }
                     } catch (Exception e) {
                         if (!stop.get()) {
@@ -252,6 +271,7 @@ final class LookupsDuringTransfers implements java.util.concurrent.Callable<Inte
         long t0 = System.nanoTime();
         Map<String, Object> figures = lookups(node, seconds);
         double elapsed = (System.nanoTime() - t0) / 1e9;
+        long bytesDuring = written.get() + read.get() - bytesBefore;
         stop.set(true);
         transfers.cancel(null);
         for (Thread t : clients) {
@@ -260,9 +280,9 @@ final class LookupsDuringTransfers implements java.util.concurrent.Callable<Inte
         for (ManagedChannel channel : channels) {
             channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
-        figures.put("transfer_MB_per_s_completed", (written.get() + read.get() - bytesBefore) / 1e6 / elapsed);
-        figures.put("written_GiB", written.get() / (double) (1L << 30));
-        figures.put("read_GiB", read.get() / (double) (1L << 30));
+        figures.put("transfer_MB_per_s", bytesDuring / 1e6 / elapsed);
+        figures.put("sent_GiB", written.get() / (double) (1L << 30));
+        figures.put("received_GiB", read.get() / (double) (1L << 30));
         figures.put("writes_already_present_GiB", skipped.get() / (double) (1L << 30));
         figures.put("fresh_used", freshUsed.get());
         return figures;
@@ -315,9 +335,9 @@ final class LookupsDuringTransfers implements java.util.concurrent.Callable<Inte
         return row;
     }
 
-    private long read(ManagedChannel channel, String digest) throws Exception {
+    /** Reads a blob, counting its bytes into {@code bytes} as they come. */
+    private long read(ManagedChannel channel, String digest, AtomicLong bytes) throws Exception {
         CompletableFuture<Long> done = new CompletableFuture<>();
-        AtomicLong bytes = new AtomicLong();
         ClientCalls.asyncServerStreamingCall(channel.newCall(Transfers.readBlobMethod(), CallOptions.DEFAULT),
                 ReadBlobRequest.newBuilder().setNamespace(namespace).setDigest(digest).build(),
                 new StreamObserver<PooledMessage<ReadBlobResponse>>() {
@@ -341,9 +361,9 @@ final class LookupsDuringTransfers implements java.util.concurrent.Callable<Inte
         return done.get(10, TimeUnit.MINUTES);
     }
 
-    /** Streams {@code count} copies of {@code chunk} under flow control; null when stopped first. */
+    /** Streams {@code count} copies of {@code chunk} under flow control, counting into {@code sent}; null when stopped first. */
     private WriteBlobResponse write(ManagedChannel channel, String digest, byte[] chunk, int count, long size,
-                                    AtomicBoolean stop) throws Exception {
+                                    AtomicBoolean stop, AtomicLong sent) throws Exception {
         CompletableFuture<WriteBlobResponse> result = new CompletableFuture<>();
         Semaphore ready = new Semaphore(0);
         StreamObserver<WriteBlobRequest> requests = BlobsGrpc.newStub(channel).withOnReadyThreshold(4 << 20).writeBlob(
@@ -386,6 +406,7 @@ final class LookupsDuringTransfers implements java.util.concurrent.Callable<Inte
             msg.setFinishWrite(i == count - 1);
             requests.onNext(msg.build());
             offset += chunk.length;
+            sent.addAndGet(chunk.length);
         }
         requests.onCompleted();
         return result.get(10, TimeUnit.MINUTES);
