@@ -79,7 +79,7 @@ final class AuthInterceptor implements ServerInterceptor {
         Context context = Context.current();
         DeferredListener<Q> deferred = new DeferredListener<>();
         identity.whenComplete((who, failure) -> executors.of(call.getMethodDescriptor()).execute(
-                () -> context.run(() -> deferred.start(start(identity, call, headers, next)))));
+                () -> context.run(() -> deferred.start(() -> start(identity, call, headers, next)))));
         return deferred;
     }
 
