@@ -58,6 +58,7 @@ public final class LayerCacheServer implements AutoCloseable {
     private final ServerConfig config;
     private final RocksKeyValueStore metadata;
     private final ExecutorService blocking;
+    private final ExecutorService requests;
     private final Transport transport;
     private final HttpServer http;
     private final GrpcServer grpc;
@@ -77,6 +78,9 @@ public final class LayerCacheServer implements AutoCloseable {
             // A work-stealing pool in FIFO mode: a hand-off costs far less than with a shared queue,
             // which matters when one small request makes several hops (gRPC's listener callbacks).
             blocking = new ForkJoinPool(config.blockingThreads(), named("layercache-blocking"), null, true);
+            // Lookups and other small requests (HTTP without a streamed body, unary gRPC calls) on a
+            // pool of their own: they must not queue behind the disk work of uploads and streams.
+            requests = new ForkJoinPool(config.blockingThreads(), named("layercache-requests"), null, true);
             ServerConfig.Auth auth = config.auth();
             AccessControl accessControl = AccessControl.load(auth.htpasswd(), auth.tokens(), auth.rules(),
                     auth.anonymousRead());
@@ -153,10 +157,10 @@ public final class LayerCacheServer implements AutoCloseable {
                             (int) config.maxHeaderSize(), accessControl, rates, config.limits().idleTimeout(),
                             config.limits().readTimeout(), config.limits().minBodyRate(), tls,
                             config.httpDownloads() == ServerConfig.HttpDownloads.SENDFILE),
-                    transport, blobs, uploads, manifests, json, blocking, this::isReady, metrics, lifecycle,
+                    transport, blobs, uploads, manifests, json, requests, blocking, this::isReady, metrics, lifecycle,
                     RequestListener.all(List.of(new AccessLog(), new RequestMetrics(metrics, manifests))),
                     new AnalysisService(manifests, blobs, served, metadata, json, AnalysisService.MEMORY_ENTRIES));
-            grpc = new GrpcServer(config.bindAddress(), config.grpcPort(), transport, blocking,
+            grpc = new GrpcServer(config.bindAddress(), config.grpcPort(), transport, requests, blocking,
                     GrpcServices.create(entries, blobs, uploads, manifests,
                             (int) config.maxManifestSize(), metrics), metrics, accessControl, rates,
                     config.limits().idleTimeout(), tls);
@@ -247,10 +251,14 @@ public final class LayerCacheServer implements AutoCloseable {
         http.close();
         transport.close();
         blocking.shutdown();
+        requests.shutdown();
         try {
             if (!blocking.awaitTermination(10, TimeUnit.SECONDS)) {
                 log.warn("disk work still running at shutdown");
                 blocking.shutdownNow();
+            }
+            if (!requests.awaitTermination(5, TimeUnit.SECONDS)) {
+                requests.shutdownNow();
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

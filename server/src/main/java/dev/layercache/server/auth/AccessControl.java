@@ -3,7 +3,10 @@ package dev.layercache.server.auth;
 import dev.layercache.server.core.ErrorCode;
 import dev.layercache.server.core.RegistryException;
 import java.io.IOException;
+import java.net.InetAddress;
 import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 
 /**
  * Authentication and authorization for both surfaces, in one place: who a request comes from,
@@ -11,6 +14,12 @@ import java.nio.file.Path;
  * {@link Identity#ANONYMOUS}; refusing it is {@code 401} with a challenge (gRPC:
  * {@code UNAUTHENTICATED}), refusing a known identity is {@code 403} (gRPC:
  * {@code PERMISSION_DENIED}), as the OCI spec and gRPC's status codes say.
+ *
+ * <p>Threads: {@link #authenticate(String, InetAddress)} answers at once, on the caller's thread,
+ * whatever needs no bcrypt check (no credentials, tokens, credentials checked before); the
+ * checks themselves run on a pool of their own ({@link Verifier}). Callers still call it off the
+ * event loops: it looks at the credential files' times every two seconds. Everything else here
+ * is arithmetic on what is in memory.
  */
 public final class AccessControl {
     /** The embedded default: no credentials asked, everything allowed. */
@@ -22,11 +31,13 @@ public final class AccessControl {
     private final Credentials credentials;
     private final Rules rules;
     private final boolean anonymousRead;
+    private final Verifier verifier;
 
     private AccessControl(Credentials credentials, Rules rules, boolean anonymousRead) {
         this.credentials = credentials;
         this.rules = rules;
         this.anonymousRead = anonymousRead;
+        this.verifier = credentials == null ? null : new Verifier(credentials);
     }
 
     /**
@@ -47,19 +58,42 @@ public final class AccessControl {
     }
 
     /**
-     * The identity behind an {@code Authorization} header value (null or empty: anonymous).
+     * The identity behind an {@code Authorization} header value (null or empty: anonymous) sent
+     * from {@code client} (null: not known). Complete at once unless a bcrypt check is needed;
+     * then completed on the verification pool. Fails with a RegistryException: UNAUTHORIZED for
+     * wrong credentials, TOO_MANY_REQUESTS when the client has had too many wrong ones checked.
+     */
+    public CompletableFuture<Identity> authenticate(String authorization, InetAddress client) {
+        if (!enabled()) {
+            return CompletableFuture.completedFuture(Identity.ANONYMOUS);
+        }
+        Credentials.Claim claim = credentials.claim(authorization);
+        if (claim == null) {
+            return CompletableFuture.completedFuture(Identity.ANONYMOUS);
+        }
+        if (claim instanceof Credentials.Known known) {
+            return CompletableFuture.completedFuture(known.identity());
+        }
+        if (claim instanceof Credentials.Refused refused) {
+            return CompletableFuture.failedFuture(
+                    new RegistryException(ErrorCode.UNAUTHORIZED, "authentication failed: " + refused.reason()));
+        }
+        return verifier.verify((Credentials.Unverified) claim, client);
+    }
+
+    /**
+     * {@link #authenticate(String, InetAddress)}, waiting for the answer: up to a bcrypt check.
      *
      * @throws RegistryException UNAUTHORIZED when credentials are given but wrong
      */
     public Identity authenticate(String authorization) {
-        if (!enabled()) {
-            return Identity.ANONYMOUS;
-        }
         try {
-            Identity id = credentials.authenticate(authorization);
-            return id == null ? Identity.ANONYMOUS : id;
-        } catch (Credentials.Invalid e) {
-            throw new RegistryException(ErrorCode.UNAUTHORIZED, "authentication failed: " + e.getMessage());
+            return authenticate(authorization, null).join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof RuntimeException cause) {
+                throw cause;
+            }
+            throw e;
         }
     }
 

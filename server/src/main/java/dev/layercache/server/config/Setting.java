@@ -14,7 +14,8 @@ public enum Setting {
     DATA_DIR("data-dir", "./data", "folder for blobs, metadata and uploads"),
     MAX_MANIFEST_SIZE("max-manifest-size", "4MiB", "largest manifest accepted (413 beyond); at least 4MiB"),
     MAX_HEADER_SIZE("max-header-size", "16KiB", "largest total of request headers (431 beyond)"),
-    BLOCKING_THREADS("blocking-threads", "0", "threads for disk and metadata work (0: 4 per core, at least 8)"),
+    BLOCKING_THREADS("blocking-threads", "0", "threads for disk and metadata work, in each of two pools: uploads and"
+            + " gRPC streams, and every other request (0: 4 per core, at least 8)"),
     SHUTDOWN_GRACE("shutdown-grace", "30s", "how long SIGTERM waits for requests in progress before aborting them"),
     MAX_BLOB_SIZE("max-blob-size", "0", "largest blob accepted (413 beyond; 0: no limit)"),
     MAX_UPLOADS_PER_IDENTITY("max-uploads-per-identity", "256", "upload sessions open at once per identity; anonymous"

@@ -6,13 +6,17 @@ import dev.layercache.server.auth.Identity;
 import dev.layercache.server.core.RegistryException;
 import io.grpc.Context;
 import io.grpc.Contexts;
+import io.grpc.Grpc;
 import io.grpc.Metadata;
 import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import java.net.InetSocketAddress;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 
 /**
  * Access control on the gRPC surface: the {@code authorization} metadata (the same Basic or
@@ -20,6 +24,11 @@ import java.util.Map;
  * {@link Args#namespace} checks against the namespace of the request as it parses it, so no
  * service method can skip it. Wrong credentials end the call with {@code UNAUTHENTICATED} before
  * any message is read.
+ *
+ * <p>Threads: grpc-java runs this on the call's pool, never on an event loop. Credentials seen
+ * before are answered there at once; new ones take a bcrypt check on the verification pool, and
+ * meanwhile the call waits without a thread ({@link DeferredListener}), then starts on its own
+ * pool again ({@link CallExecutors}).
  */
 final class AuthInterceptor implements ServerInterceptor {
     static final Context.Key<Identity> IDENTITY = Context.key("layercache-identity");
@@ -50,24 +59,44 @@ final class AuthInterceptor implements ServerInterceptor {
     private final AccessControl control;
 
     private final dev.layercache.server.auth.RateLimits rates;
+    private final CallExecutors executors;
 
-    AuthInterceptor(AccessControl control, dev.layercache.server.auth.RateLimits rates) {
+    AuthInterceptor(AccessControl control, dev.layercache.server.auth.RateLimits rates, CallExecutors executors) {
         this.control = control;
         this.rates = rates;
+        this.executors = executors;
     }
 
     @Override
     public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
                                                        ServerCallHandler<Q, R> next) {
+        java.net.SocketAddress remote = call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
+        CompletableFuture<Identity> identity = control.authenticate(headers.get(AUTHORIZATION),
+                remote instanceof InetSocketAddress a ? a.getAddress() : null);
+        if (identity.isDone()) {
+            return start(identity, call, headers, next);
+        }
+        Context context = Context.current();
+        DeferredListener<Q> deferred = new DeferredListener<>();
+        identity.whenComplete((who, failure) -> executors.of(call.getMethodDescriptor()).execute(
+                () -> context.run(() -> deferred.start(() -> start(identity, call, headers, next)))));
+        return deferred;
+    }
+
+    /** Starts the call once its identity is known, or ends it when refused. */
+    private <Q, R> ServerCall.Listener<Q> start(CompletableFuture<Identity> identity, ServerCall<Q, R> call,
+                                                Metadata headers, ServerCallHandler<Q, R> next) {
         Identity who;
         try {
-            who = control.authenticate(headers.get(AUTHORIZATION));
+            who = identity.join();
             if (call.getMethodDescriptor().getServiceName() != null
                     && call.getMethodDescriptor().getServiceName().startsWith("layercache.")) {
                 rates.take(who);
             }
-        } catch (RegistryException e) {
-            StatusRuntimeException refused = GrpcErrors.toStatus(e);
+        } catch (RegistryException | CompletionException refusal) {
+            Throwable cause = refusal instanceof CompletionException && refusal.getCause() != null
+                    ? refusal.getCause() : refusal;
+            StatusRuntimeException refused = GrpcErrors.toStatus(cause);
             call.close(refused.getStatus(), refused.getTrailers() == null ? new Metadata() : refused.getTrailers());
             return new ServerCall.Listener<>() { };
         }

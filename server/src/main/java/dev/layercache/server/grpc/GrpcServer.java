@@ -26,7 +26,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The native gRPC surface on Netty (the same event loops as HTTP), with standard health checking
- * ({@code grpc.health.v1}) and server reflection. Service methods run on the blocking pool. With
+ * ({@code grpc.health.v1}) and server reflection. Service methods never run on an event loop:
+ * unary calls (lookups) run on the request pool, streaming calls (transfers) on the transfer pool
+ * ({@link CallExecutors}), so that lookups do not queue behind the disk work of streams. With
  * TLS configured, the port speaks only TLS (and asks for client certificates when configured).
  */
 public final class GrpcServer implements AutoCloseable {
@@ -43,16 +45,18 @@ public final class GrpcServer implements AutoCloseable {
     private final Server server;
     private final HealthStatusManager health = new HealthStatusManager();
 
-    public GrpcServer(String bindAddress, int port, Transport transport, Executor executor,
+    public GrpcServer(String bindAddress, int port, Transport transport, Executor requests, Executor transfers,
                       List<BindableService> services, CacheMetrics metrics,
                       dev.layercache.server.auth.AccessControl access, dev.layercache.server.auth.RateLimits rates,
                       java.time.Duration idleTimeout, ReloadingTls tls) throws IOException {
+        CallExecutors executors = new CallExecutors(requests, transfers);
         NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(bindAddress, port),
                         composingReceivedBytes(tls))
                 .channelType(transport.serverChannelType())
                 .bossEventLoopGroup(transport.group())
                 .workerEventLoopGroup(transport.group())
-                .executor(executor)
+                .executor(executors.requests())
+                .callExecutor(executors)
                 .maxInboundMessageSize(MAX_INBOUND_MESSAGE)
                 // A window of several messages keeps an upload streaming instead of stop-and-wait;
                 // still bounded, so a client that sends faster than the disk takes is held back.
@@ -60,7 +64,7 @@ public final class GrpcServer implements AutoCloseable {
                 .permitKeepAliveTime(10, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
                 .maxConnectionIdle(Math.max(idleTimeout.toMillis(), 1000), TimeUnit.MILLISECONDS)
-                .intercept(new AuthInterceptor(access, rates))
+                .intercept(new AuthInterceptor(access, rates, executors))
                 .intercept(new MetricsInterceptor(metrics))
                 .intercept(ClientAddress.INTERCEPTOR) // added last, runs first: every later one sees the address
                 .addService(health.getHealthService())

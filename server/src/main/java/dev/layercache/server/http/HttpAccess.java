@@ -5,6 +5,8 @@ import dev.layercache.server.auth.Action;
 import dev.layercache.server.auth.Identity;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpMethod;
+import java.net.InetAddress;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * Which action each route and method needs, checked once per request before any handler runs:
@@ -28,9 +30,17 @@ final class HttpAccess {
         return control;
     }
 
-    /** The request's identity, once it may go on; RegistryException (401/403) otherwise. */
-    Identity admit(Request request) {
-        Identity who = control.authenticate(request.header(HttpHeaderNames.AUTHORIZATION));
+    /**
+     * The request's identity, once it may go on; failed with a RegistryException (401, 403, 429)
+     * otherwise. Complete at once unless the credentials need a bcrypt check (see
+     * {@link AccessControl#authenticate(String, InetAddress)}). Call it off the event loop.
+     */
+    CompletableFuture<Identity> admit(Request request, InetAddress client) {
+        return control.authenticate(request.header(HttpHeaderNames.AUTHORIZATION), client)
+                .thenApply(who -> authorize(request, who));
+    }
+
+    private Identity authorize(Request request, Identity who) {
         Route route = request.route();
         if (route.resource() != Route.Resource.HEALTHZ && route.resource() != Route.Resource.READYZ) {
             rates.take(who); // probes are never limited: a busy node must not look dead

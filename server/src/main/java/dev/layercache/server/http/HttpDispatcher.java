@@ -1,8 +1,8 @@
 package dev.layercache.server.http;
 
+import dev.layercache.server.auth.Identity;
 import dev.layercache.server.concurrent.SerialQueue;
 import dev.layercache.server.core.ErrorCode;
-import dev.layercache.server.core.RegistryException;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.CompositeByteBuf;
 import io.netty.buffer.Unpooled;
@@ -28,10 +28,14 @@ import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.netty.handler.stream.ChunkedNioFile;
 import io.netty.util.ReferenceCountUtil;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
@@ -41,8 +45,13 @@ import org.slf4j.LoggerFactory;
  * The per-connection request engine between Netty's HTTP codec and the handlers.
  *
  * <p>Threading: everything in this class runs on the connection's event loop, except the tasks
- * of an {@link Exchange}, which run in order on the blocking pool (disk, hashing, RocksDB). Those
- * tasks hand their results back to the event loop, which alone touches connection state.
+ * of an {@link Exchange}, which run in order on a pool: an upload's on the transfer pool, every
+ * other request's on the request pool, so that a lookup never queues behind an upload's disk
+ * writes. Those tasks hand their results back to the event loop, which alone touches connection
+ * state. Nothing that can block runs on the event loop: the first task of every exchange checks
+ * its credentials (a bcrypt check runs on the verification pool meanwhile, and the exchange's
+ * tasks wait for it without holding a thread), and a {@link RequestListener} that
+ * {@link RequestListener#mayBlock may block} is told on the request pool.
  *
  * <p>Bodies: an upload body streams chunk by chunk to its handler, with back-pressure (reading
  * pauses while too many bytes wait for the disk); a manifest body is collected up to the limit;
@@ -66,7 +75,8 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
     private static final long DRAIN_TIMEOUT_SECONDS = 10;
 
     private final HttpSurface surface;
-    private final Executor blocking;
+    private final Executor requests;
+    private final Executor transfers;
     private final FileBodies fileBodies;
 
     private Exchange current;
@@ -89,9 +99,14 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         }
     }
 
-    HttpDispatcher(HttpSurface surface, Executor blocking, FileBodies fileBodies) {
+    /**
+     * @param requests  runs the tasks of requests without a streamed body (lookups, manifests...)
+     * @param transfers runs the tasks of uploads, whose bodies go to disk as they arrive
+     */
+    HttpDispatcher(HttpSurface surface, Executor requests, Executor transfers, FileBodies fileBodies) {
         this.surface = surface;
-        this.blocking = blocking;
+        this.requests = requests;
+        this.transfers = transfers;
         this.fileBodies = fileBodies;
     }
 
@@ -101,7 +116,7 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         final Binding binding;
         final boolean keepAlive;
         final long startNanos = System.nanoTime();
-        final SerialQueue queue = new SerialQueue(blocking);
+        final SerialQueue queue;
         final AtomicLong pendingBytes = new AtomicLong();
 
         long bodyBytes;
@@ -128,6 +143,7 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
             this.request = request;
             this.binding = binding;
             this.keepAlive = keepAlive;
+            this.queue = new SerialQueue(binding instanceof Binding.Streaming ? transfers : requests);
         }
     }
 
@@ -186,12 +202,7 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
             respondEarly(ex, surface.errors().of(ErrorCode.BAD_REQUEST, "malformed query string", null));
             return;
         }
-        try {
-            request.identity(surface.access().admit(request));
-        } catch (RegistryException refused) {
-            respondEarly(ex, surface.errors().toResponse(refused, request));
-            return;
-        }
+        admit(ex);
         if (binding instanceof Binding.Buffered b) {
             long declared = HttpUtil.getContentLength(http, -1L);
             if (declared > b.limit()) {
@@ -201,6 +212,9 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
             ex.buffered = ctx.alloc().compositeBuffer(64);
         } else if (binding instanceof Binding.Streaming s) {
             ex.queue.submit(() -> {
+                if (ex.failure != null) {
+                    return; // refused: answered already, or by the finish task
+                }
                 try {
                     ex.stream = s.endpoint().open(request);
                 } catch (Throwable t) {
@@ -209,6 +223,39 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
                 }
             });
         }
+    }
+
+    /**
+     * Queues the check of the request's credentials ahead of every other task of the exchange.
+     * Credentials seen before are answered at once on the pool thread; new ones take a bcrypt
+     * check on the verification pool, and the exchange's tasks wait for its answer. A refusal
+     * (401, 403, 429) is answered at once when the body is still coming (and the connection then
+     * closes after the body is drained), else by the finish task.
+     */
+    private void admit(Exchange ex) {
+        InetAddress client = ctx.channel().remoteAddress() instanceof InetSocketAddress a ? a.getAddress() : null;
+        ex.queue.submitAwaiting(() -> {
+            CompletableFuture<Identity> admitted;
+            try {
+                admitted = surface.access().admit(ex.request, client);
+            } catch (RuntimeException e) {
+                admitted = CompletableFuture.failedFuture(e); // never on to the handler unchecked
+            }
+            return admitted.handle((who, failure) -> admitted(ex, who, failure));
+        });
+    }
+
+    /** On the pool (or the verification pool): the answer of {@link #admit}. */
+    private Void admitted(Exchange ex, Identity who, Throwable failure) {
+        if (failure == null) {
+            ex.request.identity(who);
+        } else {
+            Throwable refused = failure instanceof CompletionException && failure.getCause() != null
+                    ? failure.getCause() : failure;
+            ex.failure = refused;
+            ctx.executor().execute(() -> failedWhileReceiving(ex, refused));
+        }
+        return null;
     }
 
     private void onContent(HttpContent content) {
@@ -474,11 +521,19 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
 
     private void completed(Exchange ex) {
         surface.activeExchanges().decrementAndGet();
-        try {
-            surface.listener().onComplete(ex.request, ex.status, ex.bodyBytes, ex.bytesSent, ex.declaredLength,
-                    System.nanoTime() - ex.startNanos);
-        } catch (RuntimeException e) {
-            log.warn("request listener failed", e);
+        long nanos = System.nanoTime() - ex.startNanos;
+        RequestListener listener = surface.listener();
+        Runnable tell = () -> {
+            try {
+                listener.onComplete(ex.request, ex.status, ex.bodyBytes, ex.bytesSent, ex.declaredLength, nanos);
+            } catch (RuntimeException e) {
+                log.warn("request listener failed", e);
+            }
+        };
+        if (listener.mayBlock(ex.request, ex.status)) {
+            requests.execute(tell); // say, a tag's 404 asking the tombstones (in a cluster, the bucket)
+        } else {
+            tell.run();
         }
     }
 

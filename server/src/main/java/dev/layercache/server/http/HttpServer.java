@@ -20,7 +20,7 @@ import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http.HttpServerExpectContinueHandler;
 import io.netty.handler.stream.ChunkedWriteHandler;
 import java.net.InetSocketAddress;
-import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
@@ -29,7 +29,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The OCI Distribution surface: a Netty HTTP/1.1 server on the native epoll transport where it is
- * available (NIO otherwise). Event loops only parse and write; handlers run on the blocking pool.
+ * available (NIO otherwise). Event loops only parse and write; credentials are checked and
+ * handlers run on the request pool, uploads on the transfer pool (see {@link HttpDispatcher}).
  */
 public final class HttpServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(HttpServer.class);
@@ -50,7 +51,8 @@ public final class HttpServer implements AutoCloseable {
     private final AtomicInteger activeExchanges = new AtomicInteger();
 
     public HttpServer(Options options, Transport transport, BlobService blobs, UploadService uploads,
-                      ManifestService manifests, ObjectMapper json, ExecutorService blocking, BooleanSupplier ready,
+                      ManifestService manifests, ObjectMapper json, Executor requests, Executor transfers,
+                      BooleanSupplier ready,
                       CacheMetrics metrics, Lifecycle lifecycle, RequestListener listener,
                       dev.layercache.server.analysis.AnalysisService analysis)
             throws InterruptedException {
@@ -93,7 +95,7 @@ public final class HttpServer implements AutoCloseable {
                         if (!sendfile) {
                             ch.pipeline().addLast("chunked", new ChunkedWriteHandler());
                         }
-                        ch.pipeline().addLast("dispatch", new HttpDispatcher(surface, blocking,
+                        ch.pipeline().addLast("dispatch", new HttpDispatcher(surface, requests, transfers,
                                 sendfile ? HttpDispatcher.FileBodies.SENDFILE
                                         : tls != null ? HttpDispatcher.FileBodies.TLS : HttpDispatcher.FileBodies.COPY));
                     }

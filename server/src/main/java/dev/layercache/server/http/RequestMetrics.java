@@ -43,6 +43,15 @@ public final class RequestMetrics implements RequestListener {
         }
     }
 
+    /** A tag's 404 asks the tombstones whether the tag was removed: a metadata read, a bucket call in a cluster. */
+    @Override
+    public boolean mayBlock(Request request, int status) {
+        HttpMethod method = request.method();
+        return status == 404 && metrics.enabled() && request.route().resource() == Route.Resource.MANIFEST
+                && (method.equals(HttpMethod.GET) || method.equals(HttpMethod.HEAD))
+                && request.route().param().indexOf(':') < 0;
+    }
+
     @Override
     public void onComplete(Request request, int status, long bytesReceived, long bytesSent, long declaredLength,
                            long nanos) {
