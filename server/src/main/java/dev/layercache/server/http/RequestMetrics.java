@@ -43,13 +43,16 @@ public final class RequestMetrics implements RequestListener {
         }
     }
 
-    /** A tag's 404 asks the tombstones whether the tag was removed: a metadata read, a bucket call in a cluster. */
+    /** Lookups answered 404: what their counting reads may be a metadata read, a bucket call in a cluster. */
     @Override
     public boolean mayBlock(Request request, int status) {
         HttpMethod method = request.method();
-        return status == 404 && metrics.enabled() && request.route().resource() == Route.Resource.MANIFEST
-                && (method.equals(HttpMethod.GET) || method.equals(HttpMethod.HEAD))
-                && request.route().param().indexOf(':') < 0;
+        // A tag's 404 asks the tombstones; any lookup's 404 may ask whether its namespace holds
+        // repositories (a miss takes a namespace slot only then): both read the metadata store.
+        Route.Resource resource = request.route().resource();
+        return status == 404 && metrics.enabled()
+                && (resource == Route.Resource.MANIFEST || resource == Route.Resource.BLOB)
+                && (method.equals(HttpMethod.GET) || method.equals(HttpMethod.HEAD));
     }
 
     @Override

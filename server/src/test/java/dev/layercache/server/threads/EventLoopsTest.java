@@ -167,6 +167,11 @@ class EventLoopsTest {
         assertEquals(404, http("GET", "/v2/team/app/manifests/v1", alice, null).status());
         assertEquals(200, http("GET", "/v2/team/app/tags/list", alice, null).status());
 
+        // Misses in a namespace nobody pushed to: counting one asks the store whether it holds
+        // repositories of that namespace (only then does a miss take a namespace's label).
+        assertEquals(404, http("HEAD", "/v2/fresh/app/blobs/" + Registry.sha256(random(10)), alice, null).status());
+        assertEquals(404, http("GET", "/v2/fresh/app/manifests/latest", alice, null).status());
+
         assertEquals(List.of(), BlockingCalls.since(mark), "blocking calls on event loops");
     }
 
