@@ -95,6 +95,29 @@ java -jar "$LOADTEST_JAR" soak --registry "http://127.0.0.1:$http_port" --target
      --server-pid "$pid" --data-dir "$work/data" --duration "${minutes}m" --sample-every "$SAMPLE_EVERY" \
      --builders "$BUILDERS" "${growth[@]}" --json "$OUT_JSON" --markdown "$OUT_MD" "${soak_args[@]}" || status=$?
 
+# At the end, what the series cannot tell apart: the heap the node really holds (a full collection
+# first: the series' "live heap" is what the old generation held after its last collection, garbage
+# included until a mixed collection takes it), and what its file descriptors are.
+if kill -0 "$pid" 2>/dev/null && command -v jcmd >/dev/null 2>&1; then
+  histogram="${OUT_MD%.md}-histogram.txt"
+  jcmd "$pid" GC.class_histogram > "$histogram" 2>&1 || true
+  live=$(awk '$1 == "Total" {printf "%.1f", $3 / 1048576}' "$histogram")
+  rss=$(awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status")
+  fds=$(ls -l "/proc/$pid/fd" 2>/dev/null | awk 'NR > 1 {
+      t = $NF
+      if (t ~ /^socket:/) k = "sockets"; else if (t ~ /\.sst$/) k = "RocksDB tables"; else if (t ~ /\.log$/) k = "RocksDB logs";
+      else if (t ~ /\/metadata\//) k = "RocksDB other";
+      else if (t ~ /\/uploads\//) k = "upload files"; else if (t ~ /\/blobs\//) k = "blob files"; else if (t ~ /^(pipe|anon_inode):/) k = "pipes and epoll";
+      else if (t ~ /\.(jar|so)$/ || t ~ /^\/(dev|proc|usr)\//) k = "JVM (jars, devices)";
+      else k = "other"; n[k]++ } END { for (k in n) printf "%s%s %d", (c++ ? ", " : ""), k, n[k] }')
+  tables=$(find "$work/data/metadata" -name '*.sst' | wc -l)
+  {
+    echo
+    echo "At the end, after a full collection: live heap ${live:-?} MiB (classes: $histogram), resident memory ${rss:-?} MiB;"
+    echo "open file descriptors: ${fds:-?}; RocksDB table files on disk: $tables."
+  } | tee -a "$OUT_MD" >&2
+fi
+
 # What the node said of itself, besides its access log.
 warnings=$(grep -v ' audit - ' "$work/node.log" | grep -cE ' (WARN|ERROR) ' || true)
 log "node log: $warnings warnings and errors"
