@@ -39,11 +39,16 @@ class EvictionTest {
 
     private final TestClock clock = new TestClock();
 
-    /** 400 KB budget: eviction starts above 300 KB and stops below 240 KB; a minute's grace. */
+    /**
+     * 400 KB budget: eviction starts above 300 KB and stops below 240 KB; a minute's grace; upload
+     * sessions expire 30 minutes after they start, with no idle limit (that one has its own test,
+     * {@code UploadSessionBoundsTest}).
+     */
     @RegisterExtension
     final TestServer server = new TestServer(c -> c.withLifecycle(new ServerConfig.Lifecycle(400_000, 75, 60,
             Duration.ZERO, Duration.ofMinutes(1), Duration.ofMinutes(30), Duration.ofHours(1), 0, Duration.ofHours(24),
-            java.util.List.of())), clock);
+            java.util.List.of())).withLimits(ServerConfig.Limits.DEFAULT.withUploads(
+                    ServerConfig.Limits.DEFAULT_MAX_UPLOADS, Duration.ZERO)), clock);
 
     @Test
     void theLeastRecentlyUsedRootGoesAndEveryOtherRootKeepsItsBlobs() throws Exception {
