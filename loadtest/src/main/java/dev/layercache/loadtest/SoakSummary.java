@@ -34,6 +34,12 @@ final class SoakSummary {
     /** How a series is judged. */
     enum Role {
         RESOURCE,
+        /**
+         * Shown, not judged: G1's old generation after its last collection counts the garbage
+         * that only a mixed collection takes (a soak saw it at 90 MiB with 13 MiB live after a
+         * full collection); {@code soak.sh} measures the live heap at the end instead.
+         */
+        INFO,
         STORE,
         COUNT,
         LATENCY
@@ -86,7 +92,8 @@ final class SoakSummary {
         double storeSlack = Math.max(0.25 * (Double.isNaN(budgetMiB) ? 0 : budgetMiB), 16);
         List<Series> out = new ArrayList<>(List.of(
                 new Series("rss_MiB", "resident memory (MiB)", Role.RESOURCE, new Trend.Tolerance(0.10, 32)),
-                new Series("heap_live_MiB", "live heap after GC (MiB)", Role.RESOURCE, new Trend.Tolerance(0.25, 16)),
+                new Series("heap_live_MiB", "old generation after its last GC (MiB; not judged)", Role.INFO,
+                        new Trend.Tolerance(0.25, 16)),
                 new Series("direct_MiB", "direct buffers (MiB)", Role.RESOURCE, new Trend.Tolerance(0.25, 16)),
                 new Series("fds", "open file descriptors", Role.RESOURCE, new Trend.Tolerance(0.20, 16)),
                 new Series("threads", "threads", Role.RESOURCE, new Trend.Tolerance(0.10, 8)),
