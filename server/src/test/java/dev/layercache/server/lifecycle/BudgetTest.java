@@ -374,10 +374,31 @@ class BudgetTest {
         return store;
     }
 
+    /**
+     * Bytes of the files under {@code folder}, walked while the node may be collecting: a file or
+     * folder that goes in the middle of the walk counts as gone.
+     */
     static long filesUnder(Path folder) throws Exception {
-        try (Stream<Path> files = Files.walk(folder)) {
-            return files.filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum();
-        }
+        long[] total = {0};
+        Files.walkFileTree(folder, new java.nio.file.SimpleFileVisitor<>() {
+            @Override
+            public java.nio.file.FileVisitResult visitFile(Path file, java.nio.file.attribute.BasicFileAttributes a) {
+                if (a.isRegularFile()) {
+                    total[0] += a.size();
+                }
+                return java.nio.file.FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public java.nio.file.FileVisitResult visitFileFailed(Path file, java.io.IOException e)
+                    throws java.io.IOException {
+                if (e instanceof java.nio.file.NoSuchFileException) {
+                    return java.nio.file.FileVisitResult.CONTINUE; // collected meanwhile
+                }
+                throw e;
+            }
+        });
+        return total[0];
     }
 
     static byte[] bytes(int n, long seed) {
