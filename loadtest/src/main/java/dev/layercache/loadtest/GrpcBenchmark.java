@@ -2,7 +2,6 @@ package dev.layercache.loadtest;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
-import dev.layercache.api.v1.BlobsGrpc;
 import dev.layercache.api.v1.Entry;
 import dev.layercache.api.v1.EntryCacheGrpc;
 import dev.layercache.api.v1.GetEntryRequest;
@@ -11,17 +10,13 @@ import dev.layercache.api.v1.LayerDescriptor;
 import dev.layercache.api.v1.PutEntryRequest;
 import dev.layercache.api.v1.ReadBlobRequest;
 import dev.layercache.api.v1.ReadBlobResponse;
-import dev.layercache.api.v1.WriteBlobRequest;
 import dev.layercache.api.v1.WriteBlobResponse;
-import dev.layercache.api.v1.WriteHeader;
 import dev.layercache.client.internal.PooledMessage;
 import dev.layercache.client.internal.Transfers;
 import io.grpc.CallOptions;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
-import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientCalls;
-import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.StreamObserver;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -29,13 +24,12 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.HdrHistogram.ConcurrentHistogram;
 import org.HdrHistogram.Histogram;
@@ -310,46 +304,7 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
     /** Streams {@code count} copies of {@code chunk} under flow control. */
     private WriteBlobResponse write(ManagedChannel channel, String digest, ByteString chunk, int count, long size)
             throws Exception {
-        CompletableFuture<WriteBlobResponse> result = new CompletableFuture<>();
-        Semaphore ready = new Semaphore(0);
-        StreamObserver<WriteBlobRequest> requests = BlobsGrpc.newStub(channel).withOnReadyThreshold(4 << 20).writeBlob(
-                new ClientResponseObserver<WriteBlobRequest, WriteBlobResponse>() {
-                    @Override
-                    public void beforeStart(ClientCallStreamObserver<WriteBlobRequest> call) {
-                        call.setOnReadyHandler(ready::release);
-                    }
-
-                    @Override
-                    public void onNext(WriteBlobResponse value) {
-                        result.complete(value);
-                    }
-
-                    @Override
-                    public void onError(Throwable t) {
-                        result.completeExceptionally(t);
-                    }
-
-                    @Override
-                    public void onCompleted() {
-                    }
-                });
-        ClientCallStreamObserver<WriteBlobRequest> call = (ClientCallStreamObserver<WriteBlobRequest>) requests;
-        long offset = 0;
-        for (int i = 0; i < count && !result.isDone(); i++) {
-            while (!call.isReady() && !result.isDone()) {
-                ready.tryAcquire(10, TimeUnit.MILLISECONDS);
-            }
-            WriteBlobRequest.Builder msg = WriteBlobRequest.newBuilder().setWriteOffset(offset).setData(chunk);
-            if (i == 0) {
-                msg.setHeader(WriteHeader.newBuilder().setNamespace(namespace).setDigest(digest).setSize(size)
-                        .setUploadId(UUID.randomUUID().toString()));
-            }
-            msg.setFinishWrite(i == count - 1);
-            requests.onNext(msg.build());
-            offset += chunk.size();
-        }
-        requests.onCompleted();
-        return result.get(10, TimeUnit.MINUTES);
+        return BlobStreams.write(channel, namespace, digest, chunk, count, size, new AtomicBoolean(), new AtomicLong());
     }
 
     /** This machine's single-core SHA-256 rate over 256 MiB, the ceiling of a verified upload. */
@@ -367,14 +322,10 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
     }
 
     private static String digestOfRepeated(byte[] chunk, int count) throws Exception {
-        MessageDigest sha = MessageDigest.getInstance("SHA-256");
-        for (int i = 0; i < count; i++) {
-            sha.update(chunk);
-        }
-        return "sha256:" + HexFormat.of().formatHex(sha.digest());
+        return BlobStreams.digestOfRepeated(chunk, count);
     }
 
     private static String sha256(byte[] b) throws Exception {
-        return "sha256:" + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b));
+        return BlobStreams.sha256(b);
     }
 }

@@ -1,7 +1,6 @@
 package dev.layercache.loadtest;
 
 import com.google.protobuf.UnsafeByteOperations;
-import dev.layercache.api.v1.BlobsGrpc;
 import dev.layercache.api.v1.Entry;
 import dev.layercache.api.v1.EntryCacheGrpc;
 import dev.layercache.api.v1.GetEntryRequest;
@@ -10,18 +9,14 @@ import dev.layercache.api.v1.LayerDescriptor;
 import dev.layercache.api.v1.PutEntryRequest;
 import dev.layercache.api.v1.ReadBlobRequest;
 import dev.layercache.api.v1.ReadBlobResponse;
-import dev.layercache.api.v1.WriteBlobRequest;
 import dev.layercache.api.v1.WriteBlobResponse;
-import dev.layercache.api.v1.WriteHeader;
 import dev.layercache.client.internal.PooledMessage;
 import dev.layercache.client.internal.Transfers;
 import io.grpc.CallOptions;
 import io.grpc.Context;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
-import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientCalls;
-import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.StreamObserver;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
@@ -29,14 +24,11 @@ import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.nio.NioSocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
@@ -364,52 +356,8 @@ final class LookupsDuringTransfers implements java.util.concurrent.Callable<Inte
     /** Streams {@code count} copies of {@code chunk} under flow control, counting into {@code sent}; null when stopped first. */
     private WriteBlobResponse write(ManagedChannel channel, String digest, byte[] chunk, int count, long size,
                                     AtomicBoolean stop, AtomicLong sent) throws Exception {
-        CompletableFuture<WriteBlobResponse> result = new CompletableFuture<>();
-        Semaphore ready = new Semaphore(0);
-        StreamObserver<WriteBlobRequest> requests = BlobsGrpc.newStub(channel).withOnReadyThreshold(4 << 20).writeBlob(
-                new ClientResponseObserver<WriteBlobRequest, WriteBlobResponse>() {
-                    @Override
-                    public void beforeStart(ClientCallStreamObserver<WriteBlobRequest> call) {
-                        call.setOnReadyHandler(ready::release);
-                    }
-
-                    @Override
-                    public void onNext(WriteBlobResponse value) {
-                        result.complete(value);
-                    }
-
-                    @Override
-                    public void onError(Throwable t) {
-                        result.completeExceptionally(t);
-                    }
-
-                    @Override
-                    public void onCompleted() {
-                    }
-                });
-        ClientCallStreamObserver<WriteBlobRequest> call = (ClientCallStreamObserver<WriteBlobRequest>) requests;
-        long offset = 0;
-        for (int i = 0; i < count && !result.isDone(); i++) {
-            while (!call.isReady() && !result.isDone()) {
-                if (stop.get()) {
-                    call.cancel("stopped", null);
-                    return null;
-                }
-                ready.tryAcquire(10, TimeUnit.MILLISECONDS);
-            }
-            WriteBlobRequest.Builder msg = WriteBlobRequest.newBuilder().setWriteOffset(offset)
-                    .setData(UnsafeByteOperations.unsafeWrap(chunk));
-            if (i == 0) {
-                msg.setHeader(WriteHeader.newBuilder().setNamespace(namespace).setDigest(digest).setSize(size)
-                        .setUploadId(UUID.randomUUID().toString()));
-            }
-            msg.setFinishWrite(i == count - 1);
-            requests.onNext(msg.build());
-            offset += chunk.length;
-            sent.addAndGet(chunk.length);
-        }
-        requests.onCompleted();
-        return result.get(10, TimeUnit.MINUTES);
+        return BlobStreams.write(channel, namespace, digest, UnsafeByteOperations.unsafeWrap(chunk), count, size, stop,
+                sent);
     }
 
     /** 1 MiB of pseudo-random bytes; blob {@code index} of writer {@code writer} starts with both. */
@@ -423,14 +371,10 @@ final class LookupsDuringTransfers implements java.util.concurrent.Callable<Inte
     }
 
     private String digestOfRepeated(byte[] chunk) throws Exception {
-        MessageDigest sha = MessageDigest.getInstance("SHA-256");
-        for (int i = 0; i < blobMib; i++) {
-            sha.update(chunk);
-        }
-        return "sha256:" + HexFormat.of().formatHex(sha.digest());
+        return BlobStreams.digestOfRepeated(chunk, blobMib);
     }
 
     private static String sha256(byte[] b) throws Exception {
-        return "sha256:" + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b));
+        return BlobStreams.sha256(b);
     }
 }
