@@ -2,11 +2,17 @@ package dev.layercache.loadtest;
 
 import com.google.protobuf.ByteString;
 import dev.layercache.api.v1.BlobsGrpc;
+import dev.layercache.api.v1.ReadBlobRequest;
+import dev.layercache.api.v1.ReadBlobResponse;
 import dev.layercache.api.v1.WriteBlobRequest;
 import dev.layercache.api.v1.WriteBlobResponse;
 import dev.layercache.api.v1.WriteHeader;
+import dev.layercache.client.internal.PooledMessage;
+import dev.layercache.client.internal.Transfers;
+import io.grpc.CallOptions;
 import io.grpc.ManagedChannel;
 import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientCalls;
 import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.StreamObserver;
 import java.security.MessageDigest;
@@ -75,6 +81,37 @@ final class BlobStreams {
         }
         requests.onCompleted();
         return result.get(10, TimeUnit.MINUTES);
+    }
+
+    /**
+     * Reads blob {@code digest} of {@code namespace} as the client library reads (the data left in
+     * the pooled array each message is read into), without verifying the digest (curl, which the
+     * benchmarks compare it with, does not either), counting its bytes into {@code bytes} as they
+     * come; returns the count at the end.
+     */
+    static long read(ManagedChannel channel, String namespace, String digest, AtomicLong bytes) throws Exception {
+        CompletableFuture<Long> done = new CompletableFuture<>();
+        ClientCalls.asyncServerStreamingCall(channel.newCall(Transfers.readBlobMethod(), CallOptions.DEFAULT),
+                ReadBlobRequest.newBuilder().setNamespace(namespace).setDigest(digest).build(),
+                new StreamObserver<PooledMessage<ReadBlobResponse>>() {
+                    @Override
+                    public void onNext(PooledMessage<ReadBlobResponse> value) {
+                        try (value) {
+                            bytes.addAndGet(value.message().getData().size());
+                        }
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        done.completeExceptionally(t);
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        done.complete(bytes.get());
+                    }
+                });
+        return done.get(10, TimeUnit.MINUTES);
     }
 
     /** The digest of {@code count} copies of {@code chunk} one after the other. */

@@ -8,15 +8,9 @@ import dev.layercache.api.v1.GetEntryRequest;
 import dev.layercache.api.v1.GetEntryResponse;
 import dev.layercache.api.v1.LayerDescriptor;
 import dev.layercache.api.v1.PutEntryRequest;
-import dev.layercache.api.v1.ReadBlobRequest;
-import dev.layercache.api.v1.ReadBlobResponse;
 import dev.layercache.api.v1.WriteBlobResponse;
-import dev.layercache.client.internal.PooledMessage;
-import dev.layercache.client.internal.Transfers;
-import io.grpc.CallOptions;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
-import io.grpc.stub.ClientCalls;
 import io.grpc.stub.StreamObserver;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -26,7 +20,6 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -274,31 +267,7 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
     }
 
     private long read(ManagedChannel channel, String digest) throws Exception {
-        CompletableFuture<Long> done = new CompletableFuture<>();
-        AtomicLong bytes = new AtomicLong();
-        // As the client library reads (its parse leaves the data in the array each message is read
-        // into), without verifying the digest: curl, which it is compared with, does not either.
-        ClientCalls.asyncServerStreamingCall(channel.newCall(Transfers.readBlobMethod(), CallOptions.DEFAULT),
-                ReadBlobRequest.newBuilder().setNamespace(namespace).setDigest(digest).build(),
-                new StreamObserver<PooledMessage<ReadBlobResponse>>() {
-                    @Override
-                    public void onNext(PooledMessage<ReadBlobResponse> value) {
-                        try (value) {
-                            bytes.addAndGet(value.message().getData().size());
-                        }
-                    }
-
-                    @Override
-                    public void onError(Throwable t) {
-                        done.completeExceptionally(t);
-                    }
-
-                    @Override
-                    public void onCompleted() {
-                        done.complete(bytes.get());
-                    }
-                });
-        return done.get(10, TimeUnit.MINUTES);
+        return BlobStreams.read(channel, namespace, digest, new AtomicLong());
     }
 
     /** Streams {@code count} copies of {@code chunk} under flow control. */

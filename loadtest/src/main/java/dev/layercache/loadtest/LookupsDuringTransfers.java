@@ -7,16 +7,10 @@ import dev.layercache.api.v1.GetEntryRequest;
 import dev.layercache.api.v1.GetEntryResponse;
 import dev.layercache.api.v1.LayerDescriptor;
 import dev.layercache.api.v1.PutEntryRequest;
-import dev.layercache.api.v1.ReadBlobRequest;
-import dev.layercache.api.v1.ReadBlobResponse;
 import dev.layercache.api.v1.WriteBlobResponse;
-import dev.layercache.client.internal.PooledMessage;
-import dev.layercache.client.internal.Transfers;
-import io.grpc.CallOptions;
 import io.grpc.Context;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
-import io.grpc.stub.ClientCalls;
 import io.grpc.stub.StreamObserver;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
@@ -29,7 +23,6 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -329,28 +322,7 @@ final class LookupsDuringTransfers implements java.util.concurrent.Callable<Inte
 
     /** Reads a blob, counting its bytes into {@code bytes} as they come. */
     private long read(ManagedChannel channel, String digest, AtomicLong bytes) throws Exception {
-        CompletableFuture<Long> done = new CompletableFuture<>();
-        ClientCalls.asyncServerStreamingCall(channel.newCall(Transfers.readBlobMethod(), CallOptions.DEFAULT),
-                ReadBlobRequest.newBuilder().setNamespace(namespace).setDigest(digest).build(),
-                new StreamObserver<PooledMessage<ReadBlobResponse>>() {
-                    @Override
-                    public void onNext(PooledMessage<ReadBlobResponse> value) {
-                        try (value) {
-                            bytes.addAndGet(value.message().getData().size());
-                        }
-                    }
-
-                    @Override
-                    public void onError(Throwable t) {
-                        done.completeExceptionally(t);
-                    }
-
-                    @Override
-                    public void onCompleted() {
-                        done.complete(bytes.get());
-                    }
-                });
-        return done.get(10, TimeUnit.MINUTES);
+        return BlobStreams.read(channel, namespace, digest, bytes);
     }
 
     /** Streams {@code count} copies of {@code chunk} under flow control, counting into {@code sent}; null when stopped first. */
