@@ -105,7 +105,7 @@ if [ -n "${BEFORE_JAR:-}" ]; then
   targets+=(--target "before=127.0.0.1:5427"); node_pids+=("$started")
 fi
 log "grpc-transfers: ${GRPC_ROUNDS} rounds of ${GRPC_DURATION} s per mode, ${BLOB_MIB} MiB blobs"
-java -jar "$LOADTEST_JAR" grpc-transfers "${targets[@]}" --server-pid "$(IFS=,; echo "${node_pids[*]}")" \
+${CLIENT_NICE:+nice -n "$CLIENT_NICE"} java -jar "$LOADTEST_JAR" grpc-transfers "${targets[@]}" --server-pid "$(IFS=,; echo "${node_pids[*]}")" \
      --rounds "$GRPC_ROUNDS" --duration "$GRPC_DURATION" --blob-mib "$BLOB_MIB" --json "$OUT_DIR/grpc-transfers.json"
 log "load average after grpc-transfers: $(cut -d' ' -f1-3 /proc/loadavg)"
 fi

@@ -47,7 +47,7 @@ import java.util.function.Predicate;
  * (or only {@code platform=os/arch[/variant]}).
  *
  * <p>Caching: a manifest is content-addressed, so its analysis never changes; results are kept by
- * manifest digest and {@link Rules#VERSION} in a bounded in-memory LRU and in the node-local
+ * manifest digest and {@link AnalysisRules#VERSION} in a bounded in-memory LRU and in the node-local
  * {@link Table#ANALYSES} table (survives restarts; one small JSON document per analysed manifest).
  * Concurrent requests for the same manifest share one computation. A failed analysis (a corrupt or
  * missing layer) is never cached.
@@ -161,7 +161,7 @@ public final class AnalysisService {
 
     /** The key prefix of the analyses the current rules make; the lifecycle prunes every other. */
     public static String cacheKeyPrefix() {
-        return "v" + Rules.VERSION + "\0";
+        return "v" + AnalysisRules.VERSION + "\0";
     }
 
     private ObjectNode cachedOrComputed(RepositoryName repo, StoredManifest m, JsonNode root) {
@@ -291,7 +291,7 @@ public final class AnalysisService {
         if (configType != null) {
             out.put("config_media_type", configType);
         }
-        out.put("rules_version", Rules.VERSION);
+        out.put("rules_version", AnalysisRules.VERSION);
         out.setAll(analyzer.report(json));
         try {
             return json.writeValueAsBytes(out);

@@ -36,7 +36,7 @@ import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
  * </ul>
  *
  * <p>Memory: layers are streamed entry by entry and no file content is kept (at most
- * {@link Rules#PEEK_BYTES} of a small secret candidate is read to confirm it). What grows is the
+ * {@link AnalysisRules#PEEK_BYTES} of a small secret candidate is read to confirm it). What grows is the
  * map of visible paths (path, size, layer: about 100 bytes plus the path per file in the final
  * file system); every list in the report is bounded.
  *
@@ -128,13 +128,13 @@ public final class LayerAnalyzer {
 
     private static final class Secret {
         final String path;
-        final Rules.Secret rule;
+        final AnalysisRules.Secret rule;
         final int layer;
         final long size;
         int removedIn = -1;
         String how;
 
-        Secret(String path, Rules.Secret rule, int layer, long size) {
+        Secret(String path, AnalysisRules.Secret rule, int layer, long size) {
             this.path = path;
             this.rule = rule;
             this.layer = layer;
@@ -167,7 +167,7 @@ public final class LayerAnalyzer {
     private long totalBytes;
     private long wastedBytes;
     private long wastedFiles;
-    private final byte[] peek = new byte[Rules.PEEK_BYTES];
+    private final byte[] peek = new byte[AnalysisRules.PEEK_BYTES];
 
     /** Records a layer that is not a file-system tar (an artifact, a foreign layer) without reading it. */
     public void skip(LayerInfo info, String reason) {
@@ -264,13 +264,13 @@ public final class LayerAnalyzer {
         } else {
             layer.added.add(path, size);
         }
-        Rules.Cache cache = Rules.cacheOf(path);
+        AnalysisRules.Cache cache = AnalysisRules.cacheOf(path);
         if (cache != null) {
             CacheStats c = caches.computeIfAbsent(cache.kind() + "\0" + idx, k -> new CacheStats(cache.kind(), idx));
             c.files++;
             c.bytes += size;
         }
-        Rules.Secret rule = regular ? Rules.secretCandidate(path) : null;
+        AnalysisRules.Secret rule = regular ? AnalysisRules.secretCandidate(path) : null;
         if (rule != null && confirmed(rule, size, tar)) {
             secretsSeen++;
             Secret s = new Secret(path, rule, idx, size);
@@ -281,11 +281,11 @@ public final class LayerAnalyzer {
         }
     }
 
-    private boolean confirmed(Rules.Secret rule, long size, InputStream tar) throws IOException {
+    private boolean confirmed(AnalysisRules.Secret rule, long size, InputStream tar) throws IOException {
         if (rule.pathOnly()) {
             return true;
         }
-        if (size > Rules.MAX_PEEK_FILE || size == 0) {
+        if (size > AnalysisRules.MAX_PEEK_FILE || size == 0) {
             return false;
         }
         int n = tar.readNBytes(peek, 0, (int) Math.min(size, peek.length));
@@ -352,7 +352,7 @@ public final class LayerAnalyzer {
             s.removedIn = by;
             s.how = how;
         }
-        Rules.Cache cache = Rules.cacheOf(path);
+        AnalysisRules.Cache cache = AnalysisRules.cacheOf(path);
         if (cache != null) {
             CacheStats c = caches.get(cache.kind() + "\0" + node.layer);
             if (c != null) {

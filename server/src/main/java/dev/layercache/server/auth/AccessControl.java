@@ -29,11 +29,11 @@ public final class AccessControl {
     public static final String CHALLENGE = "Basic realm=\"layercache\", charset=\"UTF-8\"";
 
     private final Credentials credentials;
-    private final Rules rules;
+    private final AccessRules rules;
     private final boolean anonymousRead;
     private final Verifier verifier;
 
-    private AccessControl(Credentials credentials, Rules rules, boolean anonymousRead) {
+    private AccessControl(Credentials credentials, AccessRules rules, boolean anonymousRead) {
         this.credentials = credentials;
         this.rules = rules;
         this.anonymousRead = anonymousRead;
@@ -49,7 +49,7 @@ public final class AccessControl {
         if (htpasswd == null && tokens == null) {
             return OPEN;
         }
-        Rules rules = rulesFile == null ? Rules.AUTHENTICATED_MAY_DO_ALL : Rules.read(rulesFile);
+        AccessRules rules = rulesFile == null ? AccessRules.AUTHENTICATED_MAY_DO_ALL : AccessRules.read(rulesFile);
         return new AccessControl(Credentials.load(htpasswd, tokens), rules, anonymousRead);
     }
 

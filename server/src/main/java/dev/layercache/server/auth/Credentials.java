@@ -85,14 +85,14 @@ public final class Credentials {
         boolean matches(String password, String hash);
     }
 
-    private record Files2(Map<String, String> bcryptByUser, Map<String, String> identityByTokenHash,
+    private record CredentialFiles(Map<String, String> bcryptByUser, Map<String, String> identityByTokenHash,
                           String dummyHash, long htpasswdModified, long tokensModified) {
     }
 
     private final Path htpasswd;
     private final Path tokens;
     private final Bcrypt bcrypt;
-    private volatile Files2 files;
+    private volatile CredentialFiles files;
     private volatile long checkedAt;
     private final Map<String, Identity> verified = new ConcurrentHashMap<>();
     private final Map<String, Boolean> refused = new ConcurrentHashMap<>();
@@ -201,7 +201,7 @@ public final class Credentials {
      * @throws Invalid when the password is wrong or the user unknown
      */
     Identity verify(Unverified claim) throws Invalid {
-        Files2 f = files;
+        CredentialFiles f = files;
         String hash = f.bcryptByUser().get(claim.user());
         // Always one check, so that an unknown name costs what a known one does.
         boolean checked = bcrypt.matches(claim.password(), hash != null ? hash : f.dummyHash());
@@ -246,7 +246,7 @@ public final class Credentials {
         }
     }
 
-    private Files2 read() throws IOException {
+    private CredentialFiles read() throws IOException {
         Map<String, String> users = new HashMap<>();
         Map<String, String> tokenHashes = new HashMap<>();
         long htModified = modified(htpasswd);
@@ -284,7 +284,7 @@ public final class Credentials {
                 tokenHashes.put(parts[1].substring("sha256:".length()), parts[0]);
             }
         }
-        return new Files2(users, tokenHashes, users.isEmpty() ? null : dummyHash(maxCost), htModified, tokModified);
+        return new CredentialFiles(users, tokenHashes, users.isEmpty() ? null : dummyHash(maxCost), htModified, tokModified);
     }
 
     /** The cost of a bcrypt hash ({@code $2y$12$...}: 12). */

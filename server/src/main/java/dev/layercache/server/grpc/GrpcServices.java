@@ -16,7 +16,7 @@ public final class GrpcServices {
     public static List<BindableService> create(EntryService entries, BlobService blobs, UploadService uploads,
                                                ManifestService manifests, int maxManifestBytes,
                                                CacheMetrics metrics) {
-        return List.of(new EntryCacheService(entries, metrics), new BlobsService(blobs, uploads, metrics).binding(),
-                new ManifestsService(manifests, maxManifestBytes));
+        return List.of(new EntryCacheGrpcService(entries, metrics), new BlobsGrpcService(blobs, uploads, metrics).binding(),
+                new ManifestsGrpcService(manifests, maxManifestBytes));
     }
 }

@@ -19,15 +19,15 @@ class AccessControlTest {
 
     @Test
     void namespacePatterns() {
-        assertTrue(Rules.matches("*", "anything/at/all"));
-        assertTrue(Rules.matches("team/*", "team/app"));
-        assertTrue(Rules.matches("team/*", "team/app/sub"));
-        assertFalse(Rules.matches("team/*", "team"));
-        assertFalse(Rules.matches("team/*", "teamx/app"));
-        assertTrue(Rules.matches("alice", "alice"));
-        assertTrue(Rules.matches("alice", "alice/app"));
-        assertFalse(Rules.matches("alice", "alicex/app"));
-        assertFalse(Rules.matches("team/*", null), "a node-wide action needs '*'");
+        assertTrue(AccessRules.matches("*", "anything/at/all"));
+        assertTrue(AccessRules.matches("team/*", "team/app"));
+        assertTrue(AccessRules.matches("team/*", "team/app/sub"));
+        assertFalse(AccessRules.matches("team/*", "team"));
+        assertFalse(AccessRules.matches("team/*", "teamx/app"));
+        assertTrue(AccessRules.matches("alice", "alice"));
+        assertTrue(AccessRules.matches("alice", "alice/app"));
+        assertFalse(AccessRules.matches("alice", "alicex/app"));
+        assertFalse(AccessRules.matches("team/*", null), "a node-wide action needs '*'");
     }
 
     @Test

@@ -108,7 +108,7 @@ class BlobsGrpcTest {
         ReadBlobResponse first = grpc.blobs.readBlob(ReadBlobRequest.newBuilder().setNamespace("grpc/read")
                 .setDigest(d).build()).next();
         assertEquals(blob.length, first.getSize());
-        assertTrue(first.getData().size() <= BlobsService.CHUNK);
+        assertTrue(first.getData().size() <= BlobsGrpcService.CHUNK);
         assertStatus(Status.Code.OUT_OF_RANGE, () -> read("grpc/read", d, blob.length + 1, 0));
         assertStatus(Status.Code.NOT_FOUND, () -> read("grpc/read", Registry.sha256(new byte[] {1}), 0, 0));
         StatusRuntimeException e = assertStatus(Status.Code.INVALID_ARGUMENT, () -> read("grpc/read", d, -1, 0));

@@ -15,11 +15,11 @@ import dev.layercache.server.registry.ManifestService;
 import io.grpc.stub.StreamObserver;
 
 /** {@code layercache.v1.Manifests}: the OCI manifests of a namespace, with the OCI API's rules. */
-final class ManifestsService extends ManifestsGrpc.ManifestsImplBase {
+final class ManifestsGrpcService extends ManifestsGrpc.ManifestsImplBase {
     private final ManifestService manifests;
     private final int maxManifestBytes;
 
-    ManifestsService(ManifestService manifests, int maxManifestBytes) {
+    ManifestsGrpcService(ManifestService manifests, int maxManifestBytes) {
         this.manifests = manifests;
         this.maxManifestBytes = maxManifestBytes;
     }

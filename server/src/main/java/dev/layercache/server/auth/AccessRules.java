@@ -29,7 +29,7 @@ import java.util.Set;
  *     actions: [read, write, delete, admin]
  * </pre>
  */
-public final class Rules {
+public final class AccessRules {
     /** One rule. */
     public record Rule(String identity, List<String> namespaces, Set<Action> actions) {
         boolean covers(Identity who) {
@@ -38,17 +38,17 @@ public final class Rules {
     }
 
     /** Without a rules file: every authenticated identity may do everything, anonymous nothing. */
-    public static final Rules AUTHENTICATED_MAY_DO_ALL = new Rules(List.of(
+    public static final AccessRules AUTHENTICATED_MAY_DO_ALL = new AccessRules(List.of(
             new Rule("*", List.of("*"), EnumSet.allOf(Action.class))));
 
     private final List<Rule> rules;
 
-    public Rules(List<Rule> rules) {
+    public AccessRules(List<Rule> rules) {
         this.rules = List.copyOf(rules);
     }
 
     /** Reads a rules file (YAML, see the class comment); IllegalArgumentException says what is wrong. */
-    public static Rules read(Path file) throws IOException {
+    public static AccessRules read(Path file) throws IOException {
         JsonNode root = new ObjectMapper(new YAMLFactory()).readTree(file.toFile());
         if (root == null || !root.path("rules").isArray()) {
             throw new IllegalArgumentException(file + ": expected a list under 'rules:'");
@@ -79,7 +79,7 @@ public final class Rules {
             }
             out.add(new Rule(identity, namespaces, actions));
         }
-        return new Rules(out);
+        return new AccessRules(out);
     }
 
     /** True when some rule gives {@code who} the {@code action} in {@code namespace} (null: every namespace). */

@@ -29,7 +29,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** {@code layercache.v1.EntryCache}: parse, validate, call {@link EntryService}, answer. */
-final class EntryCacheService extends EntryCacheGrpc.EntryCacheImplBase {
+final class EntryCacheGrpcService extends EntryCacheGrpc.EntryCacheImplBase {
     /** Lookups per batch or explained build. */
     static final int MAX_LOOKUPS = 1000;
     /** Attributes are meant to be small: a few KiB each at most, 64 KiB in all. */
@@ -39,7 +39,7 @@ final class EntryCacheService extends EntryCacheGrpc.EntryCacheImplBase {
     private final EntryService entries;
     private final CacheMetrics metrics;
 
-    EntryCacheService(EntryService entries, CacheMetrics metrics) {
+    EntryCacheGrpcService(EntryService entries, CacheMetrics metrics) {
         this.entries = entries;
         this.metrics = metrics;
     }

@@ -50,7 +50,7 @@ import java.util.List;
  * Downloads follow the client's flow control (a chunk is read from disk only when the transport
  * can take it); uploads go through the same verified, resumable upload sessions as OCI uploads.
  */
-final class BlobsService extends BlobsGrpc.BlobsImplBase {
+final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
     /** Bytes per ReadBlob message: big enough to amortise framing and copies, small next to the limits. */
     static final int CHUNK = 1 << 20;
     /** Data per batch call. */
@@ -73,7 +73,7 @@ final class BlobsService extends BlobsGrpc.BlobsImplBase {
     private final UploadService uploads;
     private final CacheMetrics metrics;
 
-    BlobsService(BlobService blobs, UploadService uploads, CacheMetrics metrics) {
+    BlobsGrpcService(BlobService blobs, UploadService uploads, CacheMetrics metrics) {
         this.blobs = blobs;
         this.uploads = uploads;
         this.metrics = metrics;

@@ -12,7 +12,7 @@ import java.util.function.Predicate;
  * <p>{@link #VERSION} is part of the key of every cached analysis: change it whenever a rule
  * changes, so that results computed under the old rules are not served again.
  */
-public final class Rules {
+public final class AnalysisRules {
     /** Bump on any change to the rules below (or to what the analysis reports). */
     public static final int VERSION = 1;
 
@@ -21,7 +21,7 @@ public final class Rules {
     /** Files larger than this are never read to confirm a secret (a key file is small). */
     static final long MAX_PEEK_FILE = 1 << 20;
 
-    private Rules() {
+    private AnalysisRules() {
     }
 
     /** A secret rule: its name, what it means, and whether content must confirm it. */
