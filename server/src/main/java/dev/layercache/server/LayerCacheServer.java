@@ -8,6 +8,7 @@ import dev.layercache.server.cluster.BucketCollector;
 import dev.layercache.server.cluster.ClusterNode;
 import dev.layercache.server.cluster.SharedKeyValueStore;
 import dev.layercache.server.cluster.TieredBlobBackend;
+import dev.layercache.server.concurrent.Transport;
 import dev.layercache.server.config.ServerConfig;
 import dev.layercache.server.core.RepositoryName;
 import dev.layercache.server.entries.EntryService;
@@ -19,14 +20,14 @@ import dev.layercache.server.http.RequestListener;
 import dev.layercache.server.http.RequestMetrics;
 import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.metrics.StoreCensus;
-import dev.layercache.server.lifecycle.AccessTracker;
+import dev.layercache.server.retention.AccessTracker;
 import dev.layercache.server.lifecycle.BlobRepair;
 import dev.layercache.server.lifecycle.Scrubber;
 import dev.layercache.server.lifecycle.StartupCheck;
 import dev.layercache.server.lifecycle.Collector;
 import dev.layercache.server.lifecycle.Lifecycle;
 import dev.layercache.server.lifecycle.MetadataPruner;
-import dev.layercache.server.lifecycle.ReferenceGuard;
+import dev.layercache.server.retention.ReferenceGuard;
 import dev.layercache.server.metadata.BlobIndex;
 import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.RepositoryIndex;
@@ -150,7 +151,8 @@ public final class LayerCacheServer implements AutoCloseable {
                 hotTierStored.set(lifecycle::blobStored);
             }
 
-            ReloadingTls tls = ReloadingTls.open(config.tls());
+            ReloadingTls tls = ReloadingTls.open(config.tls().certChain(), config.tls().privateKey(),
+                    config.tls().grpcClientCa());
             transport = new Transport();
             http = new HttpServer(
                     new HttpServer.Options(config.bindAddress(), config.httpPort(), (int) config.maxManifestSize(),

@@ -1,7 +1,7 @@
 package dev.layercache.server.http;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.layercache.server.Transport;
+import dev.layercache.server.concurrent.Transport;
 import dev.layercache.server.lifecycle.Lifecycle;
 import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.registry.BlobService;

@@ -11,6 +11,8 @@ import dev.layercache.server.metadata.ManifestIndex;
 import dev.layercache.server.metadata.ReleaseIndex;
 import dev.layercache.server.metadata.Table;
 import dev.layercache.server.registry.ManifestService;
+import dev.layercache.server.retention.AccessTracker;
+import dev.layercache.server.retention.ReferenceGuard;
 import dev.layercache.server.storage.BlobBackend;
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -1,6 +1,7 @@
-package dev.layercache.server.lifecycle;
+package dev.layercache.server.retention;
 
 import dev.layercache.server.core.Digest;
+import dev.layercache.server.core.Root;
 import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.Keys;
 import dev.layercache.server.metadata.Table;
@@ -114,7 +115,7 @@ public final class AccessTracker {
     }
 
     /** The root an ACCESS key names, or null for a key this version cannot read. */
-    static Root rootOf(byte[] key) {
+    public static Root rootOf(byte[] key) {
         String[] parts = Keys.string(key).split("\0", 3);
         if (parts.length != 3) {
             return null;
