@@ -34,6 +34,7 @@ import dev.layercache.server.metadata.RepositoryIndex;
 import dev.layercache.server.metadata.RocksKeyValueStore;
 import dev.layercache.server.registry.UploadDirectory;
 import dev.layercache.server.storage.BlobBackend;
+import dev.layercache.server.analysis.AnalysisRules;
 import dev.layercache.server.analysis.AnalysisService;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.ManifestService;
@@ -140,7 +141,7 @@ public final class LayerCacheServer implements AutoCloseable {
             lifecycle = new Lifecycle(lifecycleSettings, layout.root(), metadata, localManifests, localEntries,
                     uploads, new Collector(metadata, disk, localManifests, guard, access, clock),
                     new Scrubber(metadata, disk, layout, repair, clock), access, census, metrics,
-                    new MetadataPruner(lifecycleSettings.history(), metadata, AnalysisService.cacheKeyPrefix(), clock),
+                    new MetadataPruner(lifecycleSettings.history(), metadata, AnalysisRules.VERSION, clock),
                     clock);
             lifecycle.startupChecked(check);
             // A write past the high watermark starts a run at once: on this node's own stores
