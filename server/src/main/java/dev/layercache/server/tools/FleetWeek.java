@@ -407,7 +407,7 @@ public final class FleetWeek {
                     evictedBefore.putAll(evicted);
                     census = census(config.dataDir(), clock.millis());
                     startupMillis = start();
-                    checkMillis = server.lifecycle().startupCheck().millis();
+                    checkMillis = server.lifecycle().status().startupCheck().millis();
                 } else {
                     census = Census.bytesOnly(config.dataDir());
                 }
