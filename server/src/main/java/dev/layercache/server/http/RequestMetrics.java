@@ -2,6 +2,7 @@ package dev.layercache.server.http;
 
 import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.metrics.LookupKind;
+import dev.layercache.server.metrics.NamespaceMeters;
 import dev.layercache.server.metrics.SavedReason;
 import dev.layercache.server.metrics.Surface;
 import dev.layercache.server.registry.ManifestService;
@@ -79,13 +80,13 @@ public final class RequestMetrics implements RequestListener {
                     boolean byDigest = route.param().indexOf(':') >= 0;
                     LookupKind kind = byDigest ? LookupKind.MANIFEST : LookupKind.TAG;
                     if (status == 200) {
-                        CacheMetrics.NamespaceMeters ns = metrics.namespace(repository);
+                        NamespaceMeters ns = metrics.namespace(repository);
                         if (ns != null) {
                             metrics.lookup(Surface.OCI, kind, ns, true);
                             metrics.served(Surface.OCI, ns, bytesSent);
                         }
                     } else if (status == 404) {
-                        CacheMetrics.NamespaceMeters ns = metrics.missedNamespace(repository);
+                        NamespaceMeters ns = metrics.missedNamespace(repository);
                         if (ns == null) {
                             return;
                         }
@@ -104,7 +105,7 @@ public final class RequestMetrics implements RequestListener {
                     return;
                 }
                 if (status == 200 || status == 206) {
-                    CacheMetrics.NamespaceMeters ns = metrics.namespace(repository);
+                    NamespaceMeters ns = metrics.namespace(repository);
                     if (ns == null) {
                         return;
                     }
@@ -114,7 +115,7 @@ public final class RequestMetrics implements RequestListener {
                         metrics.saved(Surface.OCI, SavedReason.HEAD_HIT, ns, declaredLength);
                     }
                 } else if (status == 404) {
-                    CacheMetrics.NamespaceMeters ns = metrics.missedNamespace(repository);
+                    NamespaceMeters ns = metrics.missedNamespace(repository);
                     if (ns != null) {
                         metrics.lookup(Surface.OCI, LookupKind.BLOB, ns, false);
                     }
@@ -135,7 +136,7 @@ public final class RequestMetrics implements RequestListener {
         if (bytes <= 0) {
             return;
         }
-        CacheMetrics.NamespaceMeters ns = status < 300 ? metrics.namespace(repository)
+        NamespaceMeters ns = status < 300 ? metrics.namespace(repository)
                 : metrics.missedNamespace(repository);
         if (ns != null) {
             metrics.received(Surface.OCI, ns, bytes);
