@@ -11,7 +11,7 @@ import java.util.function.Predicate;
  * The one place that counts: every lookup, byte, upload, latency and eviction of both surfaces
  * is reported here, and from here go the Prometheus meters, the sliding windows of the stats API
  * and the dashboard. Each surface has one recorder that turns what happened into these calls
- * ({@code http.RequestMetrics}, {@code grpc.LookupRecorder}); none builds a meter.
+ * ({@code http.RequestMetrics}, {@code grpc.GrpcMetrics}); none builds a meter.
  *
  * <p>This class only routes: a report goes to the node's counters ({@link Meters}), the
  * namespace's counters and windows ({@link NamespaceMeters}), and for some to the root causes,
