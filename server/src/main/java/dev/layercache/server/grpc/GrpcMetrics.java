@@ -12,8 +12,8 @@ import dev.layercache.server.registry.BlobLookup;
 
 /**
  * The gRPC surface's recorder: the services hand it what a domain call came to, and it alone
- * turns that into meters, as {@code http.RequestMetrics} does for the OCI surface (README, "What
- * counts as a lookup"). Latency is {@link MetricsInterceptor}'s.
+ * turns that into meters, as {@code http.RequestMetrics} does for the OCI surface
+ * (docs/metrics.md, "What counts as a lookup"). Latency is {@link MetricsInterceptor}'s.
  */
 final class GrpcMetrics {
     private final CacheMetrics metrics;

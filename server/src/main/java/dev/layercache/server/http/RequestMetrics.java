@@ -17,7 +17,7 @@ import java.util.function.BiPredicate;
  * The OCI surface's recorder: reads lookups, bytes and latencies off completed requests, so that
  * handlers count no lookup themselves (as {@code grpc.GrpcMetrics} does for the gRPC surface,
  * from the domain's outcomes): a manifest or blob {@code GET}/{@code HEAD} answered 200 (or 206) is
- * a hit, 404 a miss (README, "What counts as a lookup"); a miss on a tag the repository held and
+ * a hit, 404 a miss (docs/metrics.md, "What counts as a lookup"); a miss on a tag the repository held and
  * lost is also a capacity miss. Requests refused with 401, 403 or 429 count only in the latency
  * histogram, and a miss in a repository that may not exist takes no namespace label of its own
  * (see {@link CacheMetrics#missedNamespace}).

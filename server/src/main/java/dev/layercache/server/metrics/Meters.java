@@ -26,7 +26,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * the store's gauges in {@link StoreWatch}; requests to the bucket in {@link BucketMeters}.
  */
 final class Meters {
-    /** The lookups each surface has (README, "What counts as a lookup"). */
+    /** The lookups each surface has (docs/metrics.md, "What counts as a lookup"). */
     static final Map<Surface, List<LookupKind>> LOOKUP_KINDS = Map.of(
             Surface.OCI, List.of(LookupKind.TAG, LookupKind.MANIFEST, LookupKind.BLOB),
             Surface.GRPC, List.of(LookupKind.ENTRY, LookupKind.BLOB));

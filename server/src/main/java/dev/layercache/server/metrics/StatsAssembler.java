@@ -40,7 +40,7 @@ final class StatsAssembler {
     /**
      * A snapshot as {@code view}'s reader may see it: the namespaces, root causes and evictions of
      * what it may read. The windows, history, entry misses and store stay the whole node's
-     * (README, "Who sees which namespaces").
+     * (docs/metrics.md, "Who sees which namespaces").
      */
     StatsSnapshot snapshot(MetricsView view) {
         long minute = Windows.minute(clock);
