@@ -74,6 +74,16 @@ public final class EmbeddedHttp {
      * length or transfer coding is among them.
      */
     public Http.Reply exchange(String method, String path, List<String> headerLines, byte[] body) {
+        boolean head = method.equals("HEAD");
+        return parse(roundTrip(request(method, path, headerLines, body), head), head);
+    }
+
+    /**
+     * The bytes of one request as {@link #exchange} writes them: {@code headerLines} as given, a
+     * {@code Content-Length} for a non-null body unless a length or transfer coding is among
+     * them, and {@code Connection: close}. {@code body} is written as given.
+     */
+    public static byte[] request(String method, String path, List<String> headerLines, byte[] body) {
         StringBuilder head = new StringBuilder();
         head.append(method).append(' ').append(path).append(" HTTP/1.1\r\n");
         head.append("Host: embedded\r\n");
@@ -92,7 +102,7 @@ public final class EmbeddedHttp {
         if (body != null) {
             request.writeBytes(body);
         }
-        return parse(roundTrip(request.toByteArray(), method.equals("HEAD")), method.equals("HEAD"));
+        return request.toByteArray();
     }
 
     /**
