@@ -119,7 +119,8 @@ public final class LayerCacheServer implements AutoCloseable {
                 : config.cluster().nodeUrl();
         cluster.joined(url);
         BucketCollector bucketGc = cluster.startCollection(config.cluster(), config.lifecycle(),
-                services.served().manifests(), services.access(), services.guard(), services.repair()::forget, url, clock);
+                services.served().manifests(), services.access(), services.guard(), services.repair()::forget, url,
+                clock);
         lifecycle.bucketCollection(bucketGc::run);
     }
 

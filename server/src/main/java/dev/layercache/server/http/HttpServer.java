@@ -111,7 +111,8 @@ public final class HttpServer implements AutoCloseable {
             }
 
             public Options build() {
-                return new Options(bindAddress, port, maxHeaderBytes, idleTimeout, readTimeout, minBodyRate, tls, sendfile);
+                return new Options(bindAddress, port, maxHeaderBytes, idleTimeout, readTimeout, minBodyRate, tls,
+                        sendfile);
             }
         }
     }

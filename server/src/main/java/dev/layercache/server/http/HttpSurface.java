@@ -80,7 +80,6 @@ public final class HttpSurface {
         private BooleanSupplier ready = () -> true;
         private int maxManifestBytes = 4 << 20;
         private RequestListener listener;
-        private ObjectMapper json;
 
         private Builder(Services services, Routes routes) {
             this.services = services;
@@ -118,14 +117,8 @@ public final class HttpSurface {
             return this;
         }
 
-        /** The JSON of error bodies; the services' own when built over services. */
-        Builder json(ObjectMapper json) {
-            this.json = json;
-            return this;
-        }
-
         public HttpSurface build() {
-            ObjectMapper mapper = json != null ? json : services != null ? services.json() : Services.jsonMapper();
+            ObjectMapper mapper = services != null ? services.json() : Services.jsonMapper();
             Routes table = routes != null ? routes : Routes.api(services, metrics, access, ready, maxManifestBytes);
             RequestListener told = listener != null ? listener : services == null ? (r, s, in, out, d, n) -> { }
                     : RequestListener.all(List.of(new AccessLog(),
