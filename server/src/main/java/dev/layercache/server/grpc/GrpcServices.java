@@ -24,8 +24,9 @@ public final class GrpcServices {
 
     private GrpcServices(Builder b) {
         Services node = b.services;
-        this.services = List.of(new EntryCacheGrpcService(node.served().entries(), b.metrics),
-                new BlobsGrpcService(node.served().blobs(), node.uploads(), b.metrics).binding(),
+        GrpcMetrics recorder = new GrpcMetrics(b.metrics);
+        this.services = List.of(new EntryCacheGrpcService(node.served().entries(), recorder),
+                new BlobsGrpcService(node.served().blobs(), node.uploads(), b.metrics, recorder).binding(),
                 new ManifestsGrpcService(node.served().manifests(), b.maxManifestBytes));
         this.access = b.access;
         this.rates = b.rates;
