@@ -50,12 +50,12 @@ public final class Services {
     private static final Logger log = LoggerFactory.getLogger(Services.class);
 
     /** Blobs, manifests and cache entries over one pair of stores (metadata and bytes). */
-    public record Registry(BlobService blobs, ManifestService manifests, EntryService entries) {
+    public record Graph(BlobService blobs, ManifestService manifests, EntryService entries) {
     }
 
     private final Stores stores;
-    private final Registry served;
-    private final Registry local;
+    private final Graph served;
+    private final Graph local;
     private final UploadService uploads;
     private final AnalysisService analysis;
     private final AccessTracker access;
@@ -72,13 +72,13 @@ public final class Services {
         KeyValueStore own = stores.local();
         access = new AccessTracker(own, clock, config.lifecycle().gcGrace());
         guard = new ReferenceGuard();
-        served = registry(stores.served(), stores.servedBytes(), clock);
+        served = graph(stores.served(), stores.servedBytes(), clock);
         uploads = new UploadService(stores.served(), stores.layout(), served.blobs(), clock, b.disk, b.uploadDirectory);
         ServerConfig.Limits limits = config.limits();
         uploads.limits(limits.maxBlobBytes(), limits.maxUploadsPerIdentity(), limits.maxUploads(),
                 limits.uploadIdleTimeout());
         uploads.recover();
-        local = stores.clustered() ? registry(own, stores.disk(), clock) : served;
+        local = stores.clustered() ? graph(own, stores.disk(), clock) : served;
         analysis = new AnalysisService(served.manifests(), served.blobs(), stores.served(), own, json,
                 AnalysisService.MEMORY_ENTRIES);
 
@@ -109,9 +109,9 @@ public final class Services {
         }
     }
 
-    private Registry registry(KeyValueStore kv, BlobBackend bytes, Clock clock) {
+    private Graph graph(KeyValueStore kv, BlobBackend bytes, Clock clock) {
         BlobService blobs = new BlobService(kv, bytes, clock, access, guard);
-        return new Registry(blobs, new ManifestService(kv, blobs, json, access, guard, clock),
+        return new Graph(blobs, new ManifestService(kv, blobs, json, access, guard, clock),
                 new EntryService(kv, blobs, clock, access, guard));
     }
 
@@ -126,12 +126,12 @@ public final class Services {
     }
 
     /** The services clients' requests use (over the shared bucket in a cluster). */
-    public Registry served() {
+    public Graph served() {
         return served;
     }
 
     /** The services over this node's own stores: {@link #served} itself on a node alone. */
-    public Registry local() {
+    public Graph local() {
         return local;
     }
 
