@@ -108,7 +108,7 @@ final class Meters {
     }
 
     private Counter lookupCounter(Surface s, LookupKind k, String result) {
-        return Counter.builder("layercache.lookups").description("Cache lookups (README: what counts as a lookup)")
+        return Counter.builder("layercache.lookups").description("Cache lookups (docs/metrics.md: what counts as a lookup)")
                 .tag("surface", s.label()).tag("kind", k.label()).tag("result", result).register(registry);
     }
 
