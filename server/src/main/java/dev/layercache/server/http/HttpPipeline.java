@@ -65,7 +65,7 @@ public final class HttpPipeline extends ChannelInitializer<Channel> {
             pipeline.addLast("chunked", new ChunkedWriteHandler());
         }
         pipeline.addLast("dispatch", new HttpDispatcher(surface, requests, transfers,
-                sendfile ? HttpDispatcher.FileBodies.SENDFILE
-                        : tls != null ? HttpDispatcher.FileBodies.TLS : HttpDispatcher.FileBodies.COPY));
+                sendfile ? ResponseWriter.FileBodies.SENDFILE
+                        : tls != null ? ResponseWriter.FileBodies.TLS : ResponseWriter.FileBodies.COPY));
     }
 }
