@@ -20,8 +20,9 @@ class EvictionPolicyTest {
 
     private static ServerConfig.Lifecycle settings(long maxDiskBytes, Duration maxAge,
                                                    ServerConfig.NamespaceLimit... namespaces) {
-        return new ServerConfig.Lifecycle(maxDiskBytes, 90, 50, maxAge, Duration.ofHours(2), Duration.ofHours(24),
-                Duration.ofMinutes(1), 0, Duration.ofHours(24), List.of(namespaces));
+        return ServerConfig.Lifecycle.builder().maxDiskBytes(maxDiskBytes).watermarks(90, 50).maxAge(maxAge)
+                .minFreeDisk(ServerConfig.DiskShare.NONE).untaggedMaxAge(Duration.ZERO).scrubRate(0)
+                .namespaces(List.of(namespaces)).build();
     }
 
     /** A candidate holding {@code blobsAndSizes} (pairs: blob id, size), every byte freeable. */
