@@ -113,7 +113,7 @@ public final class LayerCacheServer implements AutoCloseable {
                 directory = cluster.uploads(json, config.auth().nodeToken());
             }
             BlobService blobs = new BlobService(served, servedBytes, clock, access, guard);
-            UploadService uploads = new UploadService(served, layout, blobs, clock, blocking, directory);
+            UploadService uploads = new UploadService(served, layout, blobs, clock, blocking, directory, metrics::upload);
             uploads.limits(config.limits().maxBlobBytes(), config.limits().maxUploadsPerIdentity(),
                     config.limits().maxUploads(), config.limits().uploadIdleTimeout());
             uploads.recover();

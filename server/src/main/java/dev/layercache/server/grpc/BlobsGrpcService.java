@@ -27,8 +27,8 @@ import dev.layercache.server.metrics.SavedReason;
 import dev.layercache.server.metrics.Surface;
 import dev.layercache.server.metrics.UploadOutcome;
 import dev.layercache.server.registry.BlobService;
+import dev.layercache.server.registry.Upload;
 import dev.layercache.server.registry.UploadService;
-import dev.layercache.server.registry.UploadSession;
 import dev.layercache.api.v1.WriteHeader;
 import io.grpc.BindableService;
 import io.grpc.MethodDescriptor;
@@ -262,7 +262,8 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
         private RepositoryName ns;
         private Digest digest;
         private long size;
-        private UploadSession session;
+        /** The upload this stream adds to; null before the header, and once the stream is done with it. */
+        private Upload upload;
         private long recorded;
         /** The call is answered; ignore the rest of the stream. */
         private boolean finished;
@@ -285,24 +286,23 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
                         return;
                     }
                 }
-                if (msg.writeOffset() != session.size()) {
+                if (msg.writeOffset() != upload.size()) {
                     throw Status.OUT_OF_RANGE.withDescription("write_offset " + msg.writeOffset()
-                            + " but the server holds " + session.size() + " bytes").asRuntimeException();
+                            + " but the server holds " + upload.size() + " bytes").asRuntimeException();
                 }
                 int n = msg.dataSize();
                 if (n > 0) {
-                    if (session.size() + n > size) {
-                        uploads.discard(session);
-                        metrics.upload(Surface.GRPC, UploadOutcome.ABORTED);
-                        session = null;
+                    if (upload.size() + n > size) {
+                        upload.cancel();
+                        upload = null;
                         throw new FieldException("data", "data: more bytes than the declared size " + size);
                     }
-                    uploads.write(session, msg.data(), n);
+                    upload.readFrom(msg.data(), n);
                     metrics.received(Surface.GRPC, ns.toString(), n);
-                    if (session.size() - recorded >= RECORD_EVERY) {
+                    if (upload.size() - recorded >= RECORD_EVERY) {
                         // Now and then, so that a resumed upload loses little after a crash.
-                        uploads.recordProgress(session);
-                        recorded = session.size();
+                        upload.recordProgress();
+                        recorded = upload.size();
                     }
                 }
                 if (msg.finishWrite()) {
@@ -335,33 +335,26 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
                 return;
             }
             try {
-                session = uploads.acquireOrStart(ns, header.getUploadId(), Args.caller(), Args.client());
+                upload = uploads.resumeOrStart(Surface.GRPC, ns, header.getUploadId(), Args.caller(), Args.client());
             } catch (RegistryException e) {
                 if (e.code() == ErrorCode.BLOB_UPLOAD_INVALID && uploads.heldBytes(ns, header.getUploadId(), Args.caller()) >= 0) {
                     throw Status.ABORTED.withDescription(e.getMessage()).asRuntimeException();
                 }
                 throw new FieldException("header.upload_id", "header.upload_id: " + e.getMessage());
             }
-            uploads.beginChunk(session, null);
         }
 
         private void finish() throws IOException {
-            if (session.size() != size) {
-                throw new FieldException("finish_write", "finish_write: the server holds " + session.size()
+            if (upload.size() != size) {
+                throw new FieldException("finish_write", "finish_write: the server holds " + upload.size()
                         + " bytes of a declared " + size);
             }
-            UploadSession s = session;
-            session = null;
-            try {
-                boolean added = uploads.complete(s, digest);
-                metrics.upload(Surface.GRPC, added ? UploadOutcome.COMMITTED : UploadOutcome.ALREADY_PRESENT);
+            Upload committing = upload;
+            upload = null;
+            try (committing) {
+                committing.commit(digest);
             } catch (RegistryException e) {
-                if (e.code() == ErrorCode.DIGEST_INVALID) {
-                    metrics.upload(Surface.GRPC, UploadOutcome.DIGEST_MISMATCH);
-                }
                 throw new FieldException("header.digest", "header.digest: " + e.getMessage());
-            } finally {
-                uploads.release(s);
             }
             finished = true;
             observer.onNext(WriteBlobResponse.newBuilder().setCommittedSize(size).build());
@@ -369,13 +362,11 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
         }
 
         private void fail(Throwable t) {
-            if (session != null && ErrorCode.isNoSpace(t)) {
+            if (upload != null && ErrorCode.isNoSpace(t)) {
                 // A full disk: keeping the received part for a resume would hold on to the very
                 // space that is missing. The upload starts over once there is room.
-                uploads.discard(session);
-                uploads.release(session);
-                metrics.upload(Surface.GRPC, UploadOutcome.ABORTED);
-                session = null;
+                upload.cancel();
+                upload = null;
             }
             keepReceived();
             finished = true;
@@ -384,15 +375,14 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
 
         /** The stream ended early: keep what arrived, so the client can resume with the same upload id. */
         private void keepReceived() {
-            if (session != null) {
-                try {
-                    uploads.acknowledge(session);
+            if (upload != null) {
+                try (Upload kept = upload) {
+                    kept.acknowledge();
                 } catch (IOException e) {
-                    // The disk refused bytes: what is recorded stays; the client asks QueryWriteStatus.
-                    uploads.rollback(session);
+                    // The disk refused bytes: closing takes back what is not acknowledged; the
+                    // client asks QueryWriteStatus where to resume.
                 } finally {
-                    uploads.release(session);
-                    session = null;
+                    upload = null;
                 }
             }
         }
@@ -408,7 +398,7 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
             if (finished) {
                 return;
             }
-            long held = session == null ? 0 : session.size();
+            long held = upload == null ? 0 : upload.size();
             keepReceived();
             finished = true;
             observer.onNext(WriteBlobResponse.newBuilder().setCommittedSize(held).build());
@@ -482,20 +472,16 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
             metrics.upload(Surface.GRPC, UploadOutcome.ALREADY_PRESENT);
             return status(Status.Code.OK, "already present");
         }
-        UploadSession s = uploads.start(ns, false, Args.caller(), Args.client());
+        Upload upload = uploads.start(Surface.GRPC, ns, Args.caller(), Args.client(), false);
         try {
-            uploads.beginChunk(s, null);
-            writeTo(s, data);
-            boolean added = uploads.complete(s, d);
-            metrics.upload(Surface.GRPC, added ? UploadOutcome.COMMITTED : UploadOutcome.ALREADY_PRESENT);
+            writeTo(upload, data);
+            upload.commit(d);
             return status(Status.Code.OK, "");
         } catch (RegistryException e) {
-            uploads.discard(s);
-            metrics.upload(Surface.GRPC, e.code() == ErrorCode.DIGEST_INVALID ? UploadOutcome.DIGEST_MISMATCH
-                    : UploadOutcome.ABORTED);
+            upload.cancel(); // counted as aborted, unless the commit counted a digest mismatch
             return status(Status.Code.INVALID_ARGUMENT, e.getMessage());
         } finally {
-            uploads.release(s);
+            upload.close(); // not in a try-with-resources: it would close before the catch cancels
         }
     }
 
@@ -504,7 +490,7 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
      * an OutputStream copies defensively, while a {@link com.google.protobuf.ByteOutput} is handed
      * the backing array itself (messages are immutable, so the array stays as it is).
      */
-    private void writeTo(UploadSession s, ByteString data) throws IOException {
+    private static void writeTo(Upload upload, ByteString data) throws IOException {
         UnsafeByteOperations.unsafeWriteTo(data, new com.google.protobuf.ByteOutput() {
             @Override
             public void write(byte value) throws IOException {
@@ -513,7 +499,7 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
 
             @Override
             public void write(byte[] value, int offset, int length) throws IOException {
-                uploads.write(s, ByteBuffer.wrap(value, offset, length));
+                upload.write(ByteBuffer.wrap(value, offset, length));
             }
 
             @Override
@@ -523,7 +509,7 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
 
             @Override
             public void write(ByteBuffer value) throws IOException {
-                uploads.write(s, value.slice());
+                upload.write(value.slice());
             }
 
             @Override
