@@ -169,11 +169,11 @@ final class UploadHandler {
                 .header(Headers.CONTENT_DIGEST, digest);
     }
 
-    private static Response progress(HttpResponseStatus status, Upload s) {
+    private static Response progress(HttpResponseStatus status, Upload upload) {
         return Response.status(status)
-                .header(HttpHeaderNames.LOCATION, "/v2/" + s.repository() + "/blobs/uploads/" + s.id())
-                .header(HttpHeaderNames.RANGE, "0-" + Math.max(0, s.size() - 1))
-                .header(Headers.UPLOAD_UUID, s.id());
+                .header(HttpHeaderNames.LOCATION, "/v2/" + upload.repository() + "/blobs/uploads/" + upload.id())
+                .header(HttpHeaderNames.RANGE, "0-" + Math.max(0, upload.size() - 1))
+                .header(Headers.UPLOAD_UUID, upload.id());
     }
 
     private static StreamingEndpoint.BodyStream noBody(Response response) {
