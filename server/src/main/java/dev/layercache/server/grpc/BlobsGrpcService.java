@@ -58,7 +58,10 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
     private final BlobService blobs;
     private final UploadService uploads;
     private final CacheMetrics metrics;
-    /** Where lookups are counted; bytes and uploads still go to {@link #metrics} directly. */
+    /**
+     * Where lookups are counted. Bytes go to {@link #metrics} directly, and so do blobs found
+     * present before any upload began; an upload counts its own end (see {@link Upload}).
+     */
     private final GrpcMetrics lookups;
 
     BlobsGrpcService(BlobService blobs, UploadService uploads, CacheMetrics metrics, GrpcMetrics lookups) {
