@@ -277,7 +277,7 @@ public final class AnalysisService {
             BlobService.OpenBlob blob = open(repo, m, digest, "layer " + i);
             try (InputStream in = new BufferedInputStream(Channels.newInputStream(blob.channel()), 1 << 16)) {
                 analyzer.add(info, in);
-            } catch (LayerAnalyzer.UnreadableLayerException e) {
+            } catch (UnreadableLayerException e) {
                 throw new RegistryException(ErrorCode.LAYER_INVALID, "manifest " + m.digest() + ": "
                         + e.getMessage(), e.digest());
             } catch (IOException e) {

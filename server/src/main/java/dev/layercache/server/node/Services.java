@@ -74,7 +74,8 @@ public final class Services {
         access = new AccessTracker(own, clock, config.lifecycle().gcGrace());
         guard = new ReferenceGuard();
         served = graph(stores.served(), stores.servedBytes(), clock);
-        uploads = new UploadService(stores.served(), stores.layout(), served.blobs(), clock, b.disk, b.uploadDirectory);
+        uploads = new UploadService(stores.served(), stores.layout(), served.blobs(), clock, b.disk, b.uploadDirectory,
+                b.metrics::upload);
         ServerConfig.Limits limits = config.limits();
         uploads.limits(limits.maxBlobBytes(), limits.maxUploadsPerIdentity(), limits.maxUploads(),
                 limits.uploadIdleTimeout());
