@@ -6,11 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.RepositoryName;
-import dev.layercache.server.retention.AccessTracker;
-import dev.layercache.server.retention.ReferenceGuard;
 import dev.layercache.server.metadata.RocksKeyValueStore;
 import dev.layercache.server.metadata.UploadIndex.UploadRecord;
 import dev.layercache.server.metrics.Surface;
+import dev.layercache.server.retention.AccessTracker;
+import dev.layercache.server.retention.ReferenceGuard;
 import dev.layercache.server.storage.DataLayout;
 import dev.layercache.server.storage.DiskBlobBackend;
 import java.io.IOException;
