@@ -26,7 +26,7 @@ class FleetWeekTest {
 
     @Test
     void twoDaysOfAFleetStayWithinTheBounds() throws Exception {
-        FleetWeek.Options.Builder options = FleetWeek.Options.builder(dir.resolve("data"));
+        FleetOptions.Builder options = FleetOptions.builder(dir.resolve("data"));
         options.days = 2;
         options.projects = 4;
         options.buildkitProjects = 1;
@@ -38,16 +38,16 @@ class FleetWeekTest {
                 "--history-max-age", "12h", "--history-max-records", String.valueOf(MAX_RECORDS),
                 "--untagged-max-age", "3h"));
         ByteArrayOutputStream printed = new ByteArrayOutputStream();
-        List<FleetWeek.Day> days = FleetWeek.run(options.build(),
+        List<FleetDay> days = FleetWeek.run(options.build(),
                 new PrintStream(printed, true, StandardCharsets.UTF_8));
 
         assertEquals(2, days.size());
         String out = printed.toString(StandardCharsets.UTF_8);
         assertTrue(out.contains("\nday 1: ") && out.contains("\nday 2: "), out);
-        String table = FleetWeek.markdown(days);
+        String table = FleetDay.markdown(days);
         assertTrue(table.startsWith("| day | step tags |") && table.contains("\n| 2 | "), table);
         long stepTagsBefore = 0;
-        for (FleetWeek.Day d : days) {
+        for (FleetDay d : days) {
             assertEquals(0, d.errors(), "unexpected answers on day " + d.day());
             assertTrue(d.stepTags() > stepTagsBefore, "step tags pushed on day " + d.day());
             stepTagsBefore = d.stepTags();
@@ -60,7 +60,7 @@ class FleetWeekTest {
             assertTrue(d.oldestTombstoneHours() <= HISTORY_HOURS + 1, "oldest tombstone: " + d);
             assertTrue(d.oldestUntaggedHours() <= UNTAGGED_HOURS + 1, "oldest untagged manifest: " + d);
         }
-        FleetWeek.Day last = days.get(1);
+        FleetDay last = days.get(1);
         assertTrue(last.exports() > 10 && last.deletions() > 0 && last.evictedTags() > 0, last.toString());
         assertTrue(last.evictedTags() + last.deletions() > MAX_RECORDS * 4L,
                 "more names were lost than the bounds keep, so the count bound acted: " + last);
