@@ -38,6 +38,9 @@ import java.util.Set;
  * media type they were pushed with; any media type is accepted. Before a manifest is stored, every
  * blob it references must be readable through the repository (an index's children may be
  * manifests or, as in BuildKit's registry cache, blobs), of the size its descriptor states.
+ *
+ * <p>The JSON is read once per use into typed records by {@link ManifestParser}; what is stored and
+ * served is always the client's bytes, never a serialization of those records.
  */
 public final class ManifestService {
 
@@ -123,7 +126,7 @@ public final class ManifestService {
     }
 
     /** A stored manifest, typed; MANIFEST_INVALID when it cannot be read. */
-    public Manifest parsed(StoredManifest m) {
+    private Manifest parsed(StoredManifest m) {
         return parser.parseStored(m.mediaType(), m.content());
     }
 
