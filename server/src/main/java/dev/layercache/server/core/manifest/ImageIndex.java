@@ -41,6 +41,12 @@ public record ImageIndex(String mediaType, List<Descriptor> manifests, Descripto
         return null;
     }
 
+    /** {@inheritDoc} An index has no config, so this is its own {@code artifactType}. */
+    @Override
+    public String referrerArtifactType() {
+        return artifactType;
+    }
+
     @Override
     public List<Digest> references() {
         List<Digest> out = new ArrayList<>(manifests.size());

@@ -37,6 +37,11 @@ public record ImageManifest(String mediaType, Descriptor config, List<Descriptor
         return config != null && MediaTypes.BUILDKIT_CACHE_CONFIG.equals(config.mediaType());
     }
 
+    @Override
+    public String referrerArtifactType() {
+        return artifactType != null ? artifactType : config != null ? config.mediaType() : null;
+    }
+
     /** {@inheritDoc} The config counts whatever its media type says: a manifest without it is no image. */
     @Override
     public List<Digest> references() {

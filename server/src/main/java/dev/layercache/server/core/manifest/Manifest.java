@@ -42,10 +42,5 @@ public sealed interface Manifest permits ImageManifest, ImageIndex {
      * The artifact type a referrers listing shows for this manifest: its {@code artifactType},
      * else the media type of its config (OCI distribution spec 1.1), else null.
      */
-    default String referrerArtifactType() {
-        if (artifactType() != null) {
-            return artifactType();
-        }
-        return this instanceof ImageManifest image && image.config() != null ? image.config().mediaType() : null;
-    }
+    String referrerArtifactType();
 }
