@@ -17,7 +17,10 @@
 #
 # Settings (environment): PHASES="auth-flood grpc-transfers" (either or both); ROUNDS=5 DURATION=5 COST=12 FLOOD_RATE=200 (auth-flood);
 # GRPC_ROUNDS=3 GRPC_DURATION=10 BLOB_MIB=1024 (grpc-transfers: needs about
-# (2 + 2 x GRPC_ROUNDS x GRPC_DURATION / 4) x BLOB_MIB of disk per node); OUT_DIR=loadtest/results.
+# (2 + 2 x GRPC_ROUNDS x GRPC_DURATION / 4) x BLOB_MIB of disk per node); OUT_DIR=loadtest/results;
+# CLIENT_NICE=10 runs the grpc-transfers client at that nice level (its transfer clients stand for
+# builders on other machines; on one machine they take the cores the node needs); SERVER_JAVA_OPTS
+# are JVM options for the nodes (say -Xlog:gc:file=gc.log:uptime to see the collector's pauses).
 # Every process it starts is stopped and the folder removed on exit, also after an error or Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,7 +59,7 @@ started=""
 start() {
   local name=$1 jar=$2 http=$3 grpc=$4
   shift 4
-  java -jar "$jar" --bind-address 127.0.0.1 --http-port "$http" --grpc-port "$grpc" \
+  java ${SERVER_JAVA_OPTS:-} -jar "$jar" --bind-address 127.0.0.1 --http-port "$http" --grpc-port "$grpc" \
        --data-dir "$work/$name" "$@" > "$work/$name.log" 2>&1 &
   started=$!
   pids+=("$started")

@@ -14,7 +14,7 @@
 #                     this size over OCI and one over gRPC and serves each back, VmRSS sampled
 #   DURATION=4        seconds per round of a request workload; WARMUP=3 seconds of warm-up
 #   LC_JAVA_OPTS=     JVM options of the layercache node (none: the JVM's defaults, as the tables say)
-#   MEMORY_JAVA_OPTS=-Xmx256m  JVM options of the memory phase's node: the heap README.md recommends
+#   MEMORY_JAVA_OPTS=-Xmx256m  JVM options of the memory phase's node: the heap docs/operations.md recommends
 #                     for a node (without it the JVM sizes its heap from the machine's RAM, a
 #                     quarter of 24 GiB here, and the resident set follows the heap, not the blobs)
 #   OUT_MD=BENCHMARKS.md  OUT_JSON=loadtest/results/side-by-side.json

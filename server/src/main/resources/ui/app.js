@@ -1,4 +1,4 @@
-// The layercache dashboard: fetches ../api/v1/stats (schema in README.md, "GET /api/v1/stats")
+// The layercache dashboard: fetches ../api/v1/stats (schema in docs/metrics.md, "GET /api/v1/stats")
 // on load and every 5 seconds and redraws every section from it.
 //
 // Two rules hold throughout:

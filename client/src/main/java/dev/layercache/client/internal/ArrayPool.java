@@ -5,9 +5,10 @@ import java.util.concurrent.ArrayBlockingQueue;
 /**
  * A few byte arrays kept for reuse. A download reads about a thousand 1 MiB messages per GiB;
  * a new array for each costs the JVM zeroing a megabyte and, as the young generation grows, the
- * kernel faulting in fresh pages: together about a third of the client's CPU for a download,
- * more than reading the bytes from the socket. Bounded in count and size, so the pool holds a
- * few megabytes at most; an array never given back is simply collected.
+ * kernel faulting in fresh pages: together more of the client's CPU for a download than reading
+ * the bytes from the socket (BENCHMARKS.md, "Figures behind choices in the code"). Bounded in
+ * count and size, so the pool holds a few megabytes at most; an array never given back is
+ * simply collected.
  */
 final class ArrayPool {
     private final ArrayBlockingQueue<byte[]> free;

@@ -24,7 +24,7 @@ import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
  * seen, secrets and package-manager caches. Feed each layer with {@link #add}, then call
  * {@link #report}.
  *
- * <p>Definitions (also in the README):
+ * <p>Definitions (also in docs/analysis.md):
  * <ul>
  *   <li><b>file bytes</b>: the sizes of the regular files in the layer tars (headers, padding and
  *       directories not counted); summed over all layers, the <i>total</i>.</li>

@@ -26,7 +26,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>Stages go to the file with {@code O_DIRECT} where the file system has it. Uploads are
  * fsynced before they become blobs, so caching their pages buys nothing, and filling new
- * page-cache memory cost more CPU than hashing (measured: 2.7–4.3 CPU-s against 0.2 for 2 GiB).
+ * page-cache memory cost more CPU than hashing (BENCHMARKS.md, "Figures behind choices in the
+ * code").
  * {@code O_DIRECT} needs block-aligned memory, offsets and lengths: on {@link #drain} the aligned
  * part of the last stage goes directly and its partial last block through the ordinary channel,
  * and stays staged so that the next direct write rewrites the whole block. After a truncation
@@ -34,8 +35,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>While an upload streams, the file is flushed to the device in the background every
  * {@link #FLUSH_EVERY} bytes, so that the fsync which makes the finished upload a blob finds
- * little left to do: on the development machine's virtual disk, that fsync took 0.2–0.65 s for
- * a gigabyte written with nothing flushed before it, and 40 ms with this.
+ * little left to do: it then takes a fraction of the time it takes with nothing flushed before
+ * it (BENCHMARKS.md, "Figures behind choices in the code").
  *
  * <p>Stages are direct memory, so the node holds at most {@link #MAX_STAGES} of them, in use or
  * pooled, whatever clients do (a few hundred trickling uploads would otherwise take 8 MiB each). A
@@ -50,8 +51,8 @@ public final class WriteBehind {
     static final int BLOCK = 4096;
     /**
      * Bytes per file write. The disk takes one write at a time from a file, so the size sets the
-     * rate: on the development machine 1 MiB writes reach ~720 MB/s, 4 MiB ~1.1 GB/s (larger
-     * writes gain nothing, and two at once no more than one).
+     * rate: 4 MiB writes measured clearly faster than 1 MiB ones, larger writes gained nothing,
+     * and two at once no more than one (BENCHMARKS.md, "Figures behind choices in the code").
      */
     static final int STAGE = 4 << 20;
     /** Stages per file: the caller fills one while the disk writes the other. */

@@ -97,7 +97,9 @@ public final class ConfigLoader {
                 .build());
         for (Setting s : Setting.values()) {
             spec.addOption(OptionSpec.builder(s.flag()).paramLabel("VALUE").type(String.class)
-                    .description(s.description() + " [env " + s.envVar() + ", default " + s.defaultValue() + "]")
+                    // picocli formats descriptions with String.format: a literal % (the "60%" default) is %%
+                    .description((s.description() + " [env " + s.envVar() + ", default " + s.defaultValue() + "]")
+                            .replace("%", "%%"))
                     .build());
         }
         spec.addOption(OptionSpec.builder("-h", "--help").usageHelp(true).description("show this help").build());

@@ -23,9 +23,9 @@ public record ServerConfig(
 
     /**
      * How blob bodies leave the plain-HTTP port. On loopback, copying through 256 KiB buffers
-     * measured 1.6 times the rate of {@code sendfile(2)} at two thirds of its CPU (BENCHMARKS.md);
-     * {@code sendfile} is kept for networks where saving the copy may matter more. HTTPS always
-     * copies: {@code sendfile} cannot encrypt.
+     * measured faster than {@code sendfile(2)}, at less CPU (BENCHMARKS.md, "Figures behind
+     * choices in the code"); {@code sendfile} is kept for networks where saving the copy may
+     * matter more. HTTPS always copies: {@code sendfile} cannot encrypt.
      */
     public enum HttpDownloads { COPY, SENDFILE }
 
@@ -76,7 +76,7 @@ public record ServerConfig(
     }
 
     /**
-     * TLS on both ports (see README, "TLS"); {@link #NONE} for plain HTTP and gRPC.
+     * TLS on both ports (see docs/tls.md); {@link #NONE} for plain HTTP and gRPC.
      *
      * @param certChain    PEM certificate chain, the server's certificate first; null for no TLS
      * @param privateKey   PEM private key of that certificate
@@ -92,7 +92,7 @@ public record ServerConfig(
     }
 
     /**
-     * Who may do what (see README, "Access control"). Without an htpasswd or a tokens file,
+     * Who may do what (see docs/access-control.md). Without an htpasswd or a tokens file,
      * nobody is asked for credentials.
      *
      * @param htpasswd      users and bcrypt hashes ({@code htpasswd -B}); null for none

@@ -54,23 +54,26 @@ public final class EntryService {
 
     /** The entry under {@code key}; on a miss, {@link EntryMissException} says why. */
     public Entry get(RepositoryName ns, Digest key, StepIdentity step) {
-        LookupResult r = lookup(ns, key, step);
+        LookupResult r = lookup(ns, key, step).result();
         if (r.hasEntry()) {
             return r.getEntry();
         }
         throw new EntryMissException(key.toString(), r.getMiss());
     }
 
-    /** One lookup as a result: the entry, or the explanation of the miss. */
-    public LookupResult lookup(RepositoryName ns, Digest key, StepIdentity step) {
+    /**
+     * One lookup: the entry or the explanation of the miss, and what it came to for the cache
+     * (a hit, a miss, or a capacity miss when the key's entry was here and was evicted).
+     */
+    public EntryLookup lookup(RepositoryName ns, Digest key, StepIdentity step) {
         Entry entry = store.entry(ns, key);
         if (entry != null) {
             access.touch(new Root(Root.Kind.ENTRY, ns.toString(), key.toString()));
-            return LookupResult.newBuilder().setKey(key.toString()).setEntry(entry).build();
+            return EntryLookup.of(LookupResult.newBuilder().setKey(key.toString()).setEntry(entry).build());
         }
         Entry last = step == null || step.getStepId().isEmpty() ? null : store.lastPublication(ns, step.getStepId());
         MissExplanation miss = MissClassifier.classify(key.toString(), step, last, store.wasRemoved(ns, key));
-        return LookupResult.newBuilder().setKey(key.toString()).setMiss(miss).build();
+        return EntryLookup.of(LookupResult.newBuilder().setKey(key.toString()).setMiss(miss).build());
     }
 
     /**
@@ -147,7 +150,7 @@ public final class EntryService {
         ExplainBuildResponse.Builder out = ExplainBuildResponse.newBuilder().setRootCauseIndex(-1);
         for (int i = 0; i < keys.size(); i++) {
             StepIdentity step = lookups.get(i).hasStep() ? lookups.get(i).getStep() : null;
-            LookupResult r = lookup(ns, keys.get(i), step);
+            LookupResult r = lookup(ns, keys.get(i), step).result();
             StepVerdict.Builder v = StepVerdict.newBuilder().setKey(r.getKey()).setHit(r.hasEntry());
             if (step != null) {
                 v.setStepId(step.getStepId());

@@ -22,10 +22,10 @@ import dev.layercache.server.core.ErrorCode;
 import dev.layercache.server.core.RegistryException;
 import dev.layercache.server.core.RepositoryName;
 import dev.layercache.server.metrics.CacheMetrics;
-import dev.layercache.server.metrics.LookupKind;
 import dev.layercache.server.metrics.SavedReason;
 import dev.layercache.server.metrics.Surface;
 import dev.layercache.server.metrics.UploadOutcome;
+import dev.layercache.server.registry.BlobLookup;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.UploadService;
 import dev.layercache.server.registry.UploadSession;
@@ -72,11 +72,14 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
     private final BlobService blobs;
     private final UploadService uploads;
     private final CacheMetrics metrics;
+    /** Where lookups are counted; bytes and uploads still go to {@link #metrics} directly. */
+    private final GrpcMetrics lookups;
 
-    BlobsGrpcService(BlobService blobs, UploadService uploads, CacheMetrics metrics) {
+    BlobsGrpcService(BlobService blobs, UploadService uploads, CacheMetrics metrics, GrpcMetrics lookups) {
         this.blobs = blobs;
         this.uploads = uploads;
         this.metrics = metrics;
+        this.lookups = lookups;
     }
 
     @Override
@@ -89,14 +92,11 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
             for (int i = 0; i < request.getDigestsCount(); i++) {
                 digests.add(Args.digest("digests[" + i + "]", request.getDigests(i)));
             }
-            String namespace = ns.toString();
             for (Digest d : digests) {
-                long size = blobs.sizeIfLinked(ns, d);
-                metrics.lookup(Surface.GRPC, LookupKind.BLOB, namespace, size >= 0);
-                if (size < 0) {
+                BlobLookup lookup = blobs.lookup(ns, d);
+                lookups.blob(ns, lookup);
+                if (!lookup.outcome().hit()) {
                     out.addMissing(d.toString());
-                } else {
-                    metrics.saved(Surface.GRPC, SavedReason.FIND_MISSING, namespace, size);
                 }
             }
             return out.build();

@@ -11,19 +11,16 @@ import dev.layercache.api.v1.ExplainBuildResponse;
 import dev.layercache.api.v1.GetEntryRequest;
 import dev.layercache.api.v1.GetEntryResponse;
 import dev.layercache.api.v1.LayerDescriptor;
-import dev.layercache.api.v1.LookupResult;
-import dev.layercache.api.v1.MissReason;
 import dev.layercache.api.v1.Lookup;
+import dev.layercache.api.v1.LookupResult;
 import dev.layercache.api.v1.PutEntryRequest;
 import dev.layercache.api.v1.PutEntryResponse;
 import dev.layercache.api.v1.StepIdentity;
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.entries.EntryLookup;
 import dev.layercache.server.entries.EntryMissException;
 import dev.layercache.server.entries.EntryService;
-import dev.layercache.server.metrics.CacheMetrics;
-import dev.layercache.server.metrics.LookupKind;
-import dev.layercache.server.metrics.Surface;
 import io.grpc.stub.StreamObserver;
 import java.util.ArrayList;
 import java.util.List;
@@ -37,9 +34,9 @@ final class EntryCacheGrpcService extends EntryCacheGrpc.EntryCacheImplBase {
     static final int MAX_LAYERS = 1000;
 
     private final EntryService entries;
-    private final CacheMetrics metrics;
+    private final GrpcMetrics metrics;
 
-    EntryCacheGrpcService(EntryService entries, CacheMetrics metrics) {
+    EntryCacheGrpcService(EntryService entries, GrpcMetrics metrics) {
         this.entries = entries;
         this.metrics = metrics;
     }
@@ -116,19 +113,11 @@ final class EntryCacheGrpcService extends EntryCacheGrpc.EntryCacheImplBase {
         });
     }
 
-    /** A lookup, counted: hit or miss, and for a miss its reason (an eviction is a capacity miss). */
+    /** A lookup, handed to the recorder (ExplainBuild's lookups are questions about a build, not lookups). */
     private LookupResult counted(RepositoryName ns, Digest key, StepIdentity step) {
-        LookupResult result = entries.lookup(ns, key, step);
-        String namespace = ns.toString();
-        metrics.lookup(Surface.GRPC, LookupKind.ENTRY, namespace, result.hasEntry());
-        if (!result.hasEntry()) {
-            MissReason reason = result.getMiss().getReason();
-            metrics.entryMiss(reason, namespace, step == null ? null : step.getStepId());
-            if (reason == MissReason.EVICTED) {
-                metrics.capacityMiss(Surface.GRPC, LookupKind.ENTRY, namespace);
-            }
-        }
-        return result;
+        EntryLookup lookup = entries.lookup(ns, key, step);
+        metrics.entry(ns, step, lookup);
+        return lookup.result();
     }
 
     private static List<Digest> keys(String field, List<Lookup> lookups) {

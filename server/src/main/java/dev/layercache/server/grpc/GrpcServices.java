@@ -16,7 +16,9 @@ public final class GrpcServices {
     public static List<BindableService> create(EntryService entries, BlobService blobs, UploadService uploads,
                                                ManifestService manifests, int maxManifestBytes,
                                                CacheMetrics metrics) {
-        return List.of(new EntryCacheGrpcService(entries, metrics), new BlobsGrpcService(blobs, uploads, metrics).binding(),
+        GrpcMetrics recorder = new GrpcMetrics(metrics);
+        return List.of(new EntryCacheGrpcService(entries, recorder),
+                new BlobsGrpcService(blobs, uploads, metrics, recorder).binding(),
                 new ManifestsGrpcService(manifests, maxManifestBytes));
     }
 }

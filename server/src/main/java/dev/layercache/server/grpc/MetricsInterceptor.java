@@ -13,8 +13,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Times every call of the gRPC surface by method and final status, for the latency histogram; a
- * call the client cancels counts once, as {@code CANCELLED}. What a call looked up or moved is
- * counted by the services themselves, where it is known.
+ * call the client cancels counts once, as {@code CANCELLED}. What a call looked up is counted by
+ * {@link GrpcMetrics} from the domain's outcome; the bytes it moved by the services, where they pass.
  */
 final class MetricsInterceptor implements ServerInterceptor {
     private final CacheMetrics metrics;

@@ -87,7 +87,7 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
     /**
      * How a file body is written: read into pooled buffers of {@code chunk} bytes (plain, or
      * through the TLS engine, whose records are 16 KiB anyway), or handed to {@code sendfile(2)}.
-     * On loopback, 256 KiB buffers measured 1.6 times sendfile's rate at two thirds of its CPU.
+     * On loopback, 256 KiB buffers measured faster than sendfile, at less CPU (BENCHMARKS.md).
      */
     enum FileBodies {
         COPY(256 << 10), TLS(64 << 10), SENDFILE(0);

@@ -1,18 +1,23 @@
 package dev.layercache.server.http;
 
+import dev.layercache.server.core.LookupOutcome;
+import dev.layercache.server.core.RepositoryName;
 import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.metrics.LookupKind;
+import dev.layercache.server.metrics.NamespaceMeters;
 import dev.layercache.server.metrics.SavedReason;
 import dev.layercache.server.metrics.Surface;
 import dev.layercache.server.registry.ManifestService;
 import io.netty.handler.codec.http.HttpMethod;
 import java.util.List;
 import java.util.Locale;
+import java.util.function.BiPredicate;
 
 /**
- * Reads the OCI surface's lookups, bytes and latencies off completed requests, so that handlers
- * count nothing themselves: a manifest or blob {@code GET}/{@code HEAD} answered 200 (or 206) is
- * a hit, 404 a miss (README, "What counts as a lookup"); a miss on a tag the repository held and
+ * The OCI surface's recorder: reads lookups, bytes and latencies off completed requests, so that
+ * handlers count no lookup themselves (as {@code grpc.GrpcMetrics} does for the gRPC surface,
+ * from the domain's outcomes): a manifest or blob {@code GET}/{@code HEAD} answered 200 (or 206) is
+ * a hit, 404 a miss (docs/metrics.md, "What counts as a lookup"); a miss on a tag the repository held and
  * lost is also a capacity miss. Requests refused with 401, 403 or 429 count only in the latency
  * histogram, and a miss in a repository that may not exist takes no namespace label of its own
  * (see {@link CacheMetrics#missedNamespace}).
@@ -22,14 +27,19 @@ public final class RequestMetrics implements RequestListener {
             HttpMethod.POST, HttpMethod.PATCH, HttpMethod.DELETE);
 
     private final CacheMetrics metrics;
-    private final ManifestService manifests;
+    /** Whether a tag of a repository (both raw path parts) named a manifest that was removed since. */
+    private final BiPredicate<String, String> tagWasRemoved;
     /** Operation labels by resource and method, built once: {@code manifest_get}, {@code blob_head}... */
     private final String[][] operations;
     private final String[] statuses = new String[600];
 
     public RequestMetrics(CacheMetrics metrics, ManifestService manifests) {
+        this(metrics, manifests::tagWasRemoved);
+    }
+
+    RequestMetrics(CacheMetrics metrics, BiPredicate<String, String> tagWasRemoved) {
         this.metrics = metrics;
-        this.manifests = manifests;
+        this.tagWasRemoved = tagWasRemoved;
         Route.Resource[] resources = Route.Resource.values();
         operations = new String[resources.length][METHODS.size() + 1];
         for (Route.Resource r : resources) {
@@ -76,47 +86,18 @@ public final class RequestMetrics implements RequestListener {
         switch (route.resource()) {
             case MANIFEST -> {
                 if (reading) {
-                    boolean byDigest = route.param().indexOf(':') >= 0;
-                    LookupKind kind = byDigest ? LookupKind.MANIFEST : LookupKind.TAG;
-                    if (status == 200) {
-                        CacheMetrics.NamespaceMeters ns = metrics.namespace(repository);
-                        if (ns != null) {
-                            metrics.lookup(Surface.OCI, kind, ns, true);
-                            metrics.served(Surface.OCI, ns, bytesSent);
-                        }
-                    } else if (status == 404) {
-                        CacheMetrics.NamespaceMeters ns = metrics.missedNamespace(repository);
-                        if (ns == null) {
-                            return;
-                        }
-                        if (!byDigest && manifests.tagWasRemoved(repository, route.param())) {
-                            ns = metrics.namespace(repository); // it held the tag: it exists
-                            metrics.capacityMiss(Surface.OCI, LookupKind.TAG, repository);
-                        }
-                        metrics.lookup(Surface.OCI, kind, ns, false);
-                    }
+                    LookupKind kind = route.param().indexOf(':') >= 0 ? LookupKind.MANIFEST : LookupKind.TAG;
+                    lookup(kind, repository, outcome(kind, route, status), bytesSent);
                 } else if (method.equals(HttpMethod.PUT)) {
                     received(repository, status, bytesReceived);
                 }
             }
             case BLOB -> {
-                if (!reading) {
-                    return;
-                }
-                if (status == 200 || status == 206) {
-                    CacheMetrics.NamespaceMeters ns = metrics.namespace(repository);
-                    if (ns == null) {
-                        return;
-                    }
-                    metrics.lookup(Surface.OCI, LookupKind.BLOB, ns, true);
-                    metrics.served(Surface.OCI, ns, bytesSent);
-                    if (status == 200 && method.equals(HttpMethod.HEAD) && declaredLength > 0) {
+                if (reading) {
+                    NamespaceMeters ns = lookup(LookupKind.BLOB, repository,
+                            outcome(LookupKind.BLOB, route, status), bytesSent);
+                    if (ns != null && status == 200 && method.equals(HttpMethod.HEAD) && declaredLength > 0) {
                         metrics.saved(Surface.OCI, SavedReason.HEAD_HIT, ns, declaredLength);
-                    }
-                } else if (status == 404) {
-                    CacheMetrics.NamespaceMeters ns = metrics.missedNamespace(repository);
-                    if (ns != null) {
-                        metrics.lookup(Surface.OCI, LookupKind.BLOB, ns, false);
                     }
                 }
             }
@@ -128,6 +109,49 @@ public final class RequestMetrics implements RequestListener {
     }
 
     /**
+     * What a manifest or blob read came to, from its status: 200 (206 for a blob's range) a hit,
+     * 404 a miss, and a capacity miss when it asked for a tag the repository held and lost. Null
+     * for any other status: not a lookup.
+     */
+    private LookupOutcome outcome(LookupKind kind, Route route, int status) {
+        if (status == 200 || (status == 206 && kind == LookupKind.BLOB)) {
+            return LookupOutcome.HIT;
+        }
+        if (status != 404) {
+            return null;
+        }
+        // Only a valid name can have held a tag (and only then is the tombstone worth reading).
+        boolean heldAndLost = kind == LookupKind.TAG && RepositoryName.isValid(route.name())
+                && tagWasRemoved.test(route.name(), route.param());
+        return heldAndLost ? LookupOutcome.CAPACITY_MISS : LookupOutcome.MISS;
+    }
+
+    /**
+     * Counts a lookup and a hit's bytes under the namespace of {@code repository}: a hit names a
+     * repository that exists, a miss one that may not ({@link CacheMetrics#missedNamespace}),
+     * unless it held the tag asked for. Returns the namespace, null when nothing was counted (not
+     * a lookup, or not a valid name).
+     */
+    private NamespaceMeters lookup(LookupKind kind, String repository, LookupOutcome outcome, long bytesSent) {
+        if (outcome == null) {
+            return null;
+        }
+        NamespaceMeters ns = outcome.hit() ? metrics.namespace(repository) : metrics.missedNamespace(repository);
+        if (ns == null) {
+            return null;
+        }
+        if (outcome == LookupOutcome.CAPACITY_MISS) {
+            ns = metrics.namespace(repository); // it held the tag: it exists
+            metrics.capacityMiss(Surface.OCI, kind, repository);
+        }
+        metrics.lookup(Surface.OCI, kind, ns, outcome.hit());
+        if (outcome.hit()) {
+            metrics.served(Surface.OCI, ns, bytesSent);
+        }
+        return ns;
+    }
+
+    /**
      * Bytes of a push: one that went through names a repository it is creating; one that failed
      * (a digest mismatch, an invalid manifest) may name a repository that will never exist.
      */
@@ -135,7 +159,7 @@ public final class RequestMetrics implements RequestListener {
         if (bytes <= 0) {
             return;
         }
-        CacheMetrics.NamespaceMeters ns = status < 300 ? metrics.namespace(repository)
+        NamespaceMeters ns = status < 300 ? metrics.namespace(repository)
                 : metrics.missedNamespace(repository);
         if (ns != null) {
             metrics.received(Surface.OCI, ns, bytes);

@@ -53,9 +53,10 @@ public final class RocksKeyValueStore implements KeyValueStore {
             // Bounded on disk and in memory whatever the traffic: with a dozen column families and
             // RocksDB's defaults, the write-ahead log may reach gigabytes (max_total_wal_size 0 is
             // four times all write buffers) and the memtables as much native memory before any
-            // flush, and the MANIFEST a gigabyte before it rolls over. A soak of a CI fleet saw the
-            // log grow 3 MiB a minute with nothing flushed; with 16 MiB the folder's size is a
-            // sawtooth of that height over the live records.
+            // flush, and the MANIFEST a gigabyte before it rolls over. In a soak of a CI fleet the
+            // log grew steadily with nothing flushed (BENCHMARKS.md, "Figures behind choices in
+            // the code"); with 16 MiB the folder's size is a sawtooth of that height over the
+            // live records.
             dbOptions = new DBOptions()
                     .setCreateIfMissing(true)
                     .setCreateMissingColumnFamilies(true)

@@ -1,6 +1,6 @@
 package dev.layercache.server.metrics;
 
-/** What a lookup asked for: the {@code kind} label (README, "What counts as a lookup"). */
+/** What a lookup asked for: the {@code kind} label (docs/metrics.md, "What counts as a lookup"). */
 public enum LookupKind {
     TAG("tag"),
     MANIFEST("manifest"),

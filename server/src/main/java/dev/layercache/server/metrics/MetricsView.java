@@ -6,7 +6,7 @@ package dev.layercache.server.metrics;
  * caller's identity and the access rules; the metrics only ask it.
  *
  * <p>Figures that name nothing (the node's totals, latencies, uploads, the store, the JVM) are
- * shown to every reader let in: they are sums over the node. README, "Who sees which namespaces".
+ * shown to every reader let in: they are sums over the node. docs/metrics.md, "Who sees which namespaces".
  */
 public interface MetricsView {
     /** Everything: a node without access control, or a reader who may read every repository. */

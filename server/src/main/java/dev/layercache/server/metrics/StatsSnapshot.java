@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * What {@code GET /api/v1/stats} answers (the README shows the JSON): hit rates over sliding
+ * What {@code GET /api/v1/stats} answers (docs/metrics.md shows the JSON): hit rates over sliding
  * windows, overall and per namespace, bytes, the store, and why entries missed.
  */
 public record StatsSnapshot(

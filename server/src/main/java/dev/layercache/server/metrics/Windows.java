@@ -1,5 +1,6 @@
 package dev.layercache.server.metrics;
 
+import java.time.Clock;
 import java.util.concurrent.atomic.AtomicLongArray;
 
 /**
@@ -33,6 +34,11 @@ final class Windows {
             minutes[i] = new Slots(MINUTES);
             hours[i] = new Slots(HOURS);
         }
+    }
+
+    /** The minute {@code clock} is in, as the windows number them: minutes since the epoch. */
+    static long minute(Clock clock) {
+        return Math.floorDiv(clock.millis(), 60_000L);
     }
 
     void add(long minute, Field field, long n) {

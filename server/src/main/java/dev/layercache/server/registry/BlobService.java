@@ -116,6 +116,15 @@ public final class BlobService {
         });
     }
 
+    /**
+     * A client's question whether {@code digest} is readable through {@code repo} (FindMissingBlobs),
+     * as a lookup: a hit with its size, or a miss. A hit is kept as by {@link #sizeIfLinked}.
+     */
+    public BlobLookup lookup(RepositoryName repo, Digest digest) {
+        long size = sizeIfLinked(repo, digest);
+        return size < 0 ? BlobLookup.MISS : BlobLookup.hit(size);
+    }
+
     /** True when {@code digest} is readable through {@code repo}, for an answer to a client (see {@link #sizeIfLinked}). */
     public boolean isLinked(RepositoryName repo, Digest digest) {
         return sizeIfLinked(repo, digest) >= 0;

@@ -156,6 +156,23 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void helpShowsPercentDefaultsAsWritten() {
+        // picocli formats descriptions; an unescaped % made it print a warning and the raw text
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(captured, true));
+        String usage;
+        try {
+            usage = ConfigLoader.usage();
+        } finally {
+            System.setErr(err);
+        }
+        assertTrue(usage.contains("LAYERCACHE_MAX_DISK_SIZE, default 60%]"), usage);
+        assertTrue(usage.contains("LAYERCACHE_MIN_FREE_DISK, default 10%]"), usage);
+        assertEquals("", captured.toString(), "picocli warned while formatting the help");
+    }
+
+    @Test
     void helpIsNotAnError() {
         assertThrows(ConfigLoader.HelpRequested.class, () -> ConfigLoader.load(new String[] {"--help"}, Map.of()));
         String usage = ConfigLoader.usage();

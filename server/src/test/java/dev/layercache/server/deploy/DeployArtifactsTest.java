@@ -38,9 +38,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The operator artefacts in {@code deploy/}: the Prometheus config, alert rules and their unit
  * tests pass promtool; the Grafana dashboard queries something in every panel, in valid PromQL;
- * and every metric, label and label value the dashboard and the alerts use is one the README's
- * metrics contract promises. A renamed metric or a typo in a label value would otherwise leave
- * a panel empty or an alert that never fires, silently.
+ * and every metric, label and label value the dashboard and the alerts use is one the metrics
+ * contract of {@code docs/metrics.md} promises. A renamed metric or a typo in a label value
+ * would otherwise leave a panel empty or an alert that never fires, silently.
  */
 @Timeout(value = 300, unit = TimeUnit.SECONDS)
 class DeployArtifactsTest {
@@ -55,6 +55,8 @@ class DeployArtifactsTest {
     private static final Path ALERTS = ROOT.resolve(DeployQueries.ALERTS);
     private static final Path ALERTS_TEST = ROOT.resolve("deploy/prometheus/alerts_test.yml");
     private static final Path DASHBOARD = ROOT.resolve(DeployQueries.DASHBOARD);
+    /** Where the metrics contract is written down. */
+    private static final String METRICS_DOC = "docs/metrics.md";
 
     /** Labels Prometheus attaches to every scraped series, whatever the server exports. */
     private static final Set<String> TARGET_LABELS = Set.of("job", "instance");
@@ -216,13 +218,13 @@ class DeployArtifactsTest {
     // ------------------------------------------------------------------------ the contract
 
     @Test
-    void dashboardAndAlertsUseOnlyMetricsLabelsAndValuesOfTheReadmeContract() throws IOException {
-        Map<String, Map<String, Set<String>>> contract = readmeContract();
+    void dashboardAndAlertsUseOnlyMetricsLabelsAndValuesOfTheDocumentedContract() throws IOException {
+        Map<String, Map<String, Set<String>>> contract = documentedContract();
         // The parser must have understood the table, or every check below passes for nothing.
         assertEquals(Set.of("hit", "miss"), contract.get("layercache_lookups_total").get("result"),
-                "README contract as parsed: " + contract);
+                "docs/metrics.md contract as parsed: " + contract);
         assertEquals(Set.of(), contract.get("layercache_request_duration_seconds").get("operation"),
-                "operation is an open set (\"...\" in the README): " + contract);
+                "operation is an open set (\"...\" in docs/metrics.md): " + contract);
 
         List<String> problems = new ArrayList<>();
         // Whole files, not only the panel queries: the namespace variable's label_values() and
@@ -231,7 +233,7 @@ class DeployArtifactsTest {
             Matcher names = LAYERCACHE_METRIC.matcher(Files.readString(file));
             while (names.find()) {
                 if (contractMetric(names.group(), contract) == null) {
-                    problems.add(ROOT.relativize(file) + ": " + names.group() + " is not in the README contract");
+                    problems.add(ROOT.relativize(file) + ": " + names.group() + " is not in the docs/metrics.md contract");
                 }
             }
         }
@@ -269,13 +271,14 @@ class DeployArtifactsTest {
     }
 
     /**
-     * The README's "Prometheus metrics" table: metric name to its labels, each with the values
-     * the README lists for it (empty where the set is open, such as {@code namespace}).
+     * The "Prometheus metrics" table of {@code docs/metrics.md} (the README links it): metric
+     * name to its labels, each with the values the table lists for it (empty where the set is
+     * open, such as {@code namespace}).
      */
-    private static Map<String, Map<String, Set<String>>> readmeContract() throws IOException {
-        List<String> lines = Files.readAllLines(ROOT.resolve("README.md"));
-        int start = lines.indexOf("### Prometheus metrics");
-        assertTrue(start >= 0, "README.md has no \"### Prometheus metrics\" section");
+    private static Map<String, Map<String, Set<String>>> documentedContract() throws IOException {
+        List<String> lines = Files.readAllLines(ROOT.resolve(METRICS_DOC));
+        int start = lines.indexOf("## Prometheus metrics");
+        assertTrue(start >= 0, METRICS_DOC + " has no \"## Prometheus metrics\" section");
         Pattern backticked = Pattern.compile("`([^`]+)`");
         Pattern labelWithValues = Pattern.compile("`(\\w+)`\\s*(\\(([^)]*)\\))?");
         Map<String, Map<String, Set<String>>> contract = new LinkedHashMap<>();
@@ -311,7 +314,7 @@ class DeployArtifactsTest {
                 }
             }
         }
-        assertFalse(contract.isEmpty(), "no layercache_ metrics in the README's metrics table");
+        assertFalse(contract.isEmpty(), "no layercache_ metrics in the table of " + METRICS_DOC);
         return contract;
     }
 

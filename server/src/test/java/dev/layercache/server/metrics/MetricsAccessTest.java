@@ -31,8 +31,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /**
  * Issue 18: an identity sees in {@code /metrics} and {@code /api/v1/stats} (and so on the page
  * built from it) only the namespaces it may read; the scrape identity, which may read every
- * namespace, sees them all. Node-wide figures stay for everyone let in (README, "Metrics, stats
- * and the dashboard"). Real HTTP requests to a node with the rules of {@link Tenants}.
+ * namespace, sees them all. Node-wide figures stay for everyone let in (docs/metrics.md, "Who
+ * sees which namespaces"). Real HTTP requests to a node with the rules of {@link Tenants}.
  */
 class MetricsAccessTest {
     private static final ObjectMapper JSON = new ObjectMapper();

@@ -43,7 +43,7 @@ class ChromiumTest {
     private static final Path SCREENSHOTS = Path.of("target", "screenshots");
 
     /**
-     * A realistic answer, following the schema in README.md: two namespaces (one without lookups
+     * A realistic answer, following the schema in docs/metrics.md: two namespaces (one without lookups
      * in the last 5 minutes, so a null hit rate), a disk budget, evictions and root causes.
      * {@code history} is filled in by {@link #sampleStats()}.
      */

@@ -1,0 +1,52 @@
+package dev.layercache.server.grpc;
+
+import dev.layercache.api.v1.StepIdentity;
+import dev.layercache.server.core.LookupOutcome;
+import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.entries.EntryLookup;
+import dev.layercache.server.metrics.CacheMetrics;
+import dev.layercache.server.metrics.LookupKind;
+import dev.layercache.server.metrics.SavedReason;
+import dev.layercache.server.metrics.Surface;
+import dev.layercache.server.registry.BlobLookup;
+
+/**
+ * The gRPC surface's recorder: the services hand it what a domain call came to, and it alone
+ * turns that into meters, as {@code http.RequestMetrics} does for the OCI surface
+ * (docs/metrics.md, "What counts as a lookup"). Latency is {@link MetricsInterceptor}'s.
+ */
+final class GrpcMetrics {
+    private final CacheMetrics metrics;
+
+    GrpcMetrics(CacheMetrics metrics) {
+        this.metrics = metrics;
+    }
+
+    /**
+     * A GetEntry, or one key of BatchGetEntries: a hit or a miss, why it missed (a root cause
+     * counts toward the steps that most often start a rebuild, by {@code step}'s id), and a miss
+     * of an evicted entry as a capacity miss too.
+     */
+    void entry(RepositoryName ns, StepIdentity step, EntryLookup lookup) {
+        String namespace = ns.toString();
+        LookupOutcome outcome = lookup.outcome();
+        metrics.lookup(Surface.GRPC, LookupKind.ENTRY, namespace, outcome.hit());
+        if (!outcome.hit()) {
+            metrics.entryMiss(lookup.result().getMiss().getReason(), namespace,
+                    step == null ? null : step.getStepId());
+            if (outcome == LookupOutcome.CAPACITY_MISS) {
+                metrics.capacityMiss(Surface.GRPC, LookupKind.ENTRY, namespace);
+            }
+        }
+    }
+
+    /** One digest of FindMissingBlobs: a hit or a miss; a hit's bytes are bytes the client need not send. */
+    void blob(RepositoryName ns, BlobLookup lookup) {
+        String namespace = ns.toString();
+        boolean hit = lookup.outcome().hit();
+        metrics.lookup(Surface.GRPC, LookupKind.BLOB, namespace, hit);
+        if (hit) {
+            metrics.saved(Surface.GRPC, SavedReason.FIND_MISSING, namespace, lookup.size());
+        }
+    }
+}

@@ -1,0 +1,114 @@
+package dev.layercache.server.http;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.layercache.server.metrics.CacheMetrics;
+import dev.layercache.server.metrics.StatsSnapshot;
+import dev.layercache.server.testing.PrometheusText;
+import io.netty.handler.codec.http.DefaultHttpHeaders;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.QueryStringDecoder;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The OCI surface's recorder, below HTTP: a completed request in (method, path, status, bytes),
+ * the right meters move (a real registry). The README's "What counts as a lookup" as a table.
+ */
+class RequestMetricsTest {
+    private static final String BLOB = "/v2/team/app/blobs/sha256:" + "a".repeat(64);
+
+    private final CacheMetrics metrics = CacheMetrics.create(1, 100, Clock.systemUTC());
+    /** The tags asked whether they were removed, as repository:tag; team/app:gone was. */
+    private final List<String> asked = new ArrayList<>();
+    private final RequestMetrics recorder = new RequestMetrics(metrics, (repository, tag) -> {
+        asked.add(repository + ":" + tag);
+        return repository.equals("team/app") && tag.equals("gone");
+    });
+
+    @AfterEach
+    void close() {
+        metrics.close();
+    }
+
+    @Test
+    void aTagOrManifestAnswered200IsAHitAndItsBodyServed() {
+        complete(HttpMethod.GET, "/v2/team/app/manifests/v1", 200, 0, 500, 0);
+        complete(HttpMethod.HEAD, "/v2/team/app/manifests/sha256:" + "b".repeat(64), 200, 0, 0, 500);
+
+        PrometheusText p = scrape();
+        assertEquals(1, p.value("layercache_lookups_total", "surface", "oci", "kind", "tag", "result", "hit"));
+        assertEquals(1, p.value("layercache_lookups_total", "surface", "oci", "kind", "manifest", "result", "hit"));
+        assertEquals(500, p.value("layercache_served_bytes_total", "surface", "oci"));
+        assertEquals(0, p.value("layercache_saved_bytes_total"), "only a blob's HEAD saves an upload");
+        assertEquals(2, p.value("layercache_request_duration_seconds_count", "surface", "oci"));
+    }
+
+    @Test
+    void aBlobHitIs200Or206AndItsHeadSavesAnUpload() {
+        complete(HttpMethod.GET, BLOB, 206, 0, 100, 0);
+        complete(HttpMethod.HEAD, BLOB, 200, 0, 0, 4096);
+
+        PrometheusText p = scrape();
+        assertEquals(2, p.value("layercache_lookups_total", "surface", "oci", "kind", "blob", "result", "hit"));
+        assertEquals(100, p.value("layercache_served_bytes_total", "surface", "oci"));
+        assertEquals(4096, p.value("layercache_saved_bytes_total", "surface", "oci", "reason", "head_hit"));
+        assertEquals(4096, window().savedBytes());
+    }
+
+    @Test
+    void a404IsAMissAndALostTagACapacityMissToo() {
+        complete(HttpMethod.GET, "/v2/team/app/manifests/never", 404, 0, 0, 0);
+        complete(HttpMethod.GET, "/v2/team/app/manifests/gone", 404, 0, 0, 0);
+        complete(HttpMethod.HEAD, BLOB, 404, 0, 0, 0);
+
+        PrometheusText p = scrape();
+        assertEquals(2, p.value("layercache_lookups_total", "surface", "oci", "kind", "tag", "result", "miss"));
+        assertEquals(1, p.value("layercache_lookups_total", "surface", "oci", "kind", "blob", "result", "miss"));
+        assertEquals(1, p.value("layercache_capacity_misses_total", "surface", "oci", "kind", "tag"));
+        assertEquals(1, p.value("layercache_namespace_lookups_total", "namespace", "team", "kind", "tag",
+                "result", "miss"), "the repository held the tag: its namespace exists");
+        assertEquals(1, window().capacityMisses());
+        assertEquals(List.of("team/app:never", "team/app:gone"), asked);
+    }
+
+    @Test
+    void refusedRequestsAndOtherStatusesAreNoLookups() {
+        for (int status : new int[] {401, 403, 429, 400, 500}) {
+            complete(HttpMethod.GET, "/v2/team/app/manifests/gone", status, 0, 0, 0);
+        }
+        complete(HttpMethod.GET, "/v2/team/app/manifests/v1", 206, 0, 10, 0); // a manifest has no range
+        complete(HttpMethod.GET, "/v2/Not_A_Name/manifests/gone", 404, 0, 0, 0);
+
+        PrometheusText p = scrape();
+        assertEquals(0, p.value("layercache_lookups_total"));
+        assertEquals(0, p.value("layercache_capacity_misses_total"));
+        assertEquals(7, p.value("layercache_request_duration_seconds_count", "surface", "oci"));
+        assertEquals(List.of(), asked, "the tombstones are read for a valid name's 404 only");
+    }
+
+    @Test
+    void pushedBytesAreReceived() {
+        complete(HttpMethod.PUT, "/v2/team/app/manifests/v1", 201, 300, 0, 0);
+        complete(HttpMethod.PATCH, "/v2/team/app/blobs/uploads/u1", 202, 700, 0, 0);
+
+        assertEquals(1000, scrape().value("layercache_received_bytes_total", "surface", "oci"));
+        assertEquals(1000, window().receivedBytes());
+    }
+
+    private void complete(HttpMethod method, String path, int status, long received, long sent, long declared) {
+        Request request = new Request(method, Route.of(path), new DefaultHttpHeaders(), new QueryStringDecoder(path));
+        recorder.onComplete(request, status, received, sent, declared, 1_000_000);
+    }
+
+    private PrometheusText scrape() {
+        return new PrometheusText(metrics.scrape(null));
+    }
+
+    private StatsSnapshot.Window window() {
+        return metrics.snapshot().windows().get("5m");
+    }
+}
