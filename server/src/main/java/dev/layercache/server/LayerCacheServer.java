@@ -1,47 +1,22 @@
 package dev.layercache.server;
 
-import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.auth.AccessControl;
 import dev.layercache.server.auth.RateLimits;
 import dev.layercache.server.cluster.BucketCollector;
 import dev.layercache.server.cluster.ClusterNode;
-import dev.layercache.server.cluster.SharedKeyValueStore;
-import dev.layercache.server.cluster.TieredBlobBackend;
 import dev.layercache.server.config.ServerConfig;
-import dev.layercache.server.core.RepositoryName;
-import dev.layercache.server.entries.EntryService;
 import dev.layercache.server.grpc.GrpcServer;
 import dev.layercache.server.grpc.GrpcServices;
-import dev.layercache.server.http.AccessLog;
 import dev.layercache.server.http.HttpServer;
-import dev.layercache.server.http.RequestListener;
-import dev.layercache.server.http.RequestMetrics;
-import dev.layercache.server.metrics.CacheMetrics;
-import dev.layercache.server.metrics.StoreCensus;
-import dev.layercache.server.lifecycle.AccessTracker;
-import dev.layercache.server.lifecycle.BlobRepair;
-import dev.layercache.server.lifecycle.Scrubber;
-import dev.layercache.server.lifecycle.StartupCheck;
-import dev.layercache.server.lifecycle.Collector;
+import dev.layercache.server.http.HttpSurface;
 import dev.layercache.server.lifecycle.Lifecycle;
-import dev.layercache.server.lifecycle.MetadataPruner;
-import dev.layercache.server.lifecycle.ReferenceGuard;
-import dev.layercache.server.metadata.BlobIndex;
-import dev.layercache.server.metadata.KeyValueStore;
-import dev.layercache.server.metadata.RepositoryIndex;
-import dev.layercache.server.metadata.RocksKeyValueStore;
+import dev.layercache.server.metrics.CacheMetrics;
+import dev.layercache.server.node.Services;
+import dev.layercache.server.node.Stores;
 import dev.layercache.server.registry.UploadDirectory;
-import dev.layercache.server.storage.BlobBackend;
-import dev.layercache.server.analysis.AnalysisService;
-import dev.layercache.server.registry.BlobService;
-import dev.layercache.server.registry.ManifestService;
-import dev.layercache.server.registry.UploadService;
-import dev.layercache.server.storage.DataLayout;
-import dev.layercache.server.storage.DiskBlobBackend;
 import dev.layercache.server.tls.ReloadingTls;
 import java.time.Clock;
-import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.ForkJoinWorkerThread;
@@ -51,12 +26,15 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** A running node: wiring only, from configuration to stores to services to transports. */
+/**
+ * A running node: wiring only, from configuration to {@link Stores} to {@link Services} to the
+ * transports ({@link HttpServer}, {@link GrpcServer}), and the order in which they stop.
+ */
 public final class LayerCacheServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(LayerCacheServer.class);
 
     private final ServerConfig config;
-    private final RocksKeyValueStore metadata;
+    private final Stores stores;
     private final ExecutorService blocking;
     private final ExecutorService requests;
     private final Transport transport;
@@ -65,126 +43,85 @@ public final class LayerCacheServer implements AutoCloseable {
     private final CacheMetrics metrics;
     private final Lifecycle lifecycle;
     /** The cluster's shared parts; null for a node on its own. */
-    private ClusterNode cluster;
+    private final ClusterNode cluster;
     private final AtomicBoolean ready = new AtomicBoolean();
     private final AtomicBoolean stopped = new AtomicBoolean();
 
     private LayerCacheServer(ServerConfig config, Clock clock) throws Exception {
         this.config = config;
-        DataLayout layout = new DataLayout(config.dataDir()).create();
-        metadata = new RocksKeyValueStore(layout.metadata());
+        ServerConfig.Metrics counting = config.metrics();
+        metrics = counting.enabled()
+                ? CacheMetrics.create(counting.namespaceDepth(), counting.maxNamespaces(), clock)
+                : CacheMetrics.disabled();
+        // Alone, the services work on this node's stores. In a cluster they work on the shared
+        // bucket through the node's stores, and the lifecycle keeps the copies there (the hot
+        // tier) in their budget with services of their own (see Services).
+        cluster = config.cluster().enabled() ? ClusterNode.open(config.cluster(), metrics) : null;
+        Stores opened = null;
         try {
-            ObjectMapper json = jsonMapper();
+            opened = cluster == null ? Stores.alone(config.dataDir())
+                    : Stores.clustered(config.dataDir(), cluster.bucket(), cluster.health(), clock);
+            stores = opened;
             // A work-stealing pool in FIFO mode: a hand-off costs far less than with a shared queue,
             // which matters when one small request makes several hops (gRPC's listener callbacks).
             blocking = new ForkJoinPool(config.blockingThreads(), named("layercache-blocking"), null, true);
             // Lookups and other small requests (HTTP without a streamed body, unary gRPC calls) on a
             // pool of their own: they must not queue behind the disk work of uploads and streams.
             requests = new ForkJoinPool(config.blockingThreads(), named("layercache-requests"), null, true);
+            ObjectMapper json = Services.jsonMapper();
+            Services services = Services.over(stores).config(config).metrics(metrics).json(json).clock(clock)
+                    .diskExecutor(blocking)
+                    .uploadDirectory(cluster == null ? UploadDirectory.NONE
+                            : cluster.uploads(json, config.auth().nodeToken()))
+                    .build();
+            lifecycle = services.lifecycle();
+
             ServerConfig.Auth auth = config.auth();
-            AccessControl accessControl = AccessControl.load(auth.htpasswd(), auth.tokens(), auth.rules(),
+            AccessControl access = AccessControl.load(auth.htpasswd(), auth.tokens(), auth.rules(),
                     auth.anonymousRead());
             RateLimits rates = new RateLimits(config.limits().requestsPerSecond());
-            ServerConfig.Metrics counting = config.metrics();
-            metrics = counting.enabled()
-                    ? CacheMetrics.create(counting.namespaceDepth(), counting.maxNamespaces(), clock)
-                    : CacheMetrics.disabled();
-            AccessTracker access = new AccessTracker(metadata, clock, config.lifecycle().gcGrace());
-            ReferenceGuard guard = new ReferenceGuard();
-            DiskBlobBackend disk = new DiskBlobBackend(layout);
-            // Alone, the services work on this node's stores. In a cluster they work on the shared
-            // bucket through a local cache, and the lifecycle keeps that cache (the hot tier) in
-            // its budget with services of its own over the local stores only.
-            KeyValueStore served = metadata;
-            java.util.concurrent.atomic.AtomicReference<java.util.function.LongConsumer> hotTierStored =
-                    new java.util.concurrent.atomic.AtomicReference<>(bytes -> { });
-            BlobBackend servedBytes = disk;
-            UploadDirectory directory = UploadDirectory.NONE;
-            if (config.cluster().enabled()) {
-                cluster = ClusterNode.open(config.cluster(), metrics);
-                served = new SharedKeyValueStore(metadata, cluster.bucket(), cluster.health());
-                BlobIndex localBlobs = new BlobIndex(metadata);
-                servedBytes = new TieredBlobBackend(disk, cluster.bucket(), layout, cluster.health(), (digest, size) -> {
-                    KeyValueStore.Batch b = metadata.batch();
-                    localBlobs.put(b, digest, size, clock.millis());
-                    b.commit(false);
-                    hotTierStored.get().accept(size);
-                });
-                directory = cluster.uploads(json, config.auth().nodeToken());
-            }
-            BlobService blobs = new BlobService(served, servedBytes, clock, access, guard);
-            UploadService uploads = new UploadService(served, layout, blobs, clock, blocking, directory);
-            uploads.limits(config.limits().maxBlobBytes(), config.limits().maxUploadsPerIdentity(),
-                    config.limits().maxUploads(), config.limits().uploadIdleTimeout());
-            uploads.recover();
-            ManifestService manifests = new ManifestService(served, blobs, json, access, guard, clock);
-            EntryService entries = new EntryService(served, blobs, clock, access, guard);
-            BlobService localBlobService = cluster == null ? blobs
-                    : new BlobService(metadata, disk, clock, access, guard);
-            ManifestService localManifests = cluster == null ? manifests
-                    : new ManifestService(metadata, localBlobService, json, access, guard, clock);
-            EntryService localEntries = cluster == null ? entries
-                    : new EntryService(metadata, localBlobService, clock, access, guard);
-            StoreCensus census = new StoreCensus(metadata);
-            metrics.watchStore(census, uploads::openSessions);
-            // Whether a missed lookup's namespace exists: asked of this node's own store, so that
-            // a miss never costs a bucket request (a cluster node knows what passed through it).
-            RepositoryIndex repositoriesHere = new RepositoryIndex(metadata);
-            metrics.holdsRepositories(prefix -> repositoriesHere.anyUnder(RepositoryName.parse(prefix)));
-            BlobRepair repair = new BlobRepair(metadata, localManifests, localEntries);
-            blobs.whenBytesLost(repair::forget);
-            localBlobService.whenBytesLost(repair::forget);
-            StartupCheck.Report check = new StartupCheck(metadata, disk, repair, clock).run();
-            ServerConfig.Lifecycle lifecycleSettings = localBudget(config);
-            lifecycle = new Lifecycle(lifecycleSettings, layout.root(), metadata, localManifests, localEntries,
-                    uploads, new Collector(metadata, disk, localManifests, guard, access, clock),
-                    new Scrubber(metadata, disk, layout, repair, clock), access, census, metrics,
-                    new MetadataPruner(lifecycleSettings.history(), metadata, AnalysisService.cacheKeyPrefix(), clock),
-                    clock);
-            lifecycle.startupChecked(check);
-            // A write past the high watermark starts a run at once: on this node's own stores
-            // alone, on the hot tier's copies in a cluster.
-            if (cluster == null) {
-                blobs.whenStored(lifecycle::blobStored);
-            } else {
-                hotTierStored.set(lifecycle::blobStored);
-            }
-
             ReloadingTls tls = ReloadingTls.open(config.tls());
             transport = new Transport();
-            http = new HttpServer(
-                    new HttpServer.Options(config.bindAddress(), config.httpPort(), (int) config.maxManifestSize(),
-                            (int) config.maxHeaderSize(), accessControl, rates, config.limits().idleTimeout(),
-                            config.limits().readTimeout(), config.limits().minBodyRate(), tls,
-                            config.httpDownloads() == ServerConfig.HttpDownloads.SENDFILE),
-                    transport, blobs, uploads, manifests, json, requests, blocking, this::isReady, metrics, lifecycle,
-                    RequestListener.all(List.of(new AccessLog(), new RequestMetrics(metrics, manifests))),
-                    new AnalysisService(manifests, blobs, served, metadata, json, AnalysisService.MEMORY_ENTRIES));
-            grpc = new GrpcServer(config.bindAddress(), config.grpcPort(), transport, requests, blocking,
-                    GrpcServices.create(entries, blobs, uploads, manifests,
-                            (int) config.maxManifestSize(), metrics), metrics, accessControl, rates,
-                    config.limits().idleTimeout(), tls);
+            http = new HttpServer(HttpServer.Options.of(config, tls),
+                    HttpSurface.over(services).metrics(metrics).access(access, rates).ready(this::isReady)
+                            .maxManifestBytes((int) config.maxManifestSize()).build(),
+                    transport, requests, blocking);
+            grpc = new GrpcServer(GrpcServer.Options.of(config, tls),
+                    GrpcServices.over(services).metrics(metrics).access(access, rates)
+                            .maxManifestBytes((int) config.maxManifestSize()).build(),
+                    transport, requests, blocking);
             grpc.setServing(true);
             if (cluster != null) {
-                String url = config.cluster().nodeUrl().isEmpty()
-                        ? ClusterNode.defaultUrl(config.bindAddress(), http.port())
-                                .replaceFirst("^http:", config.tls().enabled() ? "https:" : "http:")
-                        : config.cluster().nodeUrl();
-                cluster.joined(url);
-                BucketCollector bucketGc = cluster.startCollection(config.cluster(), config.lifecycle(), manifests,
-                        access, guard, repair::forget, url, clock);
-                lifecycle.bucketCollection(bucketGc::run);
+                join(services, clock);
             }
             lifecycle.start();
         } catch (Exception | Error e) {
             if (cluster != null) {
                 cluster.close();
             }
-            metadata.close();
+            if (opened != null) {
+                opened.close();
+            }
             throw e;
         }
         ready.set(true);
-        log.info("layercache ready: data in {}", layout.root());
+        log.info("layercache ready: data in {}", stores.layout().root());
+    }
+
+    /**
+     * Tells the cluster where this node listens (so that others can take its upload sessions
+     * over) and starts its part in the bucket's collection, which its lifecycle can run on demand.
+     */
+    private void join(Services services, Clock clock) {
+        String url = config.cluster().nodeUrl().isEmpty()
+                ? ClusterNode.defaultUrl(config.bindAddress(), http.port())
+                        .replaceFirst("^http:", config.tls().enabled() ? "https:" : "http:")
+                : config.cluster().nodeUrl();
+        cluster.joined(url);
+        BucketCollector bucketGc = cluster.startCollection(config.cluster(), config.lifecycle(),
+                services.served().manifests(), services.access(), services.guard(), services.repair()::forget, url,
+                clock);
+        lifecycle.bucketCollection(bucketGc::run);
     }
 
     /** Opens the stores in {@code config.dataDir()} and starts serving. */
@@ -268,31 +205,8 @@ public final class LayerCacheServer implements AutoCloseable {
             cluster.close();
         }
         metrics.close();
-        metadata.close();
+        stores.close();
         log.info("layercache stopped");
-    }
-
-    /**
-     * The lifecycle's settings. In a cluster the node's disk is only a copy of the bucket, so it
-     * gets a budget even when max-disk-size is 0: half of its file system, lest it fill the disk.
-     */
-    private static ServerConfig.Lifecycle localBudget(ServerConfig config) {
-        ServerConfig.Lifecycle settings = config.lifecycle();
-        if (!config.cluster().enabled() || !settings.maxDisk().isNone()) {
-            return settings;
-        }
-        log.info("cluster mode with max-disk-size 0: this node keeps at most half of its file system in blobs");
-        return settings.withMaxDisk(ServerConfig.DiskShare.ofPercent(50));
-    }
-
-    /** JSON for manifests: hostile nesting is refused long before it costs stack or memory. */
-    static ObjectMapper jsonMapper() {
-        ObjectMapper json = new ObjectMapper();
-        json.getFactory().setStreamReadConstraints(StreamReadConstraints.builder()
-                .maxNestingDepth(64)
-                .maxStringLength(1 << 22)
-                .build());
-        return json;
     }
 
     private static ForkJoinPool.ForkJoinWorkerThreadFactory named(String prefix) {

@@ -27,6 +27,9 @@ import picocli.CommandLine.Model.OptionSpec;
  * ({@code --config} or {@code LAYERCACHE_CONFIG}), {@code LAYERCACHE_*} environment variables and
  * command-line flags. Every failure is one {@link ConfigException} line naming the setting and
  * where its value came from.
+ *
+ * <p>Over 400 lines: the check of every setting is here, next to the others of its group, so that
+ * what a value may be is read in one place (their names and defaults are in {@link Setting}).
  */
 public final class ConfigLoader {
     private static final Pattern SIZE = Pattern.compile("(\\d+)\\s*([KMGT]i?B?|B)?", Pattern.CASE_INSENSITIVE);
@@ -197,18 +200,29 @@ public final class ConfigLoader {
         if (uploadTimeout.isZero()) {
             throw v.invalid(Setting.UPLOAD_TIMEOUT, "must be more than zero");
         }
-        ServerConfig.Lifecycle lifecycle = new ServerConfig.Lifecycle(diskShare(v, Setting.MAX_DISK_SIZE), high, low,
-                duration(v, Setting.MAX_AGE), duration(v, Setting.GC_GRACE), uploadTimeout, interval,
-                size(v, Setting.SCRUB_RATE), duration(v, Setting.SCRUB_EVERY), namespaceLimits(v),
-                diskShare(v, Setting.MIN_FREE_DISK), duration(v, Setting.UNTAGGED_MAX_AGE),
-                new ServerConfig.History(duration(v, Setting.HISTORY_MAX_AGE),
-                        integer(v, Setting.HISTORY_MAX_RECORDS, 0, 100_000_000)));
+        ServerConfig.Lifecycle lifecycle = ServerConfig.Lifecycle.builder()
+                .maxDisk(diskShare(v, Setting.MAX_DISK_SIZE))
+                .watermarks(high, low)
+                .maxAge(duration(v, Setting.MAX_AGE))
+                .gcGrace(duration(v, Setting.GC_GRACE))
+                .uploadTimeout(uploadTimeout)
+                .interval(interval)
+                .scrubRate(size(v, Setting.SCRUB_RATE))
+                .scrubEvery(duration(v, Setting.SCRUB_EVERY))
+                .namespaces(namespaceLimits(v))
+                .minFreeDisk(diskShare(v, Setting.MIN_FREE_DISK))
+                .untaggedMaxAge(duration(v, Setting.UNTAGGED_MAX_AGE))
+                .history(new ServerConfig.History(duration(v, Setting.HISTORY_MAX_AGE),
+                        integer(v, Setting.HISTORY_MAX_RECORDS, 0, 100_000_000)))
+                .build();
         if (lifecycle.maxDisk().percent() > 0 && lifecycle.maxDisk().percent() + lifecycle.minFreeDisk().percent() > 100) {
             throw v.invalid(Setting.MIN_FREE_DISK, "together with max-disk-size (" + lifecycle.maxDisk()
                     + ") it is more than the whole file system");
         }
-        return new ServerConfig(httpPort, grpcPort, bind, dataDir, maxManifest, maxHeader, threads, grace, metrics,
-                lifecycle, cluster(v), auth(v), limits(v), tls(v), httpDownloads(v));
+        return ServerConfig.builder().ports(httpPort, grpcPort).bindAddress(bind).dataDir(dataDir)
+                .maxManifestSize(maxManifest).maxHeaderSize(maxHeader).blockingThreads(threads).shutdownGrace(grace)
+                .metrics(metrics).lifecycle(lifecycle).cluster(cluster(v)).auth(auth(v)).limits(limits(v))
+                .tls(tls(v)).httpDownloads(httpDownloads(v)).build();
     }
 
     private static ServerConfig.HttpDownloads httpDownloads(Values v) throws ConfigException {
@@ -267,10 +281,16 @@ public final class ConfigLoader {
         if (idle.isZero() || read.isZero()) {
             throw v.invalid(idle.isZero() ? Setting.IDLE_TIMEOUT : Setting.READ_TIMEOUT, "must be more than 0s");
         }
-        return new ServerConfig.Limits(size(v, Setting.MAX_BLOB_SIZE),
-                integer(v, Setting.MAX_UPLOADS_PER_IDENTITY, 0, 1_000_000), rate, idle, read,
-                integer(v, Setting.MAX_UPLOADS, 0, 1_000_000), duration(v, Setting.UPLOAD_IDLE_TIMEOUT),
-                size(v, Setting.MIN_BODY_RATE));
+        return ServerConfig.Limits.builder()
+                .maxBlobBytes(size(v, Setting.MAX_BLOB_SIZE))
+                .maxUploadsPerIdentity(integer(v, Setting.MAX_UPLOADS_PER_IDENTITY, 0, 1_000_000))
+                .requestsPerSecond(rate)
+                .idleTimeout(idle)
+                .readTimeout(read)
+                .maxUploads(integer(v, Setting.MAX_UPLOADS, 0, 1_000_000))
+                .uploadIdleTimeout(duration(v, Setting.UPLOAD_IDLE_TIMEOUT))
+                .minBodyRate(size(v, Setting.MIN_BODY_RATE))
+                .build();
     }
 
     /** Access control: the files must exist and parse, so that a typo never opens the cache to all. */

@@ -3,7 +3,14 @@ package dev.layercache.server.config;
 import java.nio.file.Path;
 import java.time.Duration;
 
-/** The validated configuration of a node. Built by {@link ConfigLoader}; never invalid. */
+/**
+ * The validated configuration of a node. Built by {@link ConfigLoader}; never invalid.
+ *
+ * <p>The whole tree is in this one file (over 400 lines), with a builder beside each record of
+ * more than a few components: a reader finds every setting's type, meaning and default in one
+ * place, as every setting's name is in {@link Setting}. Code builds records with their builders
+ * ({@code toBuilder()} to change a few settings); the positional constructors are the records' own.
+ */
 public record ServerConfig(
         int httpPort,
         int grpcPort,
@@ -55,23 +62,91 @@ public record ServerConfig(
         public static final Duration DEFAULT_UPLOAD_IDLE_TIMEOUT = Duration.ofMinutes(15);
         public static final long DEFAULT_MIN_BODY_RATE = 1024;
         public static final Limits DEFAULT = new Limits(0, DEFAULT_MAX_UPLOADS_PER_IDENTITY, 0, Duration.ofSeconds(60),
-                Duration.ofSeconds(30));
+                Duration.ofSeconds(30), DEFAULT_MAX_UPLOADS, DEFAULT_UPLOAD_IDLE_TIMEOUT, DEFAULT_MIN_BODY_RATE);
 
-        /** The limits above, with the node-wide ones at their defaults. */
-        public Limits(long maxBlobBytes, int maxUploadsPerIdentity, double requestsPerSecond, Duration idleTimeout,
-                      Duration readTimeout) {
-            this(maxBlobBytes, maxUploadsPerIdentity, requestsPerSecond, idleTimeout, readTimeout, DEFAULT_MAX_UPLOADS,
-                    DEFAULT_UPLOAD_IDLE_TIMEOUT, DEFAULT_MIN_BODY_RATE);
+        /** The defaults, to change with the builder's setters. */
+        public static Builder builder() {
+            return DEFAULT.toBuilder();
+        }
+
+        public Builder toBuilder() {
+            return new Builder(this);
         }
 
         public Limits withUploads(int maxUploads, Duration uploadIdleTimeout) {
-            return new Limits(maxBlobBytes, maxUploadsPerIdentity, requestsPerSecond, idleTimeout, readTimeout,
-                    maxUploads, uploadIdleTimeout, minBodyRate);
+            return toBuilder().maxUploads(maxUploads).uploadIdleTimeout(uploadIdleTimeout).build();
         }
 
         public Limits withMinBodyRate(long bytesPerSecond) {
-            return new Limits(maxBlobBytes, maxUploadsPerIdentity, requestsPerSecond, idleTimeout, readTimeout,
-                    maxUploads, uploadIdleTimeout, bytesPerSecond);
+            return toBuilder().minBodyRate(bytesPerSecond).build();
+        }
+
+        /** Builds {@link Limits}; the setters are named as the record's components. */
+        public static final class Builder {
+            private long maxBlobBytes;
+            private int maxUploadsPerIdentity;
+            private double requestsPerSecond;
+            private Duration idleTimeout;
+            private Duration readTimeout;
+            private int maxUploads;
+            private Duration uploadIdleTimeout;
+            private long minBodyRate;
+
+            private Builder(Limits from) {
+                maxBlobBytes = from.maxBlobBytes;
+                maxUploadsPerIdentity = from.maxUploadsPerIdentity;
+                requestsPerSecond = from.requestsPerSecond;
+                idleTimeout = from.idleTimeout;
+                readTimeout = from.readTimeout;
+                maxUploads = from.maxUploads;
+                uploadIdleTimeout = from.uploadIdleTimeout;
+                minBodyRate = from.minBodyRate;
+            }
+
+            public Builder maxBlobBytes(long bytes) {
+                maxBlobBytes = bytes;
+                return this;
+            }
+
+            public Builder maxUploadsPerIdentity(int sessions) {
+                maxUploadsPerIdentity = sessions;
+                return this;
+            }
+
+            public Builder requestsPerSecond(double rate) {
+                requestsPerSecond = rate;
+                return this;
+            }
+
+            public Builder idleTimeout(Duration timeout) {
+                idleTimeout = timeout;
+                return this;
+            }
+
+            public Builder readTimeout(Duration timeout) {
+                readTimeout = timeout;
+                return this;
+            }
+
+            public Builder maxUploads(int sessions) {
+                maxUploads = sessions;
+                return this;
+            }
+
+            public Builder uploadIdleTimeout(Duration timeout) {
+                uploadIdleTimeout = timeout;
+                return this;
+            }
+
+            public Builder minBodyRate(long bytesPerSecond) {
+                minBodyRate = bytesPerSecond;
+                return this;
+            }
+
+            public Limits build() {
+                return new Limits(maxBlobBytes, maxUploadsPerIdentity, requestsPerSecond, idleTimeout, readTimeout,
+                        maxUploads, uploadIdleTimeout, minBodyRate);
+            }
         }
     }
 
@@ -214,15 +289,13 @@ public record ServerConfig(
             namespaces = java.util.List.copyOf(namespaces);
         }
 
-        /**
-         * A budget of {@code maxDiskBytes} (0: none) and no free-space floor, untagged manifests
-         * kept, default history: what tests with a budget of their own start from.
-         */
-        public Lifecycle(long maxDiskBytes, int highPercent, int lowPercent, Duration maxAge, Duration gcGrace,
-                         Duration uploadTimeout, Duration interval, long scrubRate, Duration scrubEvery,
-                         java.util.List<NamespaceLimit> namespaces) {
-            this(DiskShare.ofBytes(maxDiskBytes), highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval,
-                    scrubRate, scrubEvery, namespaces, DiskShare.NONE, Duration.ZERO, History.DEFAULT);
+        /** The defaults ({@link #DEFAULT}), to change with the builder's setters. */
+        public static Builder builder() {
+            return DEFAULT.toBuilder();
+        }
+
+        public Builder toBuilder() {
+            return new Builder(this);
         }
 
         /** The override for {@code repository}: the longest matching prefix, or null. */
@@ -239,38 +312,32 @@ public record ServerConfig(
 
         /** These settings with other namespace overrides. */
         public Lifecycle withNamespaces(java.util.List<NamespaceLimit> limits) {
-            return new Lifecycle(maxDisk, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval,
-                    scrubRate, scrubEvery, limits, minFreeDisk, untaggedMaxAge, history);
+            return toBuilder().namespaces(limits).build();
         }
 
         /** These settings with another budget. */
         public Lifecycle withMaxDisk(DiskShare budget) {
-            return new Lifecycle(budget, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval, scrubRate,
-                    scrubEvery, namespaces, minFreeDisk, untaggedMaxAge, history);
+            return toBuilder().maxDisk(budget).build();
         }
 
         /** These settings with another free-space floor. */
         public Lifecycle withMinFreeDisk(DiskShare floor) {
-            return new Lifecycle(maxDisk, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval, scrubRate,
-                    scrubEvery, namespaces, floor, untaggedMaxAge, history);
+            return toBuilder().minFreeDisk(floor).build();
         }
 
         /** These settings with another age for untagged manifests (zero: kept). */
         public Lifecycle withUntaggedMaxAge(Duration age) {
-            return new Lifecycle(maxDisk, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval, scrubRate,
-                    scrubEvery, namespaces, minFreeDisk, age, history);
+            return toBuilder().untaggedMaxAge(age).build();
         }
 
         /** These settings with other history bounds. */
         public Lifecycle withHistory(History bounds) {
-            return new Lifecycle(maxDisk, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval, scrubRate,
-                    scrubEvery, namespaces, minFreeDisk, untaggedMaxAge, bounds);
+            return toBuilder().history(bounds).build();
         }
 
         /** These settings without background scrubbing (tests that scrub when they choose). */
         public Lifecycle withoutScrubbing() {
-            return new Lifecycle(maxDisk, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval, 0,
-                    scrubEvery, namespaces, minFreeDisk, untaggedMaxAge, history);
+            return toBuilder().scrubRate(0).build();
         }
 
         /**
@@ -293,6 +360,111 @@ public record ServerConfig(
         /** These settings without a budget or a free-space floor (tests that evict when they choose). */
         public Lifecycle withoutBudget() {
             return withMaxDisk(DiskShare.NONE).withMinFreeDisk(DiskShare.NONE);
+        }
+
+        /** Builds {@link Lifecycle}; the setters are named as the record's components. */
+        public static final class Builder {
+            private DiskShare maxDisk;
+            private int highPercent;
+            private int lowPercent;
+            private Duration maxAge;
+            private Duration gcGrace;
+            private Duration uploadTimeout;
+            private Duration interval;
+            private long scrubRate;
+            private Duration scrubEvery;
+            private java.util.List<NamespaceLimit> namespaces;
+            private DiskShare minFreeDisk;
+            private Duration untaggedMaxAge;
+            private History history;
+
+            private Builder(Lifecycle from) {
+                maxDisk = from.maxDisk;
+                highPercent = from.highPercent;
+                lowPercent = from.lowPercent;
+                maxAge = from.maxAge;
+                gcGrace = from.gcGrace;
+                uploadTimeout = from.uploadTimeout;
+                interval = from.interval;
+                scrubRate = from.scrubRate;
+                scrubEvery = from.scrubEvery;
+                namespaces = from.namespaces;
+                minFreeDisk = from.minFreeDisk;
+                untaggedMaxAge = from.untaggedMaxAge;
+                history = from.history;
+            }
+
+            public Builder maxDisk(DiskShare budget) {
+                maxDisk = budget;
+                return this;
+            }
+
+            /** A budget of {@code bytes} (0: none). */
+            public Builder maxDiskBytes(long bytes) {
+                return maxDisk(DiskShare.ofBytes(bytes));
+            }
+
+            /** Eviction starts above {@code high} percent of the budget and stops below {@code low}. */
+            public Builder watermarks(int high, int low) {
+                highPercent = high;
+                lowPercent = low;
+                return this;
+            }
+
+            public Builder maxAge(Duration age) {
+                maxAge = age;
+                return this;
+            }
+
+            public Builder gcGrace(Duration grace) {
+                gcGrace = grace;
+                return this;
+            }
+
+            public Builder uploadTimeout(Duration timeout) {
+                uploadTimeout = timeout;
+                return this;
+            }
+
+            public Builder interval(Duration every) {
+                interval = every;
+                return this;
+            }
+
+            public Builder scrubRate(long bytesPerSecond) {
+                scrubRate = bytesPerSecond;
+                return this;
+            }
+
+            public Builder scrubEvery(Duration every) {
+                scrubEvery = every;
+                return this;
+            }
+
+            public Builder namespaces(java.util.List<NamespaceLimit> limits) {
+                namespaces = limits;
+                return this;
+            }
+
+            public Builder minFreeDisk(DiskShare floor) {
+                minFreeDisk = floor;
+                return this;
+            }
+
+            public Builder untaggedMaxAge(Duration age) {
+                untaggedMaxAge = age;
+                return this;
+            }
+
+            public Builder history(History bounds) {
+                history = bounds;
+                return this;
+            }
+
+            public Lifecycle build() {
+                return new Lifecycle(maxDisk, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval,
+                        scrubRate, scrubEvery, namespaces, minFreeDisk, untaggedMaxAge, history);
+            }
         }
     }
 
@@ -321,56 +493,163 @@ public record ServerConfig(
      * depend on how full the machine's disk is), everything else default.
      */
     public static ServerConfig forTesting(Path dataDir) {
-        return new ServerConfig(0, 0, "127.0.0.1", dataDir, 4L << 20, 16L << 10, 8, Duration.ofSeconds(5),
-                Metrics.DEFAULT, Lifecycle.DEFAULT.withoutScrubbing().withoutBudget(), Cluster.NONE, Auth.NONE,
-                Limits.DEFAULT, Tls.NONE, HttpDownloads.COPY);
+        return builder().dataDir(dataDir).build();
+    }
+
+    /** The settings of {@link #forTesting}, with no data directory yet. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** A builder holding this configuration, to change some of it. */
+    public Builder toBuilder() {
+        return new Builder().ports(httpPort, grpcPort).bindAddress(bindAddress).dataDir(dataDir)
+                .maxManifestSize(maxManifestSize).maxHeaderSize(maxHeaderSize).blockingThreads(blockingThreads)
+                .shutdownGrace(shutdownGrace).metrics(metrics).lifecycle(lifecycle).cluster(cluster).auth(auth)
+                .limits(limits).tls(tls).httpDownloads(httpDownloads);
     }
 
     /** This configuration with other ports (0: any free port). */
     public ServerConfig withPorts(int http, int grpc) {
-        return new ServerConfig(http, grpc, bindAddress, dataDir, maxManifestSize, maxHeaderSize, blockingThreads,
-                shutdownGrace, metrics, lifecycle, cluster, auth, limits, tls, httpDownloads);
+        return toBuilder().ports(http, grpc).build();
     }
 
     /** This configuration with other metrics settings. */
     public ServerConfig withMetrics(Metrics other) {
-        return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, other, lifecycle, cluster, auth, limits, tls, httpDownloads);
+        return toBuilder().metrics(other).build();
     }
 
     /** This configuration with other lifecycle settings. */
     public ServerConfig withLifecycle(Lifecycle other) {
-        return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, metrics, other, cluster, auth, limits, tls, httpDownloads);
+        return toBuilder().lifecycle(other).build();
     }
 
     /** This configuration in cluster mode (or alone again with {@link Cluster#NONE}). */
     public ServerConfig withCluster(Cluster other) {
-        return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, metrics, lifecycle, other, auth, limits, tls, httpDownloads);
+        return toBuilder().cluster(other).build();
     }
 
     /** This configuration with other access control. */
     public ServerConfig withAuth(Auth other) {
-        return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, metrics, lifecycle, cluster, other, limits, tls, httpDownloads);
+        return toBuilder().auth(other).build();
     }
 
     /** This configuration with other limits. */
     public ServerConfig withLimits(Limits other) {
-        return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, metrics, lifecycle, cluster, auth, other, tls, httpDownloads);
+        return toBuilder().limits(other).build();
     }
 
     /** This configuration with other TLS settings ({@link Tls#NONE}: plain). */
     public ServerConfig withTls(Tls other) {
-        return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, metrics, lifecycle, cluster, auth, limits, other, httpDownloads);
+        return toBuilder().tls(other).build();
     }
 
     /** This configuration with blob bodies leaving the plain-HTTP port the other way. */
     public ServerConfig withHttpDownloads(HttpDownloads other) {
-        return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                blockingThreads, shutdownGrace, metrics, lifecycle, cluster, auth, limits, tls, other);
+        return toBuilder().httpDownloads(other).build();
+    }
+
+    /**
+     * Builds a {@link ServerConfig}, starting from the settings of {@link #forTesting}; the
+     * setters are named as the record's components. {@link ConfigLoader} sets every one of them.
+     */
+    public static final class Builder {
+        private int httpPort;
+        private int grpcPort;
+        private String bindAddress = "127.0.0.1";
+        private Path dataDir;
+        private long maxManifestSize = 4L << 20;
+        private long maxHeaderSize = 16L << 10;
+        private int blockingThreads = 8;
+        private Duration shutdownGrace = Duration.ofSeconds(5);
+        private Metrics metrics = Metrics.DEFAULT;
+        private Lifecycle lifecycle = Lifecycle.DEFAULT.withoutScrubbing().withoutBudget();
+        private Cluster cluster = Cluster.NONE;
+        private Auth auth = Auth.NONE;
+        private Limits limits = Limits.DEFAULT;
+        private Tls tls = Tls.NONE;
+        private HttpDownloads httpDownloads = HttpDownloads.COPY;
+
+        private Builder() {
+        }
+
+        /** The HTTP and gRPC ports (0: any free port). */
+        public Builder ports(int http, int grpc) {
+            httpPort = http;
+            grpcPort = grpc;
+            return this;
+        }
+
+        public Builder bindAddress(String address) {
+            bindAddress = address;
+            return this;
+        }
+
+        public Builder dataDir(Path dir) {
+            dataDir = dir;
+            return this;
+        }
+
+        public Builder maxManifestSize(long bytes) {
+            maxManifestSize = bytes;
+            return this;
+        }
+
+        public Builder maxHeaderSize(long bytes) {
+            maxHeaderSize = bytes;
+            return this;
+        }
+
+        public Builder blockingThreads(int threads) {
+            blockingThreads = threads;
+            return this;
+        }
+
+        public Builder shutdownGrace(Duration grace) {
+            shutdownGrace = grace;
+            return this;
+        }
+
+        public Builder metrics(Metrics settings) {
+            metrics = settings;
+            return this;
+        }
+
+        public Builder lifecycle(Lifecycle settings) {
+            lifecycle = settings;
+            return this;
+        }
+
+        public Builder cluster(Cluster settings) {
+            cluster = settings;
+            return this;
+        }
+
+        public Builder auth(Auth settings) {
+            auth = settings;
+            return this;
+        }
+
+        public Builder limits(Limits settings) {
+            limits = settings;
+            return this;
+        }
+
+        public Builder tls(Tls settings) {
+            tls = settings;
+            return this;
+        }
+
+        public Builder httpDownloads(HttpDownloads how) {
+            httpDownloads = how;
+            return this;
+        }
+
+        /** The configuration; a data directory is required. */
+        public ServerConfig build() {
+            java.util.Objects.requireNonNull(dataDir, "dataDir");
+            return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
+                    blockingThreads, shutdownGrace, metrics, lifecycle, cluster, auth, limits, tls, httpDownloads);
+        }
     }
 }

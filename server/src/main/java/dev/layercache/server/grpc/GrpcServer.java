@@ -1,9 +1,8 @@
 package dev.layercache.server.grpc;
 
 import dev.layercache.server.Transport;
-import dev.layercache.server.metrics.CacheMetrics;
+import dev.layercache.server.config.ServerConfig;
 import dev.layercache.server.tls.ReloadingTls;
-import io.grpc.BindableService;
 import io.grpc.Server;
 import io.grpc.ServerCredentials;
 import io.grpc.netty.GrpcHttp2ConnectionHandler;
@@ -18,7 +17,8 @@ import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.util.List;
+import java.time.Duration;
+import java.util.Objects;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -45,32 +45,89 @@ public final class GrpcServer implements AutoCloseable {
     private final Server server;
     private final HealthStatusManager health = new HealthStatusManager();
 
-    public GrpcServer(String bindAddress, int port, Transport transport, Executor requests, Executor transfers,
-                      List<BindableService> services, CacheMetrics metrics,
-                      dev.layercache.server.auth.AccessControl access, dev.layercache.server.auth.RateLimits rates,
-                      java.time.Duration idleTimeout, ReloadingTls tls) throws IOException {
-        CallExecutors executors = new CallExecutors(requests, transfers);
-        NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(bindAddress, port),
-                        composingReceivedBytes(tls))
+    /**
+     * Settings of the gRPC port; build them with {@link #builder()} or take them from the node's
+     * configuration ({@link #of}).
+     *
+     * @param idleTimeout a connection without calls for this long is closed (at least a second)
+     * @param tls         the certificate in use, or null for plaintext
+     */
+    public record Options(String bindAddress, int port, Duration idleTimeout, ReloadingTls tls) {
+        public Options {
+            Objects.requireNonNull(bindAddress, "bindAddress");
+            Objects.requireNonNull(idleTimeout, "idleTimeout");
+        }
+
+        /** The gRPC settings of a node's configuration, with {@code tls} opened from its files (or null). */
+        public static Options of(ServerConfig config, ReloadingTls tls) {
+            return builder().bind(config.bindAddress(), config.grpcPort()).idleTimeout(config.limits().idleTimeout())
+                    .tls(tls).build();
+        }
+
+        /** Loopback on a free port, plaintext, the configuration's default idle timeout. */
+        public static Builder builder() {
+            return new Builder();
+        }
+
+        /** Builds {@link Options}. */
+        public static final class Builder {
+            private String bindAddress = "127.0.0.1";
+            private int port;
+            private Duration idleTimeout = ServerConfig.Limits.DEFAULT.idleTimeout();
+            private ReloadingTls tls;
+
+            private Builder() {
+            }
+
+            /** The address and port to listen on (0: any free port). */
+            public Builder bind(String address, int port) {
+                this.bindAddress = address;
+                this.port = port;
+                return this;
+            }
+
+            public Builder idleTimeout(Duration idle) {
+                this.idleTimeout = idle;
+                return this;
+            }
+
+            /** TLS with this certificate; null for plaintext. */
+            public Builder tls(ReloadingTls tls) {
+                this.tls = tls;
+                return this;
+            }
+
+            public Options build() {
+                return new Options(bindAddress, port, idleTimeout, tls);
+            }
+        }
+    }
+
+    /**
+     * Listens on {@code options}' address and serves {@code services}, with standard health
+     * checking and reflection, on the event loops of {@code transport}.
+     *
+     * @param requests  runs unary calls (lookups)
+     * @param transfers runs streaming calls (blob transfers)
+     */
+    public GrpcServer(Options options, GrpcServices services, Transport transport, Executor requests,
+                      Executor transfers) throws IOException {
+        ReloadingTls tls = options.tls();
+        NettyServerBuilder builder = NettyServerBuilder.forAddress(
+                        new InetSocketAddress(options.bindAddress(), options.port()), composingReceivedBytes(tls))
                 .channelType(transport.serverChannelType())
                 .bossEventLoopGroup(transport.group())
                 .workerEventLoopGroup(transport.group())
-                .executor(executors.requests())
-                .callExecutor(executors)
                 .maxInboundMessageSize(MAX_INBOUND_MESSAGE)
                 // A window of several messages keeps an upload streaming instead of stop-and-wait;
                 // still bounded, so a client that sends faster than the disk takes is held back.
                 .flowControlWindow(FLOW_CONTROL_WINDOW)
                 .permitKeepAliveTime(10, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
-                .maxConnectionIdle(Math.max(idleTimeout.toMillis(), 1000), TimeUnit.MILLISECONDS)
-                .intercept(new AuthInterceptor(access, rates, executors))
-                .intercept(new MetricsInterceptor(metrics))
-                .intercept(ClientAddress.INTERCEPTOR) // added last, runs first: every later one sees the address
+                .maxConnectionIdle(Math.max(options.idleTimeout().toMillis(), 1000), TimeUnit.MILLISECONDS)
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance());
-        services.forEach(service -> builder.addService(MalformedMessages.guard(service.bindService())));
-        server = builder.build().start();
+        server = services.addTo(builder, requests, transfers).build().start();
         log.info("gRPC (native cache API) listening on {} ({})", server.getListenSockets(), tls == null ? "plaintext"
                 : tls.requiresGrpcClientCertificates() ? "TLS, client certificates required" : "TLS");
     }

@@ -1,43 +1,29 @@
 package dev.layercache.server.http;
 
 import dev.layercache.server.auth.Identity;
-import dev.layercache.server.concurrent.SerialQueue;
 import dev.layercache.server.core.ErrorCode;
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.CompositeByteBuf;
-import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.DefaultFileRegion;
 import io.netty.handler.codec.DecoderResult;
 import io.netty.handler.codec.TooLongFrameException;
-import io.netty.handler.codec.http.DefaultFullHttpResponse;
-import io.netty.handler.codec.http.DefaultHttpHeaders;
-import io.netty.handler.codec.http.DefaultHttpResponse;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaderNames;
-import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpUtil;
-import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
-import io.netty.handler.stream.ChunkedNioFile;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.nio.ByteBuffer;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
-import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -57,6 +43,13 @@ import org.slf4j.LoggerFactory;
  * pauses while too many bytes wait for the disk); a manifest body is collected up to the limit;
  * other bodies are dropped. Requests on one connection are answered strictly in order: while one
  * is being answered, reading pauses and pipelined requests wait in a backlog.
+ *
+ * <p>Why one file of nearly 500 lines: this is one connection's state machine (the current
+ * {@link Exchange}, the backlog, draining, auto-read), and every transition of that state is here,
+ * on the event loop, and nowhere else. What does not touch that state lives beside it: the
+ * exchange's own fields ({@link Exchange}), writing a response ({@link ResponseWriter}), reading
+ * the request target ({@link RequestTarget}); the pipeline tests drive it on an
+ * {@code EmbeddedChannel} ({@code HttpPipelineTest}).
  */
 final class HttpDispatcher extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(HttpDispatcher.class);
@@ -77,7 +70,7 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
     private final HttpSurface surface;
     private final Executor requests;
     private final Executor transfers;
-    private final FileBodies fileBodies;
+    private final ResponseWriter responses;
 
     private Exchange current;
     private final ArrayDeque<Object> backlog = new ArrayDeque<>();
@@ -85,66 +78,14 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
     private ChannelHandlerContext ctx;
 
     /**
-     * How a file body is written: read into pooled buffers of {@code chunk} bytes (plain, or
-     * through the TLS engine, whose records are 16 KiB anyway), or handed to {@code sendfile(2)}.
-     * On loopback, 256 KiB buffers measured faster than sendfile, at less CPU (BENCHMARKS.md).
-     */
-    enum FileBodies {
-        COPY(256 << 10), TLS(64 << 10), SENDFILE(0);
-
-        final int chunk;
-
-        FileBodies(int chunk) {
-            this.chunk = chunk;
-        }
-    }
-
-    /**
      * @param requests  runs the tasks of requests without a streamed body (lookups, manifests...)
      * @param transfers runs the tasks of uploads, whose bodies go to disk as they arrive
      */
-    HttpDispatcher(HttpSurface surface, Executor requests, Executor transfers, FileBodies fileBodies) {
+    HttpDispatcher(HttpSurface surface, Executor requests, Executor transfers, ResponseWriter.FileBodies fileBodies) {
         this.surface = surface;
         this.requests = requests;
         this.transfers = transfers;
-        this.fileBodies = fileBodies;
-    }
-
-    /** One request from its first line to its last response byte. */
-    private final class Exchange {
-        final Request request;
-        final Binding binding;
-        final boolean keepAlive;
-        final long startNanos = System.nanoTime();
-        final SerialQueue queue;
-        final AtomicLong pendingBytes = new AtomicLong();
-
-        long bodyBytes;
-        long bytesSent;
-        long declaredLength = -1;
-        int status;
-        boolean bodyComplete;
-        boolean responded;
-        /** False when the request cannot be parsed further: after an early answer, close at once. */
-        boolean drainable = true;
-        /**
-         * The body will not be read to its end (malformed or stalled): what arrives after is
-         * ignored, and the answer comes once the request's writes are rolled back.
-         */
-        boolean abandoned;
-        CompositeByteBuf buffered;
-
-        // Touched only by tasks on the queue.
-        StreamingEndpoint.BodyStream stream;
-        Throwable failure;
-        boolean streamClosed;
-
-        Exchange(Request request, Binding binding, boolean keepAlive) {
-            this.request = request;
-            this.binding = binding;
-            this.keepAlive = keepAlive;
-            this.queue = new SerialQueue(binding instanceof Binding.Streaming ? transfers : requests);
-        }
+        this.responses = new ResponseWriter(fileBodies);
     }
 
     @Override
@@ -175,7 +116,7 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
     private void startExchange(HttpRequest http) {
         surface.activeExchanges().incrementAndGet();
         DecoderResult decoded = http.decoderResult();
-        QueryStringDecoder uri = new QueryStringDecoder(decoded.isSuccess() ? requestTarget(http.uri()) : "/");
+        QueryStringDecoder uri = new QueryStringDecoder(decoded.isSuccess() ? RequestTarget.decode(http.uri()) : "/");
         Route route = decoded.isSuccess() ? Route.of(uri.rawPath()) : new Route(Route.Resource.NOT_FOUND, null, null);
         Request request = new Request(http.method(), route, http.headers(), uri);
         request.remoteAddress(ctx.channel().remoteAddress());
@@ -187,7 +128,8 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
                             .header(HttpHeaderNames.ALLOW, surface.routes().allowed(route.resource())))
                     : new Binding.Plain(r -> surface.errors().of(ErrorCode.NOT_FOUND, "no such endpoint", null));
         }
-        Exchange ex = new Exchange(request, binding, HttpUtil.isKeepAlive(http) && decoded.isSuccess());
+        Exchange ex = new Exchange(request, binding, HttpUtil.isKeepAlive(http) && decoded.isSuccess(),
+                binding instanceof Binding.Streaming ? transfers : requests);
         current = ex;
 
         if (!decoded.isSuccess()) {
@@ -319,7 +261,7 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
             }
         } catch (Throwable t) {
             ex.failure = t;
-            closeStream(ex, true);
+            ex.closeStream(true);
             ctx.executor().execute(() -> failedWhileReceiving(ex, t));
         } finally {
             chunk.release();
@@ -387,10 +329,10 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         ex.abandoned = true;
         ex.drainable = drainable;
         ctx.channel().config().setAutoRead(false);
-        releaseBuffered(ex);
+        ex.releaseBuffered();
         Response answer = response.closeConnection();
         ex.queue.submit(() -> {
-            closeStream(ex, true);
+            ex.closeStream(true);
             queueResponse(ex, answer);
         });
     }
@@ -419,9 +361,9 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
     private void respondEarly(Exchange ex, Response response) {
         ex.failure = ex.failure == null ? new IllegalStateException("answered early") : ex.failure;
         // A manifest body refused part way (over the limit) is not handled: nothing else frees it.
-        releaseBuffered(ex);
+        ex.releaseBuffered();
         if (ex.binding instanceof Binding.Streaming) {
-            ex.queue.submit(() -> closeStream(ex, true));
+            ex.queue.submit(() -> ex.closeStream(true));
         }
         send(ex, response.closeConnection());
     }
@@ -433,49 +375,11 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
             return;
         }
         ex.responded = true;
-        ex.status = response.status().code();
-        String length = response.headers().get(HttpHeaderNames.CONTENT_LENGTH);
-        if (length != null) {
-            try {
-                ex.declaredLength = Long.parseLong(length);
-            } catch (NumberFormatException ignored) {
-                // left unknown
-            }
-        }
         boolean close = !ex.keepAlive || response.closesConnection() || !ex.bodyComplete;
-        DefaultHttpHeaders headers = new DefaultHttpHeaders(false);
-        headers.set(Headers.API_VERSION, "registry/2.0");
-        headers.add(response.headers());
-        if (close) {
-            headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-        }
-        ChannelFuture done;
-        ByteBuf body = response.body();
-        if (ex.request.isHead() || (body == null && response.file() == null)) {
-            response.discard();
-            done = ctx.writeAndFlush(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, response.status(),
-                    Unpooled.EMPTY_BUFFER, headers, new DefaultHttpHeaders(false)));
-        } else if (body != null) {
-            ex.bytesSent = body.readableBytes();
-            done = ctx.writeAndFlush(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, response.status(), body,
-                    headers, new DefaultHttpHeaders(false)));
-        } else {
-            ex.bytesSent = response.fileLength();
-            ctx.write(new DefaultHttpResponse(HttpVersion.HTTP_1_1, response.status(), headers));
-            if (fileBodies == FileBodies.SENDFILE) {
-                // sendfile(2): the bytes go from page cache to socket without entering the JVM.
-                ctx.write(new DefaultFileRegion(response.file(), response.filePosition(), response.fileLength()));
-            } else {
-                try {
-                    ctx.write(new ChunkedNioFile(response.file(), response.filePosition(), response.fileLength(),
-                            fileBodies.chunk));
-                } catch (java.io.IOException e) {
-                    response.discard();
-                    ctx.close();
-                    return;
-                }
-            }
-            done = ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
+        ChannelFuture done = responses.write(ctx, ex, response, close);
+        if (done == null) {
+            ctx.close(); // the file to send could not be read
+            return;
         }
         done.addListener((ChannelFutureListener) f -> {
             completed(ex);
@@ -556,10 +460,10 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
             surface.activeExchanges().decrementAndGet();
             if (ex.binding instanceof Binding.Streaming) {
                 // The client went away mid-request: undo whatever this request had written.
-                ex.queue.submit(() -> closeStream(ex, true));
+                ex.queue.submit(() -> ex.closeStream(true));
             }
             if (!ex.bodyComplete) {
-                releaseBuffered(ex);
+                ex.releaseBuffered();
             }
         }
         current = null;
@@ -568,48 +472,10 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         ctx.fireChannelInactive();
     }
 
-    /** Frees the part of a manifest body collected so far, when the request will not be handled. */
-    private static void releaseBuffered(Exchange ex) {
-        if (ex.buffered != null) {
-            ex.buffered.release();
-            ex.buffered = null;
-        }
-    }
-
-    /** On the blocking pool: ends the stream once, rolling back when {@code abort}. */
-    private static void closeStream(Exchange ex, boolean abort) {
-        if (ex.stream != null && !ex.streamClosed) {
-            ex.streamClosed = true;
-            if (abort) {
-                ex.stream.abort();
-            }
-        }
-    }
-
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         log.debug("connection error from {}: {}", ctx.channel().remoteAddress(), cause.toString());
         ctx.close();
-    }
-
-    /**
-     * The request target as the client wrote it. The codec reads the request line as ISO-8859-1,
-     * one char per byte; a client that puts a name or tag in the path as raw UTF-8 (not
-     * percent-encoded) means UTF-8, and an error that names it must carry that text, not the
-     * UTF-8 of its ISO-8859-1 reading. Bytes that are not UTF-8 are left as they were read.
-     */
-    static String requestTarget(String latin1) {
-        for (int i = 0; i < latin1.length(); i++) {
-            if (latin1.charAt(i) >= 0x80) {
-                try {
-                    return StandardCharsets.UTF_8.newDecoder()
-                            .decode(ByteBuffer.wrap(latin1.getBytes(StandardCharsets.ISO_8859_1))).toString();
-                } catch (CharacterCodingException notUtf8) {
-                    return latin1;
-                }
-            }
-        }
-        return latin1;
     }
 
     private Response malformed(Throwable cause) {

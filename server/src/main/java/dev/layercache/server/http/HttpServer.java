@@ -1,67 +1,135 @@
 package dev.layercache.server.http;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.Transport;
-import dev.layercache.server.lifecycle.Lifecycle;
-import dev.layercache.server.metrics.CacheMetrics;
-import dev.layercache.server.registry.BlobService;
-import dev.layercache.server.registry.ManifestService;
-import dev.layercache.server.registry.UploadService;
+import dev.layercache.server.config.ServerConfig;
 import dev.layercache.server.tls.ReloadingTls;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.PooledByteBufAllocator;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.WriteBufferWaterMark;
-import io.netty.channel.socket.SocketChannel;
-import io.netty.handler.codec.http.HttpDecoderConfig;
-import io.netty.handler.codec.http.HttpServerCodec;
-import io.netty.handler.codec.http.HttpServerExpectContinueHandler;
-import io.netty.handler.stream.ChunkedWriteHandler;
 import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.Objects;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The OCI Distribution surface: a Netty HTTP/1.1 server on the native epoll transport where it is
- * available (NIO otherwise). Event loops only parse and write; credentials are checked and
- * handlers run on the request pool, uploads on the transfer pool (see {@link HttpDispatcher}).
+ * available (NIO otherwise), serving an {@link HttpSurface} built beforehand. Event loops only
+ * parse and write; credentials are checked and handlers run on the request pool, uploads on the
+ * transfer pool (see {@link HttpDispatcher}).
  */
 public final class HttpServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(HttpServer.class);
-    /**
-     * Requests the codec may decode ahead of their responses. Reading pauses while a response is
-     * pending, so this only bounds what one socket read can carry (small pipelined GETs).
-     */
-    private static final int MAX_PIPELINED = 8192;
 
-    /** Settings of the HTTP surface; {@code tls} is null for plain HTTP. */
-    public record Options(String bindAddress, int port, int maxManifestBytes, int maxHeaderBytes,
-                          dev.layercache.server.auth.AccessControl access, dev.layercache.server.auth.RateLimits rates,
-                          java.time.Duration idleTimeout, java.time.Duration readTimeout, long minBodyRate,
-                          ReloadingTls tls, boolean sendfile) {
+    /**
+     * Settings of the HTTP port and its connections; build them with {@link #builder()} or take
+     * them from the node's configuration ({@link #of}).
+     *
+     * @param maxHeaderBytes largest request header block (431 beyond)
+     * @param idleTimeout    a connection must send a complete request header within this long
+     * @param readTimeout    a request body may pause at most this long
+     * @param minBodyRate    bytes per second a body must average once {@code readTimeout} has passed; 0 for none
+     * @param tls            the certificate in use, or null for plain HTTP
+     * @param sendfile       blob bodies through {@code sendfile(2)} on a plain connection
+     */
+    public record Options(String bindAddress, int port, int maxHeaderBytes, Duration idleTimeout,
+                          Duration readTimeout, long minBodyRate, ReloadingTls tls, boolean sendfile) {
+        public Options {
+            Objects.requireNonNull(bindAddress, "bindAddress");
+            Objects.requireNonNull(idleTimeout, "idleTimeout");
+            Objects.requireNonNull(readTimeout, "readTimeout");
+        }
+
+        /** The HTTP settings of a node's configuration, with {@code tls} opened from its files (or null). */
+        public static Options of(ServerConfig config, ReloadingTls tls) {
+            return builder()
+                    .bind(config.bindAddress(), config.httpPort())
+                    .maxHeaderBytes((int) config.maxHeaderSize())
+                    .timeouts(config.limits().idleTimeout(), config.limits().readTimeout())
+                    .minBodyRate(config.limits().minBodyRate())
+                    .tls(tls)
+                    .sendfile(config.httpDownloads() == ServerConfig.HttpDownloads.SENDFILE)
+                    .build();
+        }
+
+        /** Loopback on a free port, plain, the configuration's defaults for the rest. */
+        public static Builder builder() {
+            return new Builder();
+        }
+
+        /** Builds {@link Options}; every setting starts at the configuration's default. */
+        public static final class Builder {
+            private String bindAddress = "127.0.0.1";
+            private int port;
+            private int maxHeaderBytes = 16 << 10;
+            private Duration idleTimeout = ServerConfig.Limits.DEFAULT.idleTimeout();
+            private Duration readTimeout = ServerConfig.Limits.DEFAULT.readTimeout();
+            private long minBodyRate = ServerConfig.Limits.DEFAULT_MIN_BODY_RATE;
+            private ReloadingTls tls;
+            private boolean sendfile;
+
+            private Builder() {
+            }
+
+            /** The address and port to listen on (0: any free port). */
+            public Builder bind(String address, int port) {
+                this.bindAddress = address;
+                this.port = port;
+                return this;
+            }
+
+            public Builder maxHeaderBytes(int bytes) {
+                this.maxHeaderBytes = bytes;
+                return this;
+            }
+
+            /** How long a connection may wait for a request header, and a body may pause. */
+            public Builder timeouts(Duration idle, Duration read) {
+                this.idleTimeout = idle;
+                this.readTimeout = read;
+                return this;
+            }
+
+            public Builder minBodyRate(long bytesPerSecond) {
+                this.minBodyRate = bytesPerSecond;
+                return this;
+            }
+
+            /** HTTPS with this certificate; null for plain HTTP. */
+            public Builder tls(ReloadingTls tls) {
+                this.tls = tls;
+                return this;
+            }
+
+            public Builder sendfile(boolean sendfile) {
+                this.sendfile = sendfile;
+                return this;
+            }
+
+            public Options build() {
+                return new Options(bindAddress, port, maxHeaderBytes, idleTimeout, readTimeout, minBodyRate, tls,
+                        sendfile);
+            }
+        }
     }
 
     private final Channel serverChannel;
-    private final AtomicInteger activeExchanges = new AtomicInteger();
+    private final HttpSurface surface;
 
-    public HttpServer(Options options, Transport transport, BlobService blobs, UploadService uploads,
-                      ManifestService manifests, ObjectMapper json, Executor requests, Executor transfers,
-                      BooleanSupplier ready,
-                      CacheMetrics metrics, Lifecycle lifecycle, RequestListener listener,
-                      dev.layercache.server.analysis.AnalysisService analysis)
-            throws InterruptedException {
-
-        Routes routes = new Routes(blobs, uploads, manifests, json, ready, options.maxManifestBytes(), metrics,
-                lifecycle, options.access(), analysis);
-        HttpSurface surface = new HttpSurface(routes, new ErrorMapper(json), listener, activeExchanges,
-                new HttpAccess(options.access(), options.rates()));
-        ReloadingTls tls = options.tls();
+    /**
+     * Listens on {@code options}' address and serves {@code surface} on every connection, on the
+     * event loops of {@code transport}.
+     *
+     * @param requests  runs the work of requests without a streamed body (lookups, manifests...)
+     * @param transfers runs the work of uploads, whose bodies go to disk as they arrive
+     */
+    public HttpServer(Options options, HttpSurface surface, Transport transport, Executor requests,
+                      Executor transfers) throws InterruptedException {
+        this.surface = surface;
         ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(transport.group())
                 .channel(transport.serverChannelType())
@@ -72,37 +140,10 @@ public final class HttpServer implements AutoCloseable {
                 // after: a tenth of an upload's CPU. The pooled allocator keeps its chunks.
                 .childOption(ChannelOption.ALLOCATOR, PooledByteBufAllocator.DEFAULT)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
-                .childHandler(new ChannelInitializer<SocketChannel>() {
-                    @Override
-                    protected void initChannel(SocketChannel ch) {
-                        if (tls != null) {
-                            // The handshake picks the newest certificate (ReloadingTls).
-                            ch.pipeline().addLast("tls", tls.httpContext().newHandler(ch.alloc()));
-                        } else {
-                            ch.pipeline().addLast("tls-probe", new TlsProbeGuard());
-                        }
-                        ch.pipeline()
-                                .addLast("codec", new HttpServerCodec(new HttpDecoderConfig()
-                                        .setMaxInitialLineLength(8192)
-                                        .setMaxHeaderSize(options.maxHeaderBytes())
-                                        .setMaxChunkSize(1 << 20), MAX_PIPELINED))
-                                .addLast("timeouts", new ConnectionTimeouts(options.idleTimeout(), options.readTimeout(),
-                                        options.minBodyRate()))
-                                .addLast("continue", new HttpServerExpectContinueHandler());
-                        // Files go out as chunks read into buffers, unless sendfile(2) is asked for and
-                        // the connection is plain: sendfile cannot encrypt.
-                        boolean sendfile = options.sendfile() && tls == null;
-                        if (!sendfile) {
-                            ch.pipeline().addLast("chunked", new ChunkedWriteHandler());
-                        }
-                        ch.pipeline().addLast("dispatch", new HttpDispatcher(surface, requests, transfers,
-                                sendfile ? HttpDispatcher.FileBodies.SENDFILE
-                                        : tls != null ? HttpDispatcher.FileBodies.TLS : HttpDispatcher.FileBodies.COPY));
-                    }
-                });
+                .childHandler(new HttpPipeline(options, surface, requests, transfers));
         serverChannel = bootstrap.bind(new InetSocketAddress(options.bindAddress(), options.port())).sync().channel();
         log.info("HTTP (OCI Distribution) listening on {} ({}, {} transport)", serverChannel.localAddress(),
-                tls != null ? "HTTPS" : "plain HTTP", transport.name());
+                options.tls() != null ? "HTTPS" : "plain HTTP", transport.name());
     }
 
     /** The bound port (useful when configured as 0). */
@@ -118,7 +159,7 @@ public final class HttpServer implements AutoCloseable {
     /** Waits until no request is in progress or the time is up; returns true when idle. */
     public boolean awaitIdle(long timeout, TimeUnit unit) throws InterruptedException {
         long deadline = System.nanoTime() + unit.toNanos(timeout);
-        while (activeExchanges.get() > 0) {
+        while (surface.requestsInProgress() > 0) {
             if (System.nanoTime() > deadline) {
                 return false;
             }

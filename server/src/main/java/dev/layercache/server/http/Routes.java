@@ -8,33 +8,49 @@ import static io.netty.handler.codec.http.HttpMethod.POST;
 import static io.netty.handler.codec.http.HttpMethod.PUT;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.layercache.server.analysis.AnalysisService;
-import dev.layercache.server.lifecycle.Lifecycle;
+import dev.layercache.server.auth.AccessControl;
 import dev.layercache.server.metrics.CacheMetrics;
+import dev.layercache.server.node.Services;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.ManifestService;
-import dev.layercache.server.registry.UploadService;
 import io.netty.handler.codec.http.HttpMethod;
 import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.function.BooleanSupplier;
 
-/** The table of resource and method to handler: the whole HTTP API on one page. */
+/**
+ * The table of resource and method to handler: the whole HTTP API on one page ({@link #api}).
+ * Binding endpoints one by one builds a partial table, for tests of the pipeline.
+ */
 final class Routes {
     private final Map<Route.Resource, Map<HttpMethod, Binding>> table = new EnumMap<>(Route.Resource.class);
 
-    Routes(BlobService blobs, UploadService uploads, ManifestService manifests, ObjectMapper json,
-           BooleanSupplier ready, int maxManifestBytes, CacheMetrics metrics, Lifecycle lifecycle,
-           dev.layercache.server.auth.AccessControl access, AnalysisService analysis) {
+    /** An empty table, for tests that bind a few endpoints of their own ({@link #plain}, {@link #bind}). */
+    Routes() {
+    }
+
+    /** The node's whole HTTP API over {@code services}. */
+    static Routes api(Services services, CacheMetrics metrics, AccessControl access, BooleanSupplier ready,
+                      int maxManifestBytes) {
+        Routes routes = new Routes();
+        routes.bindApi(services, metrics, access, ready, maxManifestBytes);
+        return routes;
+    }
+
+    private void bindApi(Services services, CacheMetrics metrics, AccessControl access, BooleanSupplier ready,
+                         int maxManifestBytes) {
+        ObjectMapper json = services.json();
+        BlobService blobs = services.served().blobs();
+        ManifestService manifests = services.served().manifests();
         BaseHandler base = new BaseHandler(ready);
         BlobHandler blob = new BlobHandler(blobs);
-        UploadHandler upload = new UploadHandler(uploads, blobs, metrics, access);
+        UploadHandler upload = new UploadHandler(services.uploads(), blobs, metrics, access);
         ObservabilityHandler observability = new ObservabilityHandler(metrics, json, access);
-        StoreHandler store = new StoreHandler(lifecycle, json);
+        StoreHandler store = new StoreHandler(services.lifecycle(), json);
         ManifestHandler manifest = new ManifestHandler(manifests);
         ListingHandler listing = new ListingHandler(manifests, json, access);
-        AnalysisHandler analyses = new AnalysisHandler(analysis, json, access);
+        AnalysisHandler analyses = new AnalysisHandler(services.analysis(), json, access);
 
         plain(Route.Resource.BASE, GET, base::base);
         plain(Route.Resource.BASE, HEAD, base::base);
@@ -88,11 +104,11 @@ final class Routes {
         return methods == null ? "" : String.join(", ", methods.keySet().stream().map(HttpMethod::name).sorted().toList());
     }
 
-    private void plain(Route.Resource resource, HttpMethod method, Endpoint endpoint) {
+    void plain(Route.Resource resource, HttpMethod method, Endpoint endpoint) {
         bind(resource, method, new Binding.Plain(endpoint));
     }
 
-    private void bind(Route.Resource resource, HttpMethod method, Binding binding) {
+    void bind(Route.Resource resource, HttpMethod method, Binding binding) {
         table.computeIfAbsent(resource, r -> new HashMap<>()).put(method, binding);
     }
 }

@@ -6,21 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.config.ServerConfig;
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.RepositoryName;
-import dev.layercache.server.entries.EntryService;
-import dev.layercache.server.lifecycle.AccessTracker;
-import dev.layercache.server.lifecycle.BlobRepair;
-import dev.layercache.server.lifecycle.ReferenceGuard;
-import dev.layercache.server.metadata.BlobIndex;
-import dev.layercache.server.metadata.KeyValueStore;
-import dev.layercache.server.metadata.RocksKeyValueStore;
+import dev.layercache.server.node.Services;
+import dev.layercache.server.node.Stores;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.ManifestService;
 import dev.layercache.server.storage.DataLayout;
-import dev.layercache.server.storage.DiskBlobBackend;
 import dev.layercache.server.storage.ObjectStore;
 import dev.layercache.server.storage.S3ObjectStore;
 import dev.layercache.server.testing.S3Server;
@@ -55,7 +48,7 @@ import org.junit.jupiter.api.io.TempDir;
  * collector has taken its last look at a blob's pending mark and is about to delete the blob when
  * another node pushes or mounts it again. The collector is held at exactly that point (its
  * bucket pauses before the request), the other node's publication runs, then the collector goes
- * on. Nodes are the services a cluster node runs, wired as {@code LayerCacheServer} wires them,
+ * on. Nodes are the services a cluster node runs, built by the factory {@code LayerCacheServer} uses,
  * each with its own disk, its own client of one real S3 server, and no other link between them.
  */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
@@ -233,7 +226,7 @@ class CollectionRaceTest {
         }
     }
 
-    /** One node's cluster services, wired as {@code LayerCacheServer} wires them. */
+    /** One node's cluster services, built by the factory {@code LayerCacheServer} builds them with. */
     private final class Node {
         final Interposed bucket;
         final DataLayout layout;
@@ -242,30 +235,20 @@ class CollectionRaceTest {
 
         Node(String name, Duration abandonedAfter) throws IOException {
             bucket = new Interposed(open());
-            layout = new DataLayout(dir.resolve(name)).create();
-            RocksKeyValueStore local = new RocksKeyValueStore(layout.metadata());
-            closing.add(local);
             BucketHealth health = new BucketHealth();
             closing.add(health);
-            AccessTracker access = new AccessTracker(local, clock, Duration.ZERO);
-            ReferenceGuard guard = new ReferenceGuard();
-            DiskBlobBackend disk = new DiskBlobBackend(layout);
-            KeyValueStore shared = new SharedKeyValueStore(local, bucket, health);
-            BlobIndex localBlobs = new BlobIndex(local);
-            TieredBlobBackend tiered = new TieredBlobBackend(disk, bucket, layout, health, (digest, size) -> {
-                KeyValueStore.Batch batch = local.batch();
-                localBlobs.put(batch, digest, size, clock.millis());
-                batch.commit(false);
-            });
-            ObjectMapper json = new ObjectMapper();
-            blobs = new BlobService(shared, tiered, clock, access, guard);
-            manifests = new ManifestService(shared, blobs, json, access, guard, clock);
-            BlobService localBlobService = new BlobService(local, disk, clock, access, guard);
-            ManifestService localManifests = new ManifestService(local, localBlobService, json, access, guard, clock);
-            EntryService localEntries = new EntryService(local, localBlobService, clock, access, guard);
-            BlobRepair repair = new BlobRepair(local, localManifests, localEntries);
-            blobs.whenBytesLost(repair::forget);
-            guard.beforePublishing(new Revival(bucket, health, repair::forget, abandonedAfter)::revive);
+            Path dataDir = dir.resolve(name);
+            Stores stores = Stores.clustered(dataDir, bucket, health, clock);
+            closing.add(stores);
+            layout = stores.layout();
+            ServerConfig config = ServerConfig.forTesting(dataDir).withLifecycle(ServerConfig.Lifecycle.builder()
+                    .gcGrace(Duration.ZERO).build().withoutBudget());
+            Services services = Services.over(stores).config(config).clock(clock).build();
+            closing.add(services.lifecycle());
+            blobs = services.served().blobs();
+            manifests = services.served().manifests();
+            services.guard().beforePublishing(new Revival(bucket, health, services.repair()::forget,
+                    abandonedAfter)::revive);
         }
 
         /** Pushes {@code bytes} to {@code repository}, as an upload's last step does; true when new to the store. */

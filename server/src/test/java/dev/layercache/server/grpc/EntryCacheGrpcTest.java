@@ -24,7 +24,7 @@ import dev.layercache.api.v1.PutEntryRequest;
 import dev.layercache.api.v1.StepIdentity;
 import dev.layercache.api.v1.StepInput;
 import dev.layercache.server.testing.Registry;
-import dev.layercache.server.testing.TestServer;
+import dev.layercache.server.testing.TestServices;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.nio.charset.StandardCharsets;
@@ -37,12 +37,12 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 
 class EntryCacheGrpcTest {
     @RegisterExtension
-    static final TestServer server = new TestServer();
+    static final TestServices services = new TestServices();
     private static GrpcTestSupport grpc;
 
     @BeforeAll
-    static void connect() {
-        grpc = new GrpcTestSupport(server.grpcPort());
+    static void connect() throws Exception {
+        grpc = new GrpcTestSupport(services.grpc());
     }
 
     @AfterAll
@@ -57,7 +57,8 @@ class EntryCacheGrpcTest {
     /** A layer pushed through the OCI API: one store serves both surfaces. */
     private static LayerDescriptor layer(String ns, String content) throws Exception {
         byte[] bytes = content.getBytes(StandardCharsets.UTF_8);
-        assertEquals(201, new Registry(server.port()).pushBlob(ns, bytes));
+        assertEquals(201, services.http().exchange("POST", "/v2/" + ns + "/blobs/uploads/?digest="
+                + Registry.sha256(bytes), List.of("Content-Type: application/octet-stream"), bytes).status());
         return LayerDescriptor.newBuilder().setDigest(Registry.sha256(bytes)).setSize(bytes.length)
                 .setMediaType("application/vnd.oci.image.layer.v1.tar+gzip")
                 .setUncompressedDigest(key("diff " + content)).build();

@@ -25,7 +25,11 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.function.Executable;
 
-/** A plaintext channel to a test server's gRPC port, with the stubs and a few assertions. */
+/**
+ * A plaintext channel to a test server's gRPC port (or an in-process channel to a node's gRPC
+ * services, {@link dev.layercache.server.testing.TestServices#grpc()}), with the stubs and a few
+ * assertions.
+ */
 final class GrpcTestSupport implements AutoCloseable {
     final ManagedChannel channel;
     final EntryCacheGrpc.EntryCacheBlockingStub entries;
@@ -34,8 +38,12 @@ final class GrpcTestSupport implements AutoCloseable {
     final ManifestsGrpc.ManifestsBlockingStub manifests;
 
     GrpcTestSupport(int port) {
-        channel = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext()
-                .maxInboundMessageSize(64 << 20).build();
+        this(NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().maxInboundMessageSize(64 << 20).build());
+    }
+
+    /** Over {@code channel}, which this closes. */
+    GrpcTestSupport(ManagedChannel channel) {
+        this.channel = channel;
         entries = EntryCacheGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
         blobs = BlobsGrpc.newBlockingStub(channel).withDeadlineAfter(60, TimeUnit.SECONDS);
         blobsAsync = BlobsGrpc.newStub(channel);

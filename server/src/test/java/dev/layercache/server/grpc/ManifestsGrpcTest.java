@@ -11,12 +11,13 @@ import com.google.rpc.PreconditionFailure;
 import dev.layercache.api.v1.GetManifestRequest;
 import dev.layercache.api.v1.GetManifestResponse;
 import dev.layercache.api.v1.PutManifestRequest;
+import dev.layercache.server.testing.Http;
 import dev.layercache.server.testing.Registry;
-import dev.layercache.server.testing.TestServer;
+import dev.layercache.server.testing.TestServices;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -26,12 +27,12 @@ class ManifestsGrpcTest {
     private static final String OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 
     @RegisterExtension
-    static final TestServer server = new TestServer();
+    static final TestServices services = new TestServices();
     private static GrpcTestSupport grpc;
 
     @BeforeAll
-    static void connect() {
-        grpc = new GrpcTestSupport(server.grpcPort());
+    static void connect() throws Exception {
+        grpc = new GrpcTestSupport(services.grpc());
     }
 
     @AfterAll
@@ -51,10 +52,10 @@ class ManifestsGrpcTest {
                 .getDigest();
         assertEquals(Registry.sha256(manifest), digest);
 
-        HttpResponse<byte[]> viaOci = new Registry(server.port()).get("/v2/grpc/manifests/manifests/v1");
-        assertEquals(200, viaOci.statusCode());
+        Http.Reply viaOci = services.http().exchange("GET", "/v2/grpc/manifests/manifests/v1", List.of(), null);
+        assertEquals(200, viaOci.status());
         assertArrayEquals(manifest, viaOci.body());
-        assertEquals(OCI_MANIFEST, viaOci.headers().firstValue("Content-Type").orElseThrow());
+        assertEquals(OCI_MANIFEST, viaOci.header("Content-Type"));
 
         GetManifestResponse back = grpc.manifests.getManifest(GetManifestRequest.newBuilder()
                 .setNamespace("grpc/manifests").setReference(digest).build());

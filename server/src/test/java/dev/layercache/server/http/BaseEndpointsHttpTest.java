@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.layercache.server.testing.TestServer;
+import dev.layercache.server.testing.TestServices;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
@@ -20,8 +20,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 @Timeout(60)
 class BaseEndpointsHttpTest {
     @RegisterExtension
-    static final TestServer server = new TestServer();
-    private final Oci oci = new Oci(server);
+    static final TestServices services = new TestServices();
+    private final Oci oci = new Oci(services);
 
     private static final String DIGEST = "sha256:" + "a".repeat(64);
 

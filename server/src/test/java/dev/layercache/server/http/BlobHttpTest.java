@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.layercache.server.testing.TestServer;
+import dev.layercache.server.testing.TestServices;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -20,8 +20,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 @Timeout(60)
 class BlobHttpTest {
     @RegisterExtension
-    static final TestServer server = new TestServer();
-    private final Oci oci = new Oci(server);
+    static final TestServices services = new TestServices();
+    private final Oci oci = new Oci(services);
 
     private static final byte[] CONTENT = random(1000, 1);
 

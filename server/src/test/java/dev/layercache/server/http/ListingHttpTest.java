@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.layercache.server.testing.TestServer;
+import dev.layercache.server.testing.TestServices;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
@@ -26,8 +26,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 @Timeout(60)
 class ListingHttpTest {
     @RegisterExtension
-    final TestServer server = new TestServer();
-    private final Oci oci = new Oci(server);
+    final TestServices services = new TestServices();
+    private final Oci oci = new Oci(services);
 
     private static final Pattern NEXT = Pattern.compile("^<([^>]+)>;\\s*rel=\"next\"$");
 

@@ -6,8 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.testing.EmbeddedHttp;
 import dev.layercache.server.testing.Http;
 import dev.layercache.server.testing.TestServer;
+import dev.layercache.server.testing.TestServices;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -38,6 +40,10 @@ import java.util.Random;
  * A small OCI Distribution client for the HTTP tests: java.net.http where it can say what a test
  * needs, a raw socket where it cannot (HEAD responses are read to the end of the connection, so
  * every HEAD checks that no body follows the headers).
+ *
+ * <p>Over {@link TestServices} the same calls go, as the same bytes, through the node's HTTP
+ * pipeline on an embedded channel ({@link EmbeddedHttp}) instead of a socket: a test of what the
+ * API answers runs either way, and only one that needs a socket needs a whole node.
  */
 final class Oci {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -59,10 +65,19 @@ final class Oci {
             .followRedirects(HttpClient.Redirect.NEVER)
             .build();
 
+    /** A whole node, reached over sockets; null over {@link #services}. */
     private final TestServer server;
+    /** A node's services, reached through the HTTP pipeline on embedded channels; null over {@link #server}. */
+    private final TestServices services;
 
     Oci(TestServer server) {
         this.server = server;
+        this.services = null;
+    }
+
+    Oci(TestServices services) {
+        this.server = null;
+        this.services = services;
     }
 
     /** A response: header names in lower case, each with all its values. */
@@ -100,6 +115,9 @@ final class Oci {
     // ---- requests -------------------------------------------------------------------------
 
     Res send(String method, String path, BodyPublisher body, String... headers) {
+        if (services != null) {
+            return sendEmbedded(method, path, body, headers);
+        }
         HttpRequest.Builder b = HttpRequest.newBuilder(server.uri(path))
                 .timeout(Duration.ofSeconds(30))
                 .method(method, body);
@@ -149,6 +167,15 @@ final class Oci {
      * closes: fails when any byte follows the headers.
      */
     Res head(String path, String... headerLines) {
+        if (services != null) {
+            StringBuilder req = new StringBuilder("HEAD ").append(path).append(" HTTP/1.1\r\nHost: embedded\r\n");
+            for (String h : headerLines) {
+                req.append(h).append("\r\n");
+            }
+            req.append("Connection: close\r\n\r\n");
+            return headFrom(services.http().roundTrip(req.toString().getBytes(StandardCharsets.ISO_8859_1), true),
+                    path);
+        }
         try (Socket s = new Socket("127.0.0.1", server.port())) {
             s.setSoTimeout(15_000);
             OutputStream out = s.getOutputStream();
@@ -160,17 +187,89 @@ final class Oci {
             req.append("Connection: close\r\n\r\n");
             out.write(req.toString().getBytes(StandardCharsets.ISO_8859_1));
             out.flush();
-            byte[] all = s.getInputStream().readAllBytes();
-            int end = indexOf(all, "\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
-            assertTrue(end > 0, "no complete response head: " + new String(all, StandardCharsets.ISO_8859_1));
-            Res r = parseHead(new String(all, 0, end, StandardCharsets.ISO_8859_1));
-            int trailing = all.length - end - 4;
-            assertEquals(0, trailing, "HEAD " + path + " must have no body, got: "
-                    + new String(all, end + 4, trailing, StandardCharsets.ISO_8859_1));
-            return r;
+            return headFrom(s.getInputStream().readAllBytes(), path);
         } catch (IOException e) {
             throw new UncheckedIOException("HEAD " + path, e);
         }
+    }
+
+    /** The response to a HEAD, from every byte that came back: fails when any byte follows the headers. */
+    private static Res headFrom(byte[] all, String path) {
+        int end = indexOf(all, "\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
+        assertTrue(end > 0, "no complete response head: " + new String(all, StandardCharsets.ISO_8859_1));
+        Res r = parseHead(new String(all, 0, end, StandardCharsets.ISO_8859_1));
+        int trailing = all.length - end - 4;
+        assertEquals(0, trailing, "HEAD " + path + " must have no body, got: "
+                + new String(all, end + 4, trailing, StandardCharsets.ISO_8859_1));
+        return r;
+    }
+
+    /**
+     * {@link #send} through the embedded pipeline: the request java.net.http would write (a
+     * {@code Content-Length}, or chunks when the body's length is unknown), read back as it would.
+     */
+    private Res sendEmbedded(String method, String path, BodyPublisher body, String... headers) {
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < headers.length; i += 2) {
+            lines.add(headers[i] + ": " + headers[i + 1]);
+        }
+        byte[] content = bytesOf(body);
+        byte[] framed = content;
+        if (body.contentLength() < 0) {
+            lines.add("Transfer-Encoding: chunked");
+            framed = content.length == 0 ? utf8("0\r\n\r\n") : concat(utf8(Integer.toHexString(content.length)
+                    + "\r\n"), content, utf8("\r\n0\r\n\r\n"));
+        } else if (content.length == 0 && (method.equals("GET") || method.equals("HEAD"))) {
+            framed = null;
+        }
+        byte[] raw = services.http().roundTrip(EmbeddedHttp.request(method, path, lines, framed), method.equals("HEAD"));
+        int end = indexOf(raw, "\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
+        assertTrue(end > 0, () -> method + " " + path + ": no complete response head: "
+                + new String(raw, StandardCharsets.ISO_8859_1));
+        Res head = parseHead(new String(raw, 0, end, StandardCharsets.ISO_8859_1));
+        return new Res(head.status(), head.headers(), EmbeddedHttp.parse(raw, method.equals("HEAD")).body());
+    }
+
+    /** The bytes a java.net.http body publisher sends. */
+    private static byte[] bytesOf(BodyPublisher body) {
+        CompletableFuture<byte[]> all = new CompletableFuture<>();
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        body.subscribe(new java.util.concurrent.Flow.Subscriber<java.nio.ByteBuffer>() {
+            @Override
+            public void onSubscribe(java.util.concurrent.Flow.Subscription subscription) {
+                subscription.request(Long.MAX_VALUE);
+            }
+
+            @Override
+            public void onNext(java.nio.ByteBuffer item) {
+                byte[] b = new byte[item.remaining()];
+                item.get(b);
+                out.writeBytes(b);
+            }
+
+            @Override
+            public void onError(Throwable throwable) {
+                all.completeExceptionally(throwable);
+            }
+
+            @Override
+            public void onComplete() {
+                all.complete(out.toByteArray());
+            }
+        });
+        try {
+            return all.get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new AssertionError("reading a request body", e);
+        }
+    }
+
+    private static byte[] concat(byte[]... parts) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        for (byte[] p : parts) {
+            out.writeBytes(p);
+        }
+        return out.toByteArray();
     }
 
     /**
@@ -179,6 +278,9 @@ final class Oci {
      * before it has read everything; a write failing after the answer is expected.
      */
     Res sendWhileReading(String head, byte[] body, boolean chunked) throws Exception {
+        if (services != null) {
+            throw new UnsupportedOperationException("a client writing while it reads needs a socket: use TestServer");
+        }
         try (Socket s = new Socket("127.0.0.1", server.port())) {
             s.setSoTimeout(15_000);
             OutputStream out = s.getOutputStream();
@@ -211,6 +313,9 @@ final class Oci {
 
     /** One request on a new raw connection, via {@link Http#exchange}. */
     Res raw(String method, String path, List<String> headerLines, byte[] body) {
+        if (services != null) {
+            return fromReply(services.http().exchange(method, path, headerLines, body));
+        }
         try {
             return fromReply(Http.exchange(server.port(), method, path, headerLines, body));
         } catch (IOException e) {

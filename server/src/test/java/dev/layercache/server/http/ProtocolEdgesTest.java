@@ -44,8 +44,8 @@ class ProtocolEdgesTest {
     private static final Duration READ_TIMEOUT = Duration.ofMillis(1000);
 
     @RegisterExtension
-    static final TestServer server = new TestServer(c -> c.withLimits(new ServerConfig.Limits(0, 0, 0,
-            Duration.ofSeconds(60), READ_TIMEOUT)));
+    static final TestServer server = new TestServer(c -> c.withLimits(ServerConfig.Limits.builder()
+            .maxUploadsPerIdentity(0).idleTimeout(Duration.ofSeconds(60)).readTimeout(READ_TIMEOUT).build()));
     private final Oci oci = new Oci(server);
 
     private static final byte[] TEN = utf8("0123456789");

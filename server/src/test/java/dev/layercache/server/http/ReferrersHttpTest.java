@@ -12,7 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.layercache.server.testing.TestServer;
+import dev.layercache.server.testing.TestServices;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
@@ -24,8 +24,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 @Timeout(60)
 class ReferrersHttpTest {
     @RegisterExtension
-    static final TestServer server = new TestServer();
-    private final Oci oci = new Oci(server);
+    static final TestServices services = new TestServices();
+    private final Oci oci = new Oci(services);
 
     private static final String SBOM = "application/vnd.example.sbom.v1";
     private static final String SIGNATURE = "application/vnd.example.signature.v1";

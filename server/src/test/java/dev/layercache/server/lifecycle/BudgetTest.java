@@ -319,9 +319,11 @@ class BudgetTest {
      * grace, and an hourly interval: what runs is what a write past the watermark starts.
      */
     private static TestServer withAMegabyteBudget(TestClock clock) throws Exception {
-        TestServer server = new TestServer(c -> c.withLifecycle(new ServerConfig.Lifecycle(1_000_000, 75, 60,
-                Duration.ZERO, Duration.ofHours(2), Duration.ofHours(24), Duration.ofHours(1), 0, Duration.ofHours(24),
-                List.of())), clock);
+        TestServer server = new TestServer(c -> c.withLifecycle(ServerConfig.Lifecycle.builder()
+                .maxDiskBytes(1_000_000).watermarks(75, 60).maxAge(Duration.ZERO).gcGrace(Duration.ofHours(2))
+                .uploadTimeout(Duration.ofHours(24)).interval(Duration.ofHours(1)).scrubRate(0)
+                .scrubEvery(Duration.ofHours(24)).namespaces(List.of()).minFreeDisk(ServerConfig.DiskShare.NONE)
+                .untaggedMaxAge(Duration.ZERO).build()), clock);
         server.start();
         return server;
     }

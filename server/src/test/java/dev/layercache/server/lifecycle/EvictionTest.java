@@ -45,9 +45,11 @@ class EvictionTest {
      * {@code UploadSessionBoundsTest}).
      */
     @RegisterExtension
-    final TestServer server = new TestServer(c -> c.withLifecycle(new ServerConfig.Lifecycle(400_000, 75, 60,
-            Duration.ZERO, Duration.ofMinutes(1), Duration.ofMinutes(30), Duration.ofHours(1), 0, Duration.ofHours(24),
-            java.util.List.of())).withLimits(ServerConfig.Limits.DEFAULT.withUploads(
+    final TestServer server = new TestServer(c -> c.withLifecycle(ServerConfig.Lifecycle.builder()
+            .maxDiskBytes(400_000).watermarks(75, 60).maxAge(Duration.ZERO).gcGrace(Duration.ofMinutes(1))
+            .uploadTimeout(Duration.ofMinutes(30)).interval(Duration.ofHours(1)).scrubRate(0)
+            .scrubEvery(Duration.ofHours(24)).namespaces(java.util.List.of()).minFreeDisk(ServerConfig.DiskShare.NONE)
+            .untaggedMaxAge(Duration.ZERO).build()).withLimits(ServerConfig.Limits.DEFAULT.withUploads(
                     ServerConfig.Limits.DEFAULT_MAX_UPLOADS, Duration.ZERO)), clock);
 
     @Test

@@ -20,10 +20,12 @@ class NamespaceLimitsTest {
 
     /** team/ci: 250 KB (evict above 187.5 KB, down to under 150 KB); scratch: unused for 10 minutes. */
     @RegisterExtension
-    final TestServer server = new TestServer(c -> c.withLifecycle(new ServerConfig.Lifecycle(0, 75, 60,
-            Duration.ZERO, Duration.ZERO, Duration.ofHours(24), Duration.ofHours(1), 0, Duration.ofHours(24),
-            List.of(new ServerConfig.NamespaceLimit("team/ci", 250_000, null),
-                    new ServerConfig.NamespaceLimit("scratch", 0, Duration.ofMinutes(10))))), clock);
+    final TestServer server = new TestServer(c -> c.withLifecycle(ServerConfig.Lifecycle.builder()
+            .maxDiskBytes(0).watermarks(75, 60).maxAge(Duration.ZERO).gcGrace(Duration.ZERO)
+            .uploadTimeout(Duration.ofHours(24)).interval(Duration.ofHours(1)).scrubRate(0)
+            .scrubEvery(Duration.ofHours(24)).minFreeDisk(ServerConfig.DiskShare.NONE).untaggedMaxAge(Duration.ZERO)
+            .namespaces(List.of(new ServerConfig.NamespaceLimit("team/ci", 250_000, null),
+                    new ServerConfig.NamespaceLimit("scratch", 0, Duration.ofMinutes(10)))).build()), clock);
 
     @Test
     void onlyTheNamespaceOverItsOwnLimitsLosesRoots() throws Exception {

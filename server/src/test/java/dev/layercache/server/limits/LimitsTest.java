@@ -17,8 +17,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /** The per-blob, per-identity and per-second limits, each answered as the protocol says. */
 class LimitsTest {
     @RegisterExtension
-    static TestServer server = new TestServer(c -> c.withLimits(new ServerConfig.Limits(10_000, 2, 20,
-            Duration.ofSeconds(60), Duration.ofSeconds(30))));
+    static TestServer server = new TestServer(c -> c.withLimits(ServerConfig.Limits.builder()
+            .maxBlobBytes(10_000).maxUploadsPerIdentity(2).requestsPerSecond(20)
+            .idleTimeout(Duration.ofSeconds(60)).readTimeout(Duration.ofSeconds(30)).build()));
 
     /** The rate limit (20 per second) applies to every test here: each starts with a full budget. */
     @org.junit.jupiter.api.BeforeEach

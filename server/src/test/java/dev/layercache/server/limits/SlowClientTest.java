@@ -29,8 +29,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class SlowClientTest {
     @RegisterExtension
-    static TestServer server = new TestServer(c -> c.withLimits(new ServerConfig.Limits(0, 0, 0,
-            Duration.ofMillis(1500), Duration.ofMillis(1500)).withMinBodyRate(1024)));
+    static TestServer server = new TestServer(c -> c.withLimits(ServerConfig.Limits.builder()
+            .maxUploadsPerIdentity(0).idleTimeout(Duration.ofMillis(1500)).readTimeout(Duration.ofMillis(1500))
+            .minBodyRate(1024).build()));
 
     @Test
     void tricklingHeadersAreCutOffAndOthersAreServed() throws Exception {

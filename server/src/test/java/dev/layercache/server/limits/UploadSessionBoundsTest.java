@@ -42,8 +42,9 @@ class UploadSessionBoundsTest {
     private final TestClock clock = new TestClock();
 
     @RegisterExtension
-    final TestServer server = new TestServer(c -> c.withLimits(new ServerConfig.Limits(0, PER_CLIENT, 0,
-            Duration.ofSeconds(60), Duration.ofSeconds(30)).withUploads(PER_NODE, Duration.ofMinutes(15))), clock);
+    final TestServer server = new TestServer(c -> c.withLimits(ServerConfig.Limits.builder()
+            .maxUploadsPerIdentity(PER_CLIENT).idleTimeout(Duration.ofSeconds(60)).readTimeout(Duration.ofSeconds(30))
+            .maxUploads(PER_NODE).uploadIdleTimeout(Duration.ofMinutes(15)).build()), clock);
 
     /**
      * Cancelled jobs: sessions that received a 5 MiB PATCH and were never finished. Before, each

@@ -21,6 +21,10 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * A real node in this JVM for tests: real RocksDB and files in a fresh temporary folder, HTTP on
  * 127.0.0.1 at a free port. Register as a static field with {@code @RegisterExtension} for one
  * server per class, or as an instance field for one per test.
+ *
+ * <p>The top height of the tests: a test of what the API answers, with no need of a socket, a
+ * timeout, TLS or a restart, runs on {@link TestServices} (the same services and pipeline, without
+ * ports or threads of their own).
  */
 public final class TestServer implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback, AfterEachCallback {
     private final UnaryOperator<ServerConfig> customize;

@@ -1,0 +1,250 @@
+package dev.layercache.server.node;
+
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.analysis.AnalysisService;
+import dev.layercache.server.config.ServerConfig;
+import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.entries.EntryService;
+import dev.layercache.server.lifecycle.AccessTracker;
+import dev.layercache.server.lifecycle.BlobRepair;
+import dev.layercache.server.lifecycle.Collector;
+import dev.layercache.server.lifecycle.Lifecycle;
+import dev.layercache.server.lifecycle.MetadataPruner;
+import dev.layercache.server.lifecycle.ReferenceGuard;
+import dev.layercache.server.lifecycle.Scrubber;
+import dev.layercache.server.lifecycle.StartupCheck;
+import dev.layercache.server.metadata.KeyValueStore;
+import dev.layercache.server.metadata.RepositoryIndex;
+import dev.layercache.server.metrics.CacheMetrics;
+import dev.layercache.server.metrics.StoreCensus;
+import dev.layercache.server.registry.BlobService;
+import dev.layercache.server.registry.ManifestService;
+import dev.layercache.server.registry.UploadDirectory;
+import dev.layercache.server.registry.UploadService;
+import dev.layercache.server.storage.BlobBackend;
+import java.io.IOException;
+import java.time.Clock;
+import java.util.Objects;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ForkJoinPool;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The services of a node over its {@link Stores}, built once, in one place, under their names.
+ *
+ * <p>Two graphs of the same three services: {@link #served} works on the stores clients' requests
+ * use, {@link #local} on this node's own. On a node alone they are one graph. In a cluster,
+ * {@code served} works on the shared bucket through the node's stores, and {@code local} on the
+ * copies this node keeps (its hot tier): that is what its lifecycle evicts, scrubs and repairs.
+ * Uploads and the analysis of manifests work on the served stores.
+ *
+ * <p>Links that cannot be constructor arguments, because they close a cycle, are made here and
+ * nowhere else: a blob whose bytes turn out lost is forgotten through the local graph (which
+ * needs the blob service), and a blob stored tells the lifecycle (which needs the services).
+ * Nothing runs until {@link Lifecycle#start()}; the start-up check and the recovery of upload
+ * sessions have run by the time {@link Builder#build} returns.
+ */
+public final class Services {
+    private static final Logger log = LoggerFactory.getLogger(Services.class);
+
+    /** Blobs, manifests and cache entries over one pair of stores (metadata and bytes). */
+    public record Graph(BlobService blobs, ManifestService manifests, EntryService entries) {
+    }
+
+    private final Stores stores;
+    private final Graph served;
+    private final Graph local;
+    private final UploadService uploads;
+    private final AnalysisService analysis;
+    private final AccessTracker access;
+    private final ReferenceGuard guard;
+    private final BlobRepair repair;
+    private final Lifecycle lifecycle;
+    private final ObjectMapper json;
+
+    private Services(Builder b) throws IOException {
+        stores = b.stores;
+        json = b.json;
+        Clock clock = b.clock;
+        ServerConfig config = b.config;
+        KeyValueStore own = stores.local();
+        access = new AccessTracker(own, clock, config.lifecycle().gcGrace());
+        guard = new ReferenceGuard();
+        served = graph(stores.served(), stores.servedBytes(), clock);
+        uploads = new UploadService(stores.served(), stores.layout(), served.blobs(), clock, b.disk, b.uploadDirectory);
+        ServerConfig.Limits limits = config.limits();
+        uploads.limits(limits.maxBlobBytes(), limits.maxUploadsPerIdentity(), limits.maxUploads(),
+                limits.uploadIdleTimeout());
+        uploads.recover();
+        local = stores.clustered() ? graph(own, stores.disk(), clock) : served;
+        analysis = new AnalysisService(served.manifests(), served.blobs(), stores.served(), own, json,
+                AnalysisService.MEMORY_ENTRIES);
+
+        CacheMetrics metrics = b.metrics;
+        StoreCensus census = new StoreCensus(own);
+        metrics.watchStore(census, uploads::openSessions);
+        // Whether a missed lookup's namespace exists: asked of this node's own store, so that a
+        // miss never costs a bucket request (a cluster node knows what passed through it).
+        RepositoryIndex repositoriesHere = new RepositoryIndex(own);
+        metrics.holdsRepositories(prefix -> repositoriesHere.anyUnder(RepositoryName.parse(prefix)));
+
+        repair = new BlobRepair(own, local.manifests(), local.entries());
+        served.blobs().whenBytesLost(repair::forget);
+        local.blobs().whenBytesLost(repair::forget);
+        StartupCheck.Report check = new StartupCheck(own, stores.disk(), repair, clock).run();
+        ServerConfig.Lifecycle settings = localBudget(config.lifecycle(), stores.clustered());
+        lifecycle = new Lifecycle(settings, stores.layout().root(), own, local.manifests(), local.entries(),
+                uploads, new Collector(own, stores.disk(), local.manifests(), guard, access, clock),
+                new Scrubber(own, stores.disk(), stores.layout(), repair, clock), access, census, metrics,
+                new MetadataPruner(settings.history(), own, AnalysisService.cacheKeyPrefix(), clock), clock);
+        lifecycle.startupChecked(check);
+        // A write past the high watermark starts a run at once: on this node's own stores alone,
+        // on the hot tier's copies in a cluster.
+        if (stores.clustered()) {
+            stores.whenCopiedToDisk(lifecycle::blobStored);
+        } else {
+            served.blobs().whenStored(lifecycle::blobStored);
+        }
+    }
+
+    private Graph graph(KeyValueStore kv, BlobBackend bytes, Clock clock) {
+        BlobService blobs = new BlobService(kv, bytes, clock, access, guard);
+        return new Graph(blobs, new ManifestService(kv, blobs, json, access, guard, clock),
+                new EntryService(kv, blobs, clock, access, guard));
+    }
+
+    /** Services over {@code stores}; see {@link Builder} for what else they take and its defaults. */
+    public static Builder over(Stores stores) {
+        return new Builder(stores);
+    }
+
+    /** The stores these services work on. */
+    public Stores stores() {
+        return stores;
+    }
+
+    /** The services clients' requests use (over the shared bucket in a cluster). */
+    public Graph served() {
+        return served;
+    }
+
+    /** The services over this node's own stores: {@link #served} itself on a node alone. */
+    public Graph local() {
+        return local;
+    }
+
+    public UploadService uploads() {
+        return uploads;
+    }
+
+    public AnalysisService analysis() {
+        return analysis;
+    }
+
+    /** When roots and blobs were last used; shared by both graphs. */
+    public AccessTracker access() {
+        return access;
+    }
+
+    /** Keeps blobs being published from collection; shared by both graphs. */
+    public ReferenceGuard guard() {
+        return guard;
+    }
+
+    /** Forgets blobs whose bytes are lost, with what names them, on this node. */
+    public BlobRepair repair() {
+        return repair;
+    }
+
+    /** Keeps this node's stores within their budget; not started ({@link Lifecycle#start()}). */
+    public Lifecycle lifecycle() {
+        return lifecycle;
+    }
+
+    /** The JSON mapper the services read manifests with. */
+    public ObjectMapper json() {
+        return json;
+    }
+
+    /**
+     * The lifecycle's settings. In a cluster the node's disk is only a copy of the bucket, so it
+     * gets a budget even when max-disk-size is 0: half of its file system, lest it fill the disk.
+     */
+    private static ServerConfig.Lifecycle localBudget(ServerConfig.Lifecycle settings, boolean clustered) {
+        if (!clustered || !settings.maxDisk().isNone()) {
+            return settings;
+        }
+        log.info("cluster mode with max-disk-size 0: this node keeps at most half of its file system in blobs");
+        return settings.withMaxDisk(ServerConfig.DiskShare.ofPercent(50));
+    }
+
+    /** JSON for manifests: hostile nesting is refused long before it costs stack or memory. */
+    public static ObjectMapper jsonMapper() {
+        ObjectMapper json = new ObjectMapper();
+        json.getFactory().setStreamReadConstraints(StreamReadConstraints.builder()
+                .maxNestingDepth(64)
+                .maxStringLength(1 << 22)
+                .build());
+        return json;
+    }
+
+    /**
+     * What the services take besides their stores. Only the configuration has no default; the
+     * others default to what a test wants: counting off, the system clock, {@link #jsonMapper()},
+     * the common pool for upload writes, and no other nodes to find upload sessions on.
+     */
+    public static final class Builder {
+        private final Stores stores;
+        private ServerConfig config;
+        private CacheMetrics metrics = CacheMetrics.disabled();
+        private ObjectMapper json = jsonMapper();
+        private Clock clock = Clock.systemUTC();
+        private Executor disk = ForkJoinPool.commonPool();
+        private UploadDirectory uploadDirectory = UploadDirectory.NONE;
+
+        private Builder(Stores stores) {
+            this.stores = Objects.requireNonNull(stores, "stores");
+        }
+
+        /** The node's configuration: upload limits, grace periods, the lifecycle's settings. */
+        public Builder config(ServerConfig config) {
+            this.config = Objects.requireNonNull(config, "config");
+            return this;
+        }
+
+        public Builder metrics(CacheMetrics metrics) {
+            this.metrics = Objects.requireNonNull(metrics, "metrics");
+            return this;
+        }
+
+        public Builder json(ObjectMapper json) {
+            this.json = Objects.requireNonNull(json, "json");
+            return this;
+        }
+
+        public Builder clock(Clock clock) {
+            this.clock = Objects.requireNonNull(clock, "clock");
+            return this;
+        }
+
+        /** Runs the file writes of uploads, so that hashing and writing overlap. */
+        public Builder diskExecutor(Executor disk) {
+            this.disk = Objects.requireNonNull(disk, "disk");
+            return this;
+        }
+
+        /** Where a cluster's nodes find each other's upload sessions. */
+        public Builder uploadDirectory(UploadDirectory directory) {
+            this.uploadDirectory = Objects.requireNonNull(directory, "directory");
+            return this;
+        }
+
+        /** Builds the services, recovers upload sessions and runs the start-up check. */
+        public Services build() throws IOException {
+            Objects.requireNonNull(config, "config");
+            return new Services(this);
+        }
+    }
+}
