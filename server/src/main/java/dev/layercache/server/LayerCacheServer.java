@@ -5,6 +5,7 @@ import dev.layercache.server.auth.AccessControl;
 import dev.layercache.server.auth.RateLimits;
 import dev.layercache.server.cluster.BucketCollector;
 import dev.layercache.server.cluster.ClusterNode;
+import dev.layercache.server.concurrent.Transport;
 import dev.layercache.server.config.ServerConfig;
 import dev.layercache.server.grpc.GrpcServer;
 import dev.layercache.server.grpc.GrpcServices;
@@ -80,7 +81,8 @@ public final class LayerCacheServer implements AutoCloseable {
             AccessControl access = AccessControl.load(auth.htpasswd(), auth.tokens(), auth.rules(),
                     auth.anonymousRead());
             RateLimits rates = new RateLimits(config.limits().requestsPerSecond());
-            ReloadingTls tls = ReloadingTls.open(config.tls());
+            ReloadingTls tls = ReloadingTls.open(config.tls().certChain(), config.tls().privateKey(),
+                    config.tls().grpcClientCa());
             transport = new Transport();
             http = new HttpServer(HttpServer.Options.of(config, tls),
                     HttpSurface.over(services).metrics(metrics).access(access, rates).ready(this::isReady)

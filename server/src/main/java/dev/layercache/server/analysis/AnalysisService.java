@@ -285,7 +285,7 @@ public final class AnalysisService {
             BlobService.OpenBlob blob = open(repo, m, digest, "layer " + i);
             try (InputStream in = new BufferedInputStream(Channels.newInputStream(blob.channel()), 1 << 16)) {
                 analyzer.add(info, in);
-            } catch (LayerAnalyzer.UnreadableLayerException e) {
+            } catch (UnreadableLayerException e) {
                 throw new RegistryException(ErrorCode.LAYER_INVALID, "manifest " + m.digest() + ": "
                         + e.getMessage(), e.digest());
             } catch (IOException e) {
@@ -367,19 +367,13 @@ public final class AnalysisService {
         Map<String, Shared> layers = new HashMap<>();
         Map<String, RepoUse> repos = new HashMap<>();
         long[] counts = new long[2]; // manifests, logical bytes
-        manifestStore.forEach(Table.MANIFESTS, e -> {
-            String key = Keys.string(e.key());
-            int nul = key.indexOf('\0');
-            if (nul < 0) {
-                return;
-            }
-            String repo = key.substring(0, nul);
+        new ManifestIndex(manifestStore).forEach((repository, m) -> {
+            String repo = repository.toString();
             if (!allowed.computeIfAbsent(repo, readable::test)) {
                 return;
             }
             JsonNode root;
             try {
-                StoredManifest m = ManifestIndex.decode(Digest.parse(key.substring(nul + 1)), e.value());
                 root = json.readTree(m.content());
             } catch (IOException | RuntimeException unreadable) {
                 return;

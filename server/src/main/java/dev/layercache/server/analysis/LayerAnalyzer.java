@@ -3,7 +3,6 @@ package dev.layercache.server.analysis;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.ArrayList;
@@ -17,6 +16,7 @@ import java.util.NavigableMap;
 import java.util.TreeMap;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
+import org.apache.commons.io.input.BoundedInputStream;
 
 /**
  * Replays the layers of one image, lowest first, as an overlay file system would stack them, and
@@ -41,6 +41,11 @@ import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
  * file system); every list in the report is bounded.
  *
  * <p>Not thread-safe: one analyzer per image, used by one thread.
+ *
+ * <p>Why one file of about 470 lines: the overlay rules (adds, overwrites, whiteouts, opaque
+ * directories) and the report read the same private state, the map of visible paths and each
+ * layer's tallies, and are easiest to check against each other side by side. The rules of what
+ * is a secret or a cache are in {@link AnalysisRules}, decompression in {@link LayerStreams}.
  */
 public final class LayerAnalyzer {
     /** Longest list of paths per kind and layer, and of wasted files. */
@@ -50,28 +55,6 @@ public final class LayerAnalyzer {
 
     /** What is known of a layer before it is read. */
     public record LayerInfo(String digest, String mediaType, long compressedSize, String instruction) {
-    }
-
-    /** A layer that cannot be read as a (compressed) tar archive: the client's data, not a server fault. */
-    public static final class UnreadableLayerException extends IOException {
-        private static final long serialVersionUID = 1L;
-        private final int index;
-        private final String digest;
-
-        UnreadableLayerException(int index, String digest, Throwable cause) {
-            super("layer " + index + " (" + digest + ") cannot be read as a tar archive: "
-                    + (cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage()), cause);
-            this.index = index;
-            this.digest = digest;
-        }
-
-        public int index() {
-            return index;
-        }
-
-        public String digest() {
-            return digest;
-        }
     }
 
     private static final String OPAQUE = ".wh..wh..opq";
@@ -186,11 +169,11 @@ public final class LayerAnalyzer {
     public void add(LayerInfo info, InputStream blob) throws IOException {
         LayerStats stats = new LayerStats(layers.size(), info);
         layers.add(stats);
-        SourceStream source = new SourceStream(blob);
+        LayerStreams.Source source = new LayerStreams.Source(blob);
         try {
             LayerStreams.Opened opened = LayerStreams.open(source);
             stats.compression = opened.compression().wireName();
-            CountingStream counted = new CountingStream(opened.tar());
+            BoundedInputStream counted = BoundedInputStream.builder().setInputStream(opened.tar()).get();
             TarArchiveInputStream tar = new TarArchiveInputStream(counted);
             TarArchiveEntry entry;
             while ((entry = tar.getNextEntry()) != null) {
@@ -202,7 +185,7 @@ public final class LayerAnalyzer {
             }
             // The rest of the stream: the tar's end blocks (zeros), and the compressed trailer
             // checked. Anything else there means the walk stopped at a header it could not read.
-            long endOfEntries = counted.count;
+            long endOfEntries = counted.getCount();
             byte[] rest = new byte[1 << 16];
             for (int n; (n = counted.read(rest)) > 0; ) {
                 for (int i = 0; i < n; i++) {
@@ -212,7 +195,7 @@ public final class LayerAnalyzer {
                     }
                 }
             }
-            stats.uncompressed = counted.count;
+            stats.uncompressed = counted.getCount();
         } catch (IOException | RuntimeException e) {
             if (source.failed != null) {
                 throw source.failed;
@@ -491,67 +474,5 @@ public final class LayerAnalyzer {
             p = p.substring(0, p.length() - 1);
         }
         return p.equals(".") ? "" : p;
-    }
-
-    /** Remembers a failure of the underlying blob, so it is not mistaken for a corrupt layer. */
-    private static final class SourceStream extends FilterInputStream {
-        IOException failed;
-
-        SourceStream(InputStream in) {
-            super(in);
-        }
-
-        @Override
-        public int read() throws IOException {
-            try {
-                return super.read();
-            } catch (IOException e) {
-                failed = e;
-                throw e;
-            }
-        }
-
-        @Override
-        public int read(byte[] b, int off, int len) throws IOException {
-            try {
-                return super.read(b, off, len);
-            } catch (IOException e) {
-                failed = e;
-                throw e;
-            }
-        }
-    }
-
-    private static final class CountingStream extends FilterInputStream {
-        long count;
-
-        CountingStream(InputStream in) {
-            super(in);
-        }
-
-        @Override
-        public int read() throws IOException {
-            int b = super.read();
-            if (b >= 0) {
-                count++;
-            }
-            return b;
-        }
-
-        @Override
-        public int read(byte[] b, int off, int len) throws IOException {
-            int n = super.read(b, off, len);
-            if (n > 0) {
-                count += n;
-            }
-            return n;
-        }
-
-        @Override
-        public long skip(long n) throws IOException {
-            long s = super.skip(n);
-            count += s;
-            return s;
-        }
     }
 }

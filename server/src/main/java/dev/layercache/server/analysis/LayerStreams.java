@@ -5,6 +5,7 @@ import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.zip.GZIPInputStream;
+import org.apache.commons.io.input.ProxyInputStream;
 
 /**
  * Opens a layer blob as the tar stream inside it. The compression is told by the first bytes,
@@ -26,6 +27,24 @@ public final class LayerStreams {
     }
 
     private LayerStreams() {
+    }
+
+    /**
+     * The stored blob under a layer. It remembers a failure of its own (a read error of the file
+     * or the bucket), so that the analysis does not mistake it for a corrupt layer.
+     */
+    static final class Source extends ProxyInputStream {
+        IOException failed;
+
+        Source(InputStream in) {
+            super(in);
+        }
+
+        @Override
+        protected void handleIOException(IOException e) throws IOException {
+            failed = e;
+            throw e;
+        }
     }
 
     public static Opened open(InputStream blob) throws IOException {

@@ -1,6 +1,6 @@
 package dev.layercache.server.cluster;
 
-import dev.layercache.server.lifecycle.Root;
+import dev.layercache.server.core.Root;
 import dev.layercache.server.metadata.Keys;
 import dev.layercache.server.metadata.Table;
 import dev.layercache.server.storage.ObjectStore;

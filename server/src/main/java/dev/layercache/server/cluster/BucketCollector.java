@@ -71,6 +71,11 @@ import org.slf4j.LoggerFactory;
  * {@link Revival#ABANDONED_AFTER} takes its collector for dead. A claim is left behind only when
  * a request failed (an unanswered delete might still land later) or the node died; the next run
  * removes those, and the pending mark makes it decide afresh.
+ *
+ * <p>Why one file of over 500 lines: a run is one protocol with other nodes (lease, marks,
+ * claims, revivals) whose safety argument is the comment above; its steps (listing roots,
+ * evicting, marking, sweeping, pruning history) share the run's listings and are checked against
+ * that argument together. The other side of the protocol is {@link Revival}, the lease {@link Lease}.
  */
 public final class BucketCollector {
     private static final Logger log = LoggerFactory.getLogger(BucketCollector.class);

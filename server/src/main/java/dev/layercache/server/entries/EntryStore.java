@@ -1,36 +1,37 @@
 package dev.layercache.server.entries;
 
-import com.google.protobuf.InvalidProtocolBufferException;
 import dev.layercache.api.v1.Entry;
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.metadata.EntryIndex;
 import dev.layercache.server.metadata.KeyValueStore;
-import dev.layercache.server.metadata.Keys;
-import dev.layercache.server.metadata.MetadataException;
-import dev.layercache.server.metadata.Table;
+import dev.layercache.server.metadata.StepIndex;
 import dev.layercache.server.metadata.TombstoneIndex;
 
 /**
  * The three tables behind cache entries: ENTRIES (key to entry), STEPS (step identity to its
  * last publication, stored as an entry without layers) and TOMBSTONES (keys the cache held and
- * lost). Values are the API's own protobuf messages.
+ * lost), kept together: an entry published under a key removes its tombstone, a removed one
+ * leaves one.
  */
 final class EntryStore {
-    private final KeyValueStore kv;
+    private final EntryIndex entries;
+    private final StepIndex steps;
     private final TombstoneIndex tombstones;
 
     EntryStore(KeyValueStore kv) {
-        this.kv = kv;
+        this.entries = new EntryIndex(kv);
+        this.steps = new StepIndex(kv);
         this.tombstones = new TombstoneIndex(kv);
     }
 
     Entry entry(RepositoryName ns, Digest key) {
-        return decode(kv.get(Table.ENTRIES, Keys.of(ns.toString(), key.toString())));
+        return entries.get(ns, key);
     }
 
     /** The last publication of a step identity, or null. */
     Entry lastPublication(RepositoryName ns, String stepId) {
-        return decode(kv.get(Table.STEPS, Keys.of(ns.toString(), stepId)));
+        return steps.get(ns, stepId);
     }
 
     boolean wasRemoved(RepositoryName ns, Digest key) {
@@ -38,27 +39,16 @@ final class EntryStore {
     }
 
     void putEntry(KeyValueStore.Batch batch, RepositoryName ns, Entry entry) {
-        batch.put(Table.ENTRIES, Keys.of(ns.toString(), entry.getKey()), entry.toByteArray());
+        entries.put(batch, ns, entry);
         tombstones.delete(batch, ns.toString(), entry.getKey());
     }
 
     void putPublication(KeyValueStore.Batch batch, RepositoryName ns, Entry publication) {
-        batch.put(Table.STEPS, Keys.of(ns.toString(), publication.getStep().getStepId()), publication.toByteArray());
+        steps.put(batch, ns, publication);
     }
 
     void removeEntry(KeyValueStore.Batch batch, RepositoryName ns, Digest key, long nowMillis) {
-        batch.delete(Table.ENTRIES, Keys.of(ns.toString(), key.toString()));
+        entries.delete(batch, ns, key);
         tombstones.put(batch, ns.toString(), key.toString(), nowMillis);
-    }
-
-    private static Entry decode(byte[] bytes) {
-        if (bytes == null) {
-            return null;
-        }
-        try {
-            return Entry.parseFrom(bytes);
-        } catch (InvalidProtocolBufferException e) {
-            throw new MetadataException("corrupt entry record", e);
-        }
     }
 }

@@ -23,7 +23,7 @@ final class Args {
 
     /**
      * Whose quota the current call counts against: its identity, or for an anonymous call its
-     * address (see {@link dev.layercache.server.registry.UploadService}).
+     * address (see {@link dev.layercache.server.registry.UploadService#start}).
      */
     static String client() {
         dev.layercache.server.auth.Identity who = AuthInterceptor.IDENTITY.get();

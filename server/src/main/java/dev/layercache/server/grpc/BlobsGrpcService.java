@@ -18,7 +18,6 @@ import dev.layercache.api.v1.StatBlobRequest;
 import dev.layercache.api.v1.StatBlobResponse;
 import dev.layercache.api.v1.WriteBlobResponse;
 import dev.layercache.server.core.Digest;
-import dev.layercache.server.core.ErrorCode;
 import dev.layercache.server.core.RegistryException;
 import dev.layercache.server.core.RepositoryName;
 import dev.layercache.server.metrics.CacheMetrics;
@@ -27,9 +26,8 @@ import dev.layercache.server.metrics.Surface;
 import dev.layercache.server.metrics.UploadOutcome;
 import dev.layercache.server.registry.BlobLookup;
 import dev.layercache.server.registry.BlobService;
+import dev.layercache.server.registry.Upload;
 import dev.layercache.server.registry.UploadService;
-import dev.layercache.server.registry.UploadSession;
-import dev.layercache.api.v1.WriteHeader;
 import io.grpc.BindableService;
 import io.grpc.MethodDescriptor;
 import io.grpc.ServerMethodDefinition;
@@ -56,23 +54,14 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
     /** Data per batch call. */
     static final int MAX_BATCH_BYTES = 4 << 20;
     static final int MAX_DIGESTS = 10_000;
-    /**
-     * How often (in bytes) a WriteBlob's progress is recorded in the metadata store, for a resume
-     * after the server died: a crash costs the client at most this much sent again. Recording
-     * does not wait for the file; it records what the disk already has.
-     */
-    static final long RECORD_EVERY = 64L << 20;
-    /**
-     * WriteBlob messages asked for ahead of the one being handled: at most this many (each at
-     * most {@link GrpcServer#MAX_INBOUND_MESSAGE}) wait in memory per stream, on top of the
-     * flow-control window.
-     */
-    static final int PREFETCH = 2;
 
     private final BlobService blobs;
     private final UploadService uploads;
     private final CacheMetrics metrics;
-    /** Where lookups are counted; bytes and uploads still go to {@link #metrics} directly. */
+    /**
+     * Where lookups are counted. Bytes go to {@link #metrics} directly, and so do blobs found
+     * present before any upload began; an upload counts its own end (see {@link Upload}).
+     */
     private final GrpcMetrics lookups;
 
     BlobsGrpcService(BlobService blobs, UploadService uploads, CacheMetrics metrics, GrpcMetrics lookups) {
@@ -238,7 +227,8 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
         for (ServerMethodDefinition<?, ?> m : generated.getMethods()) {
             if (m.getMethodDescriptor().getFullMethodName().equals(write.getFullMethodName())) {
                 methods.add(ServerMethodDefinition.create(write,
-                        ServerCalls.asyncClientStreamingCall(BlobWriter::new)));
+                        ServerCalls.asyncClientStreamingCall(
+                        observer -> new WriteBlobStream(observer, blobs, uploads, metrics))));
                 descriptor.addMethod(write);
             } else {
                 methods.add(m);
@@ -248,172 +238,6 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
         ServerServiceDefinition.Builder service = ServerServiceDefinition.builder(descriptor.build());
         methods.forEach(service::addMethod);
         return service.build();
-    }
-
-    /**
-     * One WriteBlob stream. gRPC delivers its messages one at a time, on one thread; the stream
-     * asks for {@link #PREFETCH} messages ahead, so that the next one is ready when a message is
-     * done instead of being asked for only then. Each message's data is hashed and copied to the
-     * file's staging buffer straight from the transport's buffers ({@link WriteChunk}); a slow
-     * disk holds {@link #onNext} back, and with it the client, instead of filling memory.
-     */
-    private final class BlobWriter implements StreamObserver<WriteChunk> {
-        private final ServerCallStreamObserver<WriteBlobResponse> observer;
-        private RepositoryName ns;
-        private Digest digest;
-        private long size;
-        private UploadSession session;
-        private long recorded;
-        /** The call is answered; ignore the rest of the stream. */
-        private boolean finished;
-
-        BlobWriter(StreamObserver<WriteBlobResponse> observer) {
-            this.observer = (ServerCallStreamObserver<WriteBlobResponse>) observer;
-            this.observer.disableAutoRequest();
-            this.observer.request(PREFETCH);
-        }
-
-        @Override
-        public void onNext(WriteChunk msg) {
-            try {
-                if (finished) {
-                    return;
-                }
-                if (ns == null) {
-                    begin(msg);
-                    if (finished) {
-                        return;
-                    }
-                }
-                if (msg.writeOffset() != session.size()) {
-                    throw Status.OUT_OF_RANGE.withDescription("write_offset " + msg.writeOffset()
-                            + " but the server holds " + session.size() + " bytes").asRuntimeException();
-                }
-                int n = msg.dataSize();
-                if (n > 0) {
-                    if (session.size() + n > size) {
-                        uploads.discard(session);
-                        metrics.upload(Surface.GRPC, UploadOutcome.ABORTED);
-                        session = null;
-                        throw new FieldException("data", "data: more bytes than the declared size " + size);
-                    }
-                    uploads.write(session, msg.data(), n);
-                    metrics.received(Surface.GRPC, ns.toString(), n);
-                    if (session.size() - recorded >= RECORD_EVERY) {
-                        // Now and then, so that a resumed upload loses little after a crash.
-                        uploads.recordProgress(session);
-                        recorded = session.size();
-                    }
-                }
-                if (msg.finishWrite()) {
-                    finish();
-                }
-            } catch (Throwable t) {
-                fail(t);
-            } finally {
-                if (!finished) {
-                    observer.request(1);
-                }
-            }
-        }
-
-        private void begin(WriteChunk msg) throws IOException {
-            Args.check(msg.header() != null, "header", "required in the first message");
-            WriteHeader header = msg.header();
-            ns = Args.namespace(header.getNamespace());
-            digest = Args.digest("header.digest", header.getDigest());
-            size = header.getSize();
-            Args.check(size >= 0, "header.size", "must not be negative");
-            uploads.checkSize(size);
-            long stored = blobs.sizeIfLinked(ns, digest);
-            if (stored >= 0) {
-                metrics.upload(Surface.GRPC, UploadOutcome.ALREADY_PRESENT);
-                metrics.saved(Surface.GRPC, SavedReason.ALREADY_PRESENT, ns.toString(), stored);
-                finished = true;
-                observer.onNext(WriteBlobResponse.newBuilder().setCommittedSize(stored).setAlreadyExisted(true).build());
-                observer.onCompleted();
-                return;
-            }
-            try {
-                session = uploads.acquireOrStart(ns, header.getUploadId(), Args.caller(), Args.client());
-            } catch (RegistryException e) {
-                if (e.code() == ErrorCode.BLOB_UPLOAD_INVALID && uploads.heldBytes(ns, header.getUploadId(), Args.caller()) >= 0) {
-                    throw Status.ABORTED.withDescription(e.getMessage()).asRuntimeException();
-                }
-                throw new FieldException("header.upload_id", "header.upload_id: " + e.getMessage());
-            }
-            uploads.beginChunk(session, null);
-        }
-
-        private void finish() throws IOException {
-            if (session.size() != size) {
-                throw new FieldException("finish_write", "finish_write: the server holds " + session.size()
-                        + " bytes of a declared " + size);
-            }
-            UploadSession s = session;
-            session = null;
-            try {
-                boolean added = uploads.complete(s, digest);
-                metrics.upload(Surface.GRPC, added ? UploadOutcome.COMMITTED : UploadOutcome.ALREADY_PRESENT);
-            } catch (RegistryException e) {
-                if (e.code() == ErrorCode.DIGEST_INVALID) {
-                    metrics.upload(Surface.GRPC, UploadOutcome.DIGEST_MISMATCH);
-                }
-                throw new FieldException("header.digest", "header.digest: " + e.getMessage());
-            } finally {
-                uploads.release(s);
-            }
-            finished = true;
-            observer.onNext(WriteBlobResponse.newBuilder().setCommittedSize(size).build());
-            observer.onCompleted();
-        }
-
-        private void fail(Throwable t) {
-            if (session != null && ErrorCode.isNoSpace(t)) {
-                // A full disk: keeping the received part for a resume would hold on to the very
-                // space that is missing. The upload starts over once there is room.
-                uploads.discard(session);
-                uploads.release(session);
-                metrics.upload(Surface.GRPC, UploadOutcome.ABORTED);
-                session = null;
-            }
-            keepReceived();
-            finished = true;
-            observer.onError(GrpcErrors.toStatus(t));
-        }
-
-        /** The stream ended early: keep what arrived, so the client can resume with the same upload id. */
-        private void keepReceived() {
-            if (session != null) {
-                try {
-                    uploads.acknowledge(session);
-                } catch (IOException e) {
-                    // The disk refused bytes: what is recorded stays; the client asks QueryWriteStatus.
-                    uploads.rollback(session);
-                } finally {
-                    uploads.release(session);
-                    session = null;
-                }
-            }
-        }
-
-        @Override
-        public void onError(Throwable t) {
-            keepReceived();
-            finished = true;
-        }
-
-        @Override
-        public void onCompleted() {
-            if (finished) {
-                return;
-            }
-            long held = session == null ? 0 : session.size();
-            keepReceived();
-            finished = true;
-            observer.onNext(WriteBlobResponse.newBuilder().setCommittedSize(held).build());
-            observer.onCompleted();
-        }
     }
 
     @Override
@@ -482,20 +306,16 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
             metrics.upload(Surface.GRPC, UploadOutcome.ALREADY_PRESENT);
             return status(Status.Code.OK, "already present");
         }
-        UploadSession s = uploads.start(ns, false, Args.caller(), Args.client());
+        Upload upload = uploads.start(Surface.GRPC, ns, Args.caller(), Args.client(), false);
         try {
-            uploads.beginChunk(s, null);
-            writeTo(s, data);
-            boolean added = uploads.complete(s, d);
-            metrics.upload(Surface.GRPC, added ? UploadOutcome.COMMITTED : UploadOutcome.ALREADY_PRESENT);
+            writeTo(upload, data);
+            upload.commit(d);
             return status(Status.Code.OK, "");
         } catch (RegistryException e) {
-            uploads.discard(s);
-            metrics.upload(Surface.GRPC, e.code() == ErrorCode.DIGEST_INVALID ? UploadOutcome.DIGEST_MISMATCH
-                    : UploadOutcome.ABORTED);
+            upload.cancel(); // counted as aborted, unless the commit counted a digest mismatch
             return status(Status.Code.INVALID_ARGUMENT, e.getMessage());
         } finally {
-            uploads.release(s);
+            upload.close(); // not in a try-with-resources: it would close before the catch cancels
         }
     }
 
@@ -504,7 +324,7 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
      * an OutputStream copies defensively, while a {@link com.google.protobuf.ByteOutput} is handed
      * the backing array itself (messages are immutable, so the array stays as it is).
      */
-    private void writeTo(UploadSession s, ByteString data) throws IOException {
+    private static void writeTo(Upload upload, ByteString data) throws IOException {
         UnsafeByteOperations.unsafeWriteTo(data, new com.google.protobuf.ByteOutput() {
             @Override
             public void write(byte value) throws IOException {
@@ -513,7 +333,7 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
 
             @Override
             public void write(byte[] value, int offset, int length) throws IOException {
-                uploads.write(s, ByteBuffer.wrap(value, offset, length));
+                upload.write(ByteBuffer.wrap(value, offset, length));
             }
 
             @Override
@@ -523,7 +343,7 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
 
             @Override
             public void write(ByteBuffer value) throws IOException {
-                uploads.write(s, value.slice());
+                upload.write(value.slice());
             }
 
             @Override

@@ -1,6 +1,6 @@
 package dev.layercache.server.http;
 
-import dev.layercache.server.Transport;
+import dev.layercache.server.concurrent.Transport;
 import dev.layercache.server.config.ServerConfig;
 import dev.layercache.server.tls.ReloadingTls;
 import io.netty.bootstrap.ServerBootstrap;

@@ -3,8 +3,10 @@ package dev.layercache.server.http;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.layercache.server.config.ServerConfig;
+import dev.layercache.server.lifecycle.Budget;
 import dev.layercache.server.lifecycle.Collector;
 import dev.layercache.server.lifecycle.Lifecycle;
+import dev.layercache.server.lifecycle.StoreStatus;
 import io.netty.handler.codec.http.HttpResponseStatus;
 
 /**
@@ -24,7 +26,8 @@ final class StoreHandler {
     Response status(Request request) {
         ObjectNode out = json.createObjectNode();
         ServerConfig.Lifecycle s = lifecycle.settings();
-        Lifecycle.Budget inForce = lifecycle.budget();
+        StoreStatus status = lifecycle.status();
+        Budget inForce = status.budget();
         ObjectNode budget = out.putObject("budget");
         budget.put("max_disk_bytes", inForce.maxBytes());
         budget.put("high_watermark_bytes", inForce.highBytes());
@@ -42,7 +45,7 @@ final class StoreHandler {
         budget.put("upload_timeout_seconds", s.uploadTimeout().toSeconds());
         budget.put("history_max_age_seconds", s.history().maxAge().toSeconds());
         budget.put("history_max_records", s.history().maxPerRepository());
-        Lifecycle.Run run = lifecycle.lastRun();
+        Lifecycle.Run run = status.lastRun();
         if (run == null) {
             out.putNull("last_run");
         } else {
@@ -61,13 +64,13 @@ final class StoreHandler {
             pruned.put("access_records", run.history().accessRecords());
             pruned.put("analyses", run.history().analyses());
         }
-        Collector.Report gc = lifecycle.lastCollection();
+        Collector.Report gc = status.lastCollection();
         if (gc == null) {
             out.putNull("last_gc");
         } else {
             out.set("last_gc", report(gc, false));
         }
-        var scrub = lifecycle.lastScrub();
+        var scrub = status.lastScrub();
         if (scrub == null) {
             out.putNull("last_scrub");
         } else {
@@ -79,7 +82,7 @@ final class StoreHandler {
             sc.put("missing", scrub.missing());
             sc.put("millis", scrub.millis());
         }
-        var check = lifecycle.startupCheck();
+        var check = status.startupCheck();
         if (check == null) {
             out.putNull("startup_check");
         } else {

@@ -7,10 +7,10 @@ import dev.layercache.server.core.RepositoryName;
 import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.metrics.SavedReason;
 import dev.layercache.server.metrics.Surface;
-import dev.layercache.server.metrics.UploadOutcome;
 import dev.layercache.server.registry.BlobService;
+import dev.layercache.server.registry.Upload;
+import dev.layercache.server.registry.UploadHandOver;
 import dev.layercache.server.registry.UploadService;
-import dev.layercache.server.registry.UploadSession;
 import io.netty.buffer.ByteBuf;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpResponseStatus;
@@ -61,9 +61,9 @@ final class UploadHandler {
         if (declared != null && declared.matches("\\d{1,18}")) {
             uploads.checkSize(Long.parseLong(declared)); // refuse before a byte is stored
         }
-        UploadSession session = uploads.start(repo, digest == null, request.identity().name(), request.client());
+        Upload upload = uploads.start(Surface.OCI, repo, request.identity().name(), request.client(), digest == null);
         if (digest == null) {
-            return new Chunk(session, null) {
+            return new Chunk(upload, null) {
                 @Override
                 public void write(ByteBuf chunk) {
                     throw new RegistryException(ErrorCode.BLOB_UPLOAD_INVALID,
@@ -72,27 +72,16 @@ final class UploadHandler {
 
                 @Override
                 Response done() throws Exception {
-                    uploads.acknowledge(session);
-                    return progress(HttpResponseStatus.ACCEPTED, session);
-                }
-
-                @Override
-                public void abort() {
-                    uploads.discard(session);
+                    upload.acknowledge(); // tells the client the id: the session now lives on
+                    return progress(HttpResponseStatus.ACCEPTED, upload);
                 }
             };
         }
-        uploads.beginChunk(session, null);
-        return new Chunk(session, null) {
+        return new Chunk(upload, null) {
             @Override
             Response done() throws Exception {
-                complete(session, digest);
+                upload.commit(digest);
                 return created(repo, digest);
-            }
-
-            @Override
-            public void abort() {
-                uploads.discard(session);
             }
         };
     }
@@ -100,12 +89,12 @@ final class UploadHandler {
     /** PATCH: one chunk, in order. */
     StreamingEndpoint.BodyStream patch(Request request) throws Exception {
         ContentRange range = ContentRange.parse(request.header(HttpHeaderNames.CONTENT_RANGE));
-        UploadSession session = acquireForChunk(request, range);
-        return new Chunk(session, range) {
+        Upload upload = resumeForChunk(request, range);
+        return new Chunk(upload, range) {
             @Override
             Response done() throws Exception {
-                uploads.acknowledge(session);
-                return progress(HttpResponseStatus.ACCEPTED, session);
+                upload.acknowledge();
+                return progress(HttpResponseStatus.ACCEPTED, upload);
             }
         };
     }
@@ -119,41 +108,41 @@ final class UploadHandler {
         }
         Digest digest = Digest.parse(digestParam);
         ContentRange range = ContentRange.parse(request.header(HttpHeaderNames.CONTENT_RANGE));
-        UploadSession session = acquireForChunk(request, range);
-        return new Chunk(session, range) {
+        Upload upload = resumeForChunk(request, range);
+        return new Chunk(upload, range) {
             @Override
             Response done() throws Exception {
-                complete(session, digest);
+                upload.commit(digest);
                 return created(repo, digest);
             }
         };
     }
 
-    /** Takes the request's session and checks that the chunk continues where the upload stands. */
-    private UploadSession acquireForChunk(Request request, ContentRange range) throws Exception {
-        UploadSession session = uploads.acquire(request.repository(), request.route().param(), request.identity().name());
-        try {
-            uploads.beginChunk(session, range == null ? null : range.first());
-            return session;
-        } catch (RuntimeException e) {
-            uploads.release(session);
-            throw e;
+    /** Takes the request's upload and checks that the chunk continues where the upload stands. */
+    private Upload resumeForChunk(Request request, ContentRange range) throws Exception {
+        Upload upload = uploads.resume(Surface.OCI, request.repository(), request.route().param(),
+                request.identity().name());
+        if (range != null && range.first() != upload.size()) {
+            upload.close();
+            throw new RegistryException(ErrorCode.RANGE_INVALID,
+                    "chunk starts at " + range.first() + " but the upload stands at " + upload.size(), upload.size());
         }
+        return upload;
     }
 
     /** GET: where the upload stands, so a client can resume. */
     Response status(Request request) throws Exception {
-        UploadSession session = uploads.acquire(request.repository(), request.route().param(), request.identity().name());
-        try {
-            return progress(HttpResponseStatus.NO_CONTENT, session);
-        } finally {
-            uploads.release(session);
+        try (Upload upload = uploads.resume(Surface.OCI, request.repository(), request.route().param(),
+                request.identity().name())) {
+            return progress(HttpResponseStatus.NO_CONTENT, upload);
         }
     }
 
     Response cancel(Request request) throws Exception {
-        uploads.cancel(request.repository(), request.route().param(), request.identity().name());
-        metrics.upload(Surface.OCI, UploadOutcome.ABORTED);
+        try (Upload upload = uploads.resume(Surface.OCI, request.repository(), request.route().param(),
+                request.identity().name())) {
+            upload.cancel();
+        }
         return Response.status(HttpResponseStatus.NO_CONTENT);
     }
 
@@ -162,7 +151,7 @@ final class UploadHandler {
      * (see {@code ClusterUploads}). The body is the acknowledged bytes; the headers, the record.
      */
     Response handOver(Request request) throws Exception {
-        UploadService.HandedOver handed = uploads.handOver(request.route().param());
+        UploadHandOver.HandedOver handed = uploads.handOver(request.route().param());
         if (handed == null) {
             throw new RegistryException(ErrorCode.BLOB_UPLOAD_UNKNOWN, "no such upload on this node");
         }
@@ -174,30 +163,17 @@ final class UploadHandler {
                 .header(dev.layercache.server.cluster.ClusterUploads.OWNER, handed.record().owner());
     }
 
-    /** Completes an upload and counts how it ended. */
-    private void complete(UploadSession session, Digest digest) throws Exception {
-        try {
-            boolean added = uploads.complete(session, digest);
-            metrics.upload(Surface.OCI, added ? UploadOutcome.COMMITTED : UploadOutcome.ALREADY_PRESENT);
-        } catch (RegistryException e) {
-            if (e.code() == ErrorCode.DIGEST_INVALID) {
-                metrics.upload(Surface.OCI, UploadOutcome.DIGEST_MISMATCH);
-            }
-            throw e;
-        }
-    }
-
     private static Response created(RepositoryName repo, Digest digest) {
         return Response.status(HttpResponseStatus.CREATED)
                 .header(HttpHeaderNames.LOCATION, "/v2/" + repo + "/blobs/" + digest)
                 .header(Headers.CONTENT_DIGEST, digest);
     }
 
-    private static Response progress(HttpResponseStatus status, UploadSession s) {
+    private static Response progress(HttpResponseStatus status, Upload upload) {
         return Response.status(status)
-                .header(HttpHeaderNames.LOCATION, "/v2/" + s.repository() + "/blobs/uploads/" + s.id())
-                .header(HttpHeaderNames.RANGE, "0-" + Math.max(0, s.size() - 1))
-                .header(Headers.UPLOAD_UUID, s.id());
+                .header(HttpHeaderNames.LOCATION, "/v2/" + upload.repository() + "/blobs/uploads/" + upload.id())
+                .header(HttpHeaderNames.RANGE, "0-" + Math.max(0, upload.size() - 1))
+                .header(Headers.UPLOAD_UUID, upload.id());
     }
 
     private static StreamingEndpoint.BodyStream noBody(Response response) {
@@ -219,20 +195,21 @@ final class UploadHandler {
     }
 
     /**
-     * The body of a request that adds bytes to a session. Checks the declared range against what
-     * arrived, releases the session at the end, and rolls back on any failure.
+     * The body of a request that adds bytes to an upload. Checks the declared range against what
+     * arrived, and closes the upload at the end: what this request added is kept only if
+     * {@link #done} acknowledged or committed it.
      */
     private abstract class Chunk implements StreamingEndpoint.BodyStream {
-        final UploadSession session;
+        final Upload upload;
         private final ContentRange range;
         /** Where the upload stood before this request: where a client must resume if it fails. */
         private final long acknowledged;
         private long received;
 
-        Chunk(UploadSession session, ContentRange range) {
-            this.session = session;
+        Chunk(Upload upload, ContentRange range) {
+            this.upload = upload;
             this.range = range;
-            this.acknowledged = session.size();
+            this.acknowledged = upload.size();
         }
 
         @Override
@@ -245,7 +222,7 @@ final class UploadHandler {
             // The bytes are hashed and copied on their way to the file before write returns.
             for (ByteBuffer b : chunk.nioBufferCount() == 1 ? new ByteBuffer[] {chunk.nioBuffer()}
                     : chunk.nioBuffers()) {
-                uploads.write(session, b);
+                upload.write(b);
             }
         }
 
@@ -253,25 +230,19 @@ final class UploadHandler {
 
         @Override
         public Response finish() throws Exception {
-            try {
+            try (upload) {
                 if (range != null && received != range.length()) {
                     throw new RegistryException(ErrorCode.RANGE_INVALID,
                             "body has " + received + " bytes but Content-Range " + range + " says " + range.length(),
                             acknowledged);
                 }
                 return done();
-            } catch (Exception | Error e) {
-                abort();
-                throw e;
-            } finally {
-                uploads.release(session);
             }
         }
 
         @Override
         public void abort() {
-            uploads.rollback(session);
-            uploads.release(session);
+            upload.close();
         }
     }
 }

@@ -1,15 +1,14 @@
 package dev.layercache.server.lifecycle;
 
-import com.google.protobuf.InvalidProtocolBufferException;
-import dev.layercache.api.v1.Entry;
 import dev.layercache.api.v1.LayerDescriptor;
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.RepositoryName;
 import dev.layercache.server.entries.EntryService;
+import dev.layercache.server.metadata.BlobIndex;
+import dev.layercache.server.metadata.EntryIndex;
 import dev.layercache.server.metadata.KeyValueStore;
-import dev.layercache.server.metadata.Keys;
+import dev.layercache.server.metadata.LinkIndex;
 import dev.layercache.server.metadata.ManifestIndex;
-import dev.layercache.server.metadata.Table;
 import dev.layercache.server.registry.ManifestService;
 import java.util.ArrayList;
 import java.util.List;
@@ -26,53 +25,60 @@ public final class BlobRepair {
     private final KeyValueStore kv;
     private final ManifestService manifests;
     private final EntryService entries;
+    private final BlobIndex blobIndex;
+    private final LinkIndex linkIndex;
+    private final ManifestIndex manifestIndex;
+    private final EntryIndex entryIndex;
 
     public BlobRepair(KeyValueStore kv, ManifestService manifests, EntryService entries) {
         this.kv = kv;
         this.manifests = manifests;
         this.entries = entries;
+        this.blobIndex = new BlobIndex(kv);
+        this.linkIndex = new LinkIndex(kv);
+        this.manifestIndex = new ManifestIndex(kv);
+        this.entryIndex = new EntryIndex(kv);
+    }
+
+    /** A root that needs a lost blob. */
+    private record Needing(boolean manifest, RepositoryName repository, Digest digest) {
     }
 
     /** Drops {@code digest}'s records and the manifests and entries referring to it; returns the roots dropped. */
     public int forget(Digest digest, String why) {
-        List<byte[]> links = new ArrayList<>();
-        kv.forEach(Table.LINKS, e -> {
-            if (Keys.lastPart(e.key()).equals(digest.toString())) {
-                links.add(e.key());
+        List<RepositoryName> linkedFrom = new ArrayList<>();
+        linkIndex.forEach((repo, d, size) -> {
+            if (d.equals(digest)) {
+                linkedFrom.add(repo);
             }
         });
         KeyValueStore.Batch batch = kv.batch();
-        batch.delete(Table.BLOBS, Keys.utf8(digest.toString()));
-        links.forEach(k -> batch.delete(Table.LINKS, k));
+        blobIndex.delete(batch, digest);
+        linkedFrom.forEach(repo -> linkIndex.delete(batch, repo, digest));
         batch.commit(true);
 
-        List<String[]> needing = new ArrayList<>();
-        kv.forEach(Table.MANIFESTS, e -> {
-            String[] key = Keys.string(e.key()).split("\0", 2);
-            if (Digest.isValid(key[1]) && manifests.references(ManifestIndex.decode(Digest.parse(key[1]), e.value()))
-                    .contains(digest)) {
-                needing.add(new String[] {"manifest", key[0], key[1]});
+        List<Needing> needing = new ArrayList<>();
+        manifestIndex.forEach((repo, m) -> {
+            if (manifests.references(m).contains(digest)) {
+                needing.add(new Needing(true, repo, m.digest()));
             }
         });
-        kv.forEach(Table.ENTRIES, e -> {
-            try {
-                for (LayerDescriptor layer : Entry.parseFrom(e.value()).getLayersList()) {
-                    if (layer.getDigest().equals(digest.toString())) {
-                        String[] key = Keys.string(e.key()).split("\0", 2);
-                        needing.add(new String[] {"entry", key[0], key[1]});
-                        return;
-                    }
+        entryIndex.forEach((namespace, key, entry) -> {
+            if (entry == null) {
+                return; // not this one's concern
+            }
+            for (LayerDescriptor layer : entry.getLayersList()) {
+                if (layer.getDigest().equals(digest.toString())) {
+                    needing.add(new Needing(false, namespace, key));
+                    return;
                 }
-            } catch (InvalidProtocolBufferException corrupt) {
-                // not this one's concern
             }
         });
-        for (String[] root : needing) {
-            RepositoryName repo = RepositoryName.parse(root[1]);
-            if (root[0].equals("manifest")) {
-                manifests.evictManifest(repo, Digest.parse(root[2]));
+        for (Needing root : needing) {
+            if (root.manifest()) {
+                manifests.evictManifest(root.repository(), root.digest());
             } else {
-                entries.evict(repo, Digest.parse(root[2]));
+                entries.evict(root.repository(), root.digest());
             }
         }
         log.warn("blob {} {}: forgotten with {} manifests and entries that needed it", digest, why, needing.size());

@@ -1,20 +1,21 @@
 package dev.layercache.server.lifecycle;
 
-import com.google.protobuf.InvalidProtocolBufferException;
-import dev.layercache.api.v1.Entry;
 import dev.layercache.api.v1.LayerDescriptor;
 import dev.layercache.server.config.ServerConfig;
 import dev.layercache.server.core.Digest;
+import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.metadata.BlobIndex;
+import dev.layercache.server.metadata.EntryIndex;
 import dev.layercache.server.metadata.KeyValueStore;
-import dev.layercache.server.metadata.Keys;
+import dev.layercache.server.metadata.LinkIndex;
 import dev.layercache.server.metadata.ManifestIndex;
 import dev.layercache.server.metadata.ReleaseIndex;
-import dev.layercache.server.metadata.Table;
 import dev.layercache.server.registry.ManifestService;
+import dev.layercache.server.retention.AccessTracker;
+import dev.layercache.server.retention.ReferenceGuard;
 import dev.layercache.server.storage.BlobBackend;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -52,6 +53,10 @@ public final class Collector {
     private final ManifestService manifests;
     private final ReferenceGuard guard;
     private final AccessTracker access;
+    private final BlobIndex blobs;
+    private final LinkIndex links;
+    private final ManifestIndex manifestIndex;
+    private final EntryIndex entries;
     private final ReleaseIndex releases;
     private final Clock clock;
 
@@ -62,6 +67,10 @@ public final class Collector {
         this.manifests = manifests;
         this.guard = guard;
         this.access = access;
+        this.blobs = new BlobIndex(kv);
+        this.links = new LinkIndex(kv);
+        this.manifestIndex = new ManifestIndex(kv);
+        this.entries = new EntryIndex(kv);
         this.releases = new ReleaseIndex(kv);
         this.clock = clock;
     }
@@ -83,26 +92,20 @@ public final class Collector {
             List<Digest> garbage = new ArrayList<>();
             List<Digest> ifUnlinked = new ArrayList<>();
             Map<Digest, Long> sizes = new HashMap<>();
-            kv.forEach(Table.BLOBS, e -> {
+            blobs.forEach((d, blob) -> {
                 scannedAndYoung[0]++;
-                String text = Keys.string(e.key());
-                if (!Digest.isValid(text)) {
-                    return;
-                }
-                Digest d = Digest.parse(text);
                 if (Arrays.binarySearch(marked, prefix(d)) >= 0) {
                     return;
                 }
-                ByteBuffer v = ByteBuffer.wrap(e.value());
-                switch (verdict(d, v.getLong(8), graceStart, askedStart)) {
+                switch (verdict(d, blob.createdAtMillis(), graceStart, askedStart)) {
                     case YOUNG -> scannedAndYoung[1]++;
                     case GARBAGE_IF_UNLINKED -> {
                         ifUnlinked.add(d);
-                        sizes.put(d, v.getLong(0));
+                        sizes.put(d, blob.size());
                     }
                     case GARBAGE -> {
                         garbage.add(d);
-                        sizes.put(d, v.getLong(0));
+                        sizes.put(d, blob.size());
                     }
                 }
             });
@@ -114,9 +117,9 @@ public final class Collector {
             if (!garbage.isEmpty() || !ifUnlinked.isEmpty()) {
                 List<Digest> all = new ArrayList<>(garbage);
                 all.addAll(ifUnlinked);
-                Map<Digest, List<byte[]>> links = linksOf(all);
+                Map<Digest, List<RepositoryName>> linked = linksOf(all);
                 for (Digest d : ifUnlinked) {
-                    if (links.containsKey(d)) {
+                    if (linked.containsKey(d)) {
                         young++; // dropped by one repository, still linked by another: in grace there
                     } else {
                         garbage.add(d);
@@ -124,7 +127,7 @@ public final class Collector {
                 }
                 for (Digest d : garbage) {
                     boolean gone = dryRun || guard.removeIfUnreferenced(d, () -> stillGarbage(d, graceStart, askedStart)
-                            && remove(d, links.get(d)));
+                            && remove(d, linked.get(d)));
                     if (gone) {
                         collected++;
                         bytes += sizes.get(d);
@@ -188,8 +191,8 @@ public final class Collector {
      * told the blob exists, or sent it again, since the scan (see {@link ReferenceGuard#asking}).
      */
     private boolean stillGarbage(Digest d, long graceStart, long askedStart) {
-        byte[] record = kv.get(Table.BLOBS, Keys.utf8(d.toString()));
-        return record != null && verdict(d, ByteBuffer.wrap(record).getLong(8), graceStart, askedStart) != Verdict.YOUNG;
+        BlobIndex.Record record = blobs.get(d);
+        return record != null && verdict(d, record.createdAtMillis(), graceStart, askedStart) != Verdict.YOUNG;
     }
 
     /**
@@ -198,69 +201,51 @@ public final class Collector {
      * is gone. Keeps the table as small as the recent deletions.
      */
     private void pruneReleases(long graceStart) {
-        List<byte[]> stale = new ArrayList<>();
-        kv.forEach(Table.RELEASES, e -> {
-            ReleaseIndex.Release r = ReleaseIndex.decode(e.value());
-            if (r == null || r.atMillis() < graceStart || kv.get(Table.BLOBS, e.key()) == null) {
-                stale.add(e.key());
-            }
-        });
-        for (int from = 0; from < stale.size(); from += 10_000) {
-            KeyValueStore.Batch batch = kv.batch();
-            stale.subList(from, Math.min(stale.size(), from + 10_000)).forEach(k -> batch.delete(Table.RELEASES, k));
-            batch.commit(false);
-        }
+        releases.removeIf((digest, r) -> r.atMillis() < graceStart || blobs.size(digest) < 0);
     }
 
     /** The 64-bit prefixes of every digest a manifest or entry references, sorted. */
     private long[] mark() {
         LongList marks = new LongList();
-        kv.forEach(Table.MANIFESTS, e -> {
-            String digest = Keys.lastPart(e.key());
-            if (Digest.isValid(digest)) {
-                for (Digest d : manifests.references(ManifestIndex.decode(Digest.parse(digest), e.value()))) {
-                    marks.add(prefix(d));
-                }
+        manifestIndex.forEach((repo, m) -> {
+            for (Digest d : manifests.references(m)) {
+                marks.add(prefix(d));
             }
         });
-        kv.forEach(Table.ENTRIES, e -> {
-            try {
-                for (LayerDescriptor layer : Entry.parseFrom(e.value()).getLayersList()) {
-                    if (Digest.isValid(layer.getDigest())) {
-                        marks.add(prefix(Digest.parse(layer.getDigest())));
-                    }
+        entries.forEach((namespace, key, entry) -> {
+            if (entry == null) {
+                log.warn("unreadable entry record {}/{}", namespace, key);
+                return;
+            }
+            for (LayerDescriptor layer : entry.getLayersList()) {
+                if (Digest.isValid(layer.getDigest())) {
+                    marks.add(prefix(Digest.parse(layer.getDigest())));
                 }
-            } catch (InvalidProtocolBufferException corrupt) {
-                log.warn("unreadable entry record {}", Keys.string(e.key()).replace('\0', '/'));
             }
         });
         return marks.sorted();
     }
 
-    /** The LINKS keys (repository, digest) of each of {@code digests}: one pass over the table. */
-    private Map<Digest, List<byte[]>> linksOf(List<Digest> digests) {
-        Map<Digest, List<byte[]>> out = new HashMap<>();
+    /** The repositories linking each of {@code digests}: one pass over the table. */
+    private Map<Digest, List<RepositoryName>> linksOf(List<Digest> digests) {
+        Map<Digest, List<RepositoryName>> out = new HashMap<>();
         java.util.Set<Digest> wanted = new java.util.HashSet<>(digests);
-        kv.forEach(Table.LINKS, e -> {
-            String digest = Keys.lastPart(e.key());
-            if (Digest.isValid(digest)) {
-                Digest d = Digest.parse(digest);
-                if (wanted.contains(d)) {
-                    out.computeIfAbsent(d, k -> new ArrayList<>()).add(e.key());
-                }
+        links.forEach((repo, d, size) -> {
+            if (wanted.contains(d)) {
+                out.computeIfAbsent(d, k -> new ArrayList<>()).add(repo);
             }
         });
         return out;
     }
 
     /** Records first (from then on every request misses it), then the bytes; true. */
-    private boolean remove(Digest d, List<byte[]> links) {
+    private boolean remove(Digest d, List<RepositoryName> linkedFrom) {
         KeyValueStore.Batch batch = kv.batch();
-        batch.delete(Table.BLOBS, Keys.utf8(d.toString()));
+        blobs.delete(batch, d);
         releases.delete(batch, d);
-        if (links != null) {
-            for (byte[] key : links) {
-                batch.delete(Table.LINKS, key);
+        if (linkedFrom != null) {
+            for (RepositoryName repo : linkedFrom) {
+                links.delete(batch, repo, d);
             }
         }
         // Not fsynced per blob (that made a sweep of 200,000 blobs take minutes): should the

@@ -1,19 +1,25 @@
 package dev.layercache.server.lifecycle;
 
-import com.google.protobuf.InvalidProtocolBufferException;
-import dev.layercache.api.v1.Entry;
 import dev.layercache.server.config.ServerConfig;
+import dev.layercache.server.core.Digest;
+import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.core.Root;
+import dev.layercache.server.metadata.AccessIndex;
+import dev.layercache.server.metadata.AnalysisIndex;
+import dev.layercache.server.metadata.Deletions;
+import dev.layercache.server.metadata.EntryIndex;
+import dev.layercache.server.metadata.HistoryIndex;
 import dev.layercache.server.metadata.KeyValueStore;
-import dev.layercache.server.metadata.Keys;
-import dev.layercache.server.metadata.Table;
-import java.nio.ByteBuffer;
+import dev.layercache.server.metadata.ManifestIndex;
+import dev.layercache.server.metadata.StepIndex;
+import dev.layercache.server.metadata.TagIndex;
+import dev.layercache.server.metadata.TombstoneIndex;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.function.ToLongFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,12 +39,11 @@ import org.slf4j.LoggerFactory;
  *   <li><b>Cached layer analyses</b> of manifests no repository holds any more, and of older
  *       rules versions.
  * </ul>
- * Deletions go in batches of {@value #BATCH}, not fsynced: a crash can only bring back records
- * the next pass removes again.
+ * Deletions go in batches, not fsynced (see {@link Deletions}): a crash can only bring back
+ * records the next pass removes again.
  */
 public final class MetadataPruner {
     private static final Logger log = LoggerFactory.getLogger(MetadataPruner.class);
-    private static final int BATCH = 10_000;
 
     /** What one pass removed. */
     public record Report(long tombstones, long steps, long accessRecords, long analyses) {
@@ -52,17 +57,31 @@ public final class MetadataPruner {
     private final ServerConfig.History bounds;
     private final KeyValueStore kv;
     private final Clock clock;
-    private final String analysisKeyPrefix;
+    private final int analysisRules;
+    private final TombstoneIndex tombstones;
+    private final StepIndex steps;
+    private final AccessIndex uses;
+    private final AnalysisIndex analyses;
+    private final TagIndex tags;
+    private final ManifestIndex manifests;
+    private final EntryIndex entries;
 
     /**
-     * @param analysisKeyPrefix the key prefix of analyses made by the current rules
-     *                          ({@code v<version>\0}); analyses under any other prefix are stale
+     * @param analysisRules the version of the current analysis rules; analyses made by any other
+     *                      are stale
      */
-    public MetadataPruner(ServerConfig.History bounds, KeyValueStore kv, String analysisKeyPrefix, Clock clock) {
+    public MetadataPruner(ServerConfig.History bounds, KeyValueStore kv, int analysisRules, Clock clock) {
         this.bounds = bounds;
         this.kv = kv;
-        this.analysisKeyPrefix = analysisKeyPrefix;
+        this.analysisRules = analysisRules;
         this.clock = clock;
+        this.tombstones = new TombstoneIndex(kv);
+        this.steps = new StepIndex(kv);
+        this.uses = new AccessIndex(kv);
+        this.analyses = new AnalysisIndex(kv);
+        this.tags = new TagIndex(kv);
+        this.manifests = new ManifestIndex(kv);
+        this.entries = new EntryIndex(kv);
     }
 
     /** One pass over the history tables; {@code full}: the tables checked against the roots too. */
@@ -72,8 +91,8 @@ public final class MetadataPruner {
         }
         long cutoff = bounds.maxAge().isZero() ? Long.MIN_VALUE : clock.millis() - bounds.maxAge().toMillis();
         Report report = new Report(
-                boundPerRepository(Table.TOMBSTONES, MetadataPruner::tombstoneMillis, cutoff),
-                boundPerRepository(Table.STEPS, MetadataPruner::publicationMillis, cutoff),
+                boundPerRepository(tombstones, cutoff),
+                boundPerRepository(steps, cutoff),
                 accessRecordsOfRootsGone(),
                 analysesOfManifestsGone());
         if (report.total() > 0) {
@@ -85,41 +104,39 @@ public final class MetadataPruner {
     }
 
     /**
-     * Removes the records of {@code table} (keys {@code repository \0 name}) older than
-     * {@code cutoff}, then the oldest of each repository past the count bound. Keys sort by
-     * repository, so one repository's records are in memory at a time.
+     * Removes the records of {@code table} older than {@code cutoff}, then the oldest of each
+     * repository past the count bound. Records come by repository, so one repository's records
+     * are in memory at a time.
      */
-    private long boundPerRepository(Table table, ToLongFunction<byte[]> millisOf, long cutoff) {
-        Deletions out = new Deletions(table);
+    private long boundPerRepository(HistoryIndex table, long cutoff) {
+        Deletions out = new Deletions(kv);
         List<Record> group = new ArrayList<>();
         String[] repository = {null};
-        kv.forEach(table, e -> {
-            String repo = repositoryOf(e.key());
+        table.forEach((repo, name, at) -> {
             if (!repo.equals(repository[0])) {
-                trim(group, out);
+                trim(table, group, out);
                 repository[0] = repo;
             }
-            long at = millisOf.applyAsLong(e.value());
             if (at < cutoff) {
-                out.delete(e.key());
+                out.add(b -> table.delete(b, repo, name));
             } else {
-                group.add(new Record(e.key(), at));
+                group.add(new Record(repo, name, at));
             }
         });
-        trim(group, out);
+        trim(table, group, out);
         return out.finish();
     }
 
-    private record Record(byte[] key, long millis) {
+    private record Record(String repository, String name, long millis) {
     }
 
     /** Deletes the oldest records of one repository past the count bound; empties {@code group}. */
-    private void trim(List<Record> group, Deletions out) {
+    private void trim(HistoryIndex table, List<Record> group, Deletions out) {
         int max = bounds.maxPerRepository();
         if (max > 0 && group.size() > max) {
             group.sort(Comparator.comparingLong(Record::millis));
             for (Record r : group.subList(0, group.size() - max)) {
-                out.delete(r.key());
+                out.add(b -> table.delete(b, r.repository(), r.name()));
             }
         }
         group.clear();
@@ -127,94 +144,28 @@ public final class MetadataPruner {
 
     /** Last uses whose root no longer exists. */
     private long accessRecordsOfRootsGone() {
-        Deletions out = new Deletions(Table.ACCESS);
-        kv.forEach(Table.ACCESS, e -> {
-            Root root = AccessTracker.rootOf(e.key());
-            if (root == null || !exists(root)) {
-                out.delete(e.key());
-            }
-        });
-        return out.finish();
+        return uses.removeIf(root -> !exists(root));
     }
 
     private boolean exists(Root root) {
-        byte[] key = Keys.of(root.repository(), root.name());
+        if (!RepositoryName.isValid(root.repository())) {
+            return false;
+        }
+        RepositoryName repo = RepositoryName.parse(root.repository());
         return switch (root.kind()) {
-            case TAG -> kv.get(Table.TAGS, key) != null;
-            case MANIFEST -> kv.get(Table.MANIFESTS, key) != null;
-            case ENTRY -> kv.get(Table.ENTRIES, key) != null;
+            case TAG -> tags.exists(repo, root.name());
+            case MANIFEST -> Digest.isValid(root.name()) && manifests.exists(repo, Digest.parse(root.name()));
+            case ENTRY -> Digest.isValid(root.name()) && entries.exists(repo, Digest.parse(root.name()));
         };
     }
 
     /** Analyses of other rules versions, and of manifests no repository holds. */
     private long analysesOfManifestsGone() {
-        if (!kv.anyWithPrefix(Table.ANALYSES, new byte[0])) {
+        if (analyses.isEmpty()) {
             return 0;
         }
         Set<String> stored = new HashSet<>();
-        kv.forEach(Table.MANIFESTS, e -> stored.add(Keys.lastPart(e.key())));
-        Deletions out = new Deletions(Table.ANALYSES);
-        kv.forEach(Table.ANALYSES, e -> {
-            String key = Keys.string(e.key());
-            if (!key.startsWith(analysisKeyPrefix) || !stored.contains(key.substring(analysisKeyPrefix.length()))) {
-                out.delete(e.key());
-            }
-        });
-        return out.finish();
-    }
-
-    private static String repositoryOf(byte[] key) {
-        String s = Keys.string(key);
-        int nul = s.indexOf('\0');
-        return nul < 0 ? s : s.substring(0, nul);
-    }
-
-    /** A tombstone's value is when the name was lost (epoch millis). */
-    static long tombstoneMillis(byte[] value) {
-        return value.length == 8 ? ByteBuffer.wrap(value).getLong(0) : 0;
-    }
-
-    /** A step publication is an entry without layers: its creation time. Unreadable: as old as can be. */
-    static long publicationMillis(byte[] value) {
-        try {
-            var created = Entry.parseFrom(value).getCreatedAt();
-            return created.getSeconds() * 1000 + created.getNanos() / 1_000_000;
-        } catch (InvalidProtocolBufferException corrupt) {
-            return 0;
-        }
-    }
-
-    /** Deletions of one table, committed every {@value #BATCH}. */
-    private final class Deletions {
-        private final Table table;
-        private KeyValueStore.Batch batch;
-        private int pending;
-        private long total;
-
-        Deletions(Table table) {
-            this.table = table;
-        }
-
-        void delete(byte[] key) {
-            if (batch == null) {
-                batch = kv.batch();
-            }
-            batch.delete(table, key);
-            total++;
-            if (++pending == BATCH) {
-                batch.commit(false);
-                batch = null;
-                pending = 0;
-            }
-        }
-
-        long finish() {
-            if (batch != null) {
-                batch.commit(false);
-                batch = null;
-                pending = 0;
-            }
-            return total;
-        }
+        manifests.forEach((repo, m) -> stored.add(m.digest().toString()));
+        return analyses.removeIf((rules, manifest) -> rules != analysisRules || !stored.contains(manifest));
     }
 }

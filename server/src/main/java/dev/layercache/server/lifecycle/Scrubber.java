@@ -1,12 +1,12 @@
 package dev.layercache.server.lifecycle;
 
 import dev.layercache.server.core.Digest;
+import dev.layercache.server.metadata.BlobIndex;
 import dev.layercache.server.metadata.KeyValueStore;
-import dev.layercache.server.metadata.Keys;
-import dev.layercache.server.metadata.Table;
 import dev.layercache.server.storage.BlobBackend;
 import dev.layercache.server.storage.DataLayout;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -14,7 +14,6 @@ import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.time.Clock;
 import java.time.Instant;
-import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -26,21 +25,20 @@ import org.slf4j.LoggerFactory;
  */
 public final class Scrubber {
     private static final Logger log = LoggerFactory.getLogger(Scrubber.class);
-    private static final int PAGE = 1024;
     private static final int CHUNK = 1 << 20;
 
     /** One pass over the store. */
     public record Report(Instant at, long blobs, long bytes, int corrupt, int missing, long millis) {
     }
 
-    private final KeyValueStore kv;
+    private final BlobIndex blobIndex;
     private final BlobBackend backend;
     private final DataLayout layout;
     private final BlobRepair repair;
     private final Clock clock;
 
     public Scrubber(KeyValueStore kv, BlobBackend backend, DataLayout layout, BlobRepair repair, Clock clock) {
-        this.kv = kv;
+        this.blobIndex = new BlobIndex(kv);
         this.backend = backend;
         this.layout = layout;
         this.repair = repair;
@@ -50,51 +48,28 @@ public final class Scrubber {
     /** One pass; {@code bytesPerSecond} of 0 runs unthrottled. Stops early when interrupted. */
     public Report pass(long bytesPerSecond) throws IOException {
         long started = System.nanoTime();
-        long blobs = 0;
-        long bytes = 0;
-        int corrupt = 0;
-        int missing = 0;
+        long[] counts = new long[4]; // blobs, bytes, corrupt, missing
         ByteBuffer buffer = ByteBuffer.allocate(CHUNK);
-        byte[] after = null;
-        while (!Thread.currentThread().isInterrupted()) {
-            List<KeyValueStore.Entry> page = kv.scan(Table.BLOBS, new byte[0], after, PAGE);
-            for (KeyValueStore.Entry e : page) {
-                String text = Keys.string(e.key());
-                if (!Digest.isValid(text)) {
-                    continue;
+        try {
+            blobIndex.forEach((digest, record) -> {
+                if (Thread.currentThread().isInterrupted()) {
+                    throw new Interrupted();
                 }
-                Digest digest = Digest.parse(text);
-                blobs++;
-                try (FileChannel ch = backend.open(digest)) {
-                    if (ch == null) {
-                        missing++;
-                        repair.forget(digest, "has no file");
-                        continue;
-                    }
-                    MessageDigest md = digest.algorithm().newMessageDigest();
-                    long position = 0;
-                    while (true) {
-                        buffer.clear();
-                        int n = ch.read(buffer, position);
-                        if (n < 0) {
-                            break;
-                        }
-                        md.update(buffer.array(), 0, n);
-                        position += n;
-                        bytes += n;
-                        throttle(started, bytes, bytesPerSecond);
-                    }
-                    if (!Digest.of(digest.algorithm(), md.digest()).equals(digest)) {
-                        corrupt++;
-                        quarantine(digest);
-                    }
+                try {
+                    check(digest, buffer, counts, started, bytesPerSecond);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
                 }
-            }
-            if (page.size() < PAGE) {
-                break;
-            }
-            after = page.get(page.size() - 1).key();
+            });
+        } catch (Interrupted stopped) {
+            // the pass ends here: the report says how far it got
+        } catch (UncheckedIOException e) {
+            throw e.getCause();
         }
+        long blobs = counts[0];
+        long bytes = counts[1];
+        int corrupt = (int) counts[2];
+        int missing = (int) counts[3];
         Report report = new Report(clock.instant(), blobs, bytes, corrupt, missing,
                 (System.nanoTime() - started) / 1_000_000);
         if (corrupt + missing > 0) {
@@ -104,6 +79,43 @@ public final class Scrubber {
             log.info("scrub: {} blobs ({} bytes) checked in {} ms, all intact", blobs, bytes, report.millis());
         }
         return report;
+    }
+
+    /** Stops a pass from inside the scan when the thread is interrupted. */
+    private static final class Interrupted extends RuntimeException {
+        Interrupted() {
+            super(null, null, false, false);
+        }
+    }
+
+    /** Hashes one blob's file; forgets the blob when the file is gone, quarantines it when it is rotten. */
+    private void check(Digest digest, ByteBuffer buffer, long[] counts, long started, long bytesPerSecond)
+            throws IOException {
+        counts[0]++;
+        try (FileChannel ch = backend.open(digest)) {
+            if (ch == null) {
+                counts[3]++;
+                repair.forget(digest, "has no file");
+                return;
+            }
+            MessageDigest md = digest.algorithm().newMessageDigest();
+            long position = 0;
+            while (true) {
+                buffer.clear();
+                int n = ch.read(buffer, position);
+                if (n < 0) {
+                    break;
+                }
+                md.update(buffer.array(), 0, n);
+                position += n;
+                counts[1] += n;
+                throttle(started, counts[1], bytesPerSecond);
+            }
+            if (!Digest.of(digest.algorithm(), md.digest()).equals(digest)) {
+                counts[2]++;
+                quarantine(digest);
+            }
+        }
     }
 
     /** Moves the rotten file aside first (no reader gets it from now on), then forgets it. */

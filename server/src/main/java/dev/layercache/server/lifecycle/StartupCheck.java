@@ -3,8 +3,6 @@ package dev.layercache.server.lifecycle;
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.metadata.BlobIndex;
 import dev.layercache.server.metadata.KeyValueStore;
-import dev.layercache.server.metadata.Keys;
-import dev.layercache.server.metadata.Table;
 import dev.layercache.server.storage.BlobBackend;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -47,12 +45,11 @@ public final class StartupCheck {
         BlobIndex index = new BlobIndex(kv);
         List<Digest> withoutFile = new ArrayList<>();
         long[] records = {0};
-        kv.forEach(Table.BLOBS, e -> {
+        index.forEach((digest, record) -> {
             records[0]++;
-            String text = Keys.string(e.key());
             try {
-                if (Digest.isValid(text) && backend.size(Digest.parse(text)) < 0) {
-                    withoutFile.add(Digest.parse(text));
+                if (backend.size(digest) < 0) {
+                    withoutFile.add(digest);
                 }
             } catch (IOException io) {
                 throw new java.io.UncheckedIOException(io);

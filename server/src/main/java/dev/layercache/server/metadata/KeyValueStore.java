@@ -46,6 +46,21 @@ public interface KeyValueStore extends AutoCloseable {
         }
     }
 
+    /** How many records {@code table} holds: a pass over its keys. */
+    default long count(Table table) {
+        final int page = 4096;
+        long n = 0;
+        byte[] after = null;
+        while (true) {
+            List<byte[]> keys = scanKeys(table, new byte[0], after, page);
+            n += keys.size();
+            if (keys.size() < page) {
+                return n;
+            }
+            after = keys.get(keys.size() - 1);
+        }
+    }
+
     /** True when at least one key of {@code table} starts with {@code prefix}. */
     default boolean anyWithPrefix(Table table, byte[] prefix) {
         return !scanKeys(table, prefix, null, 1).isEmpty();

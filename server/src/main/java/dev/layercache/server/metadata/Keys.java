@@ -29,6 +29,11 @@ public final class Keys {
         return s.substring(s.lastIndexOf('\0') + 1);
     }
 
+    /** A key's first part and the rest ({@code repository \0 name}); one part when it has no NUL. */
+    public static String[] split(byte[] key) {
+        return string(key).split("\0", 2);
+    }
+
     public static String string(byte[] bytes) {
         return new String(bytes, StandardCharsets.UTF_8);
     }

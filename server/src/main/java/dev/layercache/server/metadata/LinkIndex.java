@@ -10,6 +10,12 @@ import java.nio.ByteBuffer;
  * the blob's size, so answering {@code HEAD} costs one lookup.
  */
 public final class LinkIndex {
+    /** What a scan of the links passes on: one blob readable through one repository. */
+    @FunctionalInterface
+    public interface Visitor {
+        void link(RepositoryName repository, Digest digest, long size);
+    }
+
     private final KeyValueStore kv;
 
     public LinkIndex(KeyValueStore kv) {
@@ -29,5 +35,18 @@ public final class LinkIndex {
 
     public void delete(KeyValueStore.Batch batch, RepositoryName repo, Digest digest) {
         batch.delete(Table.LINKS, Keys.of(repo.toString(), digest.toString()));
+    }
+
+    /**
+     * Every link, by repository then digest, read page by page. A key this version would not
+     * write (not a repository name and a digest) is skipped.
+     */
+    public void forEach(Visitor visitor) {
+        kv.forEach(Table.LINKS, e -> {
+            String[] key = Keys.split(e.key());
+            if (key.length == 2 && RepositoryName.isValid(key[0]) && Digest.isValid(key[1])) {
+                visitor.link(RepositoryName.parse(key[0]), Digest.parse(key[1]), ByteBuffer.wrap(e.value()).getLong(0));
+            }
+        });
     }
 }

@@ -4,6 +4,7 @@ import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.RepositoryName;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.function.BiConsumer;
 
 /**
  * MANIFESTS: manifest bytes exactly as pushed, with the media type they were pushed with, per
@@ -28,7 +29,7 @@ public final class ManifestIndex {
         return v == null ? null : decode(digest, v);
     }
 
-    /** A MANIFESTS record's value as a manifest (for scans of the table). */
+    /** A MANIFESTS record's value as a manifest (for scans of the table: the shared store's objects, a repository's manifests). */
     public static StoredManifest decode(Digest digest, byte[] v) {
         ByteBuffer b = ByteBuffer.wrap(v);
         byte format = b.get();
@@ -55,5 +56,25 @@ public final class ManifestIndex {
 
     public void delete(KeyValueStore.Batch batch, RepositoryName repo, Digest digest) {
         batch.delete(Table.MANIFESTS, Keys.of(repo.toString(), digest.toString()));
+    }
+
+    /**
+     * Every stored manifest with its repository, by repository then digest, read page by page.
+     * A key this version would not write (not a repository name and a digest) is skipped; a
+     * value of an unknown format fails the scan, as it fails {@link #get}: a pass that must see
+     * every manifest (the collector's mark) must not go on without one.
+     */
+    public void forEach(BiConsumer<RepositoryName, StoredManifest> action) {
+        kv.forEach(Table.MANIFESTS, e -> {
+            String[] key = Keys.split(e.key());
+            if (key.length == 2 && RepositoryName.isValid(key[0]) && Digest.isValid(key[1])) {
+                action.accept(RepositoryName.parse(key[0]), decode(Digest.parse(key[1]), e.value()));
+            }
+        });
+    }
+
+    /** How many manifests are stored, in every repository. */
+    public long count() {
+        return kv.count(Table.MANIFESTS);
     }
 }

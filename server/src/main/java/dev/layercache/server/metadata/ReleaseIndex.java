@@ -2,6 +2,7 @@ package dev.layercache.server.metadata;
 
 import dev.layercache.server.core.Digest;
 import java.nio.ByteBuffer;
+import java.util.function.BiPredicate;
 
 /**
  * RELEASES: blobs that a root (a manifest or a cache entry) referenced and that the root no longer
@@ -58,6 +59,23 @@ public final class ReleaseIndex {
 
     public void delete(KeyValueStore.Batch batch, Digest digest) {
         batch.delete(Table.RELEASES, Keys.utf8(digest.toString()));
+    }
+
+    /**
+     * Removes the releases {@code stale} accepts, and every record this version cannot read (a
+     * key that is no digest, a value of another format: neither can change a verdict); returns
+     * how many went. Committed in batches, not fsynced (see {@link Deletions}).
+     */
+    public long removeIf(BiPredicate<Digest, Release> stale) {
+        Deletions out = new Deletions(kv);
+        kv.forEach(Table.RELEASES, e -> {
+            String text = Keys.string(e.key());
+            Release r = decode(e.value());
+            if (r == null || !Digest.isValid(text) || stale.test(Digest.parse(text), r)) {
+                out.add(b -> b.delete(Table.RELEASES, e.key()));
+            }
+        });
+        return out.finish();
     }
 
     static byte[] encode(Release r) {

@@ -8,6 +8,12 @@ import java.util.List;
 
 /** TAGS: tag to manifest digest, per repository, listed in lexical order. */
 public final class TagIndex {
+    /** What a scan of the tags passes on: one tag and the manifest it points at. */
+    @FunctionalInterface
+    public interface Visitor {
+        void tag(RepositoryName repository, String tag, Digest digest);
+    }
+
     private final KeyValueStore kv;
 
     public TagIndex(KeyValueStore kv) {
@@ -60,5 +66,29 @@ public final class TagIndex {
 
     public boolean anyTag(RepositoryName repo) {
         return kv.anyWithPrefix(Table.TAGS, Keys.prefix(repo.toString()));
+    }
+
+    /** True when {@code repo} has the tag {@code tag}. */
+    public boolean exists(RepositoryName repo, String tag) {
+        return kv.get(Table.TAGS, Keys.of(repo.toString(), tag)) != null;
+    }
+
+    /**
+     * Every tag of every repository, by repository then tag, read page by page. A record this
+     * version would not write (not a repository name, a tag and a digest) is skipped.
+     */
+    public void forEachTag(Visitor visitor) {
+        kv.forEach(Table.TAGS, e -> {
+            String[] key = Keys.split(e.key());
+            String target = Keys.string(e.value());
+            if (key.length == 2 && RepositoryName.isValid(key[0]) && Digest.isValid(target)) {
+                visitor.tag(RepositoryName.parse(key[0]), key[1], Digest.parse(target));
+            }
+        });
+    }
+
+    /** How many tags there are, in every repository. */
+    public long count() {
+        return kv.count(Table.TAGS);
     }
 }

@@ -1,8 +1,10 @@
 package dev.layercache.server.metrics;
 
+import dev.layercache.server.metadata.BlobIndex;
+import dev.layercache.server.metadata.EntryIndex;
 import dev.layercache.server.metadata.KeyValueStore;
-import dev.layercache.server.metadata.Table;
-import java.nio.ByteBuffer;
+import dev.layercache.server.metadata.ManifestIndex;
+import dev.layercache.server.metadata.TagIndex;
 
 /**
  * Counts what the store holds (blob bytes and count, roots by kind) by scanning the metadata
@@ -15,24 +17,24 @@ public final class StoreCensus {
         static final Totals NONE = new Totals(0, 0, 0, 0, 0);
     }
 
-    private final KeyValueStore kv;
+    private final BlobIndex blobIndex;
+    private final TagIndex tags;
+    private final ManifestIndex manifests;
+    private final EntryIndex entries;
 
     public StoreCensus(KeyValueStore kv) {
-        this.kv = kv;
+        this.blobIndex = new BlobIndex(kv);
+        this.tags = new TagIndex(kv);
+        this.manifests = new ManifestIndex(kv);
+        this.entries = new EntryIndex(kv);
     }
 
     public Totals count() {
         long[] blobs = new long[2];
-        kv.forEach(Table.BLOBS, e -> {
-            blobs[0] += ByteBuffer.wrap(e.value()).getLong(0);
+        blobIndex.forEach((digest, record) -> {
+            blobs[0] += record.size();
             blobs[1]++;
         });
-        return new Totals(blobs[0], blobs[1], keys(Table.TAGS), keys(Table.MANIFESTS), keys(Table.ENTRIES));
-    }
-
-    private long keys(Table table) {
-        long[] n = new long[1];
-        kv.forEach(table, e -> n[0]++);
-        return n[0];
+        return new Totals(blobs[0], blobs[1], tags.count(), manifests.count(), entries.count());
     }
 }

@@ -2,16 +2,15 @@ package dev.layercache.server.node;
 
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.analysis.AnalysisRules;
 import dev.layercache.server.analysis.AnalysisService;
 import dev.layercache.server.config.ServerConfig;
 import dev.layercache.server.core.RepositoryName;
 import dev.layercache.server.entries.EntryService;
-import dev.layercache.server.lifecycle.AccessTracker;
 import dev.layercache.server.lifecycle.BlobRepair;
 import dev.layercache.server.lifecycle.Collector;
 import dev.layercache.server.lifecycle.Lifecycle;
 import dev.layercache.server.lifecycle.MetadataPruner;
-import dev.layercache.server.lifecycle.ReferenceGuard;
 import dev.layercache.server.lifecycle.Scrubber;
 import dev.layercache.server.lifecycle.StartupCheck;
 import dev.layercache.server.metadata.KeyValueStore;
@@ -22,6 +21,8 @@ import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.ManifestService;
 import dev.layercache.server.registry.UploadDirectory;
 import dev.layercache.server.registry.UploadService;
+import dev.layercache.server.retention.AccessTracker;
+import dev.layercache.server.retention.ReferenceGuard;
 import dev.layercache.server.storage.BlobBackend;
 import java.io.IOException;
 import java.time.Clock;
@@ -73,7 +74,8 @@ public final class Services {
         access = new AccessTracker(own, clock, config.lifecycle().gcGrace());
         guard = new ReferenceGuard();
         served = graph(stores.served(), stores.servedBytes(), clock);
-        uploads = new UploadService(stores.served(), stores.layout(), served.blobs(), clock, b.disk, b.uploadDirectory);
+        uploads = new UploadService(stores.served(), stores.layout(), served.blobs(), clock, b.disk, b.uploadDirectory,
+                b.metrics::upload);
         ServerConfig.Limits limits = config.limits();
         uploads.limits(limits.maxBlobBytes(), limits.maxUploadsPerIdentity(), limits.maxUploads(),
                 limits.uploadIdleTimeout());
@@ -98,7 +100,7 @@ public final class Services {
         lifecycle = new Lifecycle(settings, stores.layout().root(), own, local.manifests(), local.entries(),
                 uploads, new Collector(own, stores.disk(), local.manifests(), guard, access, clock),
                 new Scrubber(own, stores.disk(), stores.layout(), repair, clock), access, census, metrics,
-                new MetadataPruner(settings.history(), own, AnalysisService.cacheKeyPrefix(), clock), clock);
+                new MetadataPruner(settings.history(), own, AnalysisRules.VERSION, clock), clock);
         lifecycle.startupChecked(check);
         // A write past the high watermark starts a run at once: on this node's own stores alone,
         // on the hot tier's copies in a cluster.

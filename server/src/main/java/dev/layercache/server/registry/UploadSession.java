@@ -1,20 +1,15 @@
 package dev.layercache.server.registry;
 
-import dev.layercache.server.concurrent.WriteBehind;
 import dev.layercache.server.core.RepositoryName;
-import java.nio.channels.FileChannel;
-import java.security.MessageDigest;
+import dev.layercache.server.metadata.UploadIndex.UploadRecord;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * An upload in progress: its file, the running SHA-256 of the bytes acknowledged so far, and a
- * checkpoint to return to when the request that is adding bytes fails. One request at a time may
- * hold a session ({@link UploadService#acquire}). Between requests a session is parked: its file
- * is closed and its write buffers are back in the pool, so that a session nobody continues (a
- * cancelled CI job's) costs a record and a few hundred bytes of hash state, not descriptors and
- * direct memory.
+ * An upload in progress, as the session table holds it: whose it is, when it was last worked on,
+ * and its {@link UploadFile}. One request at a time may hold a session (through an
+ * {@link Upload}); between requests it is parked, with its file closed (see {@link UploadFile}).
  */
-public final class UploadSession {
+final class UploadSession {
     final String id;
     final RepositoryName repository;
     final long startedAtMillis;
@@ -25,43 +20,44 @@ public final class UploadSession {
      * client's address, so that one anonymous client cannot take every session of the node.
      */
     final String client;
+    /** True while a request holds the session, or while it is being removed. */
     final AtomicBoolean inUse = new AtomicBoolean();
     /** When a request last worked on the session. */
     volatile long lastActiveMillis;
+    final UploadFile file;
 
-    /** Open only while a request holds the session; null when parked. */
-    FileChannel channel;
-    /** Writes to {@link #channel} behind the hashing caller; drained before anything reads the file. Null when parked. */
-    WriteBehind writer;
-    /** Hash of bytes [0, size); null after a restart until the file is hashed again. */
-    MessageDigest sha256;
-    volatile long size;
-
-    // State at the start of the current request, restored if it fails.
-    long checkpointSize;
-    MessageDigest checkpointHash;
-
-    UploadSession(String id, RepositoryName repository, long startedAtMillis, long size, String owner, String client,
-                  long lastActiveMillis) {
+    UploadSession(String id, RepositoryName repository, long startedAtMillis, String owner, String client,
+                  long lastActiveMillis, UploadFile file) {
         this.id = id;
+        this.repository = repository;
+        this.startedAtMillis = startedAtMillis;
         this.owner = owner;
         this.client = client;
         this.lastActiveMillis = lastActiveMillis;
-        this.repository = repository;
-        this.startedAtMillis = startedAtMillis;
-        this.size = size;
+        this.file = file;
     }
 
-    public String id() {
-        return id;
+    /**
+     * A session continued from its record (after a restart, or taken over from another node):
+     * its quota is its owner's, since the client's address is not recorded.
+     */
+    static UploadSession of(UploadRecord r, UploadFile file) {
+        return new UploadSession(r.id(), r.repository(), r.startedAtMillis(), r.owner(), r.owner(),
+                r.lastActiveMillis(), file);
     }
 
-    public RepositoryName repository() {
-        return repository;
+    /** The record of this session with its file good up to {@code offset}. */
+    UploadRecord record(long offset, long lastActiveMillis) {
+        return new UploadRecord(id, repository, startedAtMillis, offset, owner, lastActiveMillis);
     }
 
-    /** Bytes received and acknowledged (or being received by the current request). */
-    public long size() {
-        return size;
+    /** Bytes received (acknowledged, or being received by the current request). */
+    long size() {
+        return file.size();
+    }
+
+    /** Whether {@code owner} may work on this session as one of {@code repo}'s. */
+    boolean belongsTo(RepositoryName repo, String owner) {
+        return repository.equals(repo) && this.owner.equals(owner);
     }
 }

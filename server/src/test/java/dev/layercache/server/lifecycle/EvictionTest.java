@@ -198,13 +198,13 @@ class EvictionTest {
             throws InterruptedException {
         long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
         while (System.nanoTime() < deadline) {
-            Lifecycle.Run run = server.server().lifecycle().lastRun();
+            Lifecycle.Run run = server.server().lifecycle().status().lastRun();
             if (run != null && wanted.test(run)) {
                 return run;
             }
             Thread.sleep(20);
         }
-        throw new AssertionError("no such lifecycle run; the last was " + server.server().lifecycle().lastRun());
+        throw new AssertionError("no such lifecycle run; the last was " + server.server().lifecycle().status().lastRun());
     }
 
     private static byte[] bytes(int n, long seed) {

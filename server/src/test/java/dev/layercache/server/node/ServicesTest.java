@@ -127,7 +127,7 @@ class ServicesTest {
         closing.add(stores);
         Services services = Services.over(stores).config(ServerConfig.forTesting(data)).build();
         closing.add(services.lifecycle());
-        assertEquals(1, services.lifecycle().startupCheck().filesAdopted());
+        assertEquals(1, services.lifecycle().status().startupCheck().filesAdopted());
         assertEquals(orphan.length, new BlobIndex(stores.local()).size(digest), "adopted into the node's own store");
     }
 

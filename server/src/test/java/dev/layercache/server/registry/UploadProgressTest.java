@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.layercache.server.core.RepositoryName;
 import dev.layercache.server.metadata.RocksKeyValueStore;
 import dev.layercache.server.metadata.UploadIndex;
+import dev.layercache.server.metrics.Surface;
 import dev.layercache.server.storage.DataLayout;
 import java.io.ByteArrayInputStream;
 import java.nio.file.Files;
@@ -20,7 +21,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Progress recorded in the middle of a stream ({@link UploadService#recordProgress}) names only
+ * Progress recorded in the middle of a stream ({@link Upload#recordProgress}) names only
  * bytes the file already has: with the disk held back, nothing beyond what was written is
  * recorded, and once the disk catches up the record moves on. A record ahead of the file would
  * make a restarted node drop the upload (its file is shorter than recorded) or resume it wrongly.
@@ -35,21 +36,20 @@ class UploadProgressTest {
         HeldDisk disk = new HeldDisk();
         try (RocksKeyValueStore kv = new RocksKeyValueStore(layout.metadata())) {
             UploadService uploads = new UploadService(kv, layout, null, Clock.systemUTC(), disk);
-            UploadSession s = uploads.start(RepositoryName.parse("progress/test"), true, "anonymous", "anonymous");
-            uploads.beginChunk(s, null);
+            Upload s = uploads.start(Surface.OCI, RepositoryName.parse("progress/test"), "anonymous", "anonymous", true);
             byte[] bytes = new byte[24 << 20];
             new Random(8).nextBytes(bytes);
 
             // Exactly the two stages a file has: both go to the (held) disk, none is waited for.
-            uploads.write(s, new ByteArrayInputStream(bytes, 0, 8 << 20), 8 << 20);
-            uploads.recordProgress(s);
+            s.readFrom(new ByteArrayInputStream(bytes, 0, 8 << 20), 8 << 20);
+            s.recordProgress();
             long recorded = new UploadIndex(kv).get(s.id()).offset();
             assertEquals(0, recorded, "the disk has written nothing yet, so nothing is recorded");
             assertEquals(0, Files.size(layout.upload(s.id())));
 
             disk.release(); // the disk writes what it was given (two full 4 MiB stages)
-            uploads.write(s, new ByteArrayInputStream(bytes, 8 << 20, 16 << 20), 16 << 20);
-            uploads.recordProgress(s);
+            s.readFrom(new ByteArrayInputStream(bytes, 8 << 20, 16 << 20), 16 << 20);
+            s.recordProgress();
             recorded = new UploadIndex(kv).get(s.id()).offset();
             long onFile = Files.size(layout.upload(s.id()));
             assertTrue(recorded >= 8 << 20 && recorded <= onFile,
@@ -58,9 +58,9 @@ class UploadProgressTest {
             assertTrue(java.util.Arrays.equals(java.util.Arrays.copyOf(bytes, (int) recorded), head),
                     "the recorded bytes are the ones sent");
 
-            uploads.acknowledge(s);
+            s.acknowledge();
             assertEquals(bytes.length, new UploadIndex(kv).get(s.id()).offset(), "an acknowledgement drains the file");
-            uploads.release(s);
+            s.close();
         } finally {
             disk.release();
         }

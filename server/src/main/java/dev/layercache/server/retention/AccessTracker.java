@@ -1,10 +1,9 @@
-package dev.layercache.server.lifecycle;
+package dev.layercache.server.retention;
 
 import dev.layercache.server.core.Digest;
+import dev.layercache.server.core.Root;
+import dev.layercache.server.metadata.AccessIndex;
 import dev.layercache.server.metadata.KeyValueStore;
-import dev.layercache.server.metadata.Keys;
-import dev.layercache.server.metadata.Table;
-import java.nio.ByteBuffer;
 import java.time.Clock;
 import java.util.HashMap;
 import java.util.List;
@@ -18,15 +17,14 @@ import java.util.concurrent.ConcurrentHashMap;
  * calls it each run and at shutdown; a crash loses at most the uses since the last flush, which
  * only makes those roots look a little older). Blobs that clients asked about are remembered in
  * memory only: that is what protects a blob a client was just told exists from collection.
- *
- * <p>Stored values are milliseconds since the epoch; stores written before were kept to the
- * minute, and such a value (below 10^9) is read as minutes.
+ * The records are {@link AccessIndex}'s.
  */
 public final class AccessTracker {
     /** Past this many remembered roots the memory is cleared (a flush has written what mattered). */
     private static final int MAX_REMEMBERED = 1_000_000;
 
     private final KeyValueStore kv;
+    private final AccessIndex uses;
     private final Clock clock;
     private final Map<Root, Long> known = new ConcurrentHashMap<>();
     private final Map<Root, Long> dirty = new ConcurrentHashMap<>();
@@ -38,6 +36,7 @@ public final class AccessTracker {
     /** Blob uses protect blobs for {@code gcGrace}; they are recorded often enough to matter within it. */
     public AccessTracker(KeyValueStore kv, Clock clock, java.time.Duration gcGrace) {
         this.kv = kv;
+        this.uses = new AccessIndex(kv);
         this.clock = clock;
         this.seenResolutionMillis = Math.min(60_000, gcGrace.toMillis() / 4);
     }
@@ -87,7 +86,7 @@ public final class AccessTracker {
         for (Root root : List.copyOf(dirty.keySet())) {
             Long millis = dirty.remove(root);
             if (millis != null) {
-                batch.put(Table.ACCESS, key(root), ByteBuffer.allocate(8).putLong(millis).array());
+                uses.put(batch, root, millis);
             }
         }
         batch.commit(false);
@@ -98,48 +97,20 @@ public final class AccessTracker {
 
     /** Every recorded last use in milliseconds since the epoch, by root (flush first for the latest). */
     public Map<Root, Long> lastUses() {
-        Map<Root, Long> uses = new HashMap<>();
-        kv.forEach(Table.ACCESS, e -> {
-            Root root = rootOf(e.key());
-            if (root != null && e.value().length == 8) {
-                uses.put(root, millis(ByteBuffer.wrap(e.value()).getLong(0)));
-            }
-        });
-        return uses;
-    }
-
-    /** A stored use in milliseconds: values from before milliseconds were kept are minutes. */
-    static long millis(long stored) {
-        return stored < 1_000_000_000L ? stored * 60_000 : stored;
-    }
-
-    /** The root an ACCESS key names, or null for a key this version cannot read. */
-    static Root rootOf(byte[] key) {
-        String[] parts = Keys.string(key).split("\0", 3);
-        if (parts.length != 3) {
-            return null;
-        }
-        for (Root.Kind kind : Root.Kind.values()) {
-            if (kind.name().equals(parts[0])) {
-                return new Root(kind, parts[1], parts[2]);
-            }
-        }
-        return null;
+        Map<Root, Long> out = new HashMap<>();
+        uses.forEach(out::put);
+        return out;
     }
 
     /** Drops the record of a root that is gone. */
     public void forget(KeyValueStore.Batch batch, Root root) {
         known.remove(root);
         dirty.remove(root);
-        batch.delete(Table.ACCESS, key(root));
+        uses.delete(batch, root);
     }
 
     /** Now, in milliseconds since the epoch: the unit of every last use. */
     public long now() {
         return clock.millis();
-    }
-
-    private static byte[] key(Root root) {
-        return Keys.of(root.kind().name(), root.repository(), root.name());
     }
 }

@@ -1,4 +1,4 @@
-package dev.layercache.server.lifecycle;
+package dev.layercache.server.core;
 
 /**
  * What keeps blobs alive: a tag, a cache entry, or a manifest that no tag or index references.

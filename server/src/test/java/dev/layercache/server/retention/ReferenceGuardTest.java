@@ -1,4 +1,4 @@
-package dev.layercache.server.lifecycle;
+package dev.layercache.server.retention;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

@@ -1,4 +1,4 @@
-package dev.layercache.server;
+package dev.layercache.server.concurrent;
 
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.IoHandlerFactory;

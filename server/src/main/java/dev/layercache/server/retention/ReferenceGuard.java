@@ -1,4 +1,4 @@
-package dev.layercache.server.lifecycle;
+package dev.layercache.server.retention;
 
 import dev.layercache.server.core.Digest;
 import java.util.Collection;

@@ -1,0 +1,259 @@
+package dev.layercache.server.registry;
+
+import dev.layercache.server.concurrent.WriteBehind;
+import dev.layercache.server.core.Digest;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.util.concurrent.Executor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * An upload's bytes under {@code uploads/}: the file, the running SHA-256 of what it holds, and
+ * a mark to return to when the request adding bytes fails.
+ *
+ * <p>The file is open only while a request works on it ({@link #open}, {@link #park}): a parked
+ * file holds no descriptor and no staging buffer, only its path, its size and its hash state, so
+ * that the sessions nobody continues (cancelled CI jobs leave them all the time) cost a few
+ * hundred bytes each. After a restart the hash is gone; it is rebuilt from the file when a
+ * request next opens it.
+ *
+ * <p>Bytes are hashed on the caller's thread and written behind it ({@link WriteBehind}), so that
+ * a verified upload costs the slower of hashing and writing, not their sum. One thread at a time.
+ */
+final class UploadFile {
+    private static final Logger log = LoggerFactory.getLogger(UploadFile.class);
+
+    /**
+     * Per thread, the array that bytes pass through on their way to the hash and the file: small
+     * enough to stay in the core's cache between the two, large enough for few calls.
+     */
+    private static final ThreadLocal<byte[]> SCRATCH = ThreadLocal.withInitial(() -> new byte[256 << 10]);
+
+    private final Path path;
+    /** Runs the file writes. */
+    private final Executor disk;
+    /** Open only while a request works on the file; null when parked. */
+    private FileChannel channel;
+    /** Writes to {@link #channel} behind the hashing caller; drained before anything reads the file. Null when parked. */
+    private WriteBehind writer;
+    /** Hash of bytes [0, size); null after a restart until the file is hashed again. */
+    private MessageDigest sha256;
+    /** Bytes written (acknowledged, or being added by the current request). */
+    private volatile long size;
+
+    // Where the file stood at the last acknowledgement; markHash null when nothing was written since.
+    private long markSize;
+    private MessageDigest markHash;
+
+    private UploadFile(Path path, Executor disk, long size, MessageDigest sha256) {
+        this.path = path;
+        this.disk = disk;
+        this.size = size;
+        this.sha256 = sha256;
+    }
+
+    /** The file of a new upload, at {@code path}: empty once {@link #create}d. */
+    static UploadFile empty(Path path, Executor disk) {
+        return new UploadFile(path, disk, 0, Digest.Algorithm.SHA256.newMessageDigest());
+    }
+
+    /** A file left by an earlier request or an earlier process, good up to {@code size}; parked. */
+    static UploadFile existing(Path path, long size, Executor disk) {
+        return new UploadFile(path, disk, size, null);
+    }
+
+    /** Creates the empty file; it is opened only when a request writes to it. */
+    void create() throws IOException {
+        Files.createFile(path);
+    }
+
+    Path path() {
+        return path;
+    }
+
+    long size() {
+        return size;
+    }
+
+    /** Bytes at the start of the file that the disk already has: safe to record without waiting. */
+    long onFile() {
+        return writer == null ? size : Math.min(writer.onFile(), size);
+    }
+
+    /**
+     * Opens a parked file, cutting it back to {@link #size} (a request that died may have left
+     * more), and its writer: direct I/O where the file system has it (see {@link WriteBehind}),
+     * buffered otherwise. Rebuilds the hash if a restart lost it.
+     */
+    private void open() throws IOException {
+        if (channel == null) {
+            FileChannel opened = FileChannel.open(path, StandardOpenOption.WRITE, StandardOpenOption.READ);
+            try {
+                if (opened.size() != size) {
+                    opened.truncate(size);
+                }
+                writer = WriteBehind.open(path, opened, size, disk);
+                channel = opened;
+            } catch (IOException | RuntimeException e) {
+                opened.close();
+                throw e;
+            }
+        }
+        if (sha256 == null) {
+            MessageDigest md = Digest.Algorithm.SHA256.newMessageDigest();
+            hashRange(channel, size, md);
+            sha256 = md;
+        }
+    }
+
+    /** Closes the file and gives its buffers back: nothing is held between requests. */
+    void park() {
+        if (writer != null) {
+            writer.settle();
+            writer.close();
+            writer = null;
+        }
+        if (channel != null) {
+            try {
+                channel.close();
+            } catch (IOException e) {
+                log.debug("closing upload file {}", path.getFileName(), e);
+            }
+            channel = null;
+        }
+    }
+
+    /** Parks the file and removes it. */
+    void delete() {
+        park();
+        try {
+            Files.deleteIfExists(path);
+        } catch (IOException e) {
+            log.warn("cannot remove upload file {}", path.getFileName(), e);
+        }
+    }
+
+    /** Opens the file for bytes that may have to be taken back: marks where it stands first. */
+    private void beginWrite() throws IOException {
+        open();
+        if (markHash == null) {
+            markSize = size;
+            markHash = cloneDigest(sha256);
+        }
+    }
+
+    /**
+     * Appends {@code bytes}: to the hash, and to the file soon after (in order, on the disk pool).
+     * The bytes are copied before this returns, so the caller may reuse the buffer at once. A
+     * write failure surfaces here or at the next call.
+     */
+    void write(ByteBuffer bytes) throws IOException {
+        beginWrite();
+        if (bytes.hasArray()) {
+            sha256.update(bytes.array(), bytes.arrayOffset() + bytes.position(), bytes.remaining());
+            writer.write(bytes, size);
+            size += bytes.remaining();
+            return;
+        }
+        // Direct bytes (from the network) reach the SHA-256 intrinsic only as an array: copy them
+        // a piece at a time into a cache-sized array, and stage them for the file from there.
+        byte[] scratch = SCRATCH.get();
+        ByteBuffer view = bytes.duplicate();
+        while (view.hasRemaining()) {
+            int n = Math.min(scratch.length, view.remaining());
+            view.get(scratch, 0, n);
+            append(scratch, n);
+        }
+    }
+
+    /** Appends the next {@code length} bytes of {@code in}, as {@link #write}; {@code in} ending sooner is an {@link EOFException}. */
+    void readFrom(InputStream in, long length) throws IOException {
+        beginWrite();
+        byte[] scratch = SCRATCH.get();
+        long left = length;
+        while (left > 0) {
+            int n = in.readNBytes(scratch, 0, (int) Math.min(scratch.length, left));
+            if (n == 0) {
+                throw new EOFException((length - left) + " of " + length + " bytes arrived");
+            }
+            append(scratch, n);
+            left -= n;
+        }
+    }
+
+    private void append(byte[] bytes, int n) throws IOException {
+        sha256.update(bytes, 0, n);
+        writer.write(ByteBuffer.wrap(bytes, 0, n), size);
+        size += n;
+    }
+
+    /** Waits until every byte written is in the file; they become what a rollback returns to. */
+    void acknowledge() throws IOException {
+        if (writer != null) { // null when nothing has been written since the file was opened
+            writer.drain();
+        }
+        markHash = null;
+    }
+
+    /** Returns the file and its hash to where the last acknowledgement left them. */
+    void rollback() throws IOException {
+        if (markHash == null) {
+            return;
+        }
+        writer.settle();
+        channel.truncate(markSize);
+        writer.truncated(markSize);
+        size = markSize;
+        sha256 = markHash;
+        markHash = null;
+    }
+
+    /** The digest of all the bytes written, once they are all in the file. */
+    Digest digest(Digest.Algorithm algorithm) throws IOException {
+        open();
+        writer.drain();
+        if (algorithm == Digest.Algorithm.SHA256) {
+            return Digest.of(Digest.Algorithm.SHA256, cloneDigest(sha256).digest());
+        }
+        MessageDigest md = algorithm.newMessageDigest();
+        hashRange(channel, size, md);
+        return Digest.of(algorithm, md.digest());
+    }
+
+    /** Makes the bytes durable: before the file is renamed into the store, so that the name never points at missing bytes. */
+    void force() throws IOException {
+        open();
+        channel.force(true);
+    }
+
+    private static void hashRange(FileChannel ch, long length, MessageDigest md) throws IOException {
+        ByteBuffer buf = ByteBuffer.allocate(1 << 16);
+        long pos = 0;
+        while (pos < length) {
+            buf.clear().limit((int) Math.min(buf.capacity(), length - pos));
+            int n = ch.read(buf, pos);
+            if (n < 0) {
+                throw new IOException("upload file shorter than recorded");
+            }
+            buf.flip();
+            md.update(buf);
+            pos += n;
+        }
+    }
+
+    private static MessageDigest cloneDigest(MessageDigest md) {
+        try {
+            return (MessageDigest) md.clone();
+        } catch (CloneNotSupportedException e) {
+            throw new IllegalStateException("SHA-256 state cannot be checkpointed", e);
+        }
+    }
+}
