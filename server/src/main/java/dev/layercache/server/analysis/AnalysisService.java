@@ -1,6 +1,5 @@
 package dev.layercache.server.analysis;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -372,30 +371,23 @@ public final class AnalysisService {
             if (!allowed.computeIfAbsent(repo, readable::test)) {
                 return;
             }
-            JsonNode root;
+            Manifest root;
             try {
-                root = json.readTree(m.content());
-            } catch (IOException | RuntimeException unreadable) {
+                root = parse(m);
+            } catch (RuntimeException unreadable) {
                 return;
             }
-            List<JsonNode> ls = new ArrayList<>();
-            root.path("layers").forEach(ls::add);
-            if (isBuildKitCacheIndex(root)) {
-                root.path("manifests").forEach(d -> {
-                    if (!MediaTypes.BUILDKIT_CACHE_CONFIG.equals(d.path("mediaType").asText())) {
-                        ls.add(d);
-                    }
-                });
-            }
+            List<Descriptor> ls = root instanceof ImageManifest image ? image.layers()
+                    : BuildKitCache.of(root).map(BuildKitCache::layers).orElse(List.of());
             if (ls.isEmpty()) {
                 return;
             }
             counts[0]++;
             RepoUse use = repos.computeIfAbsent(repo, r -> new RepoUse());
             use.manifests++;
-            for (JsonNode d : ls) {
-                String digest = d.path("digest").asText();
-                long size = Math.max(0, d.path("size").asLong(0));
+            for (Descriptor d : ls) {
+                String digest = d.digest().toString();
+                long size = Math.max(0, d.size());
                 counts[1] += size;
                 use.logical += size;
                 use.layers.add(digest);
@@ -466,16 +458,6 @@ public final class AnalysisService {
 
     private Manifest parse(StoredManifest m) {
         return parser.parseStored(m.mediaType(), m.content());
-    }
-
-    /** The BuildKit cache index test of the sharing scan, which reads manifests as trees. */
-    private static boolean isBuildKitCacheIndex(JsonNode root) {
-        for (JsonNode d : root.path("manifests")) {
-            if (MediaTypes.BUILDKIT_CACHE_CONFIG.equals(d.path("mediaType").asText())) {
-                return true;
-            }
-        }
-        return false;
     }
 
     /** Layer media types that hold a tar (plain or compressed); an empty type is tried too. */
