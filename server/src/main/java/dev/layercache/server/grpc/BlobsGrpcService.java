@@ -20,10 +20,7 @@ import dev.layercache.api.v1.WriteBlobResponse;
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.RegistryException;
 import dev.layercache.server.core.RepositoryName;
-import dev.layercache.server.metrics.CacheMetrics;
-import dev.layercache.server.metrics.SavedReason;
 import dev.layercache.server.metrics.Surface;
-import dev.layercache.server.metrics.UploadOutcome;
 import dev.layercache.server.registry.BlobLookup;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.Upload;
@@ -57,18 +54,13 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
 
     private final BlobService blobs;
     private final UploadService uploads;
-    private final CacheMetrics metrics;
-    /**
-     * Where lookups are counted. Bytes go to {@link #metrics} directly, and so do blobs found
-     * present before any upload began; an upload counts its own end (see {@link Upload}).
-     */
-    private final GrpcMetrics lookups;
+    /** What is counted, and how: lookups, bytes, blobs found present (an upload counts its own end). */
+    private final GrpcMetrics metrics;
 
-    BlobsGrpcService(BlobService blobs, UploadService uploads, CacheMetrics metrics, GrpcMetrics lookups) {
+    BlobsGrpcService(BlobService blobs, UploadService uploads, GrpcMetrics metrics) {
         this.blobs = blobs;
         this.uploads = uploads;
         this.metrics = metrics;
-        this.lookups = lookups;
     }
 
     @Override
@@ -83,7 +75,7 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
             }
             for (Digest d : digests) {
                 BlobLookup lookup = blobs.lookup(ns, d);
-                lookups.blob(ns, lookup);
+                metrics.blob(ns, lookup);
                 if (!lookup.outcome().hit()) {
                     out.addMissing(d.toString());
                 }
@@ -185,7 +177,7 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
                     }
                     call.onNext(msg.build());
                     position += n;
-                    metrics.served(Surface.GRPC, namespace, n);
+                    metrics.served(namespace, n);
                 }
                 if (position >= end && !first) {
                     close();
@@ -275,7 +267,7 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
                 Args.check(total <= MAX_BATCH_BYTES, "digests",
                         "the blobs add up to more than " + MAX_BATCH_BYTES + " bytes; use ReadBlob");
                 out.addBlobs(item.setData(read(ns, d)).setStatus(status(Status.Code.OK, "")));
-                metrics.served(Surface.GRPC, ns.toString(), size);
+                metrics.served(ns.toString(), size);
             }
             return out.build();
         });
@@ -301,9 +293,9 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
     }
 
     private com.google.rpc.Status store(RepositoryName ns, Digest d, ByteString data) throws IOException {
-        metrics.received(Surface.GRPC, ns.toString(), data.size());
+        metrics.received(ns.toString(), data.size());
         if (blobs.isLinked(ns, d)) {
-            metrics.upload(Surface.GRPC, UploadOutcome.ALREADY_PRESENT);
+            metrics.alreadyPresent(ns.toString(), 0); // the bytes came anyway: nothing saved
             return status(Status.Code.OK, "already present");
         }
         Upload upload = uploads.start(Surface.GRPC, ns, Args.caller(), Args.client(), false);

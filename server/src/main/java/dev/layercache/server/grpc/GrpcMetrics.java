@@ -8,12 +8,15 @@ import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.metrics.LookupKind;
 import dev.layercache.server.metrics.SavedReason;
 import dev.layercache.server.metrics.Surface;
+import dev.layercache.server.metrics.UploadOutcome;
 import dev.layercache.server.registry.BlobLookup;
 
 /**
- * The gRPC surface's recorder: the services hand it what a domain call came to, and it alone
+ * The gRPC surface's recorder: the services hand it what a domain call came to (a lookup's
+ * outcome, bytes sent or received, a blob found present before any upload began), and it alone
  * turns that into meters, as {@code http.RequestMetrics} does for the OCI surface
- * (docs/metrics.md, "What counts as a lookup"). Latency is {@link MetricsInterceptor}'s.
+ * (docs/metrics.md, "What counts as a lookup"). Latency is {@link MetricsInterceptor}'s, and an
+ * upload counts its own end ({@code registry.Upload}, from what its commit did).
  */
 final class GrpcMetrics {
     private final CacheMetrics metrics;
@@ -47,6 +50,28 @@ final class GrpcMetrics {
         metrics.lookup(Surface.GRPC, LookupKind.BLOB, namespace, hit);
         if (hit) {
             metrics.saved(Surface.GRPC, SavedReason.FIND_MISSING, namespace, lookup.size());
+        }
+    }
+
+    /** Blob bytes sent to a client of {@code namespace} (ReadBlob, BatchReadBlobs). */
+    void served(String namespace, long bytes) {
+        metrics.served(Surface.GRPC, namespace, bytes);
+    }
+
+    /** Blob bytes received from a client of {@code namespace} (WriteBlob, BatchUpdateBlobs). */
+    void received(String namespace, long bytes) {
+        metrics.received(Surface.GRPC, namespace, bytes);
+    }
+
+    /**
+     * A blob the client offered that {@code namespace} already held, answered before any upload
+     * began: an upload that ended already present, and (when the client had not sent the bytes
+     * yet, as a WriteBlob header) {@code savedBytes} it need not send; 0 when they came anyway.
+     */
+    void alreadyPresent(String namespace, long savedBytes) {
+        metrics.upload(Surface.GRPC, UploadOutcome.ALREADY_PRESENT);
+        if (savedBytes > 0) {
+            metrics.saved(Surface.GRPC, SavedReason.ALREADY_PRESENT, namespace, savedBytes);
         }
     }
 }

@@ -26,7 +26,7 @@ public final class GrpcServices {
         Services node = b.services;
         GrpcMetrics recorder = new GrpcMetrics(b.metrics);
         this.services = List.of(new EntryCacheGrpcService(node.served().entries(), recorder),
-                new BlobsGrpcService(node.served().blobs(), node.uploads(), b.metrics, recorder).binding(),
+                new BlobsGrpcService(node.served().blobs(), node.uploads(), recorder).binding(),
                 new ManifestsGrpcService(node.served().manifests(), b.maxManifestBytes));
         this.access = b.access;
         this.rates = b.rates;

@@ -6,10 +6,7 @@ import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.ErrorCode;
 import dev.layercache.server.core.RegistryException;
 import dev.layercache.server.core.RepositoryName;
-import dev.layercache.server.metrics.CacheMetrics;
-import dev.layercache.server.metrics.SavedReason;
 import dev.layercache.server.metrics.Surface;
-import dev.layercache.server.metrics.UploadOutcome;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.Upload;
 import dev.layercache.server.registry.UploadService;
@@ -44,7 +41,7 @@ final class WriteBlobStream implements StreamObserver<WriteChunk> {
     private final ServerCallStreamObserver<WriteBlobResponse> observer;
     private final BlobService blobs;
     private final UploadService uploads;
-    private final CacheMetrics metrics;
+    private final GrpcMetrics metrics;
     private RepositoryName ns;
     private Digest digest;
     private long size;
@@ -55,7 +52,7 @@ final class WriteBlobStream implements StreamObserver<WriteChunk> {
     private boolean finished;
 
     WriteBlobStream(StreamObserver<WriteBlobResponse> observer, BlobService blobs, UploadService uploads,
-                    CacheMetrics metrics) {
+                    GrpcMetrics metrics) {
         this.observer = (ServerCallStreamObserver<WriteBlobResponse>) observer;
         this.blobs = blobs;
         this.uploads = uploads;
@@ -88,7 +85,7 @@ final class WriteBlobStream implements StreamObserver<WriteChunk> {
                     throw new FieldException("data", "data: more bytes than the declared size " + size);
                 }
                 upload.readFrom(msg.data(), n);
-                metrics.received(Surface.GRPC, ns.toString(), n);
+                metrics.received(ns.toString(), n);
                 if (upload.size() - recorded >= RECORD_EVERY) {
                     // Now and then, so that a resumed upload loses little after a crash.
                     upload.recordProgress();
@@ -117,8 +114,7 @@ final class WriteBlobStream implements StreamObserver<WriteChunk> {
         uploads.checkSize(size);
         long stored = blobs.sizeIfLinked(ns, digest);
         if (stored >= 0) {
-            metrics.upload(Surface.GRPC, UploadOutcome.ALREADY_PRESENT);
-            metrics.saved(Surface.GRPC, SavedReason.ALREADY_PRESENT, ns.toString(), stored);
+            metrics.alreadyPresent(ns.toString(), stored);
             finished = true;
             observer.onNext(WriteBlobResponse.newBuilder().setCommittedSize(stored).setAlreadyExisted(true).build());
             observer.onCompleted();

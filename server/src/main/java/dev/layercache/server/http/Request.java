@@ -16,6 +16,8 @@ public final class Request {
     private ByteBuf body;
     private dev.layercache.server.auth.Identity identity = dev.layercache.server.auth.Identity.ANONYMOUS;
     private String remoteAddress = "unknown";
+    /** Bytes of a blob a mount made visible: set by the handler, counted by {@link RequestMetrics}. */
+    private volatile long mountedBytes = -1;
 
     Request(HttpMethod method, Route route, HttpHeaders headers, QueryStringDecoder query) {
         this.method = method;
@@ -88,5 +90,18 @@ public final class Request {
 
     void body(ByteBuf body) {
         this.body = body;
+    }
+
+    /**
+     * What a mount came to, for the recorder: handlers say what happened and count nothing
+     * ({@link RequestMetrics}).
+     */
+    void mounted(long bytes) {
+        this.mountedBytes = bytes;
+    }
+
+    /** The size of the blob this request mounted, or -1 when it mounted none. */
+    long mountedBytes() {
+        return mountedBytes;
     }
 }

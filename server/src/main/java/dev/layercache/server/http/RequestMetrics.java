@@ -18,7 +18,8 @@ import java.util.function.BiPredicate;
  * handlers count no lookup themselves (as {@code grpc.GrpcMetrics} does for the gRPC surface,
  * from the domain's outcomes): a manifest or blob {@code GET}/{@code HEAD} answered 200 (or 206) is
  * a hit, 404 a miss (docs/metrics.md, "What counts as a lookup"); a miss on a tag the repository held and
- * lost is also a capacity miss. Requests refused with 401, 403 or 429 count only in the latency
+ * lost is also a capacity miss; a mount's blob, which the handler names on the request
+ * ({@link Request#mountedBytes}), is bytes the client need not send. Requests refused with 401, 403 or 429 count only in the latency
  * histogram, and a miss in a repository that may not exist takes no namespace label of its own
  * (see {@link CacheMetrics#missedNamespace}).
  */
@@ -101,7 +102,14 @@ public final class RequestMetrics implements RequestListener {
                     }
                 }
             }
-            case UPLOADS, UPLOAD -> received(repository, status, bytesReceived);
+            case UPLOADS -> {
+                received(repository, status, bytesReceived);
+                long mounted = request.mountedBytes();
+                if (status == 201 && mounted > 0) {
+                    metrics.saved(Surface.OCI, SavedReason.MOUNT, repository, mounted);
+                }
+            }
+            case UPLOAD -> received(repository, status, bytesReceived);
             default -> {
                 // no lookups or blob bytes elsewhere
             }

@@ -45,7 +45,7 @@ final class Routes {
         ManifestService manifests = services.served().manifests();
         BaseHandler base = new BaseHandler(ready);
         BlobHandler blob = new BlobHandler(blobs);
-        UploadHandler upload = new UploadHandler(services.uploads(), blobs, metrics, access);
+        UploadHandler upload = new UploadHandler(services.uploads(), blobs, access);
         ObservabilityHandler observability = new ObservabilityHandler(metrics, json, access);
         StoreHandler store = new StoreHandler(services.lifecycle(), json);
         ManifestHandler manifest = new ManifestHandler(manifests);

@@ -4,8 +4,6 @@ import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.ErrorCode;
 import dev.layercache.server.core.RegistryException;
 import dev.layercache.server.core.RepositoryName;
-import dev.layercache.server.metrics.CacheMetrics;
-import dev.layercache.server.metrics.SavedReason;
 import dev.layercache.server.metrics.Surface;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.Upload;
@@ -25,16 +23,12 @@ import java.nio.ByteBuffer;
 final class UploadHandler {
     private final UploadService uploads;
     private final BlobService blobs;
-    private final CacheMetrics metrics;
-
     private final dev.layercache.server.auth.AccessControl access;
 
-    UploadHandler(UploadService uploads, BlobService blobs, CacheMetrics metrics,
-                  dev.layercache.server.auth.AccessControl access) {
+    UploadHandler(UploadService uploads, BlobService blobs, dev.layercache.server.auth.AccessControl access) {
         this.access = access;
         this.uploads = uploads;
         this.blobs = blobs;
-        this.metrics = metrics;
     }
 
     /** POST: mount, monolithic upload, or a new session. */
@@ -50,7 +44,7 @@ final class UploadHandler {
             boolean mayMount = source == null ? !access.enabled()
                     : access.allows(request.identity(), dev.layercache.server.auth.Action.READ, source.toString());
             if (mayMount && blobs.mount(repo, digest, source)) {
-                metrics.saved(Surface.OCI, SavedReason.MOUNT, repo.toString(), blobs.stat(repo, digest));
+                request.mounted(blobs.stat(repo, digest)); // bytes the client need not send: RequestMetrics counts them
                 return noBody(created(repo, digest));
             }
             // Not visible to mount: the spec says fall back to an ordinary upload session.

@@ -90,6 +90,20 @@ class GrpcMetricsTest {
     }
 
     @Test
+    void aBlobFoundPresentIsAnUploadAlreadyPresentAndSavesOnlyBytesNotSent() {
+        recorder.alreadyPresent(NS.toString(), 3000); // a WriteBlob header: the bytes need not come
+        recorder.alreadyPresent(NS.toString(), 0);    // BatchUpdateBlobs: they came anyway
+        recorder.received(NS.toString(), 10);
+        recorder.served(NS.toString(), 20);
+
+        PrometheusText p = scrape();
+        assertEquals(2, p.value("layercache_uploads_total", "surface", "grpc", "outcome", "already_present"));
+        assertEquals(3000, p.value("layercache_saved_bytes_total", "surface", "grpc", "reason", "already_present"));
+        assertEquals(10, p.value("layercache_received_bytes_total", "surface", "grpc"));
+        assertEquals(20, p.value("layercache_served_bytes_total", "surface", "grpc"));
+    }
+
+    @Test
     void aDisabledNodeCountsNothing() {
         try (CacheMetrics off = CacheMetrics.disabled()) {
             GrpcMetrics quiet = new GrpcMetrics(off);

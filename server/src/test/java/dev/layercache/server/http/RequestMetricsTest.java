@@ -99,6 +99,21 @@ class RequestMetricsTest {
         assertEquals(1000, window().receivedBytes());
     }
 
+    @Test
+    void aMountTheHandlerNamedSavesItsBlobAndAFallBackToAnUploadSavesNothing() {
+        String mount = "/v2/team/app/blobs/uploads/?mount=sha256:" + "c".repeat(64) + "&from=team/base";
+        Request mounted = new Request(HttpMethod.POST, Route.of("/v2/team/app/blobs/uploads/"),
+                new DefaultHttpHeaders(), new QueryStringDecoder(mount));
+        mounted.mounted(7000);
+        recorder.onComplete(mounted, 201, 0, 0, 0, 1_000_000);
+        // Not visible to mount: the same request answered 202 with a new session, nothing mounted.
+        complete(HttpMethod.POST, mount, 202, 0, 0, 0);
+
+        PrometheusText p = scrape();
+        assertEquals(7000, p.value("layercache_saved_bytes_total", "surface", "oci", "reason", "mount"));
+        assertEquals(7000, window().savedBytes());
+    }
+
     private void complete(HttpMethod method, String path, int status, long received, long sent, long declared) {
         Request request = new Request(method, Route.of(path), new DefaultHttpHeaders(), new QueryStringDecoder(path));
         recorder.onComplete(request, status, received, sent, declared, 1_000_000);
