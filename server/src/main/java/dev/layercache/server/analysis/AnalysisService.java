@@ -1,6 +1,5 @@
 package dev.layercache.server.analysis;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -10,6 +9,14 @@ import dev.layercache.server.core.MediaTypes;
 import dev.layercache.server.core.Reference;
 import dev.layercache.server.core.RegistryException;
 import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.core.manifest.BuildKitCache;
+import dev.layercache.server.core.manifest.Descriptor;
+import dev.layercache.server.core.manifest.ImageConfig;
+import dev.layercache.server.core.manifest.ImageIndex;
+import dev.layercache.server.core.manifest.ImageManifest;
+import dev.layercache.server.core.manifest.Manifest;
+import dev.layercache.server.core.manifest.ManifestParser;
+import dev.layercache.server.core.manifest.Platform;
 import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.Keys;
 import dev.layercache.server.metadata.ManifestIndex;
@@ -73,6 +80,7 @@ public final class AnalysisService {
     private final KeyValueStore manifestStore;
     private final KeyValueStore cacheStore;
     private final ObjectMapper json;
+    private final ManifestParser parser;
     private final Map<String, byte[]> lru;
     private final ConcurrentHashMap<String, CompletableFuture<byte[]>> running = new ConcurrentHashMap<>();
     private final AtomicLong computed = new AtomicLong();
@@ -90,6 +98,7 @@ public final class AnalysisService {
         this.manifestStore = manifestStore;
         this.cacheStore = cacheStore;
         this.json = json;
+        this.parser = new ManifestParser(json);
         this.lru = java.util.Collections.synchronizedMap(new LinkedHashMap<>(16, 0.75f, true) {
             @Override
             protected boolean removeEldestEntry(Map.Entry<String, byte[]> eldest) {
@@ -110,10 +119,10 @@ public final class AnalysisService {
      */
     public ObjectNode analyze(RepositoryName repo, Reference reference, String platform) {
         StoredManifest m = manifests.get(repo, reference);
-        JsonNode root = parse(m.content());
+        Manifest root = parse(m);
         ObjectNode out;
-        if (root.has("manifests") && !isBuildKitCacheIndex(root)) {
-            out = index(repo, m, root, platform);
+        if (root instanceof ImageIndex index && index.buildKitCacheConfig() == null) {
+            out = index(repo, m, index, platform);
         } else {
             out = cachedOrComputed(repo, m, root);
         }
@@ -124,7 +133,7 @@ public final class AnalysisService {
         return answer;
     }
 
-    private ObjectNode index(RepositoryName repo, StoredManifest m, JsonNode root, String platform) {
+    private ObjectNode index(RepositoryName repo, StoredManifest m, ImageIndex root, String platform) {
         ObjectNode out = json.createObjectNode();
         out.put("manifest_digest", m.digest().toString());
         out.put("media_type", m.mediaType());
@@ -132,16 +141,16 @@ public final class AnalysisService {
         ArrayNode children = out.putArray("manifests");
         boolean allCached = true;
         List<String> platforms = new ArrayList<>();
-        for (JsonNode d : root.path("manifests")) {
-            String p = platformOf(d.path("platform"));
-            platforms.add(p + " " + d.path("digest").asText());
+        for (Descriptor d : root.manifests()) {
+            String p = platformOf(d.platform());
+            platforms.add(p + " " + d.digest());
             if (platform != null && !platform.equals(p)) {
                 continue;
             }
-            Digest child = Digest.parse(d.path("digest").asText());
+            Digest child = d.digest();
             StoredManifest cm = manifests.get(repo, new Reference.ByDigest(child));
-            JsonNode croot = parse(cm.content());
-            if (croot.has("manifests") && !isBuildKitCacheIndex(croot)) {
+            Manifest croot = parse(cm);
+            if (croot instanceof ImageIndex ci && ci.buildKitCacheConfig() == null) {
                 throw new RegistryException(ErrorCode.ANALYSIS_UNSUPPORTED,
                         "index " + m.digest() + " nests index " + child + ": analyse that one by digest");
             }
@@ -164,7 +173,7 @@ public final class AnalysisService {
         return "v" + AnalysisRules.VERSION + "\0";
     }
 
-    private ObjectNode cachedOrComputed(RepositoryName repo, StoredManifest m, JsonNode root) {
+    private ObjectNode cachedOrComputed(RepositoryName repo, StoredManifest m, Manifest root) {
         String key = cacheKeyPrefix() + m.digest();
         byte[] bytes = lru.get(key);
         boolean cached = bytes != null;
@@ -231,46 +240,44 @@ public final class AnalysisService {
         }
     }
 
-    private byte[] compute(RepositoryName repo, StoredManifest m, JsonNode root) {
+    private byte[] compute(RepositoryName repo, StoredManifest m, Manifest root) {
         computed.incrementAndGet();
         String kind;
         String configType;
-        List<JsonNode> layerDescriptors = new ArrayList<>();
+        List<Descriptor> layerDescriptors;
         List<String> instructions;
-        if (isBuildKitCacheIndex(root)) {
+        BuildKitCache cache = BuildKitCache.of(root).orElse(null);
+        if (cache != null) {
             kind = "buildkit-cache";
             configType = MediaTypes.BUILDKIT_CACHE_CONFIG;
-            for (JsonNode d : root.path("manifests")) {
-                if (!MediaTypes.BUILDKIT_CACHE_CONFIG.equals(d.path("mediaType").asText())) {
-                    layerDescriptors.add(d);
-                }
-            }
+            layerDescriptors = cache.layers();
             instructions = List.of();
+        } else if (root instanceof ImageManifest image) {
+            configType = image.config() == null ? null : image.config().mediaType();
+            layerDescriptors = image.layers();
+            kind = image.config() != null ? "image" : "artifact";
+            instructions = image.config() != null ? history(repo, m, image.config()) : List.of();
         } else {
-            configType = root.path("config").path("mediaType").asText(null);
-            root.path("layers").forEach(layerDescriptors::add);
-            if (MediaTypes.BUILDKIT_CACHE_CONFIG.equals(configType)) {
-                kind = "buildkit-cache";
-                instructions = List.of();
-            } else {
-                kind = root.has("config") ? "image" : "artifact";
-                instructions = history(repo, m, root.path("config"));
-            }
+            // An index of images never gets here (analyze() takes its children one by one).
+            kind = "artifact";
+            configType = null;
+            layerDescriptors = List.of();
+            instructions = List.of();
         }
         LayerAnalyzer analyzer = new LayerAnalyzer();
         for (int i = 0; i < layerDescriptors.size(); i++) {
-            JsonNode d = layerDescriptors.get(i);
-            String mediaType = d.path("mediaType").asText("");
-            String digestText = d.path("digest").asText();
-            long size = d.path("size").asLong(-1);
+            Descriptor d = layerDescriptors.get(i);
+            String mediaType = d.mediaType() == null ? "" : d.mediaType();
+            String digestText = d.digest().toString();
+            long size = d.size();
             String instruction = i < instructions.size() ? instructions.get(i) : null;
             LayerAnalyzer.LayerInfo info = new LayerAnalyzer.LayerInfo(digestText, mediaType, size, instruction);
             if (!isFileSystemLayer(mediaType)) {
                 analyzer.skip(info, "not a file-system layer (media type " + mediaType + ")");
                 continue;
             }
-            Digest digest = Digest.parse(digestText);
-            if (d.has("urls") && !blobs.holds(repo, digest)) {
+            Digest digest = d.digest();
+            if (!d.urls().isEmpty() && !blobs.holds(repo, digest)) {
                 analyzer.skip(info, "foreign layer, not stored here");
                 continue;
             }
@@ -300,33 +307,20 @@ public final class AnalysisService {
         }
     }
 
-    /** The {@code created_by} of each history entry that made a layer, in order. */
-    private List<String> history(RepositoryName repo, StoredManifest m, JsonNode configDescriptor) {
-        String text = configDescriptor.path("digest").asText(null);
-        if (text == null || configDescriptor.path("size").asLong(0) > MAX_CONFIG_BYTES) {
+    /** The instruction of each history entry that made a layer, in order (see {@link ImageConfig}). */
+    private List<String> history(RepositoryName repo, StoredManifest m, Descriptor config) {
+        if (config.size() > MAX_CONFIG_BYTES) {
             return List.of();
         }
-        Digest digest = Digest.parse(text);
-        BlobService.OpenBlob blob = open(repo, m, digest, "config");
-        JsonNode config;
+        BlobService.OpenBlob blob = open(repo, m, config.digest(), "config");
+        byte[] bytes;
         try (InputStream in = Channels.newInputStream(blob.channel())) {
-            config = json.readTree(in.readNBytes((int) MAX_CONFIG_BYTES));
+            bytes = in.readNBytes((int) MAX_CONFIG_BYTES);
         } catch (IOException e) {
-            return List.of(); // a config that is not JSON: instructions unknown, layers still analysed
+            return List.of(); // instructions unknown, layers still analysed
         }
-        List<String> out = new ArrayList<>();
-        if (config == null) {
-            return out;
-        }
-        for (JsonNode h : config.path("history")) {
-            if (h.path("empty_layer").asBoolean(false)) {
-                continue;
-            }
-            String by = h.path("created_by").asText("").trim();
-            out.add(by.isEmpty() ? (h.path("comment").asText("").isEmpty() ? "unknown" : h.path("comment").asText())
-                    : by);
-        }
-        return out;
+        // A config that is not JSON: instructions unknown as well.
+        return parser.parseImageConfig(bytes).map(ImageConfig::layerInstructions).orElse(List.of());
     }
 
     private BlobService.OpenBlob open(RepositoryName repo, StoredManifest m, Digest digest, String what) {
@@ -377,30 +371,23 @@ public final class AnalysisService {
             if (!allowed.computeIfAbsent(repo, readable::test)) {
                 return;
             }
-            JsonNode root;
+            Manifest root;
             try {
-                root = json.readTree(m.content());
-            } catch (IOException | RuntimeException unreadable) {
+                root = parse(m);
+            } catch (RuntimeException unreadable) {
                 return;
             }
-            List<JsonNode> ls = new ArrayList<>();
-            root.path("layers").forEach(ls::add);
-            if (isBuildKitCacheIndex(root)) {
-                root.path("manifests").forEach(d -> {
-                    if (!MediaTypes.BUILDKIT_CACHE_CONFIG.equals(d.path("mediaType").asText())) {
-                        ls.add(d);
-                    }
-                });
-            }
+            List<Descriptor> ls = root instanceof ImageManifest image ? image.layers()
+                    : BuildKitCache.of(root).map(BuildKitCache::layers).orElse(List.of());
             if (ls.isEmpty()) {
                 return;
             }
             counts[0]++;
             RepoUse use = repos.computeIfAbsent(repo, r -> new RepoUse());
             use.manifests++;
-            for (JsonNode d : ls) {
-                String digest = d.path("digest").asText();
-                long size = Math.max(0, d.path("size").asLong(0));
+            for (Descriptor d : ls) {
+                String digest = d.digest().toString();
+                long size = Math.max(0, d.size());
                 counts[1] += size;
                 use.logical += size;
                 use.layers.add(digest);
@@ -469,21 +456,8 @@ public final class AnalysisService {
 
     // --- helpers ----------------------------------------------------------------------------------
 
-    private JsonNode parse(byte[] content) {
-        try {
-            return json.readTree(content);
-        } catch (IOException e) {
-            throw new RegistryException(ErrorCode.MANIFEST_INVALID, "stored manifest is not JSON");
-        }
-    }
-
-    private static boolean isBuildKitCacheIndex(JsonNode root) {
-        for (JsonNode d : root.path("manifests")) {
-            if (MediaTypes.BUILDKIT_CACHE_CONFIG.equals(d.path("mediaType").asText())) {
-                return true;
-            }
-        }
-        return false;
+    private Manifest parse(StoredManifest m) {
+        return parser.parseStored(m.mediaType(), m.content());
     }
 
     /** Layer media types that hold a tar (plain or compressed); an empty type is tried too. */
@@ -492,12 +466,7 @@ public final class AnalysisService {
                 || mediaType.endsWith("layer.v1") || MediaTypes.OCTET_STREAM.equals(mediaType);
     }
 
-    private static String platformOf(JsonNode p) {
-        if (p.isMissingNode() || p.isNull()) {
-            return "unknown";
-        }
-        String s = p.path("os").asText("?") + "/" + p.path("architecture").asText("?");
-        String variant = p.path("variant").asText("");
-        return variant.isEmpty() ? s : s + "/" + variant;
+    private static String platformOf(Platform p) {
+        return p == null ? "unknown" : p.label();
     }
 }

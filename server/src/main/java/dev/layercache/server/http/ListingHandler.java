@@ -8,6 +8,7 @@ import dev.layercache.server.core.ErrorCode;
 import dev.layercache.server.core.MediaTypes;
 import dev.layercache.server.core.RegistryException;
 import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.core.manifest.Descriptor;
 import dev.layercache.server.registry.ManifestService;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpResponseStatus;
@@ -60,7 +61,19 @@ final class ListingHandler {
         index.put("schemaVersion", 2);
         index.put("mediaType", MediaTypes.OCI_INDEX);
         ArrayNode list = index.putArray("manifests");
-        manifests.referrers(repo, subject, artifactType).forEach(list::add);
+        for (Descriptor d : manifests.referrers(repo, subject, artifactType)) {
+            ObjectNode entry = list.addObject();
+            entry.put("mediaType", d.mediaType());
+            entry.put("digest", d.digest().toString());
+            entry.put("size", d.size());
+            if (d.artifactType() != null) {
+                entry.put("artifactType", d.artifactType());
+            }
+            if (!d.annotations().isEmpty()) {
+                ObjectNode annotations = entry.putObject("annotations");
+                d.annotations().forEach(annotations::put);
+            }
+        }
         Response r = Response.json(HttpResponseStatus.OK, json, index, MediaTypes.OCI_INDEX);
         if (artifactType != null) {
             r.header(Headers.OCI_FILTERS_APPLIED, "artifactType");

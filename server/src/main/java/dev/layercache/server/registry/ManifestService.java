@@ -1,19 +1,18 @@
 package dev.layercache.server.registry;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.ObjectReader;
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.ErrorCode;
 import dev.layercache.server.core.MediaTypes;
 import dev.layercache.server.core.Reference;
 import dev.layercache.server.core.RegistryException;
 import dev.layercache.server.core.RepositoryName;
-import dev.layercache.server.retention.AccessTracker;
-import dev.layercache.server.retention.ReferenceGuard;
 import dev.layercache.server.core.Root;
+import dev.layercache.server.core.manifest.Descriptor;
+import dev.layercache.server.core.manifest.ImageIndex;
+import dev.layercache.server.core.manifest.ImageManifest;
+import dev.layercache.server.core.manifest.Manifest;
+import dev.layercache.server.core.manifest.ManifestParser;
 import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.Keys;
 import dev.layercache.server.metadata.ManifestIndex;
@@ -24,6 +23,8 @@ import dev.layercache.server.metadata.RepositoryIndex;
 import dev.layercache.server.metadata.Table;
 import dev.layercache.server.metadata.TagIndex;
 import dev.layercache.server.metadata.TombstoneIndex;
+import dev.layercache.server.retention.AccessTracker;
+import dev.layercache.server.retention.ReferenceGuard;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -37,6 +38,9 @@ import java.util.Set;
  * media type they were pushed with; any media type is accepted. Before a manifest is stored, every
  * blob it references must be readable through the repository (an index's children may be
  * manifests or, as in BuildKit's registry cache, blobs), of the size its descriptor states.
+ *
+ * <p>The JSON is read once per use into typed records by {@link ManifestParser}; what is stored and
+ * served is always the client's bytes, never a serialization of those records.
  */
 public final class ManifestService {
 
@@ -53,12 +57,7 @@ public final class ManifestService {
     private final ReleaseIndex releases;
     private final BlobService blobs;
     private final Clock clock;
-    private final ObjectMapper json;
-    /**
-     * How a pushed manifest is read: no key twice (parsers disagree on which one counts, so such a
-     * document means one thing here and another to a client) and nothing after the object.
-     */
-    private final ObjectReader pushed;
+    private final ManifestParser parser;
 
     private final AccessTracker access;
     private final ReferenceGuard guard;
@@ -76,9 +75,7 @@ public final class ManifestService {
         this.repositories = new RepositoryIndex(kv);
         this.tombstones = new TombstoneIndex(kv);
         this.blobs = blobs;
-        this.json = json;
-        this.pushed = json.reader(DeserializationFeature.FAIL_ON_READING_DUP_TREE_KEY)
-                .with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+        this.parser = new ManifestParser(json);
     }
 
     public PutResult put(RepositoryName repo, Reference reference, String contentType, byte[] content) {
@@ -89,16 +86,15 @@ public final class ManifestService {
             throw new RegistryException(ErrorCode.DIGEST_INVALID,
                     "manifest content has digest " + digest + ", not " + d.digest(), d.digest().toString());
         }
-        JsonNode root = parse(pushed, content);
-        String mediaType = mediaTypeOf(contentType, root);
-        checkSchemaVersion(root, mediaType);
-        Digest subject = descriptorDigest(root.get("subject"), "subject");
+        Manifest manifest = parser.parse(contentType, content);
+        Digest subject = manifest.subject() == null ? null : manifest.subject().digest();
         // Checked and committed under the references' locks: collection cannot take a blob
         // between the check and the commit (see ReferenceGuard).
-        guard.publishing(references(root), () -> {
-            checkReferences(repo, root, mediaType);
+        guard.publishing(manifest.references(), () -> {
+            checkReferences(repo, manifest);
             KeyValueStore.Batch batch = kv.batch();
-            manifests.put(batch, repo, new StoredManifest(digest, mediaType, content));
+            // The bytes as they came: the digest is the client's, and so is every byte of the pull.
+            manifests.put(batch, repo, new StoredManifest(digest, manifest.mediaType(), content));
             if (reference instanceof Reference.ByTag t) {
                 tags.put(batch, repo, t.tag(), digest);
                 tombstones.delete(batch, repo.toString(), t.tag().toString());
@@ -118,35 +114,20 @@ public final class ManifestService {
     }
 
     /**
-     * The digests a manifest refers to (config, layers, blobs, and an index's manifests), without
-     * foreign layers: what must exist for it to be pulled, and what collection must keep.
+     * The digests a stored manifest refers to (see {@link Manifest#references()}): what must exist
+     * for it to be pulled, and what collection must keep. Empty when it cannot be read.
      */
-    public List<Digest> references(JsonNode root) {
-        List<Digest> out = new ArrayList<>();
-        if (root.has("config")) {
-            Digest config = descriptorDigest(root.get("config"), "config");
-            if (config != null) {
-                out.add(config);
-            }
-        }
-        for (String field : new String[] {"layers", "blobs", "manifests"}) {
-            for (JsonNode d : descriptors(root, field)) {
-                Digest digest = descriptorDigest(d, field + "[]");
-                if (digest != null && !isForeign(d)) {
-                    out.add(digest);
-                }
-            }
-        }
-        return out;
-    }
-
-    /** {@link #references(JsonNode)} of a stored manifest; empty when it cannot be read. */
     public List<Digest> references(StoredManifest m) {
         try {
-            return references(parse(m.content()));
+            return parsed(m).references();
         } catch (RegistryException e) {
             return List.of();
         }
+    }
+
+    /** A stored manifest, typed; MANIFEST_INVALID when it cannot be read. */
+    private Manifest parsed(StoredManifest m) {
+        return parser.parseStored(m.mediaType(), m.content());
     }
 
     /** The manifest a reference names; MANIFEST_UNKNOWN when there is none. */
@@ -296,92 +277,22 @@ public final class ManifestService {
      * Descriptors of the manifests in {@code repo} whose subject is {@code subject}, optionally
      * only those of one artifact type. Never fails for an unknown subject: the list is empty.
      */
-    public List<JsonNode> referrers(RepositoryName repo, Digest subject, String artifactType) {
-        List<JsonNode> out = new ArrayList<>();
+    public List<Descriptor> referrers(RepositoryName repo, Digest subject, String artifactType) {
+        List<Descriptor> out = new ArrayList<>();
         for (Digest d : referrers.referrers(repo, subject, 10_000)) {
             StoredManifest m = manifests.get(repo, d);
             if (m == null) {
                 continue;
             }
-            JsonNode root = parse(m.content());
-            String type = text(root, "artifactType");
-            if (type == null && root.path("config").isObject()) {
-                type = text(root.get("config"), "mediaType");
-            }
+            Manifest referrer = parsed(m);
+            String type = referrer.referrerArtifactType();
             if (artifactType != null && !artifactType.equals(type)) {
                 continue;
             }
-            var desc = json.createObjectNode();
-            desc.put("mediaType", m.mediaType());
-            desc.put("digest", m.digest().toString());
-            desc.put("size", m.content().length);
-            if (type != null) {
-                desc.put("artifactType", type);
-            }
-            if (root.path("annotations").isObject()) {
-                desc.set("annotations", root.get("annotations"));
-            }
-            out.add(desc);
+            out.add(new Descriptor(m.mediaType(), m.digest(), m.content().length, List.of(), referrer.annotations(),
+                    null, type));
         }
         return out;
-    }
-
-    private JsonNode parse(byte[] content) {
-        return parse(json.reader(), content);
-    }
-
-    private static JsonNode parse(ObjectReader reader, byte[] content) {
-        JsonNode root;
-        try {
-            root = reader.readTree(content);
-        } catch (JsonProcessingException e) {
-            throw new RegistryException(ErrorCode.MANIFEST_INVALID,
-                    "manifest is not valid JSON: " + e.getOriginalMessage());
-        } catch (java.io.IOException e) {
-            throw new RegistryException(ErrorCode.MANIFEST_INVALID, "manifest is not valid JSON");
-        }
-        if (root == null || !root.isObject()) {
-            throw new RegistryException(ErrorCode.MANIFEST_INVALID, "manifest must be a JSON object");
-        }
-        return root;
-    }
-
-    private static String mediaTypeOf(String contentType, JsonNode root) {
-        String type = mediaTypeAsPushed(contentType, root);
-        if (!MediaTypes.isWellFormed(type)) {
-            throw new RegistryException(ErrorCode.MANIFEST_INVALID, "invalid media type: "
-                    + (type.length() > 80 ? type.substring(0, 77) + "..." : type).replaceAll("\\p{Cntrl}", "?"));
-        }
-        return type;
-    }
-
-    private static String mediaTypeAsPushed(String contentType, JsonNode root) {
-        String declared = text(root, "mediaType");
-        String header = contentType == null ? null : contentType.split(";", 2)[0].trim();
-        if (header != null && !header.isEmpty()) {
-            if (declared != null && !declared.equals(header)) {
-                throw new RegistryException(ErrorCode.MANIFEST_INVALID,
-                        "mediaType " + declared + " does not match Content-Type " + header);
-            }
-            return header;
-        }
-        if (declared != null) {
-            return declared;
-        }
-        if (root.path("schemaVersion").asInt() == 1) {
-            return root.has("signatures") ? MediaTypes.DOCKER_MANIFEST_V1_SIGNED : MediaTypes.DOCKER_MANIFEST_V1;
-        }
-        return root.has("manifests") ? MediaTypes.OCI_INDEX : MediaTypes.OCI_MANIFEST;
-    }
-
-    /** An OCI or Docker v2 manifest or index says schemaVersion 2; one that says anything else is not one. */
-    private static void checkSchemaVersion(JsonNode root, String mediaType) {
-        JsonNode version = root.get("schemaVersion");
-        boolean v2 = mediaType.equals(MediaTypes.OCI_MANIFEST) || mediaType.equals(MediaTypes.OCI_INDEX)
-                || mediaType.equals(MediaTypes.DOCKER_MANIFEST) || mediaType.equals(MediaTypes.DOCKER_MANIFEST_LIST);
-        if (v2 && version != null && !(version.isIntegralNumber() && version.asLong() == 2)) {
-            throw new RegistryException(ErrorCode.MANIFEST_INVALID, "schemaVersion must be 2 for " + mediaType);
-        }
     }
 
     /**
@@ -390,36 +301,29 @@ public final class ManifestService {
      * and a pull of a manifest that lies about it fails only later, on every puller. Collects
      * every blob that is missing, then every size that is wrong, for one clear error.
      */
-    private void checkReferences(RepositoryName repo, JsonNode root, String mediaType) {
+    private void checkReferences(RepositoryName repo, Manifest manifest) {
         Set<Digest> missing = new LinkedHashSet<>();
         List<Map<String, Object>> misstated = new ArrayList<>();
-        if (root.has("config")) {
-            checkBlob(repo, root.get("config"), "config", missing, misstated);
-        }
-        for (String field : new String[] {"layers", "blobs"}) {
-            List<JsonNode> list = descriptors(root, field);
-            for (int i = 0; i < list.size(); i++) {
-                if (!isForeign(list.get(i))) {
-                    checkBlob(repo, list.get(i), field + "[" + i + "]", missing, misstated);
+        if (manifest instanceof ImageManifest image) {
+            if (image.config() != null) {
+                checkBlob(repo, image.config(), "config", missing, misstated);
+            }
+            checkBlobs(repo, image.layers(), "layers", missing, misstated);
+            checkBlobs(repo, image.blobs(), "blobs", missing, misstated);
+        } else if (manifest instanceof ImageIndex index) {
+            for (int i = 0; i < index.manifests().size(); i++) {
+                Descriptor child = index.manifests().get(i);
+                Digest d = child.digest();
+                // A child is a manifest of this repository or, in BuildKit's cache index, a blob: its
+                // size is right if it is right for either.
+                StoredManifest m = manifests.get(repo, d);
+                long manifestSize = m == null ? -1 : m.content().length;
+                long blobSize = blobs.heldSize(repo, d);
+                if (manifestSize < 0 && blobSize < 0) {
+                    missing.add(d);
+                } else if (!statesSize(child, manifestSize) && !statesSize(child, blobSize)) {
+                    misstated.add(misstatement("manifests[" + i + "]", d, child, Math.max(manifestSize, blobSize)));
                 }
-            }
-        }
-        List<JsonNode> children = descriptors(root, "manifests");
-        for (int i = 0; i < children.size(); i++) {
-            JsonNode child = children.get(i);
-            Digest d = descriptorDigest(child, "manifests[]");
-            if (d == null) {
-                continue;
-            }
-            // A child is a manifest of this repository or, in BuildKit's cache index, a blob: its
-            // size is right if it is right for either.
-            StoredManifest m = manifests.get(repo, d);
-            long manifestSize = m == null ? -1 : m.content().length;
-            long blobSize = blobs.heldSize(repo, d);
-            if (manifestSize < 0 && blobSize < 0) {
-                missing.add(d);
-            } else if (!statesSize(child, manifestSize) && !statesSize(child, blobSize)) {
-                misstated.add(misstatement("manifests[" + i + "]", d, child, Math.max(manifestSize, blobSize)));
             }
         }
         if (!missing.isEmpty()) {
@@ -435,91 +339,53 @@ public final class ManifestService {
                     "descriptor size does not match the stored content: " + String.join("; ", what),
                     misstated.size() == 1 ? misstated.get(0) : misstated);
         }
-        if (MediaTypes.isIndex(mediaType) && !root.path("manifests").isArray()) {
+        if (MediaTypes.isIndex(manifest.mediaType()) && !(manifest instanceof ImageIndex)) {
             throw new RegistryException(ErrorCode.MANIFEST_INVALID, "an index needs a manifests array");
         }
     }
 
-    /** A config, layer or blob descriptor: its blob must be held, of the size it states. */
-    private void checkBlob(RepositoryName repo, JsonNode descriptor, String where, Set<Digest> missing,
-                           List<Map<String, Object>> misstated) {
-        Digest d = descriptorDigest(descriptor, where);
-        if (d == null) {
-            return;
+    /** Layers or blobs: each but a non-distributable layer must be held, of the size it states. */
+    private void checkBlobs(RepositoryName repo, List<Descriptor> list, String field, Set<Digest> missing,
+                            List<Map<String, Object>> misstated) {
+        for (int i = 0; i < list.size(); i++) {
+            if (!list.get(i).isNondistributable()) {
+                checkBlob(repo, list.get(i), field + "[" + i + "]", missing, misstated);
+            }
         }
-        long size = blobs.heldSize(repo, d);
+    }
+
+    /** A config, layer or blob descriptor: its blob must be held, of the size it states. */
+    private void checkBlob(RepositoryName repo, Descriptor descriptor, String where, Set<Digest> missing,
+                           List<Map<String, Object>> misstated) {
+        long size = blobs.heldSize(repo, descriptor.digest());
         if (size < 0) {
-            missing.add(d);
+            missing.add(descriptor.digest());
         } else if (!statesSize(descriptor, size)) {
-            misstated.add(misstatement(where, d, descriptor, size));
+            misstated.add(misstatement(where, descriptor.digest(), descriptor, size));
         }
     }
 
     /** True when the descriptor states no size, or states {@code actual} (never true for a negative {@code actual}). */
-    private static boolean statesSize(JsonNode descriptor, long actual) {
-        JsonNode size = descriptor.get("size");
-        return size == null || size.isNull() || (actual >= 0 && size.asLong() == actual);
+    private static boolean statesSize(Descriptor descriptor, long actual) {
+        return !descriptor.statesSize() || (actual >= 0 && descriptor.size() == actual);
     }
 
-    private static Map<String, Object> misstatement(String where, Digest digest, JsonNode descriptor, long stored) {
+    private static Map<String, Object> misstatement(String where, Digest digest, Descriptor descriptor, long stored) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("descriptor", where);
         m.put("digest", digest.toString());
-        m.put("size", descriptor.get("size").asLong());
+        m.put("size", descriptor.size());
         m.put("stored", stored);
         return m;
-    }
-
-    private static List<JsonNode> descriptors(JsonNode root, String field) {
-        JsonNode array = root.get(field);
-        if (array == null || array.isNull()) {
-            return List.of();
-        }
-        if (!array.isArray()) {
-            throw new RegistryException(ErrorCode.MANIFEST_INVALID, field + " must be an array");
-        }
-        List<JsonNode> out = new ArrayList<>(array.size());
-        array.forEach(out::add);
-        return out;
-    }
-
-    /** The digest of a descriptor field, null when the field is absent. */
-    private static Digest descriptorDigest(JsonNode descriptor, String where) {
-        if (descriptor == null || descriptor.isNull()) {
-            return null;
-        }
-        JsonNode digest = descriptor.get("digest");
-        if (!descriptor.isObject() || digest == null || !digest.isTextual()) {
-            throw new RegistryException(ErrorCode.MANIFEST_INVALID, where + " must be a descriptor with a digest");
-        }
-        if (!Digest.isValid(digest.asText())) {
-            throw new RegistryException(ErrorCode.MANIFEST_INVALID, where + " has an invalid digest");
-        }
-        JsonNode size = descriptor.get("size");
-        if (size != null && (!size.canConvertToLong() || size.asLong() < 0)) {
-            throw new RegistryException(ErrorCode.MANIFEST_INVALID, where + " has an invalid size");
-        }
-        return Digest.parse(digest.asText());
-    }
-
-    /** Layers that live elsewhere by design (Windows base layers): not required to be pushed. */
-    private static boolean isForeign(JsonNode descriptor) {
-        String type = text(descriptor, "mediaType");
-        return type != null && (type.contains("foreign") || type.contains("nondistributable"));
     }
 
     /** The subject a manifest names (a referrer: signature, SBOM...), or null. */
     public Digest subjectOf(StoredManifest m) {
         try {
-            JsonNode subject = json.readTree(m.content()).get("subject");
-            return subject == null ? null : descriptorDigest(subject, "subject");
-        } catch (java.io.IOException | RegistryException e) {
+            Descriptor subject = parsed(m).subject();
+            return subject == null ? null : subject.digest();
+        } catch (RegistryException e) {
             return null;
         }
-    }
-
-    private static String text(JsonNode node, String field) {
-        JsonNode v = node.get(field);
-        return v != null && v.isTextual() ? v.asText() : null;
     }
 }
