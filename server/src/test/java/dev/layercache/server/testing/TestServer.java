@@ -11,11 +11,6 @@ import java.time.Clock;
 import java.util.Comparator;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.extension.AfterAllCallback;
-import org.junit.jupiter.api.extension.AfterEachCallback;
-import org.junit.jupiter.api.extension.BeforeAllCallback;
-import org.junit.jupiter.api.extension.BeforeEachCallback;
-import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * A real node in this JVM for tests: real RocksDB and files in a fresh temporary folder, HTTP on
@@ -26,12 +21,11 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * timeout, TLS or a restart, runs on {@link TestServices} (the same services and pipeline, without
  * ports or threads of their own).
  */
-public final class TestServer implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback, AfterEachCallback {
+public final class TestServer extends PerClassOrPerTest {
     private final UnaryOperator<ServerConfig> customize;
     private final Clock clock;
     private Path dataDir;
     private LayerCacheServer server;
-    private boolean perClass;
 
     /** A node with the test defaults ({@link ServerConfig#forTesting}). */
     public TestServer() {
@@ -50,30 +44,6 @@ public final class TestServer implements BeforeAllCallback, AfterAllCallback, Be
     }
 
     @Override
-    public void beforeAll(ExtensionContext context) throws Exception {
-        perClass = true;
-        start();
-    }
-
-    @Override
-    public void afterAll(ExtensionContext context) {
-        stop();
-    }
-
-    @Override
-    public void beforeEach(ExtensionContext context) throws Exception {
-        if (!perClass) {
-            start();
-        }
-    }
-
-    @Override
-    public void afterEach(ExtensionContext context) {
-        if (!perClass) {
-            stop();
-        }
-    }
-
     public void start() throws Exception {
         if (dataDir == null) {
             dataDir = Files.createTempDirectory("layercache-test");
@@ -95,6 +65,7 @@ public final class TestServer implements BeforeAllCallback, AfterAllCallback, Be
         }
     }
 
+    @Override
     public void stop() {
         if (server != null) {
             server.close();

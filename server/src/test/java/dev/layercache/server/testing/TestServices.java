@@ -17,11 +17,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.function.UnaryOperator;
-import org.junit.jupiter.api.extension.AfterAllCallback;
-import org.junit.jupiter.api.extension.AfterEachCallback;
-import org.junit.jupiter.api.extension.BeforeAllCallback;
-import org.junit.jupiter.api.extension.BeforeEachCallback;
-import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * A node's services without its transports, for the middle height of tests: real RocksDB and
@@ -34,11 +29,9 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * <p>Register as a static field with {@code @RegisterExtension} for one set per class, or as an
  * instance field for one per test.
  */
-public final class TestServices implements BeforeAllCallback, AfterAllCallback, BeforeEachCallback,
-        AfterEachCallback {
+public final class TestServices extends PerClassOrPerTest {
     private final UnaryOperator<ServerConfig> customize;
     private final Clock clock;
-    private boolean perClass;
     private Path dataDir;
     private ServerConfig config;
     private CacheMetrics metrics;
@@ -65,32 +58,8 @@ public final class TestServices implements BeforeAllCallback, AfterAllCallback, 
         this.clock = clock;
     }
 
-    @Override
-    public void beforeAll(ExtensionContext context) throws Exception {
-        perClass = true;
-        start();
-    }
-
-    @Override
-    public void afterAll(ExtensionContext context) throws Exception {
-        stop();
-    }
-
-    @Override
-    public void beforeEach(ExtensionContext context) throws Exception {
-        if (!perClass) {
-            start();
-        }
-    }
-
-    @Override
-    public void afterEach(ExtensionContext context) throws Exception {
-        if (!perClass) {
-            stop();
-        }
-    }
-
     /** Opens the stores and builds the services, as a node does before it opens its ports. */
+    @Override
     public void start() throws Exception {
         dataDir = Files.createTempDirectory("layercache-services");
         config = customize.apply(ServerConfig.forTesting(dataDir));
@@ -101,6 +70,8 @@ public final class TestServices implements BeforeAllCallback, AfterAllCallback, 
         services = Services.over(stores).config(config).metrics(metrics).clock(clock).build();
     }
 
+
+    @Override
     public void stop() throws Exception {
         if (grpcChannel != null) {
             grpcChannel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
