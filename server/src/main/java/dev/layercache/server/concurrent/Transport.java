@@ -13,15 +13,28 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The event loops both surfaces share: native epoll where the platform has it, NIO otherwise.
- * One set of threads per core parses and writes bytes; all blocking work runs elsewhere.
+ * They parse and write bytes; all blocking work runs elsewhere.
+ *
+ * <p>{@link #LOOPS_PER_CORE} loops per core, not one: a connection stays on one loop for its life,
+ * and a loop that also carries a transfer's connections spends milliseconds at a time copying its
+ * gigabytes to and from the socket, while a lookup that arrived on the same loop waits in line.
+ * Loops of their own let the kernel's scheduler run the lookup's loop as soon as it wakes, which it
+ * cannot do for work queued inside one thread. Measured with {@code loadtest/event-loops.sh}
+ * (BENCHMARKS.md, "GetEntry while 4 clients move 1 GiB blobs"): with one loop per core, lookups
+ * during transfers took about 1.5 times as long at the p99 as with four and three times as long
+ * at the median, while the transfers moved as much.
  */
 public final class Transport implements AutoCloseable {
+    /** Event loops per core (see the class comment). */
+    static final int LOOPS_PER_CORE = 4;
+
     private final boolean epoll = Epoll.isAvailable();
     private final EventLoopGroup group;
 
     public Transport() {
         IoHandlerFactory io = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
-        group = new MultiThreadIoEventLoopGroup(Math.max(1, Runtime.getRuntime().availableProcessors()), io);
+        group = new MultiThreadIoEventLoopGroup(LOOPS_PER_CORE * Math.max(1, Runtime.getRuntime().availableProcessors()),
+                io);
     }
 
     public EventLoopGroup group() {
