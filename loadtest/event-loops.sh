@@ -20,7 +20,9 @@
 # (2 + 2 x GRPC_ROUNDS x GRPC_DURATION / 4) x BLOB_MIB of disk per node); OUT_DIR=loadtest/results;
 # CLIENT_NICE=10 runs the grpc-transfers client at that nice level (its transfer clients stand for
 # builders on other machines; on one machine they take the cores the node needs); SERVER_JAVA_OPTS
-# are JVM options for the nodes (say -Xlog:gc:file=gc.log:uptime to see the collector's pauses).
+# are JVM options for the nodes (say -Xlog:gc:file=gc.log:uptime to see the collector's pauses);
+# TRANSFERS_ELSEWHERE=1 moves the blobs through a third node, so that the nodes looked up do no
+# transfer work at all: the lookups' tail that is left is the machine's (cores shared), not a node's.
 # Every process it starts is stopped and the folder removed on exit, also after an error or Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -107,8 +109,15 @@ if [ -n "${BEFORE_JAR:-}" ]; then
   start before-grpc "$BEFORE_JAR" 5426 5427
   targets+=(--target "before=127.0.0.1:5427"); node_pids+=("$started")
 fi
-log "grpc-transfers: ${GRPC_ROUNDS} rounds of ${GRPC_DURATION} s per mode, ${BLOB_MIB} MiB blobs"
+transfers_to=()
+if [ -n "${TRANSFERS_ELSEWHERE:-}" ]; then
+  # The floor: the blobs move through a third node, so the nodes looked up do no transfer work.
+  start transfer-sink "$AFTER_JAR" 5428 5429
+  transfers_to=(--transfers-to 127.0.0.1:5429)
+fi
+log "grpc-transfers: ${GRPC_ROUNDS} rounds of ${GRPC_DURATION} s per mode, ${BLOB_MIB} MiB blobs${TRANSFERS_ELSEWHERE:+, moved through another node}"
 ${CLIENT_NICE:+nice -n "$CLIENT_NICE"} java -jar "$LOADTEST_JAR" grpc-transfers "${targets[@]}" --server-pid "$(IFS=,; echo "${node_pids[*]}")" \
-     --rounds "$GRPC_ROUNDS" --duration "$GRPC_DURATION" --blob-mib "$BLOB_MIB" --json "$OUT_DIR/grpc-transfers.json"
+     --rounds "$GRPC_ROUNDS" --duration "$GRPC_DURATION" --blob-mib "$BLOB_MIB" "${transfers_to[@]}" \
+     --json "$OUT_DIR/grpc-transfers.json"
 log "load average after grpc-transfers: $(cut -d' ' -f1-3 /proc/loadavg)"
 fi

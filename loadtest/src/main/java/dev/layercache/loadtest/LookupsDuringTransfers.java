@@ -74,6 +74,11 @@ final class LookupsDuringTransfers implements java.util.concurrent.Callable<Inte
     @Option(names = "--rounds", defaultValue = "3")
     int rounds;
 
+    @Option(names = "--transfers-to", description = "move the blobs through this node instead of the one "
+            + "looked up (HOST:PORT): the lookups' node then does no transfer work of its own, and what is "
+            + "left of their tail is the machine's cores shared with the transfers, whatever a node does")
+    String transfersTo;
+
     @Option(names = "--json", description = "write the results here as JSON")
     Path json;
 
@@ -112,6 +117,15 @@ final class LookupsDuringTransfers implements java.util.concurrent.Callable<Inte
             String[] t = targets.get(i).split("=", 2);
             ManagedChannel channel = channel(t[1], lookupLoops);
             String[] keyList = prepare(channel, readChunk, readDigest);
+            if (transfersTo != null && i == 0) {
+                ManagedChannel sink = channel(transfersTo, transferLoops);
+                try {
+                    write(sink, readDigest, readChunk, blobMib, (long) blobMib << 20, new AtomicBoolean(),
+                            new AtomicLong());
+                } finally {
+                    sink.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+                }
+            }
             nodes.add(new Node(t[0], t[1], channel, i < pids.size() ? pids.get(i) : null, keyList, readDigest));
         }
         Report report = new Report("GetEntry during blob transfers");
@@ -218,7 +232,7 @@ final class LookupsDuringTransfers implements java.util.concurrent.Callable<Inte
         for (int c = 0; c < transferClients; c++) {
             int client = c;
             boolean writer = c < freshDigests.size();
-            ManagedChannel channel = channel(node.target(), transferLoops);
+            ManagedChannel channel = channel(transfersTo != null ? transfersTo : node.target(), transferLoops);
             channels.add(channel);
             Thread t = new Thread(transfers.wrap(() -> {
                 int k = firstFresh;
