@@ -50,13 +50,14 @@ final class FleetDocuments {
         StringBuilder sb = new StringBuilder("{\"layers\":[");
         for (int i = 0; i < layers.size(); i++) {
             sb.append(i > 0 ? "," : "").append("{\"blob\":\"").append(layers.get(i).digest()).append('"')
-                    .append(i > 0 ? ",\"parent\":" + (i - 1) : "").append('}');
+                    // Go's omitempty: a base layer says -1, a parent of 0 is left out.
+                    .append(i == 0 ? ",\"parent\":-1" : i == 1 ? "" : ",\"parent\":" + (i - 1)).append('}');
         }
         sb.append("],\"records\":[");
         for (int i = 0; i < layers.size(); i++) {
             sb.append(i > 0 ? "," : "").append("{\"digest\":\"sha256:").append(layers.get(i).key())
-                    .append("\",\"results\":[{\"layer\":").append(i).append("}]")
-                    .append(i > 0 ? ",\"inputs\":[[{\"selector\":\"\",\"link\":" + (i - 1) + "}]]" : "").append('}');
+                    .append("\",\"layers\":[{\"layer\":").append(i).append("}]")
+                    .append(i > 0 ? ",\"inputs\":[[{\"link\":" + (i - 1) + "}]]" : "").append('}');
         }
         return utf8(sb.append("]}").toString());
     }

@@ -4,6 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.core.manifest.CacheConfig;
+import dev.layercache.server.core.manifest.ManifestParser;
 import dev.layercache.server.testing.Http;
 import dev.layercache.server.testing.Registry;
 import dev.layercache.server.testing.TestServer;
@@ -204,12 +207,19 @@ class BuildKitRegistryCacheTest {
                 l.append(',');
                 records.append(',');
             }
-            l.append("{\"blob\":\"").append(layers.get(i).digest()).append("\",\"parent\":").append(i - 1).append('}');
+            // Go's omitempty: a base layer says -1, a parent of 0 is left out.
+            l.append("{\"blob\":\"").append(layers.get(i).digest()).append('"')
+                    .append(i == 1 ? "" : ",\"parent\":" + (i - 1)).append('}');
             records.append("{\"digest\":\"").append(Registry.sha256(("step" + i).getBytes(StandardCharsets.UTF_8)))
-                    .append("\",\"results\":[{\"layer\":").append(i).append(",\"createdAt\":\"2026-11-28T00:00:00Z\"}]")
-                    .append(i == 0 ? "" : ",\"inputs\":[[{\"selector\":\"\",\"link\":" + (i - 1) + "}]]").append('}');
+                    .append("\",\"layers\":[{\"layer\":").append(i).append(",\"createdAt\":\"2026-11-28T00:00:00Z\"}]")
+                    .append(i == 0 ? "" : ",\"inputs\":[[{\"link\":" + (i - 1) + "}]]").append('}');
         }
         byte[] json = ("{\"layers\":[" + l + "],\"records\":[" + records + "]}").getBytes(StandardCharsets.UTF_8);
+        // Read back as the server reads BuildKit's: one chain, each record's result on its layer.
+        CacheConfig parsed = new ManifestParser(new ObjectMapper()).parseCacheConfig(json);
+        for (int i = 0; i < layers.size(); i++) {
+            assertEquals(i + 1, parsed.chain(parsed.records().get(i).results().get(0).layer()).size());
+        }
         return new Blob(CACHE_CONFIG, json, null);
     }
 }
