@@ -6,18 +6,13 @@ import dev.layercache.server.core.manifest.CacheConfig;
 import dev.layercache.server.core.manifest.CacheConfig.CacheInput;
 import dev.layercache.server.core.manifest.CacheConfig.CacheRecord;
 import dev.layercache.server.core.manifest.Descriptor;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashSet;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.PriorityQueue;
 import java.util.Set;
 
 /**
@@ -37,7 +32,9 @@ import java.util.Set;
  *   <li>the <b>identity</b> of a record is a hash of its digest and, for each input in order, the
  *       set of (selector, identity of the linked record) of its alternatives;</li>
  *   <li>a record of the new export is {@link Outcome#REUSED} when a record of the previous export
- *       has the same identity, {@link Outcome#REBUILT} otherwise (every record, when there is no
+ *       has the same identity, or the same digest and, input by input, at least one alternative
+ *       (selector and linked record) in common, since one is enough for BuildKit to find it
+ *       ({@link ExportGraph}); {@link Outcome#REBUILT} otherwise (every record, when there is no
  *       previous export: {@link #firstExport()}).</li>
  * </ul>
  * Comparing digests alone would call every step after a changed {@code COPY} reused: their
@@ -174,13 +171,11 @@ public final class ExportComparison {
                                            Map<Digest, String> descriptions) {
         Objects.requireNonNull(current, "current");
         Objects.requireNonNull(descriptions, "descriptions");
-        Graph now = new Graph(current);
-        Set<String> previousIds = new HashSet<>();
+        ExportGraph before = previous == null ? null : new ExportGraph(previous, null);
+        ExportGraph now = new ExportGraph(current, before);
         Set<String> previousShapes = new HashSet<>();
-        if (previous != null) {
-            Graph before = new Graph(previous);
+        if (before != null) {
             for (int r = 0; r < before.ids.length; r++) {
-                previousIds.add(before.ids[r]);
                 if (!before.contentKey[r]) {
                     previousShapes.add(before.shapes[r]);
                 }
@@ -197,7 +192,7 @@ public final class ExportComparison {
         for (int r : now.order) {
             CacheRecord record = current.records().get(r);
             Kind kind = now.contentKey[r] ? Kind.CONTENT_KEY : Kind.STEP;
-            Outcome outcome = previousIds.contains(now.ids[r]) ? Outcome.REUSED : Outcome.REBUILT;
+            Outcome outcome = now.reused[r] ? Outcome.REUSED : Outcome.REBUILT;
             Cause cause = Cause.NONE;
             Reason reason = null;
             int causedBy = -1;
@@ -297,110 +292,5 @@ public final class ExportComparison {
             }
         }
         return descriptions.get(layer.blob());
-    }
-
-    /**
-     * One export's records in build order, with each record's identity and shape (see the class
-     * comment), computed in that order so that a record's inputs are always done before it.
-     */
-    private static final class Graph {
-        final int[] order;
-        final boolean[] contentKey;
-        final String[] ids;
-        final String[] shapes;
-
-        Graph(CacheConfig config) {
-            List<CacheRecord> records = config.records();
-            int n = records.size();
-            contentKey = new boolean[n];
-            int[] pending = new int[n];
-            List<List<Integer>> users = new ArrayList<>(n);
-            for (int r = 0; r < n; r++) {
-                users.add(new ArrayList<>(1));
-            }
-            for (int r = 0; r < n; r++) {
-                CacheRecord record = records.get(r);
-                contentKey[r] = record.isRoot() && record.results().isEmpty() && record.chains().isEmpty();
-                for (List<CacheInput> input : record.inputs()) {
-                    for (CacheInput link : input) {
-                        users.get(link.link()).add(r);
-                        pending[r]++;
-                    }
-                }
-            }
-            // Kahn's algorithm, lowest index first among the ready records, so the order is stable.
-            // CacheConfigReader has refused loops, so every record is reached.
-            order = new int[n];
-            PriorityQueue<Integer> ready = new PriorityQueue<>();
-            for (int r = 0; r < n; r++) {
-                if (pending[r] == 0) {
-                    ready.add(r);
-                }
-            }
-            int done = 0;
-            while (!ready.isEmpty()) {
-                int r = ready.poll();
-                order[done++] = r;
-                for (int user : users.get(r)) {
-                    if (--pending[user] == 0) {
-                        ready.add(user);
-                    }
-                }
-            }
-            if (done != n) {
-                throw new IllegalArgumentException("cache config records form a loop");
-            }
-            ids = new String[n];
-            shapes = new String[n];
-            MessageDigest sha = sha256();
-            for (int r : order) {
-                CacheRecord record = records.get(r);
-                ids[r] = hash(sha, record, true);
-                shapes[r] = hash(sha, record, false);
-            }
-        }
-
-        /**
-         * The identity ({@code full}) or shape of a record: its digest and, input by input, the
-         * sorted distinct links (with selectors, or for a shape without selectors and content keys).
-         */
-        private String hash(MessageDigest sha, CacheRecord record, boolean full) {
-            sha.reset();
-            update(sha, record.digest());
-            for (List<CacheInput> input : record.inputs()) {
-                List<String> links = new ArrayList<>(input.size());
-                for (CacheInput link : input) {
-                    if (full) {
-                        links.add((link.selector() == null ? "" : link.selector()) + "\0" + ids[link.link()]);
-                    } else if (!contentKey[link.link()]) {
-                        links.add(ids[link.link()]);
-                    }
-                }
-                Collections.sort(links);
-                update(sha, "(");
-                String last = null;
-                for (String l : links) {
-                    if (!l.equals(last)) {
-                        update(sha, l);
-                    }
-                    last = l;
-                }
-                update(sha, ")");
-            }
-            return HexFormat.of().formatHex(sha.digest());
-        }
-
-        private static void update(MessageDigest sha, String s) {
-            sha.update(s.getBytes(StandardCharsets.UTF_8));
-            sha.update((byte) 0);
-        }
-
-        private static MessageDigest sha256() {
-            try {
-                return MessageDigest.getInstance("SHA-256");
-            } catch (NoSuchAlgorithmException e) {
-                throw new IllegalStateException(e);
-            }
-        }
     }
 }

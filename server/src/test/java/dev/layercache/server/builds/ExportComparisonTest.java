@@ -28,16 +28,19 @@ import org.junit.jupiter.params.provider.EnumSource;
 class ExportComparisonTest {
     private static final String FROM = "[1/4] FROM docker.io/library/busybox:latest";
     private static final String COPY = "[2/4] COPY app.txt /app/";
+    private static final java.util.concurrent.atomic.AtomicInteger SESSIONS = new java.util.concurrent.atomic.AtomicInteger();
 
     /**
      * {@code FROM busybox / COPY app.txt /app/ / RUN <run> / RUN ./test}. The COPY reads the local
      * context through a selector (the digest of the path it copies) and, as a second alternative,
-     * the content checksum BuildKit computes of that file (a root record with no result).
+     * the content checksum BuildKit computes of that file (a root record with no result). The
+     * context's own key is new in every build (it is the client's session), so only the checksum
+     * can match across builds.
      */
     private static BuildKitExport app(String appTxt, String run) {
         return new BuildKitExport()
                 .step("from", "docker-image://docker.io/library/busybox@sha256:1", FROM)
-                .contentKey("context", "local://context")
+                .contentKey("context", "local://context session " + SESSIONS.incrementAndGet())
                 .contentKey("checksum", "content of app.txt: " + appTxt)
                 .step("copy", "file copy app.txt /app/", COPY, List.of(link("from")),
                         List.of(link(key("app.txt"), "context"), link("checksum")))
@@ -111,7 +114,10 @@ class ExportComparisonTest {
         assertEquals(4, c.reused());
         assertEquals(0, c.rebuilt());
         assertEquals(List.of(), c.rootCauses());
-        assertTrue(c.steps().stream().allMatch(s -> s.outcome() == Outcome.REUSED && s.cause() == Cause.NONE));
+        assertTrue(c.steps().stream().allMatch(s -> s.cause() == Cause.NONE));
+        assertTrue(c.steps().stream().allMatch(s -> s.outcome() == Outcome.REUSED || s.kind() == Kind.CONTENT_KEY));
+        assertEquals(1, c.steps().stream().filter(s -> s.outcome() == Outcome.REBUILT).count(),
+                "the context's key is the client's session, new each build: not a step, never blamed");
         assertEquals(COPY, step(c, COPY).name(), "named from the descriptor's buildkit/description");
     }
 
@@ -146,6 +152,46 @@ class ExportComparisonTest {
         assertEquals(3, c.rebuilt());
         assertEquals(step(c, "[3/4] RUN make").cacheKey(), key("exec make"),
                 "the RUN's digest is unchanged: only its input is new, which digests alone would miss");
+    }
+
+    /** {@code app} whose COPY reads the context through the given alternatives only. */
+    private static BuildKitExport appReading(String appTxt, boolean bySelector, boolean byChecksum) {
+        List<BuildKitExport.Link> context = new java.util.ArrayList<>();
+        if (bySelector) {
+            context.add(link(key("app.txt"), "context"));
+        }
+        if (byChecksum) {
+            context.add(link("checksum"));
+        }
+        return app(appTxt, "make").step("copy", "file copy app.txt /app/", COPY, List.of(link("from")), context);
+    }
+
+    @Test
+    void oneAlternativeInCommonOnEachInputIsEnoughForReuse() {
+        // BuildKit finds a step through any one of an input's alternatives: the checksum suffices.
+        ExportComparison c = ExportComparison.compare(appReading("v1", true, true).config(),
+                appReading("v1", false, true).config());
+        assertEquals(4, c.reused());
+        assertEquals(List.of(), c.rootCauses());
+
+        ExportComparison back = ExportComparison.compare(appReading("v1", false, true).config(),
+                appReading("v1", true, true).config());
+        assertEquals(4, back.reused(), "and the other way round");
+
+        ExportComparison none = ExportComparison.compare(appReading("v1", true, false).config(),
+                appReading("v1", false, true).config());
+        assertEquals(List.of(COPY), names(none.rootCauses()), "no alternative in common");
+        assertEquals(Reason.CONTENT, none.rootCauses().get(0).reason());
+        assertEquals(2, none.cascadeOf(none.rootCauses().get(0)));
+    }
+
+    @Test
+    void anEmptyExportHasNoSteps() {
+        CacheConfig empty = BuildKitExport.PARSER.parseCacheConfig("{}".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        ExportComparison c = ExportComparison.compare(app("v1", "make").config(), empty);
+        assertEquals(0, c.stepCount());
+        assertEquals(List.of(), c.steps());
+        assertEquals(4, ExportComparison.compare(empty, app("v1", "make").config()).rebuilt());
     }
 
     /** An export whose selector carries the file's checksum itself (no separate content record). */
@@ -202,7 +248,7 @@ class ExportComparisonTest {
      */
     private static BuildKitExport multiStage(String mainGo, String build, String appTxt, boolean max) {
         BuildKitExport e = new BuildKitExport()
-                .contentKey("context", "local://context")
+                .contentKey("context", "local://context session " + SESSIONS.incrementAndGet())
                 .contentKey("main.go", "content of main.go: " + mainGo)
                 .contentKey("app.txt", "content of app.txt: " + appTxt);
         if (max) {
