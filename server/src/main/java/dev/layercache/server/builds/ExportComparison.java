@@ -18,16 +18,17 @@ import java.util.Set;
 /**
  * Which steps of a BuildKit build were reused from the cache it was given and which it rebuilt,
  * and why: the comparison of a cache export ({@link CacheConfig}) with the previous export of the
- * same reference. Pure: no I/O, deterministic, linear in the size of both exports (no recursion, so
- * a chain of 50,000 steps costs no stack).
+ * same reference. Pure: no I/O, deterministic, linear in the size of both exports (at most 32
+ * previous records are tried per record, see {@link ExportGraph}) and without recursion, so a
+ * chain of 50,000 steps costs no stack.
  *
  * <h2>What a record is, and when it was reused</h2>
  * A record's {@code digest} is not the whole identity of a step. BuildKit computes it from the
  * step's own definition (the command of a {@code RUN}, the paths of a {@code COPY}, an output
  * index), <em>not</em> from its inputs: the inputs are the record's links, each with a selector
  * (what of the input the step reads). BuildKit itself names a cache key by the digest together
- * with its inputs' keys and selectors, recursively ({@code solver/index.go}, {@code getUniqueID}),
- * and reuses a step only when all of that matches. So does this class:
+ * with its inputs' keys and selectors, recursively, and finds a step in an imported cache only
+ * through a link from a key it already matched, with the same selector. So does this class:
  * <ul>
  *   <li>the <b>identity</b> of a record is a hash of its digest and, for each input in order, the
  *       set of (selector, identity of the linked record) of its alternatives;</li>
@@ -44,8 +45,12 @@ import java.util.Set;
  * A record with neither inputs nor results is not a step that made a layer: BuildKit writes such
  * records for the checksum of the files a step reads (its content-based "slow" key, linked from
  * the step's input with no selector) and for sources whose output it does not export (the local
- * build context). They are listed as {@link Kind#CONTENT_KEY}, never counted as steps and never
- * blamed: a changed one shows as the {@link Reason#CONTENT} of the step that reads it.
+ * build context, whose key is the client's session and so new in every build). They are listed
+ * as {@link Kind#CONTENT_KEY}, never counted as steps and never blamed: a changed one shows as
+ * the {@link Reason#CONTENT} of the step that reads it. The data cannot tell them from a source
+ * whose layers the export leaves out ({@code mode=min} leaves out those of other stages): such a
+ * source is a content key too, and a new base image there shows as a change of content of the
+ * step built on it.
  *
  * <h2>Root causes and cascade</h2>
  * A rebuilt step is a {@link Cause#ROOT_CAUSE} when none of its inputs links to a rebuilt step
