@@ -27,14 +27,19 @@ import java.util.concurrent.TimeUnit;
 public final class Transport implements AutoCloseable {
     /** Event loops per core (see the class comment). */
     static final int LOOPS_PER_CORE = 4;
+    /**
+     * At most this many loops: on a machine with many cores a lookup's connection rarely shares a
+     * loop with a transfer's anyway, and each loop is a thread with its own buffer caches.
+     */
+    static final int MAX_LOOPS = 64;
 
     private final boolean epoll = Epoll.isAvailable();
     private final EventLoopGroup group;
 
     public Transport() {
         IoHandlerFactory io = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
-        group = new MultiThreadIoEventLoopGroup(LOOPS_PER_CORE * Math.max(1, Runtime.getRuntime().availableProcessors()),
-                io);
+        int cores = Math.max(1, Runtime.getRuntime().availableProcessors());
+        group = new MultiThreadIoEventLoopGroup(Math.min(MAX_LOOPS, LOOPS_PER_CORE * cores), io);
     }
 
     public EventLoopGroup group() {
