@@ -42,6 +42,13 @@ import java.util.Set;
  */
 public record CacheConfig(List<CacheLayer> layers, List<CacheRecord> records) {
 
+    /**
+     * The annotation with which BuildKit gives a layer the step that made it, such as
+     * {@code [2/4] COPY app.txt /app/}: in a layer's {@link LayerAnnotations#additional()}, or on
+     * the layer's descriptor in a manifest.
+     */
+    public static final String DESCRIPTION = "buildkit/description";
+
     public CacheConfig {
         layers = List.copyOf(layers);
         records = List.copyOf(records);

@@ -21,6 +21,14 @@ final class CacheConfigReader {
     /** Go's zero {@code time.Time}, which BuildKit writes for a time it does not know. */
     private static final Instant GO_ZERO_TIME = Instant.parse("0001-01-01T00:00:00Z");
 
+    /**
+     * The most layers, and the most records, a cache config may have. A build of a few hundred
+     * steps exports a few thousand records in {@code mode=max}; BuildKit's importers refuse a
+     * cache config over 1 MiB, which holds about 12,000 records of a key alone.
+     * This leaves room for fifty thousand steps and refuses what no BuildKit writes.
+     */
+    static final int MAX_ENTRIES = 100_000;
+
     private CacheConfigReader() {
     }
 
@@ -30,11 +38,33 @@ final class CacheConfigReader {
         }
         List<CacheConfig.CacheLayer> layers = new ArrayList<>();
         List<JsonNode> layerNodes = array(root, "layers", "layers");
+        bound(layerNodes.size(), "layers");
         for (int i = 0; i < layerNodes.size(); i++) {
             layers.add(layer(object(layerNodes.get(i), "layers[" + i + "]"), "layers[" + i + "]"));
         }
+        return read(layers, array(root, "records", "records"));
+    }
+
+    /**
+     * A cache config from a layer table known otherwise and the JSON array of its records (or null,
+     * for none): BuildKit's inline cache carries only the records ({@link InlineCacheReader}).
+     * The records are read and checked as in {@link #read(JsonNode)}.
+     */
+    static CacheConfig read(List<CacheConfig.CacheLayer> layers, JsonNode recordArray) {
+        if (recordArray != null && !recordArray.isNull() && !recordArray.isArray()) {
+            throw invalid("records must be an array");
+        }
+        List<JsonNode> recordNodes = new ArrayList<>();
+        if (recordArray != null) {
+            recordArray.forEach(recordNodes::add);
+        }
+        return read(layers, recordNodes);
+    }
+
+    private static CacheConfig read(List<CacheConfig.CacheLayer> layers, List<JsonNode> recordNodes) {
+        bound(layers.size(), "layers");
+        bound(recordNodes.size(), "records");
         List<CacheConfig.CacheRecord> records = new ArrayList<>();
-        List<JsonNode> recordNodes = array(root, "records", "records");
         for (int i = 0; i < recordNodes.size(); i++) {
             records.add(record(object(recordNodes.get(i), "records[" + i + "]"), "records[" + i + "]"));
         }
@@ -122,6 +152,17 @@ final class CacheConfigReader {
             inputs.add(links);
         }
         return new CacheConfig.CacheRecord(digest, results, chains, inputs);
+    }
+
+    /**
+     * Refuses a table longer than {@link #MAX_ENTRIES}. The checks and the comparison of exports
+     * are linear, so this is not about time: it refuses, with a message that says so, a document
+     * no build writes before its records are held in memory as objects.
+     */
+    private static void bound(int count, String table) {
+        if (count > MAX_ENTRIES) {
+            throw invalid(table + " has " + count + " entries, more than the " + MAX_ENTRIES + " read");
+        }
     }
 
     /** Every index names an entry of its table, and following parents or input links never loops. */

@@ -11,6 +11,12 @@ import java.util.List;
  * @param history the history entries in order, empty layers included
  */
 public record ImageConfig(List<History> history) {
+    /**
+     * The key of an image config under which BuildKit writes its inline cache
+     * ({@code --cache-to type=inline}, {@code BUILDKIT_INLINE_CACHE=1}): read it with
+     * {@link ManifestParser#parseInlineCache}.
+     */
+    public static final String INLINE_CACHE = "moby.buildkit.cache.v0";
 
     public ImageConfig {
         history = List.copyOf(history);

@@ -89,6 +89,22 @@ public final class ManifestParser {
         return Optional.of(new ImageConfig(history));
     }
 
+    /**
+     * BuildKit's inline cache in an image config (key {@value ImageConfig#INLINE_CACHE}) as a cache
+     * config whose layers are the manifest's, named from the config's history where their
+     * descriptors do not name them: see {@link InlineCacheReader} for the format.
+     *
+     * @param imageConfig the config blob of {@code manifest}
+     * @param manifest    the image manifest whose config it is
+     * @return the cache, or empty when the config carries none
+     * @throws RegistryException ({@link ErrorCode#MANIFEST_INVALID}) when the config is not a JSON
+     *         object, or the cache cannot be read (not base64, not JSON, an index out of range, a
+     *         loop, too many records, diff IDs that do not match the manifest's layers)
+     */
+    public Optional<CacheConfig> parseInlineCache(byte[] imageConfig, ImageManifest manifest) {
+        return InlineCacheReader.read(stored, imageConfig, manifest);
+    }
+
     /** A BuildKit cache config blob ({@value MediaTypes#BUILDKIT_CACHE_CONFIG}); see {@link CacheConfig}. */
     public CacheConfig parseCacheConfig(byte[] content) {
         JsonNode root;
