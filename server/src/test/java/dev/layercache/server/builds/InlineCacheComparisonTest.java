@@ -13,6 +13,7 @@ import dev.layercache.server.builds.ExportComparison.Reason;
 import dev.layercache.server.builds.ExportComparison.Step;
 import dev.layercache.server.core.manifest.CacheConfig;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
@@ -30,7 +31,11 @@ class InlineCacheComparisonTest {
 
     /** {@code FROM busybox / ENV APP=/app / COPY app.txt /app/ / RUN make / RUN ./test}, as in ExportComparisonTest. */
     private static InlineCacheImage build(String appTxt) {
-        BuildKitExport export = new BuildKitExport()
+        return new InlineCacheImage(export(appTxt), List.of(BASE, COPY, RUN, TEST));
+    }
+
+    private static BuildKitExport export(String appTxt) {
+        return new BuildKitExport()
                 .step("from", "docker-image://docker.io/library/busybox@sha256:1", "[1/4] FROM busybox")
                 .contentKey("context", "local://context session " + SESSIONS.incrementAndGet())
                 .contentKey("checksum", "content of app.txt: " + appTxt)
@@ -39,7 +44,6 @@ class InlineCacheComparisonTest {
                 .step("run", "exec make", "[3/4] RUN make", List.of(link("copy")))
                 .step("test", "exec ./test", "[4/4] RUN ./test", List.of(link("run")))
                 .descriptionsOnDescriptorsOnly();
-        return new InlineCacheImage(export, List.of(BASE, COPY, RUN, TEST));
     }
 
     private static Step step(ExportComparison c, String instruction) {
@@ -58,10 +62,18 @@ class InlineCacheComparisonTest {
         for (int i = 0; i < 4; i++) {
             assertEquals(image.manifest.layers().get(i).digest(), cache.layers().get(i).blob());
         }
-        // Each result is its layer's position in the image: 0 for FROM ... 3 for the last RUN.
-        List<Integer> results = cache.records().stream().flatMap(r -> r.results().stream())
-                .map(CacheConfig.CacheResult::layer).sorted().toList();
-        assertEquals(List.of(0, 1, 2, 3), results);
+        // Each result is its layer's position in the image, not its place in the sorted layer table.
+        Map<String, Integer> expected = Map.of(key("docker-image://docker.io/library/busybox@sha256:1"), 0,
+                key("file copy app.txt /app/"), 1, key("exec make"), 2, key("exec ./test"), 3);
+        for (CacheConfig.CacheRecord r : cache.records()) {
+            if (!r.results().isEmpty()) {
+                assertEquals(expected.get(r.digest()), r.results().get(0).layer(), r.digest());
+            }
+        }
+        CacheConfig registry = export("v1").config();
+        assertTrue(registry.records().stream().anyMatch(r -> !r.results().isEmpty()
+                        && !expected.get(r.digest()).equals(r.results().get(0).layer())),
+                "the registry export's sorted layer table must differ from the image's order, or this shows nothing");
     }
 
     @Test

@@ -113,7 +113,10 @@ final class InlineCacheReader {
         } catch (IOException e) {
             throw invalid(WHERE + " is not valid JSON");
         }
-        if (records == null || !(records.isArray() || records.isNull())) {
+        if (records == null || records.isMissingNode()) {
+            throw invalid(WHERE + " is not valid JSON: it is empty"); // as Go's json.Unmarshal says
+        }
+        if (!(records.isArray() || records.isNull())) {
             throw invalid(WHERE + " must be a JSON array of cache records");
         }
         return records;
