@@ -79,8 +79,11 @@ import java.util.Set;
  * {@link Step#name()} is {@code record N} (its index in the new export).
  */
 public final class ExportComparison {
-    /** The annotation BuildKit gives a layer with the step that made it, e.g. {@code [2/4] COPY app.txt /app/}. */
-    public static final String DESCRIPTION = "buildkit/description";
+    /**
+     * The annotation BuildKit gives a layer with the step that made it, e.g. {@code [2/4] COPY
+     * app.txt /app/} (one definition, {@link CacheConfig#DESCRIPTION}).
+     */
+    public static final String DESCRIPTION = CacheConfig.DESCRIPTION;
 
     /** Whether a record of the new export was in the previous one. */
     public enum Outcome { REUSED, REBUILT }
