@@ -4,14 +4,11 @@ import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
 import dev.layercache.api.v1.Entry;
 import dev.layercache.api.v1.EntryCacheGrpc;
-import dev.layercache.api.v1.GetEntryRequest;
-import dev.layercache.api.v1.GetEntryResponse;
 import dev.layercache.api.v1.LayerDescriptor;
 import dev.layercache.api.v1.PutEntryRequest;
 import dev.layercache.api.v1.WriteBlobResponse;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
-import io.grpc.stub.StreamObserver;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,12 +17,9 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import org.HdrHistogram.ConcurrentHistogram;
-import org.HdrHistogram.Histogram;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -110,58 +104,25 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
                     .build());
         }
         EntryCacheGrpc.EntryCacheStub async = EntryCacheGrpc.newStub(channel);
-        Histogram micros = new ConcurrentHistogram(3);
-        Semaphore inFlight = new Semaphore(concurrency);
-        AtomicLong done = new AtomicLong();
-        AtomicLong failed = new AtomicLong();
         // A warm-up round (both JITs compile the hot paths), then the measured rounds, then their medians.
         List<Double> rates = new ArrayList<>();
         List<Double> p99s = new ArrayList<>();
         for (int round = 0; round <= rounds; round++) {
-            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(round == 0 ? warmup : seconds);
-            micros.reset();
-            done.set(0);
-            long start = System.nanoTime();
             double cpuBefore = ServerCpu.seconds(serverPid);
-            int i = 0;
-            while (System.nanoTime() < end) {
-                inFlight.acquire();
-                long t0 = System.nanoTime();
-                async.getEntry(GetEntryRequest.newBuilder().setNamespace(namespace).setKey(keyList[i++ % keys]).build(),
-                        new StreamObserver<>() {
-                            @Override
-                            public void onNext(GetEntryResponse value) {
-                            }
-
-                            @Override
-                            public void onError(Throwable t) {
-                                failed.incrementAndGet();
-                                inFlight.release();
-                            }
-
-                            @Override
-                            public void onCompleted() {
-                                micros.recordValue((System.nanoTime() - t0) / 1000);
-                                done.incrementAndGet();
-                                inFlight.release();
-                            }
-                        });
-            }
-            inFlight.acquire(concurrency);
-            inFlight.release(concurrency);
+            EntryLookups.Result r = EntryLookups.run(async, namespace, keyList, concurrency,
+                    round == 0 ? warmup : seconds);
             if (round > 0) {
-                double elapsed = (System.nanoTime() - start) / 1e9;
                 Map<String, Object> row = report.row("GetEntry, round " + round);
-                row.put("lookups", done.get());
-                row.put("failed", failed.get());
+                row.put("lookups", r.done());
+                row.put("failed", r.failed());
                 row.put("concurrency", concurrency);
-                row.put("lookups_per_s", done.get() / elapsed);
+                row.put("lookups_per_s", r.perSecond());
                 if (serverPid != null) {
-                    row.put("server_cpu_us_per_lookup", (ServerCpu.seconds(serverPid) - cpuBefore) * 1e6 / done.get());
+                    row.put("server_cpu_us_per_lookup", (ServerCpu.seconds(serverPid) - cpuBefore) * 1e6 / r.done());
                 }
-                Report.latencies(row, micros);
-                rates.add(done.get() / elapsed);
-                p99s.add(micros.getValueAtPercentile(99) / 1000.0);
+                Report.latencies(row, r.micros());
+                rates.add(r.perSecond());
+                p99s.add(r.micros().getValueAtPercentile(99) / 1000.0);
             }
         }
         Map<String, Object> summary = report.row("GetEntry, median of " + rounds + " rounds");

@@ -3,15 +3,12 @@ package dev.layercache.loadtest;
 import com.google.protobuf.UnsafeByteOperations;
 import dev.layercache.api.v1.Entry;
 import dev.layercache.api.v1.EntryCacheGrpc;
-import dev.layercache.api.v1.GetEntryRequest;
-import dev.layercache.api.v1.GetEntryResponse;
 import dev.layercache.api.v1.LayerDescriptor;
 import dev.layercache.api.v1.PutEntryRequest;
 import dev.layercache.api.v1.WriteBlobResponse;
 import io.grpc.Context;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
-import io.grpc.stub.StreamObserver;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
@@ -23,13 +20,10 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import org.HdrHistogram.ConcurrentHistogram;
-import org.HdrHistogram.Histogram;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -289,47 +283,15 @@ final class LookupsDuringTransfers implements java.util.concurrent.Callable<Inte
 
     /** GetEntry with {@code concurrency} in flight for {@code duration} seconds. */
     private Map<String, Object> lookups(Node node, int duration) throws Exception {
-        EntryCacheGrpc.EntryCacheStub async = EntryCacheGrpc.newStub(node.channel());
-        Histogram micros = new ConcurrentHistogram(3);
-        Semaphore inFlight = new Semaphore(concurrency);
-        AtomicLong done = new AtomicLong();
-        AtomicLong failed = new AtomicLong();
         double cpuBefore = ServerCpu.seconds(node.pid());
-        long start = System.nanoTime();
-        long end = start + TimeUnit.SECONDS.toNanos(duration);
-        int i = 0;
-        while (System.nanoTime() < end) {
-            inFlight.acquire();
-            long t0 = System.nanoTime();
-            async.getEntry(GetEntryRequest.newBuilder().setNamespace(namespace)
-                    .setKey(node.keys()[i++ % node.keys().length]).build(), new StreamObserver<>() {
-                        @Override
-                        public void onNext(GetEntryResponse value) {
-                        }
-
-                        @Override
-                        public void onError(Throwable t) {
-                            failed.incrementAndGet();
-                            inFlight.release();
-                        }
-
-                        @Override
-                        public void onCompleted() {
-                            micros.recordValue(Math.max(1, (System.nanoTime() - t0) / 1000));
-                            done.incrementAndGet();
-                            inFlight.release();
-                        }
-                    });
-        }
-        inFlight.acquire(concurrency);
-        inFlight.release(concurrency);
-        double elapsed = (System.nanoTime() - start) / 1e9;
+        EntryLookups.Result r = EntryLookups.run(EntryCacheGrpc.newStub(node.channel()), namespace, node.keys(),
+                concurrency, duration);
         Map<String, Object> row = new LinkedHashMap<>();
-        row.put("lookups_per_s", done.get() / elapsed);
-        row.put("failed", failed.get());
-        Report.latencies(row, micros);
+        row.put("lookups_per_s", r.perSecond());
+        row.put("failed", r.failed());
+        Report.latencies(row, r.micros());
         if (node.pid() != null) {
-            row.put("server_cpu_s_per_s", (ServerCpu.seconds(node.pid()) - cpuBefore) / elapsed);
+            row.put("server_cpu_s_per_s", (ServerCpu.seconds(node.pid()) - cpuBefore) / r.seconds());
         }
         return row;
     }
