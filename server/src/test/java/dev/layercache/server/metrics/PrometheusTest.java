@@ -4,26 +4,19 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.api.v1.BlobsGrpc;
 import dev.layercache.api.v1.FindMissingBlobsRequest;
 import dev.layercache.server.deploy.DeployQueries;
+import dev.layercache.server.testing.PrometheusProcess;
 import dev.layercache.server.testing.RealTools;
 import dev.layercache.server.testing.Registry;
 import dev.layercache.server.testing.TestServer;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
-import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
-import java.net.URLEncoder;
-import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -40,8 +33,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Timeout(value = 5, unit = TimeUnit.MINUTES)
 class PrometheusTest {
-    private static final ObjectMapper JSON = new ObjectMapper();
-
     /** A node with a disk budget of 1 GiB, so that the budget's panel and alert have data. */
     @RegisterExtension
     final TestServer server = new TestServer(c -> c.withLifecycle(
@@ -50,33 +41,15 @@ class PrometheusTest {
     @TempDir
     Path dir;
 
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
-
     @Test
     void dashboardAndAlertQueriesReturnDataAndTheHitRateMatchesTheWorkload() throws Exception {
         Path prometheus = RealTools.require("prometheus", "the metrics test scrapes the server with it");
-        int port = freePort();
-        Path config = dir.resolve("prometheus.yml");
-        Files.writeString(config, """
-                global:
-                  scrape_interval: 1s
-                  evaluation_interval: 1s
-                rule_files:
-                  - %s
-                scrape_configs:
-                  - job_name: layercache
-                    static_configs:
-                      - targets: ['127.0.0.1:%d']
-                """.formatted(DeployQueries.repoRoot().resolve(DeployQueries.ALERTS), server.port()));
-        Process process = new ProcessBuilder(prometheus.toString(), "--config.file=" + config,
-                "--storage.tsdb.path=" + dir.resolve("tsdb"), "--web.listen-address=127.0.0.1:" + port)
-                .redirectErrorStream(true).redirectOutput(dir.resolve("prometheus.log").toFile()).start();
+        PrometheusProcess prom = PrometheusProcess.start(prometheus, dir,
+                DeployQueries.repoRoot().resolve(DeployQueries.ALERTS), List.of("127.0.0.1:" + server.port()));
         ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", server.grpcPort()).usePlaintext().build();
         try {
-            String base = "http://127.0.0.1:" + port;
-            awaitReady(base, process);
             // rate() needs samples from before the workload: wait for the first scrape of the idle node.
-            awaitScraped(base, "sum(layercache_lookups_total)", 0);
+            awaitScraped(prom, "sum(layercache_lookups_total)", 0);
 
             // Builds spread over several scrape intervals, as a CI fleet's would be.
             BuildWorkload workload = new BuildWorkload(new Registry(server.port()), channel);
@@ -92,7 +65,7 @@ class PrometheusTest {
             // asked of FindMissingBlobs (one present, one not).
             long lookups = workload.hits() + workload.misses() + 3;
             long hits = workload.hits() + 2;
-            awaitScraped(base, "sum(layercache_lookups_total)", lookups);
+            awaitScraped(prom, "sum(layercache_lookups_total)", lookups);
             Thread.sleep(2500); // a few more scrapes, so rate() has samples after the workload too
 
             List<String> failures = new ArrayList<>();
@@ -101,14 +74,14 @@ class PrometheusTest {
                     continue; // no bucket, no bucket metrics: ClusterPrometheusTest evaluates these
                 }
                 String expr = q.source().contains("alert") ? valueOf(q.expr()) : q.expr();
-                JsonNode result = query(base, expr);
+                JsonNode result = prom.query(expr);
                 if (!"success".equals(result.path("status").asText())) {
                     failures.add(q.source() + ": " + result);
                 } else if (result.path("data").path("result").isEmpty()) {
                     failures.add(q.source() + " returned no data: " + expr);
                 }
                 if (q.source().contains("alert")) {
-                    JsonNode full = query(base, q.expr());
+                    JsonNode full = prom.query(q.expr());
                     if (!"success".equals(full.path("status").asText())) {
                         failures.add(q.source() + " (with its threshold): " + full);
                     }
@@ -119,12 +92,12 @@ class PrometheusTest {
             double expected = hits / (double) lookups;
             DeployQueries.Query hitRate = DeployQueries.all().stream()
                     .filter(q -> q.source().contains("\"Hit rate\"")).findFirst().orElseThrow();
-            assertEquals(expected, single(query(base, hitRate.expr())), 1e-9,
+            assertEquals(expected, single(prom.query(hitRate.expr())), 1e-9,
                     "the dashboard's hit rate, as Prometheus computes it");
-            assertEquals(expected, single(query(base,
+            assertEquals(expected, single(prom.query(
                     "sum(layercache_lookups_total{result=\"hit\"}) / sum(layercache_lookups_total)")), 1e-12);
 
-            JsonNode rules = get(base + "/api/v1/rules");
+            JsonNode rules = prom.get("/api/v1/rules");
             int evaluated = 0;
             for (JsonNode group : rules.path("data").path("groups")) {
                 for (JsonNode rule : group.path("rules")) {
@@ -136,10 +109,7 @@ class PrometheusTest {
                     evaluated, "every alert rule was loaded and evaluated");
         } finally {
             channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-            process.destroy();
-            if (!process.waitFor(10, TimeUnit.SECONDS)) {
-                process.destroyForcibly();
-            }
+            prom.close();
         }
     }
 
@@ -191,31 +161,12 @@ class PrometheusTest {
                         .addDigests(Registry.sha256("absent".getBytes(StandardCharsets.UTF_8))).build());
     }
 
-    private void awaitReady(String base, Process process) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (System.nanoTime() < deadline) {
-            if (!process.isAlive()) {
-                throw new AssertionError("prometheus exited: " + Files.readString(dir.resolve("prometheus.log")));
-            }
-            try {
-                HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/-/ready"))
-                        .timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.ofString());
-                if (r.statusCode() == 200) {
-                    return;
-                }
-            } catch (IOException notYet) {
-                // still starting
-            }
-            Thread.sleep(200);
-        }
-        throw new AssertionError("prometheus not ready in 60 s: " + Files.readString(dir.resolve("prometheus.log")));
-    }
-
-    private void awaitScraped(String base, String expr, double value) throws Exception {
+    /** Waits until {@code expr} (one sample) is exactly {@code value}: the scrape has seen the whole workload. */
+    private static void awaitScraped(PrometheusProcess prom, String expr, double value) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         double last = Double.NaN;
         while (System.nanoTime() < deadline) {
-            JsonNode r = query(base, expr);
+            JsonNode r = prom.query(expr);
             if (!r.path("data").path("result").isEmpty()) {
                 last = single(r);
                 if (last == value) {
@@ -227,26 +178,10 @@ class PrometheusTest {
         throw new AssertionError(expr + " is " + last + " in Prometheus, not " + value);
     }
 
-    private JsonNode query(String base, String expr) throws Exception {
-        return get(base + "/api/v1/query?query=" + URLEncoder.encode(expr, StandardCharsets.UTF_8));
-    }
-
-    private JsonNode get(String url) throws Exception {
-        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10))
-                .build(), HttpResponse.BodyHandlers.ofString());
-        return JSON.readTree(r.body());
-    }
-
     /** The value of a query whose result is one sample. */
     private static double single(JsonNode result) {
         JsonNode samples = result.path("data").path("result");
         assertEquals(1, samples.size(), "one sample expected: " + result);
         return Double.parseDouble(samples.get(0).path("value").get(1).asText());
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
     }
 }
