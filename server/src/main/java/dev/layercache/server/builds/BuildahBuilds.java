@@ -30,6 +30,16 @@ import java.util.function.Consumer;
  * the step that broke the chain, then the steps built after it. A later stage of the same build
  * starts asking again, so a hit after a push does not by itself mean a new build.
  *
+ * <p>A step buildah finds in its own storage asks nothing, and with {@code --cache-to} it is
+ * pushed all the same (only a step pulled from the cache is not pushed back). A builder that kept
+ * its storage from an earlier build therefore sends, after changing one input,
+ * {@code PUSHED(local hit)* MISS PUSHED*} (seen from buildah 1.28 on a real build). Since buildah
+ * stops asking after the first miss of a stage, a step that was only pushed and is followed by a
+ * lookup of a later step, with no miss before it in the build, was a hit in the builder's storage:
+ * it counts as {@link Outcome#REUSED}, and the root cause is the first step rebuilt after it.
+ * Pushes that no lookup follows (a build with {@code --cache-to} alone, or a stage after a miss)
+ * cannot be told apart from built steps and count as rebuilt.
+ *
  * <h2>The grouping rule (a contract)</h2>
  * Only tags of exactly 64 lowercase hex digits count ({@link #isStepKey}); other events are
  * ignored. An event belongs to the open build of the same repository and the same {@code who}
@@ -45,7 +55,8 @@ import java.util.function.Consumer;
  * Otherwise an event for the build's latest step is folded into it (a {@code HEAD} and a
  * {@code GET} of one lookup, a retried request, the push after the miss): a step is
  * {@link Outcome#REBUILT} once any of its events is a miss or a push, {@link Outcome#REUSED} when
- * all are hits. A build closes when it has been idle for longer than the gap
+ * all are hits or when it was a hit in the builder's own storage (only pushed, then a later step
+ * looked up with no miss before: see above). A build closes when it has been idle for longer than the gap
  * ({@link #closeIdle}), when rule 1 or 2 closes it, or when more than the bound of open builds
  * are open (the least recently active is closed first).
  *
@@ -177,6 +188,14 @@ public final class BuildahBuilds {
         int reused;
         int rebuilt;
         boolean truncated;
+        /** A lookup of this build missed (or a hit was built anyway): from then on a push is a built step. */
+        boolean chainBroken;
+        /**
+         * Steps only pushed so far, before any miss: local hits if a lookup of a later step follows
+         * (see the class comment). The listed ones by key; the count includes those past the bound.
+         */
+        final List<String> onlyPushed = new ArrayList<>();
+        int onlyPushedCount;
 
         Open(Key key, Instant start) {
             this.key = key;
@@ -315,7 +334,15 @@ public final class BuildahBuilds {
         }
         String k = event.tag();
         Outcome outcome = event.kind() == Kind.HIT ? Outcome.REUSED : Outcome.REBUILT;
-        if (!k.equals(build.latest)) {
+        boolean newStep = !k.equals(build.latest);
+        if (newStep && event.kind() != Kind.PUSHED && !build.chainBroken) {
+            reuseLocalHits(build);
+        }
+        boolean builtAfterHit = event.kind() == Kind.PUSHED && !newStep && build.latestOutcome == Outcome.REUSED;
+        if (event.kind() == Kind.MISS || builtAfterHit) {
+            build.chainBroken = true; // a miss, or a step pulled that was built all the same
+        }
+        if (newStep) {
             build.latest = k;
             build.latestOutcome = outcome;
             build.latestPushed = false;
@@ -325,11 +352,18 @@ public final class BuildahBuilds {
                 build.rebuilt++;
             }
             // Past the bound a step is counted but not kept, so memory stays bounded per build.
-            if (build.order.size() < maxSteps) {
+            boolean listed = build.order.size() < maxSteps;
+            if (listed) {
                 build.order.add(k);
                 build.outcomes.put(k, outcome);
             } else {
                 build.truncated = true;
+            }
+            if (event.kind() == Kind.PUSHED && !build.chainBroken) {
+                build.onlyPushedCount++;
+                if (listed) {
+                    build.onlyPushed.add(k);
+                }
             }
         } else if (build.latestOutcome == Outcome.REUSED && outcome == Outcome.REBUILT) {
             build.latestOutcome = outcome;
@@ -350,6 +384,29 @@ public final class BuildahBuilds {
                     build.firstRebuiltInstruction = event.instruction();
                 }
             }
+        }
+    }
+
+    /**
+     * A lookup of a new step with no miss before it: the steps only pushed so far were hits in the
+     * builder's storage. With no miss, every rebuilt step so far is one of them, so the build has
+     * no root cause yet.
+     */
+    private static void reuseLocalHits(Open build) {
+        if (build.onlyPushedCount == 0) {
+            return;
+        }
+        for (String k : build.onlyPushed) {
+            build.outcomes.put(k, Outcome.REUSED);
+        }
+        build.reused += build.onlyPushedCount;
+        build.rebuilt -= build.onlyPushedCount;
+        build.onlyPushed.clear();
+        build.onlyPushedCount = 0;
+        build.firstRebuilt = null;
+        build.firstRebuiltInstruction = null;
+        if (build.latestOutcome == Outcome.REBUILT) {
+            build.latestOutcome = Outcome.REUSED;
         }
     }
 

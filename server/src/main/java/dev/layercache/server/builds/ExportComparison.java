@@ -75,8 +75,11 @@ import java.util.Set;
  * <h2>Names</h2>
  * A step is named by its instruction when the cache carries it: the {@code buildkit/description}
  * annotation of the top layer of its first result, from the layer's annotations in the cache
- * config or from the descriptor of that blob in the manifest ({@link #descriptions}). Otherwise
- * {@link Step#name()} is {@code record N} (its index in the new export).
+ * config or from the descriptor of that blob in the manifest ({@link #descriptions}). A reused
+ * record that carries no result takes the name of the record of the previous export it matched:
+ * dockerd 20.10's inline cache exports a step reused from the imported cache without its result
+ * when a later step rebuilt (seen on a real build), though the previous export named it.
+ * Otherwise {@link Step#name()} is {@code record N} (its index in the new export).
  */
 public final class ExportComparison {
     /**
@@ -229,8 +232,11 @@ public final class ExportComparison {
                     }
                 }
             }
-            steps.add(new Step(r, record.digest(), instruction(current, record, descriptions), kind, outcome,
-                    cause, reason, causedBy));
+            String instruction = instruction(current, record, descriptions);
+            if (instruction == null && now.matched[r] >= 0) {
+                instruction = instruction(previous, previous.records().get(now.matched[r]), Map.of());
+            }
+            steps.add(new Step(r, record.digest(), instruction, kind, outcome, cause, reason, causedBy));
         }
         return new ExportComparison(previous == null, steps);
     }

@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -35,6 +36,8 @@ final class ExportGraph {
     final boolean[] reused;
     final String[] ids;
     final String[] shapes;
+    /** For a new export, the record of the previous export each reused record matched; -1 otherwise. */
+    final int[] matched;
     private Map<String, List<Integer>> byDigest;
 
     ExportGraph(CacheConfig config, ExportGraph previous) {
@@ -82,20 +85,27 @@ final class ExportGraph {
         }
         ids = new String[n];
         shapes = new String[n];
-        Set<String> previousIds = new HashSet<>();
+        matched = new int[n];
+        Arrays.fill(matched, -1);
+        Map<String, Integer> previousIds = new HashMap<>();
         if (previous != null) {
-            previousIds.addAll(List.of(previous.ids));
+            for (int p = 0; p < previous.ids.length; p++) {
+                previousIds.putIfAbsent(previous.ids[p], p);
+            }
         }
         MessageDigest sha = sha256();
         for (int r : order) {
             CacheRecord record = records.get(r);
             String id = hash(sha, record, true);
-            if (previousIds.contains(id)) {
+            Integer same = previousIds.get(id);
+            if (same != null) {
                 reused[r] = true;
+                matched[r] = same;
             } else if (previous != null) {
                 int match = previous.sharingAlternatives(record, this);
                 if (match >= 0) {
                     reused[r] = true;
+                    matched[r] = match;
                     id = previous.ids[match];
                 }
             }

@@ -148,6 +148,79 @@ class BuildahBuildsTest {
         assertEquals("/bin/sh -c #(nop) COPY file:mid in /mid.txt", b.rootCause().name());
     }
 
+    /**
+     * What buildah 1.28 sent when a builder that kept its storage rebuilt after an input of step 2
+     * (a COPY) changed, with {@code --cache-from} and {@code --cache-to}: step 1 was found in its
+     * own storage, so it was not looked up but pushed back; step 2 was looked up, missed and was
+     * pushed; the later steps were pushed without a lookup.
+     */
+    @Test
+    void aStepFoundInTheBuildersOwnStorageIsPushedWithoutALookupAndCountsAsReused() {
+        List<String> k = new ArrayList<>(keys("v1", 1));
+        k.addAll(keys("v2", 5).subList(1, 5));
+        builds.accept(StepEvent.pushed(at(0), REPO, A, k.get(0), INSTRUCTIONS.get(1)));
+        builds.accept(StepEvent.miss(at(1), REPO, A, k.get(1)));
+        builds.accept(StepEvent.pushed(at(2), REPO, A, k.get(1), INSTRUCTIONS.get(2)));
+        builds.accept(StepEvent.pushed(at(3), REPO, A, k.get(2), INSTRUCTIONS.get(3)));
+        builds.accept(StepEvent.pushed(at(4), REPO, A, k.get(3), INSTRUCTIONS.get(4)));
+        builds.accept(StepEvent.pushed(at(5), REPO, A, k.get(4), INSTRUCTIONS.get(4)));
+        builds.closeAll();
+        Build b = onlyBuild();
+        assertEquals(5, b.stepCount());
+        assertEquals(1, b.reused(), "the step pushed before the first lookup was a local hit");
+        assertEquals(4, b.rebuilt());
+        assertEquals(List.of(Outcome.REUSED, Outcome.REBUILT, Outcome.REBUILT, Outcome.REBUILT, Outcome.REBUILT),
+                b.steps().stream().map(BuildahBuilds.Step::outcome).toList());
+        assertEquals(k.get(1), b.rootCause().key(), "the COPY that missed, not the step pushed before it");
+        assertEquals(INSTRUCTIONS.get(2), b.rootCause().name());
+    }
+
+    @Test
+    void localHitsThenRemoteHitsAreAllReused() {
+        List<String> k = keys("v1", 4);
+        builds.accept(StepEvent.pushed(at(0), REPO, A, k.get(0), INSTRUCTIONS.get(0)));
+        builds.accept(StepEvent.pushed(at(1), REPO, A, k.get(1), INSTRUCTIONS.get(1)));
+        builds.accept(StepEvent.hit(at(2), REPO, A, k.get(2)));
+        builds.accept(StepEvent.hit(at(3), REPO, A, k.get(3)));
+        builds.closeAll();
+        Build b = onlyBuild();
+        assertEquals(4, b.reused());
+        assertEquals(0, b.rebuilt());
+        assertNull(b.rootCause());
+        assertTrue(b.steps().stream().allMatch(s -> s.outcome() == Outcome.REUSED));
+    }
+
+    @Test
+    void aPulledStepBuiltAnywayBreaksTheChainSoLaterPushesStayRebuilt() {
+        List<String> k = keys("v1", 4);
+        builds.accept(StepEvent.hit(at(0), REPO, A, k.get(0)));
+        builds.accept(StepEvent.pushed(at(1), REPO, A, k.get(0), INSTRUCTIONS.get(0))); // pulled, unusable, built
+        builds.accept(StepEvent.pushed(at(2), REPO, A, k.get(1), INSTRUCTIONS.get(1)));
+        builds.accept(StepEvent.hit(at(3), REPO, A, k.get(2))); // a later stage asks again
+        builds.closeAll();
+        Build b = onlyBuild();
+        assertEquals(2, b.rebuilt());
+        assertEquals(1, b.reused());
+        assertEquals(k.get(0), b.rootCause().key());
+    }
+
+    @Test
+    void localHitsPastTheBoundAreCountedAsReused() {
+        BuildahBuilds bounded = new BuildahBuilds(Duration.ofMinutes(2), 10, 2, sink::add);
+        List<String> k = keys("v1", 5);
+        for (int i = 0; i < 4; i++) {
+            bounded.accept(StepEvent.pushed(at(i), REPO, A, k.get(i), null));
+        }
+        bounded.accept(StepEvent.miss(at(4), REPO, A, k.get(4)));
+        bounded.closeAll();
+        Build b = onlyBuild();
+        assertTrue(b.truncated());
+        assertEquals(4, b.reused());
+        assertEquals(1, b.rebuilt());
+        assertEquals(k.get(4), b.rootCause().key());
+        assertEquals(List.of(Outcome.REUSED, Outcome.REUSED), b.steps().stream().map(BuildahBuilds.Step::outcome).toList());
+    }
+
     @Test
     void changeWithoutCacheToNamesTheBrokenStepByItsKey() {
         List<String> k = keys("v1", 5);
