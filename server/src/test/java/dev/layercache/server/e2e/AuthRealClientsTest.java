@@ -58,9 +58,13 @@ class AuthRealClientsTest {
     @TempDir
     Path work;
 
+    private static Dockerd dockerd;
+
     @AfterAll
     static void stopDockerd() {
-        BuildKitInlineCacheTest.stopOwnDockerd();
+        if (dockerd != null) {
+            dockerd.close();
+        }
     }
 
     @Test
@@ -124,7 +128,7 @@ class AuthRealClientsTest {
 
     @Test
     void dockerLoginPushAndPull() throws Exception {
-        BuildKitInlineCacheTest.dockerd();
+        dockerd = Dockerd.startOrReuse();
         String host = server.hostPort();
         Path config = Files.createDirectories(work.resolve("docker-config"));
         String image = host + "/team/docker:" + UUID.randomUUID().toString().substring(0, 8);
@@ -149,19 +153,18 @@ class AuthRealClientsTest {
         Path ctx = Files.createDirectories(work.resolve("bk"));
         Files.writeString(ctx.resolve("Dockerfile"), "FROM " + image + "\nRUN echo built > /built\n");
         Cmd.Result build = docker(config, "build", "--progress=plain", "--network", "none", "-t",
-                "localhost/auth-bk:1", ctx).env("DOCKER_BUILDKIT", "1").run();
+                "localhost/auth-bk:1", ctx).run();
         assertEquals(0, build.exitCode(), "BuildKit pulls the base with docker login's credentials" + build.describe());
         Path empty = Files.createDirectories(work.resolve("no-login"));
         docker(config, "rmi", "localhost/auth-bk:1").run();
         docker(config, "rmi", image).run();
         Cmd.Result refused = docker(empty, "build", "--progress=plain", "--network", "none", "--no-cache", "-t",
-                "localhost/auth-bk:2", ctx).env("DOCKER_BUILDKIT", "1").run();
+                "localhost/auth-bk:2", ctx).run();
         assertNotEquals(0, refused.exitCode(), "without credentials BuildKit's pull is refused" + refused.describe());
     }
 
     private static Cmd docker(Path config, Object... args) {
-        return Cmd.of(BuildKitInlineCacheTest.DOCKER, List.of(args)).env("DOCKER_HOST", BuildKitInlineCacheTest.DOCKER_HOST)
-                .env("DOCKER_CONFIG", config.toString());
+        return dockerd.dockerWithConfig(config, args);
     }
 
     private Path context(Path dir, String input) throws IOException {

@@ -7,10 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.testing.Http;
-import dev.layercache.server.testing.RealTools;
 import dev.layercache.server.testing.TestServer;
-import java.io.File;
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -40,9 +37,8 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code builder prune -af}), rebuild with {@code --cache-from}: every step must be {@code CACHED}
  * and no RUN may execute. Then the pushed image is pulled and run.
  *
- * <p>Uses the dockerd of REAL-CLIENTS.md on {@code unix:///tmp/dockerd.sock}: an already running
- * one (as {@code .ci/run} starts it) or, when that socket does not answer, one started here with
- * the same flags and stopped at the end.
+ * <p>Uses the dockerd of REAL-CLIENTS.md ({@link Dockerd}): a running one, or one started here
+ * and stopped at the end.
  */
 @Tag("e2e")
 @Timeout(value = 170, unit = TimeUnit.SECONDS)
@@ -50,14 +46,7 @@ class BuildKitInlineCacheTest {
     @RegisterExtension
     static TestServer server = new TestServer();
 
-    static final String DOCKER = "/usr/bin/docker";
-    static final String SOCKET = "/tmp/dockerd.sock";
-    static final String DOCKER_HOST = "unix://" + SOCKET;
-    static final Path DOCKERD_LOG = Path.of("/tmp/dockerd.log");
-
-    /** The dockerd this class started, or null when it reused a running one. */
-    private static Process ownDockerd;
-    private static Path dockerConfig;
+    private static Dockerd dockerd;
 
     @TempDir
     Path work;
@@ -69,76 +58,18 @@ class BuildKitInlineCacheTest {
 
     @BeforeAll
     static void dockerd() throws Exception {
-        RealTools.require(DOCKER, "the Docker 20.10 client of package docker.io");
-        dockerConfig = Files.createTempDirectory("layercache-e2e-docker-config");
-        if (dockerAnswers()) {
-            return;
-        }
-        Path dockerd = RealTools.require("dockerd", "BuildKit inline-cache test (package docker.io)");
-        // exactly the flags of REAL-CLIENTS.md
-        ProcessBuilder pb = new ProcessBuilder(dockerd.toString(), "--iptables=false", "--bridge=none",
-                "--storage-driver=vfs", "--host", DOCKER_HOST, "--data-root", "/tmp/dockerd-data",
-                "--exec-root", "/tmp/dockerd-exec", "--pidfile", "/tmp/dockerd.pid")
-                .redirectErrorStream(true)
-                .redirectOutput(DOCKERD_LOG.toFile())
-                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-        try {
-            ownDockerd = pb.start();
-        } catch (IOException e) {
-            RealTools.requireThat(false, "cannot start dockerd: " + e);
-        }
-        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        boolean up = false;
-        while (System.nanoTime() < deadline && ownDockerd.isAlive()) {
-            if (dockerAnswers()) {
-                up = true;
-                break;
-            }
-            Thread.sleep(500);
-        }
-        if (!up) {
-            String log = Files.exists(DOCKERD_LOG) ? Files.readString(DOCKERD_LOG) : "(no log)";
-            stopOwnDockerd();
-            RealTools.requireThat(false, "dockerd did not answer on " + SOCKET + " within 60 s (needs root);"
-                    + " its log:\n" + tail(log, 4000));
-        }
+        dockerd = Dockerd.startOrReuse();
     }
 
     @AfterAll
     static void stopDockerd() {
-        stopOwnDockerd();
-        if (dockerConfig != null) {
-            TestServer.deleteRecursively(dockerConfig);
+        if (dockerd != null) {
+            dockerd.close();
         }
-    }
-
-    static void stopOwnDockerd() {
-        if (ownDockerd == null) {
-            return;
-        }
-        ownDockerd.destroy(); // SIGTERM: dockerd stops its containerd and removes its socket
-        try {
-            if (!ownDockerd.waitFor(30, TimeUnit.SECONDS)) {
-                ownDockerd.descendants().forEach(ProcessHandle::destroyForcibly);
-                ownDockerd.destroyForcibly();
-                ownDockerd.waitFor(10, TimeUnit.SECONDS);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        ownDockerd = null;
-    }
-
-    private static boolean dockerAnswers() {
-        if (!Files.exists(Path.of(SOCKET))) {
-            return false;
-        }
-        return docker("info", "--format", "{{.ServerVersion}}").timeout(Duration.ofSeconds(15)).run().exitCode() == 0;
     }
 
     private static Cmd docker(Object... args) {
-        Cmd c = Cmd.of(DOCKER, List.of(args)).env("DOCKER_HOST", DOCKER_HOST).env("DOCKER_BUILDKIT", "1");
-        return dockerConfig == null ? c : c.env("DOCKER_CONFIG", dockerConfig.toString());
+        return dockerd.docker(args);
     }
 
     @Test
@@ -272,9 +203,5 @@ class BuildKitInlineCacheTest {
             out.add(l.trim());
         }
         return out;
-    }
-
-    private static String tail(String s, int n) {
-        return s.length() <= n ? s : s.substring(s.length() - n);
     }
 }
