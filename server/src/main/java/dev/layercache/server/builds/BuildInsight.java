@@ -409,7 +409,7 @@ public final class BuildInsight implements AutoCloseable {
                 push.digest().toString(), export.shape(), export.warnings());
         KeyValueStore.Batch batch = kv.batch();
         exports.put(batch, push.repo().toString(), reference, push.at().toEpochMilli(),
-                CacheConfigJson.write(json, export.config()));
+                CacheConfigJson.write(json, export.config(), export.descriptions()));
         builds.put(batch, push.repo().toString(), record.at().toEpochMilli(), bytes(record));
         batch.commit(false);
         remember(record);

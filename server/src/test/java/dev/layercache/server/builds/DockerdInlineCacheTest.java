@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.builds.ExportComparison.Cause;
 import dev.layercache.server.builds.ExportComparison.Kind;
 import dev.layercache.server.builds.ExportComparison.Outcome;
@@ -17,6 +18,7 @@ import dev.layercache.server.core.manifest.ImageManifest;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -60,6 +62,11 @@ class DockerdInlineCacheTest {
         return BuildKitExport.PARSER.parseInlineCache(resource(build + ".config.json"), manifest).orElseThrow();
     }
 
+    /** What the server keeps of an export for the next comparison, read back as it reads it. */
+    private static CacheConfig kept(CacheConfig export) {
+        return BuildKitExport.PARSER.parseCacheConfig(CacheConfigJson.write(new ObjectMapper(), export, Map.of()));
+    }
+
     private static List<Step> steps(ExportComparison c) {
         return c.steps().stream().filter(s -> s.kind() == Kind.STEP).toList();
     }
@@ -95,8 +102,15 @@ class DockerdInlineCacheTest {
 
     @Test
     void aChangedInputOfTheEarlyCopyIsTheRootCauseAndTheThreeStepsAfterItCascade() {
-        ExportComparison c = ExportComparison.compare(cache("unchanged"), cache("changed"));
+        check(ExportComparison.compare(cache("unchanged"), cache("changed")));
+    }
 
+    @Test
+    void theExportTheServerKeepsGivesTheSameAnswerAndNames() {
+        check(ExportComparison.compare(kept(cache("unchanged")), cache("changed")));
+    }
+
+    private static void check(ExportComparison c) {
         assertFalse(c.firstExport());
         assertEquals(5, c.stepCount());
         assertEquals(1, c.reused());
