@@ -3,6 +3,7 @@ package dev.layercache.server;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.auth.AccessControl;
 import dev.layercache.server.auth.RateLimits;
+import dev.layercache.server.builds.BuildInsight;
 import dev.layercache.server.cluster.BucketCollector;
 import dev.layercache.server.cluster.ClusterNode;
 import dev.layercache.server.concurrent.Transport;
@@ -43,6 +44,7 @@ public final class LayerCacheServer implements AutoCloseable {
     private final GrpcServer grpc;
     private final CacheMetrics metrics;
     private final Lifecycle lifecycle;
+    private final BuildInsight builds;
     /** The cluster's shared parts; null for a node on its own. */
     private final ClusterNode cluster;
     private final AtomicBoolean ready = new AtomicBoolean();
@@ -76,6 +78,7 @@ public final class LayerCacheServer implements AutoCloseable {
                             : cluster.uploads(json, config.auth().nodeToken()))
                     .build();
             lifecycle = services.lifecycle();
+            builds = services.builds();
 
             ServerConfig.Auth auth = config.auth();
             AccessControl access = AccessControl.load(auth.htpasswd(), auth.tokens(), auth.rules(),
@@ -202,6 +205,7 @@ public final class LayerCacheServer implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        builds.close(); // open buildah builds are recorded, queued analyses finish
         lifecycle.close();
         if (cluster != null) {
             cluster.close();

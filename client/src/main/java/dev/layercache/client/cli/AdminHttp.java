@@ -14,8 +14,8 @@ import picocli.CommandLine.Option;
 
 /**
  * The server's HTTP administration API ({@code /api/v1/...} on the OCI port), for the commands
- * that look after the store rather than the cache: {@code store}, {@code gc}, {@code analyze} and
- * {@code sharing}.
+ * that look after the store rather than the cache: {@code store}, {@code gc}, {@code analyze},
+ * {@code sharing} and {@code builds}.
  */
 final class AdminHttp {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -75,8 +75,19 @@ final class AdminHttp {
             } catch (IOException notJson) {
                 // keep the body as it is
             }
-            throw new CliException(r.statusCode() == 404 ? ExitCodes.NOT_FOUND : ExitCodes.SERVER,
-                    http + " answered " + r.statusCode() + ": " + body);
+            if (r.statusCode() == 401) {
+                body += token == null || token.isEmpty()
+                        ? " (give credentials with --token TOKEN or $LAYERCACHE_TOKEN)"
+                        : " (the server refused the token of --token or $LAYERCACHE_TOKEN)";
+            }
+            // 400 is the server saying the request was wrong (a malformed name, a bad parameter):
+            // invalid input, as INVALID_ARGUMENT is over gRPC.
+            int exit = switch (r.statusCode()) {
+                case 400 -> ExitCodes.INVALID;
+                case 404 -> ExitCodes.NOT_FOUND;
+                default -> ExitCodes.SERVER;
+            };
+            throw new CliException(exit, http + " answered " + r.statusCode() + ": " + body);
         }
         try {
             return JSON.readTree(r.body());

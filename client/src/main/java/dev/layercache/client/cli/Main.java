@@ -19,7 +19,7 @@ import picocli.CommandLine.Command;
 @Command(name = "layercache",
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
-        description = {"Client of a layercache server's gRPC cache API (and, for store and gc, its HTTP API).", ""},
+        description = {"Client of a layercache server's gRPC cache API (and, for store, gc, analyze, sharing and builds, its HTTP API).", ""},
         subcommands = {
             KeyCommand.class,
             LookupCommand.class,
@@ -32,6 +32,7 @@ import picocli.CommandLine.Command;
             GcCommand.class,
             AnalyzeCommand.class,
             SharingCommand.class,
+            BuildsCommand.class,
             CommandLine.HelpCommand.class
         },
         exitCodeListHeading = "%nExit codes:%n",
@@ -48,6 +49,7 @@ import picocli.CommandLine.Command;
         footer = {
             "  LAYERCACHE_TARGET     default for --target",
             "  LAYERCACHE_NAMESPACE  default for --namespace",
+            "  LAYERCACHE_HTTP       default for --http (store, gc, analyze, sharing, builds)",
             "  LAYERCACHE_TOKEN      default for --token (safer than --token)"
         })
 public final class Main implements Runnable {

@@ -5,6 +5,7 @@ import dev.layercache.api.v1.Entry;
 import dev.layercache.api.v1.LayerDescriptor;
 import dev.layercache.server.config.ServerConfig;
 import dev.layercache.server.core.Digest;
+import dev.layercache.server.metadata.BuildIndex;
 import dev.layercache.server.metadata.Keys;
 import dev.layercache.server.metadata.ManifestIndex;
 import dev.layercache.server.metadata.Table;
@@ -284,14 +285,14 @@ public final class BucketCollector {
 
     /**
      * The bucket's share of {@code MetadataPruner}'s work, each record being an object here:
-     * tombstones and step publications past the history bounds (by age, then the oldest of each
+     * tombstones, step publications, build records and cache exports past the history bounds (by age, then the oldest of each
      * repository past the count), access marks of roots that are gone, and directory records of
      * upload sessions older than the upload timeout (their node died; a live node removes its own).
      */
     private long pruneHistory(long now, Set<String> accessedRoots, List<RootInfo> roots) throws IOException {
         long pruned = 0;
         long cutoff = limits.history().maxAge().isZero() ? Long.MIN_VALUE : now - limits.history().maxAge().toMillis();
-        for (Table table : new Table[] {Table.TOMBSTONES, Table.STEPS}) {
+        for (Table table : new Table[] {Table.TOMBSTONES, Table.STEPS, Table.BUILDS, Table.EXPORTS}) {
             Map<String, List<ObjectInfo>> byRepository = new HashMap<>();
             List<ObjectInfo> expired = new ArrayList<>();
             forEachObject(MetaKeys.object(table, new byte[0]), o -> {
@@ -304,6 +305,10 @@ public final class BucketCollector {
                 }
             });
             int max = limits.history().maxPerRepository();
+            if (table == Table.BUILDS || table == Table.EXPORTS) {
+                max = max > 0 ? Math.min(max, BuildIndex.MAX_PER_REPOSITORY)
+                        : BuildIndex.MAX_PER_REPOSITORY;
+            }
             for (List<ObjectInfo> records : byRepository.values()) {
                 if (max > 0 && records.size() > max) {
                     records.sort(Comparator.comparingLong(ObjectInfo::lastModifiedMillis));

@@ -53,8 +53,8 @@ public final class SharedKeyValueStore implements KeyValueStore {
     static Sharing sharing(Table table) {
         return switch (table) {
             case ACCESS, UPLOADS, ANALYSES, RELEASES -> Sharing.LOCAL;
-            case BLOBS, LINKS, MANIFESTS, REFERRERS, REPOSITORIES -> Sharing.WRITE_ONCE;
-            case TAGS, ENTRIES, STEPS, TOMBSTONES -> Sharing.CHANGING;
+            case BLOBS, LINKS, MANIFESTS, REFERRERS, REPOSITORIES, BUILDS -> Sharing.WRITE_ONCE;
+            case TAGS, ENTRIES, STEPS, TOMBSTONES, EXPORTS -> Sharing.CHANGING;
         };
     }
 
@@ -74,7 +74,7 @@ public final class SharedKeyValueStore implements KeyValueStore {
             case MANIFESTS -> 2;
             case REFERRERS, STEPS -> 3;
             case ENTRIES, TAGS -> 4;
-            case TOMBSTONES, ACCESS, UPLOADS, ANALYSES, RELEASES -> 5;
+            case TOMBSTONES, ACCESS, UPLOADS, ANALYSES, RELEASES, BUILDS, EXPORTS -> 5;
         };
     }
 

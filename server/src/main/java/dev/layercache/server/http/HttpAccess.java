@@ -54,7 +54,7 @@ final class HttpAccess {
             case STORE, GC, HANDOVER -> control.check(who, Action.ADMIN, null);
             case TAGS, REFERRERS, ANALYSIS -> control.check(who, Action.READ, route.name());
             // Answers list only the repositories the caller may read (see AnalysisHandler).
-            case SHARING -> control.checkKnown(who);
+            case SHARING, BUILDS -> control.checkKnown(who); // the handler checks read on the repository asked for
             case MANIFEST, BLOB -> control.check(who, reading ? Action.READ
                     : HttpMethod.DELETE.equals(method) ? Action.DELETE : Action.WRITE, route.name());
             case UPLOADS, UPLOAD -> control.check(who, Action.WRITE, route.name());

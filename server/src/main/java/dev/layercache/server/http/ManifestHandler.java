@@ -1,5 +1,6 @@
 package dev.layercache.server.http;
 
+import dev.layercache.server.builds.BuildInsight;
 import dev.layercache.server.core.ErrorCode;
 import dev.layercache.server.core.Reference;
 import dev.layercache.server.core.RegistryException;
@@ -11,12 +12,23 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import java.util.List;
 
-/** {@code /v2/<name>/manifests/<reference>}: GET, HEAD, PUT, DELETE by tag or digest. */
+/**
+ * {@code /v2/<name>/manifests/<reference>}: GET, HEAD, PUT, DELETE by tag or digest. A push is told
+ * to the build insight, whose hygiene warnings about a pushed build cache go back to the client
+ * in {@code Warning} headers (the OCI distribution spec's way: {@code 299 - "text"}); the push
+ * succeeds all the same.
+ */
 final class ManifestHandler {
-    private final ManifestService manifests;
+    /** Warning headers on one answer at most, and characters of each. */
+    static final int MAX_WARNINGS = 4;
+    static final int MAX_WARNING_CHARS = 400;
 
-    ManifestHandler(ManifestService manifests) {
+    private final ManifestService manifests;
+    private final BuildInsight builds;
+
+    ManifestHandler(ManifestService manifests, BuildInsight builds) {
         this.manifests = manifests;
+        this.builds = builds;
     }
 
     Response get(Request request) {
@@ -41,6 +53,10 @@ final class ManifestHandler {
         if (result.subject() != null) {
             r.header(Headers.OCI_SUBJECT, result.subject());
         }
+        List<String> warnings = builds.pushed(repo, reference, result.digest(), result.manifest(), request.client());
+        for (int i = 0; i < Math.min(MAX_WARNINGS, warnings.size()); i++) {
+            r.addHeader(HttpHeaderNames.WARNING, warning(warnings.get(i)));
+        }
         return r;
     }
 
@@ -48,6 +64,17 @@ final class ManifestHandler {
         RepositoryName repo = request.repository();
         manifests.delete(repo, Reference.parse(request.route().param()));
         return Response.status(HttpResponseStatus.ACCEPTED);
+    }
+
+    /** {@code 299 - "layercache: TEXT"}, the text made safe for a quoted header value (printable ASCII, no quote). */
+    static String warning(String text) {
+        StringBuilder out = new StringBuilder("299 - \"layercache: ");
+        int n = Math.min(text.length(), MAX_WARNING_CHARS);
+        for (int i = 0; i < n; i++) {
+            char c = text.charAt(i);
+            out.append(c == '"' || c == '\\' ? '\'' : c < 0x20 || c > 0x7e ? ' ' : c);
+        }
+        return out.append('"').toString();
     }
 
     /**

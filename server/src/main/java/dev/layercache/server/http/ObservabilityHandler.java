@@ -1,9 +1,13 @@
 package dev.layercache.server.http;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.layercache.server.auth.AccessControl;
 import dev.layercache.server.auth.Action;
 import dev.layercache.server.auth.Identity;
+import dev.layercache.server.builds.BuildInsight;
+import dev.layercache.server.builds.BuildRecord;
 import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.metrics.MetricsView;
 import io.netty.handler.codec.http.HttpHeaderNames;
@@ -12,6 +16,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Pattern;
 
@@ -32,10 +37,14 @@ final class ObservabilityHandler {
 
     private final CacheMetrics metrics;
     private final ObjectMapper json;
+    private final BuildInsight builds;
+    /** Builds listed in the stats at most. */
+    static final int RECENT_BUILDS = 10;
     private final AccessControl access;
     private final Map<String, byte[]> files = new ConcurrentHashMap<>();
 
-    ObservabilityHandler(CacheMetrics metrics, ObjectMapper json, AccessControl access) {
+    ObservabilityHandler(CacheMetrics metrics, ObjectMapper json, AccessControl access, BuildInsight builds) {
+        this.builds = builds;
         this.metrics = metrics;
         this.json = json;
         this.access = access;
@@ -87,8 +96,35 @@ final class ObservabilityHandler {
         if (!metrics.enabled()) {
             return disabled();
         }
-        return Response.json(HttpResponseStatus.OK, json, metrics.snapshot(view(request)).toJson(json), "application/json")
+        MetricsView view = view(request);
+        ObjectNode body = metrics.snapshot(view).toJson(json);
+        body.set("builds", buildsJson(view));
+        return Response.json(HttpResponseStatus.OK, json, body, "application/json")
                 .header(HttpHeaderNames.CACHE_CONTROL, "no-store");
+    }
+
+    /**
+     * The step-level hit rate of each stock builder since the node started (the builds it
+     * recorded) and the newest builds in repositories the caller may read.
+     */
+    private ObjectNode buildsJson(MetricsView view) {
+        ObjectNode out = json.createObjectNode();
+        ObjectNode steps = out.putObject("steps");
+        for (Map.Entry<String, long[]> e : new TreeMap<>(builds.stepTotals()).entrySet()) {
+            long reused = e.getValue()[0];
+            long rebuilt = e.getValue()[1];
+            ObjectNode b = steps.putObject(e.getKey()).put("reused", reused).put("rebuilt", rebuilt);
+            if (reused + rebuilt == 0) {
+                b.putNull("reuse_rate");
+            } else {
+                b.put("reuse_rate", (double) reused / (reused + rebuilt));
+            }
+        }
+        ArrayNode recent = out.putArray("recent");
+        for (BuildRecord r : builds.recent(repo -> view.everything() || view.repository(repo), RECENT_BUILDS)) {
+            recent.add(r.toJson(json));
+        }
+        return out;
     }
 
     Response ui(Request request) throws IOException {

@@ -68,6 +68,12 @@ public final class Response {
         return this;
     }
 
+    /** Adds a header line, keeping the lines of that name already there ({@code Warning} may repeat). */
+    public Response addHeader(CharSequence name, Object value) {
+        headers.add(name, value);
+        return this;
+    }
+
     /** Closes the connection after this response (the rest of the request body will not be read). */
     public Response closeConnection() {
         this.close = true;

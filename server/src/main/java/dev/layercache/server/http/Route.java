@@ -27,6 +27,8 @@ public record Route(Resource resource, String name, String param) {
         ANALYSIS,
         /** {@code /api/v1/sharing}: logical against physical layer bytes, the most shared layers. */
         SHARING,
+        /** {@code /api/v1/builds?repository=<name>}: what stock builders' builds reused and rebuilt. */
+        BUILDS,
         /** {@code /internal/v1/uploads/<id>}: GET hands an upload session over to another node of the cluster. */
         HANDOVER,
         NOT_FOUND
@@ -57,6 +59,9 @@ public record Route(Resource resource, String name, String param) {
         }
         if (path.equals("/api/v1/gc")) {
             return new Route(Resource.GC, null, null);
+        }
+        if (path.equals("/api/v1/builds")) {
+            return new Route(Resource.BUILDS, null, null);
         }
         if (path.equals("/api/v1/sharing")) {
             return new Route(Resource.SHARING, null, null);

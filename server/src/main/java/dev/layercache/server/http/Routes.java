@@ -46,9 +46,10 @@ final class Routes {
         BaseHandler base = new BaseHandler(ready);
         BlobHandler blob = new BlobHandler(blobs);
         UploadHandler upload = new UploadHandler(services.uploads(), blobs, access);
-        ObservabilityHandler observability = new ObservabilityHandler(metrics, json, access);
+        ObservabilityHandler observability = new ObservabilityHandler(metrics, json, access, services.builds());
+        BuildsHandler builds = new BuildsHandler(services.builds(), json, access);
         StoreHandler store = new StoreHandler(services.lifecycle(), json);
-        ManifestHandler manifest = new ManifestHandler(manifests);
+        ManifestHandler manifest = new ManifestHandler(manifests, services.builds());
         ListingHandler listing = new ListingHandler(manifests, json, access);
         AnalysisHandler analyses = new AnalysisHandler(services.analysis(), json, access);
 
@@ -65,6 +66,7 @@ final class Routes {
         plain(Route.Resource.GC, POST, store::collect);
         plain(Route.Resource.ANALYSIS, GET, analyses::analysis);
         plain(Route.Resource.SHARING, GET, analyses::sharing);
+        plain(Route.Resource.BUILDS, GET, builds::list);
 
         plain(Route.Resource.BLOB, HEAD, blob::head);
         plain(Route.Resource.BLOB, GET, blob::get);

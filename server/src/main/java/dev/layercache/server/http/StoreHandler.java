@@ -63,6 +63,7 @@ final class StoreHandler {
             pruned.put("steps", run.history().steps());
             pruned.put("access_records", run.history().accessRecords());
             pruned.put("analyses", run.history().analyses());
+            pruned.put("builds", run.history().builds());
         }
         Collector.Report gc = status.lastCollection();
         if (gc == null) {

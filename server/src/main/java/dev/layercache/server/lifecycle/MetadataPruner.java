@@ -6,8 +6,10 @@ import dev.layercache.server.core.RepositoryName;
 import dev.layercache.server.core.Root;
 import dev.layercache.server.metadata.AccessIndex;
 import dev.layercache.server.metadata.AnalysisIndex;
+import dev.layercache.server.metadata.BuildIndex;
 import dev.layercache.server.metadata.Deletions;
 import dev.layercache.server.metadata.EntryIndex;
+import dev.layercache.server.metadata.ExportIndex;
 import dev.layercache.server.metadata.HistoryIndex;
 import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.ManifestIndex;
@@ -38,6 +40,8 @@ import org.slf4j.LoggerFactory;
  *       entry replaced): nothing reads them any more.
  *   <li><b>Cached layer analyses</b> of manifests no repository holds any more, and of older
  *       rules versions.
+ *   <li><b>Build records</b> of stock builders' builds and the <b>last cache export</b> of each
+ *       reference: the same bounds as tombstones, by the build's or the push's time.
  * </ul>
  * Deletions go in batches, not fsynced (see {@link Deletions}): a crash can only bring back
  * records the next pass removes again.
@@ -46,11 +50,11 @@ public final class MetadataPruner {
     private static final Logger log = LoggerFactory.getLogger(MetadataPruner.class);
 
     /** What one pass removed. */
-    public record Report(long tombstones, long steps, long accessRecords, long analyses) {
-        static final Report NONE = new Report(0, 0, 0, 0);
+    public record Report(long tombstones, long steps, long accessRecords, long analyses, long builds) {
+        static final Report NONE = new Report(0, 0, 0, 0, 0);
 
         long total() {
-            return tombstones + steps + accessRecords + analyses;
+            return tombstones + steps + accessRecords + analyses + builds;
         }
     }
 
@@ -65,6 +69,8 @@ public final class MetadataPruner {
     private final TagIndex tags;
     private final ManifestIndex manifests;
     private final EntryIndex entries;
+    private final BuildIndex builds;
+    private final ExportIndex exports;
 
     /**
      * @param analysisRules the version of the current analysis rules; analyses made by any other
@@ -82,6 +88,8 @@ public final class MetadataPruner {
         this.tags = new TagIndex(kv);
         this.manifests = new ManifestIndex(kv);
         this.entries = new EntryIndex(kv);
+        this.builds = new BuildIndex(kv);
+        this.exports = new ExportIndex(kv);
     }
 
     /** One pass over the history tables; {@code full}: the tables checked against the roots too. */
@@ -94,11 +102,12 @@ public final class MetadataPruner {
                 boundPerRepository(tombstones, cutoff),
                 boundPerRepository(steps, cutoff),
                 accessRecordsOfRootsGone(),
-                analysesOfManifestsGone());
+                analysesOfManifestsGone(),
+                boundPerRepository(builds, cutoff, buildsKept()) + boundPerRepository(exports, cutoff, buildsKept()));
         if (report.total() > 0) {
             log.info("metadata pruned: {} tombstones, {} step publications, {} last uses of roots gone,"
-                    + " {} cached analyses", report.tombstones(), report.steps(), report.accessRecords(),
-                    report.analyses());
+                    + " {} cached analyses, {} build records and cache exports", report.tombstones(), report.steps(),
+                    report.accessRecords(), report.analyses(), report.builds());
         }
         return report;
     }
@@ -109,12 +118,26 @@ public final class MetadataPruner {
      * are in memory at a time.
      */
     private long boundPerRepository(HistoryIndex table, long cutoff) {
+        return boundPerRepository(table, cutoff, bounds.maxPerRepository());
+    }
+
+    /**
+     * Build records per repository at most: the history bound, but never more than
+     * {@link BuildIndex#MAX_PER_REPOSITORY}, since a build record is a few kilobytes where a
+     * tombstone is a few bytes.
+     */
+    private int buildsKept() {
+        int max = bounds.maxPerRepository();
+        return max > 0 ? Math.min(max, BuildIndex.MAX_PER_REPOSITORY) : BuildIndex.MAX_PER_REPOSITORY;
+    }
+
+    private long boundPerRepository(HistoryIndex table, long cutoff, int max) {
         Deletions out = new Deletions(kv);
         List<Record> group = new ArrayList<>();
         String[] repository = {null};
         table.forEach((repo, name, at) -> {
             if (!repo.equals(repository[0])) {
-                trim(table, group, out);
+                trim(table, group, out, max);
                 repository[0] = repo;
             }
             if (at < cutoff) {
@@ -123,7 +146,7 @@ public final class MetadataPruner {
                 group.add(new Record(repo, name, at));
             }
         });
-        trim(table, group, out);
+        trim(table, group, out, max);
         return out.finish();
     }
 
@@ -131,8 +154,7 @@ public final class MetadataPruner {
     }
 
     /** Deletes the oldest records of one repository past the count bound; empties {@code group}. */
-    private void trim(HistoryIndex table, List<Record> group, Deletions out) {
-        int max = bounds.maxPerRepository();
+    private void trim(HistoryIndex table, List<Record> group, Deletions out, int max) {
         if (max > 0 && group.size() > max) {
             group.sort(Comparator.comparingLong(Record::millis));
             for (Record r : group.subList(0, group.size() - max)) {

@@ -18,6 +18,8 @@ package dev.layercache.server.metadata;
  *   ACCESS        kind \0 repo \0 name        -> minute of last use        (roots: for least-recently-used eviction)
  *   ANALYSES      rules version \0 digest     -> analysis JSON             (layer analysis of a manifest; node-local cache)
  *   RELEASES      digest                      -> released-at, scope       (a root that held the blob went: no grace for it)
+ *   BUILDS        repo \0 newest-first time   -> build record JSON         (what a stock builder's build reused and rebuilt)
+ *   EXPORTS       repo \0 reference           -> pushed-at, cache config   (the last BuildKit cache export of a reference)
  * </pre>
  */
 public enum Table {
@@ -33,7 +35,9 @@ public enum Table {
     TOMBSTONES("tombstones"),
     ACCESS("access"),
     ANALYSES("analyses"),
-    RELEASES("releases");
+    RELEASES("releases"),
+    BUILDS("builds"),
+    EXPORTS("exports");
 
     private final String columnFamily;
 

@@ -39,6 +39,7 @@ public final class CacheMetrics implements AutoCloseable {
     private final RequestLatency latency;
     private final Meters meters;
     private final BucketMeters buckets;
+    private final BuildMeters builds;
 
     private CacheMetrics(boolean enabled, int namespaceDepth, int maxNamespaces, Clock clock) {
         this.enabled = enabled;
@@ -50,10 +51,12 @@ public final class CacheMetrics implements AutoCloseable {
             store.gauges(registry);
             meters.bindJvm();
             buckets = new BucketMeters(registry);
+            builds = new BuildMeters(registry);
         } else {
             latency = null;
             meters = null;
             buckets = null;
+            builds = null;
         }
         this.stats = new StatsAssembler(clock, namespaces,
                 enabled ? meters::entryMissCounts : Meters::noEntryMisses, rootCauses, recentEvictions, store);
@@ -82,6 +85,16 @@ public final class CacheMetrics implements AutoCloseable {
         }
     }
 
+    /**
+     * A build of a stock builder was recorded (docs/metrics.md, "Builds"): its steps reused and
+     * rebuilt, its status, and the kinds of its hygiene warnings.
+     */
+    public void build(String builder, String status, int reused, int rebuilt, java.util.List<String> warningKinds) {
+        if (enabled) {
+            builds.build(builder, status, reused, rebuilt, warningKinds);
+        }
+    }
+
     /** Counts the store now (the census runs by itself too). */
     public void refreshStore() {
         store.refresh();
@@ -94,6 +107,13 @@ public final class CacheMetrics implements AutoCloseable {
      */
     public void holdsRepositories(Predicate<String> test) {
         namespaces.holdsRepositories(test);
+    }
+
+    /** Where the count of build analyses dropped (their queue was full) is read. */
+    public void watchBuildAnalyses(LongSupplier dropped) {
+        if (enabled) {
+            BuildMeters.watchDropped(registry, dropped);
+        }
     }
 
     /** The disk budget to report (the lifecycle sets it; 0: none). */

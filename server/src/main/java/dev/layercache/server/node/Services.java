@@ -4,6 +4,8 @@ import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.analysis.AnalysisRules;
 import dev.layercache.server.analysis.AnalysisService;
+import dev.layercache.server.builds.BuildInsight;
+import dev.layercache.server.builds.BuildRecord;
 import dev.layercache.server.config.ServerConfig;
 import dev.layercache.server.core.RepositoryName;
 import dev.layercache.server.entries.EntryService;
@@ -39,7 +41,7 @@ import org.slf4j.LoggerFactory;
  * use, {@link #local} on this node's own. On a node alone they are one graph. In a cluster,
  * {@code served} works on the shared bucket through the node's stores, and {@code local} on the
  * copies this node keeps (its hot tier): that is what its lifecycle evicts, scrubs and repairs.
- * Uploads and the analysis of manifests work on the served stores.
+ * Uploads, the analysis of manifests and the records of builds work on the served stores.
  *
  * <p>Links that cannot be constructor arguments, because they close a cycle, are made here and
  * nowhere else: a blob whose bytes turn out lost is forgotten through the local graph (which
@@ -59,6 +61,7 @@ public final class Services {
     private final Graph local;
     private final UploadService uploads;
     private final AnalysisService analysis;
+    private final BuildInsight builds;
     private final AccessTracker access;
     private final ReferenceGuard guard;
     private final BlobRepair repair;
@@ -85,6 +88,10 @@ public final class Services {
                 AnalysisService.MEMORY_ENTRIES);
 
         CacheMetrics metrics = b.metrics;
+        builds = new BuildInsight(stores.served(), served.blobs(), json, clock,
+                r -> metrics.build(r.builder(), r.status().label(), r.reused(), r.rebuilt(),
+                        r.warnings().stream().map(BuildRecord.Warning::kind).toList()));
+        metrics.watchBuildAnalyses(builds::dropped);
         StoreCensus census = new StoreCensus(own);
         metrics.watchStore(census, uploads::openSessions);
         // Whether a missed lookup's namespace exists: asked of this node's own store, so that a
@@ -143,6 +150,11 @@ public final class Services {
 
     public AnalysisService analysis() {
         return analysis;
+    }
+
+    /** What stock builders' builds reused and rebuilt; told of pushes and lookups by the HTTP surface. */
+    public BuildInsight builds() {
+        return builds;
     }
 
     /** When roots and blobs were last used; shared by both graphs. */

@@ -44,8 +44,8 @@ import java.util.Set;
  */
 public final class ManifestService {
 
-    /** The outcome of a push. */
-    public record PutResult(Digest digest, Digest subject) {
+    /** The outcome of a push: the manifest's digest, its subject (or null), and the manifest as read. */
+    public record PutResult(Digest digest, Digest subject, Manifest manifest) {
     }
 
     private final KeyValueStore kv;
@@ -110,7 +110,7 @@ public final class ManifestService {
             access.touch(new Root(Root.Kind.TAG, repo.toString(), t.tag().toString()));
         }
         access.touch(new Root(Root.Kind.MANIFEST, repo.toString(), digest.toString()));
-        return new PutResult(digest, subject);
+        return new PutResult(digest, subject, manifest);
     }
 
     /**

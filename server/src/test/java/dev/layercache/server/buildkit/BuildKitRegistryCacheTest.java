@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.core.manifest.CacheConfig;
 import dev.layercache.server.core.manifest.ManifestParser;
@@ -129,6 +130,17 @@ class BuildKitRegistryCacheTest {
                 List.of("Content-Type: " + type), manifest);
         assertEquals(201, pushed.status(), pushed.text());
         assertEquals(manifestDigest, pushed.header("Docker-Content-Digest"));
+        assertEquals(null, pushed.header("Warning"), "a clean cache raises no warning");
+
+        // The server recorded the export as a build: the first of its reference, every step built.
+        JsonNode build = firstBuild(repo);
+        assertEquals("buildkit", build.path("builder").asText(), build.toString());
+        assertEquals(tag, build.path("reference").asText());
+        assertEquals("first_export", build.path("status").asText());
+        assertEquals(layers.size(), build.path("steps").asInt());
+        assertEquals(layers.size(), build.path("rebuilt").asInt());
+        assertEquals(0, build.path("reused").asInt());
+        assertEquals(manifestDigest, build.path("manifest").asText());
 
         // A second export of the same cache finds everything there and pushes nothing.
         for (Blob b : blobs) {
@@ -179,6 +191,21 @@ class BuildKitRegistryCacheTest {
 
         Http.Reply tags = Http.exchange(server.port(), "GET", "/v2/" + repo + "/tags/list", List.of(), null);
         assertTrue(tags.text().contains("\"" + tag + "\""), tags.text());
+    }
+
+    /** The newest build of {@code repo}: recorded off the push's path, so asked again for a few seconds. */
+    private static JsonNode firstBuild(String repo) throws Exception {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (true) {
+            Http.Reply r = Http.exchange(server.port(), "GET", "/api/v1/builds?repository=" + repo, List.of(), null);
+            assertEquals(200, r.status(), r.text());
+            JsonNode builds = new ObjectMapper().readTree(r.body()).path("builds");
+            if (builds.size() > 0) {
+                return builds.get(0);
+            }
+            assertTrue(System.nanoTime() < deadline, "no build recorded in " + repo + ": " + r.text());
+            Thread.sleep(50);
+        }
     }
 
     private static Http.Reply head(String path, String mediaType) throws Exception {

@@ -86,7 +86,7 @@ class HistoryPruningTest {
             assertEquals(202, delete(registry, "/v2/hist/c/manifests/" + analysed));
 
             MetadataPruner.Report pruned = server.server().lifecycle().run().history();
-            assertEquals(new MetadataPruner.Report(0, 0, 2, 1), pruned,
+            assertEquals(new MetadataPruner.Report(0, 0, 2, 1, 0), pruned,
                     "the deleted image's last uses (its tag, its manifest) and its analysis");
         } finally {
             server.stopKeepingData();

@@ -1,0 +1,532 @@
+package dev.layercache.server.builds;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.builds.BuildRecord.Warning;
+import dev.layercache.server.core.Digest;
+import dev.layercache.server.core.Reference;
+import dev.layercache.server.core.RegistryException;
+import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.core.manifest.BuildKitCache;
+import dev.layercache.server.core.manifest.CacheConfig;
+import dev.layercache.server.core.manifest.ImageConfig;
+import dev.layercache.server.core.manifest.ImageManifest;
+import dev.layercache.server.core.manifest.Manifest;
+import dev.layercache.server.core.manifest.ManifestParser;
+import dev.layercache.server.metadata.BuildIndex;
+import dev.layercache.server.metadata.ExportIndex;
+import dev.layercache.server.metadata.KeyValueStore;
+import dev.layercache.server.registry.BlobService;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+import java.util.function.Predicate;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * What the builds of stock builders reused and rebuilt, told from what they push and ask
+ * (docs/builds.md): the one object the HTTP surface tells of pushed manifests and of lookups of
+ * step-key tags, and asks for build records.
+ *
+ * <ul>
+ *   <li><b>BuildKit.</b> A pushed registry cache (either shape, {@link BuildKitCache}) or an image
+ *       whose config carries an inline cache, pushed under a tag, is compared with the previous
+ *       export of the same repository and tag ({@link ExportComparison}); the export is then kept
+ *       ({@link ExportIndex}) for the next comparison.</li>
+ *   <li><b>buildah.</b> Lookups and pushes of step-key tags are grouped into builds
+ *       ({@link BuildahBuilds}); the instruction of a pushed step comes from its image config's
+ *       history.</li>
+ *   <li><b>Hygiene.</b> At push time: a cache config over {@link #MAX_IMPORTABLE_CONFIG_BYTES}
+ *       (BuildKit's importers refuse those), a cache config naming layers the repository does not
+ *       hold, and one uncompressed layer (diff ID) under two compressions in one export. Said in
+ *       the push's answer ({@link #pushed} returns them), in the build record and in a metric.</li>
+ * </ul>
+ *
+ * <p><b>Never in the way of a push.</b> Nothing here fails a push: a cache that cannot be read is
+ * a build record with status {@code unparsable} and a warning. What the push's answer carries is
+ * worked out before it is sent, but only for a config blob of at most
+ * {@link #MAX_IMPORTABLE_CONFIG_BYTES} (reading and parsing that much takes milliseconds); larger
+ * configs, the comparison and the writes run on one thread of their own, behind a queue of
+ * {@link #QUEUE} tasks: when it is full (a flood of pushes), analyses are dropped and counted
+ * ({@link #dropped()}), never queued without bound. Configs over {@link #MAX_CONFIG_READ_BYTES}
+ * are not read at all (unparsable). Parsing is bounded by the readers ({@code CacheConfigReader}:
+ * 100,000 records, no loops) and comparing is linear ({@link ExportComparison}).
+ */
+public final class BuildInsight implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(BuildInsight.class);
+
+    /** BuildKit refuses to import a cache config larger than this (moby/buildkit#4916, #3719). */
+    public static final long MAX_IMPORTABLE_CONFIG_BYTES = 1 << 20;
+    /** A config blob larger than this is not read: its build is unparsable. */
+    public static final long MAX_CONFIG_READ_BYTES = 16L << 20;
+    /** Analyses waiting at most; more are dropped. */
+    static final int QUEUE = 64;
+    /** Build records kept in memory for the stats page, across repositories. */
+    static final int RECENT = 50;
+    /** The most builds {@link #builds} lists. */
+    public static final int MAX_LISTED = 100;
+    /** The annotation with a layer's uncompressed digest on a manifest's descriptor (containerd's). */
+    static final String UNCOMPRESSED = "containerd.io/uncompressed";
+
+    /**
+     * Closes idle buildah builds, for every instance in the JVM: one sleeping thread, however many
+     * nodes (or tests) run in it.
+     */
+    private static final ScheduledExecutorService TICKER = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "layercache-builds-tick");
+        t.setDaemon(true);
+        return t;
+    });
+
+    private final KeyValueStore kv;
+    private final BlobService blobs;
+    private final ManifestParser parser;
+    private final ObjectMapper json;
+    private final Clock clock;
+    private final Consumer<BuildRecord> told;
+    private final BuildIndex builds;
+    private final ExportIndex exports;
+    private final BuildahBuilds buildah;
+    private final ThreadPoolExecutor worker;
+    private final ScheduledFuture<?> tick;
+    private final AtomicLong dropped = new AtomicLong();
+    private final ArrayDeque<BuildRecord> recent = new ArrayDeque<>();
+    private final Map<String, AtomicLong[]> stepTotals = Map.of(
+            "buildkit", new AtomicLong[] {new AtomicLong(), new AtomicLong()},
+            BuildahBuilds.BUILDER, new AtomicLong[] {new AtomicLong(), new AtomicLong()});
+
+    /**
+     * @param kv    where build records and exports are kept (the served store: shared in a cluster)
+     * @param blobs where config blobs are read
+     * @param told  told of every build recorded (the metrics), on the worker thread
+     */
+    public BuildInsight(KeyValueStore kv, BlobService blobs, ObjectMapper json, Clock clock,
+                        Consumer<BuildRecord> told) {
+        this.kv = kv;
+        this.blobs = blobs;
+        this.json = json;
+        this.parser = new ManifestParser(json);
+        this.clock = clock;
+        this.told = told;
+        this.builds = new BuildIndex(kv);
+        this.exports = new ExportIndex(kv);
+        this.buildah = new BuildahBuilds(b -> submit(() -> store(BuildRecords.of(b))));
+        this.worker = new ThreadPoolExecutor(1, 1, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(QUEUE), r -> {
+            Thread t = new Thread(r, "layercache-builds");
+            t.setDaemon(true);
+            return t;
+        }, new ThreadPoolExecutor.AbortPolicy());
+        worker.allowCoreThreadTimeOut(true);
+        this.tick = TICKER.scheduleWithFixedDelay(() -> buildah.closeIdle(clock.instant()), 15, 15, TimeUnit.SECONDS);
+    }
+
+    // ------------------------------------------------------------------ what the surfaces tell
+
+    /**
+     * A manifest was stored: works out the hygiene warnings to answer with and queues the rest.
+     *
+     * @param who the identity name, or the client's address for an anonymous client
+     * @return the warnings, in words, for the push's answer (empty for a manifest that is no cache)
+     */
+    public List<String> pushed(RepositoryName repo, Reference reference, Digest digest, Manifest manifest, String who) {
+        try {
+            Push push = new Push(repo, reference, digest, manifest, who, clock.instant());
+            Optional<BuildKitCache> cache = BuildKitCache.of(manifest);
+            if (cache.isPresent()) {
+                return registryCache(push, cache.get());
+            }
+            if (manifest instanceof ImageManifest image && image.config() != null) {
+                return image(push, image);
+            }
+        } catch (RuntimeException e) {
+            log.warn("build insight: cannot look at manifest {} of {}: {}", digest, repo, e.toString());
+        }
+        return List.of();
+    }
+
+    /** A lookup of a tag answered (hit) or not (miss): buildah asks one step-key tag per step. */
+    public void looked(String repository, String who, String tag, boolean hit) {
+        if (!BuildahBuilds.isStepKey(tag)) {
+            return;
+        }
+        Instant at = clock.instant();
+        buildah.accept(hit ? BuildahBuilds.StepEvent.hit(at, repository, who, tag)
+                : BuildahBuilds.StepEvent.miss(at, repository, who, tag));
+    }
+
+    // ------------------------------------------------------------------ what is asked
+
+    /** The newest builds recorded in {@code repo}, newest first, at most {@code limit} (and {@link #MAX_LISTED}). */
+    public List<BuildRecord> builds(RepositoryName repo, int limit) {
+        List<BuildRecord> out = new ArrayList<>();
+        for (byte[] value : builds.newest(repo.toString(), Math.max(1, Math.min(limit, MAX_LISTED)))) {
+            try {
+                out.add(BuildRecord.fromJson(json.readTree(value)));
+            } catch (IOException | RuntimeException e) {
+                log.debug("build insight: an unreadable build record in {}: {}", repo, e.toString());
+            }
+        }
+        return out;
+    }
+
+    /** The newest builds this node recorded, newest first, in repositories {@code readable} accepts. */
+    public List<BuildRecord> recent(Predicate<String> readable, int limit) {
+        List<BuildRecord> out = new ArrayList<>();
+        synchronized (recent) {
+            for (BuildRecord r : recent) {
+                if (out.size() >= limit) {
+                    break;
+                }
+                if (readable.test(r.repository())) {
+                    out.add(r);
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Steps reused and rebuilt since start, by builder: {@code [reused, rebuilt]}. */
+    public Map<String, long[]> stepTotals() {
+        return Map.of("buildkit", totals("buildkit"), BuildahBuilds.BUILDER, totals(BuildahBuilds.BUILDER));
+    }
+
+    private long[] totals(String builder) {
+        AtomicLong[] t = stepTotals.get(builder);
+        return new long[] {t[0].get(), t[1].get()};
+    }
+
+    /** Analyses dropped because the queue was full. */
+    public long dropped() {
+        return dropped.get();
+    }
+
+    /** Closes the open buildah builds, finishes the queued work (a few seconds at most) and stops. */
+    @Override
+    public void close() {
+        tick.cancel(false);
+        buildah.closeAll();
+        worker.shutdown();
+        try {
+            if (!worker.awaitTermination(5, TimeUnit.SECONDS)) {
+                worker.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            worker.shutdownNow();
+        }
+    }
+
+    // ------------------------------------------------------------------ BuildKit's registry cache
+
+    private record Push(RepositoryName repo, Reference reference, Digest digest, Manifest manifest, String who,
+                        Instant at) {
+        String tag() {
+            return reference instanceof Reference.ByTag t ? t.tag().toString() : null;
+        }
+    }
+
+    /** What was made of one pushed export: its cache (null when unreadable) and its warnings. */
+    private record Export(Push push, String shape, CacheConfig config, Map<Digest, String> descriptions,
+                          List<Warning> warnings) {
+    }
+
+    private List<String> registryCache(Push push, BuildKitCache cache) {
+        String shape = cache.shape() == BuildKitCache.Shape.INDEX ? "index" : "image_manifest";
+        if (cache.config().size() <= MAX_IMPORTABLE_CONFIG_BYTES) {
+            Export export = readRegistryCache(push, cache, shape);
+            submit(() -> compareAndStore(export));
+            return messages(export.warnings());
+        }
+        submit(() -> compareAndStore(readRegistryCache(push, cache, shape)));
+        return messages(List.of(tooLarge(cache.config().size())));
+    }
+
+    private Export readRegistryCache(Push push, BuildKitCache cache, String shape) {
+        List<Warning> warnings = new ArrayList<>();
+        long size = cache.config().size();
+        if (size > MAX_IMPORTABLE_CONFIG_BYTES) {
+            warnings.add(tooLarge(size));
+        }
+        Map<Digest, String> descriptions = ExportComparison.descriptions(cache);
+        CacheConfig config = null;
+        try {
+            config = parser.parseCacheConfig(read(push.repo(), cache.config().digest(), size));
+        } catch (RegistryException | IOException e) {
+            warnings.add(unparsable("cache config " + cache.config().digest(), e));
+        }
+        Map<Digest, List<Digest>> byDiffId = new java.util.LinkedHashMap<>();
+        for (var d : cache.layers()) {
+            String diffId = d.annotations().get(UNCOMPRESSED);
+            if (diffId != null && Digest.isValid(diffId)) {
+                addCompression(byDiffId, Digest.parse(diffId), d.digest());
+            }
+        }
+        if (config != null) {
+            java.util.Set<Digest> listed = new java.util.HashSet<>();
+            cache.layers().forEach(d -> listed.add(d.digest()));
+            List<Digest> missing = new ArrayList<>();
+            for (Digest blob : config.blobs()) {
+                if (!listed.contains(blob) && !blobs.holds(push.repo(), blob)) {
+                    missing.add(blob);
+                }
+            }
+            if (!missing.isEmpty()) {
+                warnings.add(new Warning(Warning.LAYERS_NOT_IN_REPOSITORY, "the cache config names " + missing.size()
+                        + " layer(s) that " + push.repo() + " does not hold, e.g. " + missing.get(0)
+                        + ": BuildKit fails to import this cache"));
+            }
+            for (CacheConfig.CacheLayer layer : config.layers()) {
+                if (layer.annotations() != null && layer.annotations().diffId() != null) {
+                    addCompression(byDiffId, layer.annotations().diffId(), layer.blob());
+                }
+            }
+        }
+        twoCompressions(byDiffId, warnings);
+        return new Export(push, shape, config, descriptions, warnings);
+    }
+
+    // ------------------------------------------------------------------ images: inline cache, buildah
+
+    private List<String> image(Push push, ImageManifest image) {
+        long size = image.config().size();
+        if (size <= MAX_IMPORTABLE_CONFIG_BYTES) {
+            Optional<Export> export = readImage(push, image);
+            export.ifPresent(e -> submit(() -> compareAndStore(e)));
+            return export.map(e -> messages(e.warnings())).orElse(List.of());
+        }
+        submit(() -> readImage(push, image).ifPresent(this::compareAndStore));
+        return List.of();
+    }
+
+    /** The inline cache of a pushed image, if it has one; tells the buildah grouper of a step pushed. */
+    private Optional<Export> readImage(Push push, ImageManifest image) {
+        long size = image.config().size();
+        byte[] config;
+        try {
+            config = read(push.repo(), image.config().digest(), size);
+        } catch (IOException | RegistryException e) {
+            return Optional.empty(); // not a config this server can read: nothing to tell
+        }
+        String tag = push.tag();
+        if (tag != null && BuildahBuilds.isStepKey(tag)) {
+            String instruction = parser.parseImageConfig(config).map(BuildInsight::lastInstruction).orElse(null);
+            buildah.accept(BuildahBuilds.StepEvent.pushed(push.at(), push.repo().toString(), push.who(), tag,
+                    BuildRecord.clip(instruction)));
+            return Optional.empty();
+        }
+        if (tag == null || !carriesInlineCache(config)) {
+            return Optional.empty(); // an inline cache is compared by tag: see docs/builds.md
+        }
+        List<Warning> warnings = new ArrayList<>();
+        if (size > MAX_IMPORTABLE_CONFIG_BYTES) {
+            warnings.add(tooLarge(size));
+        }
+        CacheConfig cache = null;
+        try {
+            cache = parser.parseInlineCache(config, image).orElse(null);
+        } catch (RegistryException e) {
+            warnings.add(unparsable("inline cache of " + image.config().digest(), e));
+        }
+        Map<Digest, List<Digest>> byDiffId = new java.util.LinkedHashMap<>();
+        if (cache != null) {
+            for (CacheConfig.CacheLayer layer : cache.layers()) {
+                if (layer.annotations() != null && layer.annotations().diffId() != null) {
+                    addCompression(byDiffId, layer.annotations().diffId(), layer.blob());
+                }
+            }
+        }
+        twoCompressions(byDiffId, warnings);
+        return Optional.of(new Export(push, "inline", cache, Map.of(), warnings));
+    }
+
+    /** A quick look before parsing: the key is in the config's bytes (parsing says whether it is a key). */
+    private static boolean carriesInlineCache(byte[] config) {
+        byte[] key = ("\"" + ImageConfig.INLINE_CACHE + "\"").getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        outer:
+        for (int i = 0; i + key.length <= config.length; i++) {
+            for (int j = 0; j < key.length; j++) {
+                if (config[i + j] != key[j]) {
+                    continue outer;
+                }
+            }
+            return true;
+        }
+        return false;
+    }
+
+    /** The instruction of the last history entry: the step this image was made by. */
+    private static String lastInstruction(ImageConfig config) {
+        List<ImageConfig.History> history = config.history();
+        for (int i = history.size() - 1; i >= 0; i--) {
+            String by = history.get(i).createdBy().trim();
+            if (!by.isEmpty()) {
+                return by;
+            }
+        }
+        return null;
+    }
+
+    // ------------------------------------------------------------------ compare, keep, tell
+
+    private void compareAndStore(Export export) {
+        Push push = export.push();
+        String reference = push.reference().toString();
+        BuildRecord record;
+        if (export.config() == null) {
+            record = BuildRecords.unparsable(push.repo().toString(), reference, push.at(), push.who(),
+                    push.digest().toString(), export.shape(), export.warnings());
+            store(record);
+            return;
+        }
+        CacheConfig previous = null;
+        ExportIndex.StoredExport stored = exports.get(push.repo().toString(), reference);
+        if (stored != null) {
+            try {
+                previous = parser.parseCacheConfig(stored.cacheConfig());
+            } catch (RegistryException e) {
+                log.warn("build insight: the kept export of {}:{} cannot be read; comparing as a first export",
+                        push.repo(), reference);
+            }
+        }
+        ExportComparison comparison = ExportComparison.compare(previous, export.config(), export.descriptions());
+        record = BuildRecords.of(comparison, push.repo().toString(), reference, push.at(), push.who(),
+                push.digest().toString(), export.shape(), export.warnings());
+        KeyValueStore.Batch batch = kv.batch();
+        exports.put(batch, push.repo().toString(), reference, push.at().toEpochMilli(),
+                CacheConfigJson.write(json, export.config()));
+        builds.put(batch, push.repo().toString(), record.at().toEpochMilli(), bytes(record));
+        batch.commit(false);
+        remember(record);
+    }
+
+    private void store(BuildRecord record) {
+        KeyValueStore.Batch batch = kv.batch();
+        builds.put(batch, record.repository(), record.at().toEpochMilli(), bytes(record));
+        batch.commit(false);
+        remember(record);
+    }
+
+    private void remember(BuildRecord record) {
+        synchronized (recent) {
+            recent.addFirst(record);
+            while (recent.size() > RECENT) {
+                recent.removeLast();
+            }
+        }
+        AtomicLong[] totals = stepTotals.get(record.builder());
+        if (totals != null) {
+            totals[0].addAndGet(record.reused());
+            totals[1].addAndGet(record.rebuilt());
+        }
+        told.accept(record);
+    }
+
+    private byte[] bytes(BuildRecord record) {
+        try {
+            return json.writeValueAsBytes(record.toJson(json));
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /** Runs {@code task} on the worker; drops it (counted) when the queue is full or the worker stopped. */
+    private void submit(Runnable task) {
+        try {
+            worker.execute(() -> {
+                try {
+                    task.run();
+                } catch (RuntimeException e) {
+                    log.warn("build insight: an analysis failed: {}", e.toString());
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            if (dropped.getAndIncrement() % 100 == 0) {
+                log.warn("build insight: analyses are coming faster than they are done; {} dropped so far",
+                        dropped.get());
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ reading and warning
+
+    /** A config blob's bytes, at most {@link #MAX_CONFIG_READ_BYTES}. */
+    private byte[] read(RepositoryName repo, Digest digest, long stated) throws IOException {
+        if (stated > MAX_CONFIG_READ_BYTES) {
+            throw new IOException("it is " + stated + " bytes, more than the " + MAX_CONFIG_READ_BYTES
+                    + " this server reads");
+        }
+        BlobService.OpenBlob blob = blobs.open(repo, digest);
+        try (FileChannel channel = blob.channel()) {
+            long size = blob.size();
+            if (size > MAX_CONFIG_READ_BYTES) {
+                throw new IOException("it is " + size + " bytes, more than the " + MAX_CONFIG_READ_BYTES
+                        + " this server reads");
+            }
+            ByteBuffer buffer = ByteBuffer.allocate((int) size);
+            while (buffer.hasRemaining() && channel.read(buffer, buffer.position()) >= 0) {
+                // a positional read: the channel may be shared
+            }
+            return buffer.array();
+        }
+    }
+
+    private static Warning tooLarge(long size) {
+        return new Warning(Warning.CONFIG_TOO_LARGE, String.format(java.util.Locale.ROOT,
+                "cache config is %.1f MiB; BuildKit refuses to import cache configs over 1 MiB", size / 1048576.0));
+    }
+
+    private static Warning unparsable(String what, Exception e) {
+        String why = e instanceof RegistryException r ? r.getMessage() : e.getMessage();
+        return new Warning(Warning.UNPARSABLE, what + " cannot be read: " + why);
+    }
+
+    private static void addCompression(Map<Digest, List<Digest>> byDiffId, Digest diffId, Digest blob) {
+        List<Digest> blobsOf = byDiffId.computeIfAbsent(diffId, d -> new ArrayList<>(1));
+        if (!blobsOf.contains(blob) && blobsOf.size() < 4) {
+            blobsOf.add(blob);
+        }
+    }
+
+    private static void twoCompressions(Map<Digest, List<Digest>> byDiffId, List<Warning> warnings) {
+        for (Map.Entry<Digest, List<Digest>> e : byDiffId.entrySet()) {
+            if (e.getValue().size() > 1) {
+                warnings.add(new Warning(Warning.TWO_COMPRESSIONS, "layer " + e.getKey() + " (uncompressed) is stored as "
+                        + e.getValue().size() + " blobs (" + e.getValue().get(0) + ", " + e.getValue().get(1)
+                        + "): two compressions of one layer double its storage and split its cache"));
+                return; // one is enough to say it; the metric counts exports, not layers
+            }
+        }
+    }
+
+    private static List<String> messages(List<Warning> warnings) {
+        return warnings.stream().map(Warning::message).toList();
+    }
+
+    /** For tests: waits until the queued analyses are done. */
+    public void awaitIdle() throws InterruptedException {
+        java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+        worker.execute(done::countDown);
+        done.await(10, TimeUnit.SECONDS);
+    }
+
+    /** For tests: closes the buildah builds idle at {@code now}. */
+    public void closeIdle(Instant now) {
+        buildah.closeIdle(now);
+    }
+}
