@@ -35,7 +35,7 @@ class BuildKitCacheHygieneTest {
 
     /** {@code BuildKitExportInsightTest}'s build in mode=max, with {@code padding} content keys more. */
     private static BuildKitExport padded(int padding) {
-        BuildKitExport e = BuildKitExportInsightTest.build(true, "v1", "make");
+        BuildKitExport e = TwoStageBuild.export(true, "v1", "make");
         for (int i = 0; i < padding; i++) {
             e.contentKey("pad " + i, "checksum of file " + i);
         }
@@ -70,7 +70,7 @@ class BuildKitCacheHygieneTest {
     @ParameterizedTest
     @EnumSource(BuildKitCache.Shape.class)
     void aCacheConfigNamingLayersTheRepositoryLacksIsPushedWithAWarning(BuildKitCache.Shape shape) throws Exception {
-        RealExport whole = RealExport.of(BuildKitExportInsightTest.build(true, "v1", "make"), shape);
+        RealExport whole = RealExport.of(TwoStageBuild.export(true, "v1", "make"), shape);
         String missing = whole.layerDigests().get(2);
         RealExport export = whole.droppingLayer(missing);
         String repo = repo("missing", shape);
@@ -94,7 +94,7 @@ class BuildKitCacheHygieneTest {
     @ParameterizedTest
     @EnumSource(BuildKitCache.Shape.class)
     void oneDiffIdUnderTwoBlobDigestsInTheManifestIsPushedWithAWarning(BuildKitCache.Shape shape) throws Exception {
-        RealExport clean = RealExport.of(BuildKitExportInsightTest.build(true, "v1", "make"), shape);
+        RealExport clean = RealExport.of(TwoStageBuild.export(true, "v1", "make"), shape);
         String a = clean.layerDigests().get(0);
         String b = clean.layerDigests().get(1);
         // The descriptors of two blobs say they are one uncompressed layer (gzip and zstd of it, say).
@@ -106,7 +106,7 @@ class BuildKitCacheHygieneTest {
     @EnumSource(BuildKitCache.Shape.class)
     void oneDiffIdUnderTwoBlobDigestsInTheCacheConfigIsPushedWithAWarning(BuildKitCache.Shape shape)
             throws Exception {
-        RealExport clean = RealExport.of(BuildKitExportInsightTest.build(true, "v1", "make"), shape);
+        RealExport clean = RealExport.of(TwoStageBuild.export(true, "v1", "make"), shape);
         String a = clean.layerDigests().get(0);
         String b = clean.layerDigests().get(1);
         // The cache config's layer annotations (diffID) alone say so; the descriptors disagree with it.

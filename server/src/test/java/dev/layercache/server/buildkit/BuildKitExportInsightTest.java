@@ -1,14 +1,12 @@
 package dev.layercache.server.buildkit;
 
 import static dev.layercache.server.builds.BuildKitExport.key;
-import static dev.layercache.server.builds.BuildKitExport.link;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.layercache.server.builds.BuildKitExport;
 import dev.layercache.server.config.ServerConfig;
 import dev.layercache.server.core.manifest.BuildKitCache;
 import dev.layercache.server.testing.Http;
@@ -23,7 +21,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -37,57 +34,17 @@ import org.junit.jupiter.params.provider.MethodSource;
  * ref, and {@code GET /api/v1/builds}, {@code /metrics} and {@code /api/v1/stats} must say which
  * steps each build reused, which it rebuilt and why.
  *
- * <p>The build, a two-stage Dockerfile:
- * <pre>
- * FROM golang AS builder          FROM busybox
- * COPY main.go .                  COPY app.txt /app/
- * RUN go build -o /out/app        RUN make
- *                                 COPY --from=builder /out/app /bin/
- *                                 RUN ./test
- * </pre>
- * {@code mode=max} exports every stage's records with their layers: 8 steps. {@code mode=min}
- * exports the layers of the final stage only; the builder stage's records are there as keys
- * ({@code COPY --from} is keyed on them), and its {@code FROM}, with neither inputs nor results,
- * reads as a content key: 7 steps.
+ * <p>The build is {@link TwoStageBuild}: 8 steps in {@code mode=max}, 7 in {@code mode=min}.
  */
 class BuildKitExportInsightTest {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final AtomicInteger SESSIONS = new AtomicInteger();
-    private static final String COPY_APP = "[stage-1 2/5] COPY app.txt /app/";
-    private static final String TEST = "[stage-1 5/5] RUN ./test";
-    private static final String COPY_FROM = "[stage-1 4/5] COPY --from=builder /out/app /bin/";
-    private static final String FROM = "[stage-1 1/5] FROM docker.io/library/busybox";
+    private static final String COPY_APP = TwoStageBuild.COPY_APP;
+    private static final String TEST = TwoStageBuild.TEST;
+    private static final String COPY_FROM = TwoStageBuild.COPY_FROM;
+    private static final String FROM = TwoStageBuild.FROM;
 
     @RegisterExtension
     static final TestServer server = new TestServer();
-
-    /** The build's cache export; the local context's key is the client's session, new in every build. */
-    static BuildKitExport build(boolean max, String appTxt, String run) {
-        BuildKitExport e = new BuildKitExport()
-                .session("context", "local://context session " + SESSIONS.incrementAndGet())
-                .contentKey("main.go", "content of main.go: v1")
-                .contentKey("app.txt", "content of app.txt: " + appTxt);
-        if (max) {
-            e.step("golang", "docker-image://docker.io/library/golang@sha256:1",
-                            "[builder 1/3] FROM docker.io/library/golang")
-                    .step("src", "file copy main.go .", "[builder 2/3] COPY main.go .", List.of(link("golang")),
-                            List.of(link(key("main.go"), "context"), link("main.go")))
-                    .step("build", "exec go build -o /out/app", "[builder 3/3] RUN go build -o /out/app",
-                            List.of(link("src")));
-        } else {
-            e.keyOnly("golang", "docker-image://docker.io/library/golang@sha256:1")
-                    .keyOnly("src", "file copy main.go .", List.of(link("golang")),
-                            List.of(link(key("main.go"), "context"), link("main.go")))
-                    .keyOnly("build", "exec go build -o /out/app", List.of(link("src")));
-        }
-        return e.step("from", "docker-image://docker.io/library/busybox@sha256:1", FROM)
-                .step("copy", "file copy app.txt /app/", COPY_APP, List.of(link("from")),
-                        List.of(link(key("app.txt"), "context"), link("app.txt")))
-                .step("run", "exec " + run, "[stage-1 3/5] RUN " + run, List.of(link("copy")))
-                .step("copyFrom", "file copy /out/app /bin/", COPY_FROM, List.of(link("run")),
-                        List.of(link(key("/out/app"), "build")))
-                .step("test", "exec ./test", TEST, List.of(link("copyFrom")));
-    }
 
     static List<Arguments> modesAndShapes() {
         List<Arguments> out = new ArrayList<>();
@@ -108,7 +65,7 @@ class BuildKitExportInsightTest {
         Totals before = totals();
 
         // 1. The first export of the ref: nothing to compare with, every step built.
-        RealExport first = RealExport.of(build(max, "v1", "make"), shape);
+        RealExport first = RealExport.of(TwoStageBuild.export(max, "v1", "make"), shape);
         JsonNode b = pushAndRecord(first, repo, 1);
         assertEquals("first_export", b.path("status").asText(), b.toString());
         assertEquals(steps, b.path("steps").asInt());
@@ -123,7 +80,7 @@ class BuildKitExportInsightTest {
         assertTrue(b.path("step_list").findValuesAsText("cause").stream().allMatch("first_export"::equals));
 
         // 2. The same build again (a new session, the same files): every step reused.
-        RealExport again = RealExport.of(build(max, "v1", "make"), shape);
+        RealExport again = RealExport.of(TwoStageBuild.export(max, "v1", "make"), shape);
         assertEquals(first.layerDigests(), again.layerDigests(), "every layer is pushed again as it was");
         assertTrue(!first.configDigest().equals(again.configDigest()), "the cache config names the new session");
         b = pushAndRecord(again, repo, 2);
@@ -138,7 +95,7 @@ class BuildKitExportInsightTest {
         }
 
         // 3. app.txt changed: the COPY that reads it is the root cause; the three steps after it cascade.
-        b = pushAndRecord(RealExport.of(build(max, "v2", "make"), shape), repo, 3);
+        b = pushAndRecord(RealExport.of(TwoStageBuild.export(max, "v2", "make"), shape), repo, 3);
         assertEquals("compared", b.path("status").asText(), b.toString());
         JsonNode root = b.path("root_cause");
         assertEquals(COPY_APP, root.path("instruction").asText(), b.toString());
@@ -161,7 +118,7 @@ class BuildKitExportInsightTest {
                 "the builder stage's steps are reused too");
 
         // 4. RUN make became RUN make all: its instruction changed; the two steps after it cascade.
-        b = pushAndRecord(RealExport.of(build(max, "v2", "make all"), shape), repo, 4);
+        b = pushAndRecord(RealExport.of(TwoStageBuild.export(max, "v2", "make all"), shape), repo, 4);
         root = b.path("root_cause");
         assertEquals("[stage-1 3/5] RUN make all", root.path("instruction").asText(), b.toString());
         assertEquals("instruction", root.path("reason").asText());
@@ -250,7 +207,7 @@ class BuildKitExportInsightTest {
         try {
             List<String> ci = List.of("Authorization: Bearer ci-token");
             List<String> other = List.of("Authorization: Bearer other-token");
-            Http.Reply pushed = RealExport.of(build(true, "v1", "make"), BuildKitCache.Shape.INDEX)
+            Http.Reply pushed = RealExport.of(TwoStageBuild.export(true, "v1", "make"), BuildKitCache.Shape.INDEX)
                     .push(secured.port(), "team/app", "buildcache", Set.of(), ci);
             assertEquals(201, pushed.status(), pushed.text());
 

@@ -14,21 +14,21 @@ import java.util.List;
  * What the tests of build insight ask a node over HTTP: its build records ({@code GET
  * /api/v1/builds}), which are written off the push's path and so are waited for, and its metrics.
  */
-final class BuildsApi {
+public final class BuildsApi {
     static final ObjectMapper JSON = new ObjectMapper();
 
     private BuildsApi() {
     }
 
     /** The builds of {@code repo}, newest first (at most 100). */
-    static JsonNode builds(int port, String repo) throws IOException {
+    public static JsonNode builds(int port, String repo) throws IOException {
         Http.Reply r = Http.exchange(port, "GET", "/api/v1/builds?repository=" + repo + "&limit=100", List.of(), null);
         assertEquals(200, r.status(), r.text());
         return JSON.readTree(r.body()).path("builds");
     }
 
     /** The newest build of {@code repo} once it has {@code count}, waited for up to 10 seconds. */
-    static JsonNode awaitBuild(int port, String repo, int count) throws Exception {
+    public static JsonNode awaitBuild(int port, String repo, int count) throws Exception {
         long deadline = System.nanoTime() + 10_000_000_000L;
         while (true) {
             JsonNode builds = builds(port, repo);

@@ -134,7 +134,7 @@ class HostileCacheConfigTest {
     @MethodSource("hostileInBothShapes")
     void aHostileCacheConfigIsRecordedAsUnparsableAndNeverFailsThePush(Hostile hostile, BuildKitCache.Shape shape)
             throws Exception {
-        RealExport clean = RealExport.of(BuildKitExportInsightTest.build(true, "v1", "make"), shape);
+        RealExport clean = RealExport.of(TwoStageBuild.export(true, "v1", "make"), shape);
         RealExport export = clean.withConfig(hostile.config().apply(clean.layerDigests().get(0)));
         String repo = "hostile/" + hostile.name().toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9]+", "-")
                 .replaceAll("^-|-$", "") + "/" + shape.name().toLowerCase(Locale.ROOT).replace('_', '-');
@@ -235,7 +235,7 @@ class HostileCacheConfigTest {
     @Test
     void aFloodOfPushesIsAnalysedOrDroppedAndEveryDropIsCounted() throws Exception {
         String repo = "hostile/flood";
-        RealExport export = RealExport.of(BuildKitExportInsightTest.build(true, "v1", "make"),
+        RealExport export = RealExport.of(TwoStageBuild.export(true, "v1", "make"),
                 BuildKitCache.Shape.INDEX);
         assertEquals(201, export.push(server.port(), repo, "warm-up").status());
         BuildsApi.awaitBuild(server.port(), repo, 1);

@@ -37,7 +37,7 @@ import java.util.regex.Pattern;
  * digest, and the rewritten table keeps the order of the fake digests. The server reads the
  * table through its indexes and never by its order.
  */
-final class RealExport {
+public final class RealExport {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Pattern LAYER_DESCRIPTOR = Pattern.compile("\"digest\":\"(sha256:[0-9a-f]{64})\",\"size\":1234");
 
@@ -55,7 +55,7 @@ final class RealExport {
     }
 
     /** The export of {@code export} in {@code shape}, with real layer blobs. */
-    static RealExport of(BuildKitExport export, BuildKitCache.Shape shape) {
+    public static RealExport of(BuildKitExport export, BuildKitCache.Shape shape) {
         String config = export.json();
         String manifest = export.manifestJson(shape);
         String configDescriptor = descriptor(config.getBytes(StandardCharsets.UTF_8));
@@ -155,7 +155,7 @@ final class RealExport {
         return manifest.getBytes(StandardCharsets.UTF_8);
     }
 
-    String manifestDigest() {
+    public String manifestDigest() {
         return Registry.sha256(manifest());
     }
 
@@ -168,7 +168,7 @@ final class RealExport {
     }
 
     /** Pushes every blob and then the manifest under {@code tag}: the manifest PUT's answer. */
-    Http.Reply push(int port, String repo, String tag) throws IOException {
+    public Http.Reply push(int port, String repo, String tag) throws IOException {
         return push(port, repo, tag, Set.of(), List.of());
     }
 

@@ -32,6 +32,8 @@ import java.util.Map;
  *       the cache config, and the image manifest whose config is the cache config; both carry
  *       {@code buildkit/createdat} and {@code buildkit/description} on the layer descriptors.</li>
  * </ul>
+ * Public for the over-HTTP tests ({@code buildkit/RealExport} gives its fake layer digests real
+ * bytes and pushes the export).
  */
 public final class BuildKitExport {
     static final ManifestParser PARSER = new ManifestParser(new ObjectMapper());
