@@ -190,7 +190,22 @@
         stat('span', 'windows.24h.capacity_misses', day.capacity_misses, formatCount(day.capacity_misses)),
         'would have hit with more disk',
         day.capacity_misses > 0 ? 'tile-warn' : null));
+    tiles.push(existenceChecksTile(day));
     return tiles;
+  }
+
+  /**
+   * Pushers' blob HEADs (and FindMissingBlobs digests) before an upload: not lookups, so beside
+   * the hit rate and never in it; a miss there is a new layer to send, not the cache failing.
+   */
+  function existenceChecksTile(day) {
+    const checks = day.existence_checks;
+    const present = day.existence_check_hits;
+    const share = isNumber(checks) && checks > 0 && isNumber(present) ? present / checks : null;
+    return tile('Existence checks · 24 h',
+      stat('span', 'windows.24h.existence_checks', checks, formatCount(checks)),
+      [stat('span', 'windows.24h.existence_check_hits', present, formatCount(present)), ' present (',
+        el('span', { class: 'derived' }, formatPercent(share)), ') · pushers\' HEADs, not in the hit rate']);
   }
 
   function renderWindows(stats) {
@@ -203,6 +218,8 @@
       ['served_bytes', 'Served', formatBytes],
       ['received_bytes', 'Received', formatBytes],
       ['saved_bytes', 'Saved', formatBytes],
+      ['existence_checks', 'Existence checks (not lookups)', formatCount],
+      ['existence_check_hits', 'Existence checks present', formatCount],
     ].map(([field, label, format]) => el('tr', {},
       el('th', { scope: 'row' }, label),
       WINDOWS.map((name) => {

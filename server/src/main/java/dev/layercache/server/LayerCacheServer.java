@@ -161,6 +161,11 @@ public final class LayerCacheServer implements AutoCloseable {
         return lifecycle;
     }
 
+    /** What stock builders' builds reused and rebuilt (for tests and embedding: what /api/v1/builds lists). */
+    public BuildInsight builds() {
+        return builds;
+    }
+
     /** The node's counters (for tests and embedding: the same numbers as /metrics). */
     public CacheMetrics metrics() {
         return metrics;

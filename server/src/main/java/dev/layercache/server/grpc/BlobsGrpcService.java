@@ -54,7 +54,7 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
 
     private final BlobService blobs;
     private final UploadService uploads;
-    /** What is counted, and how: lookups, bytes, blobs found present (an upload counts its own end). */
+    /** What is counted, and how: existence checks, bytes, blobs found present (an upload counts its own end). */
     private final GrpcMetrics metrics;
 
     BlobsGrpcService(BlobService blobs, UploadService uploads, GrpcMetrics metrics) {
@@ -75,7 +75,7 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
             }
             for (Digest d : digests) {
                 BlobLookup lookup = blobs.lookup(ns, d);
-                metrics.blob(ns, lookup);
+                metrics.existenceCheck(ns, lookup);
                 if (!lookup.outcome().hit()) {
                     out.addMissing(d.toString());
                 }

@@ -12,9 +12,9 @@ import dev.layercache.server.metrics.UploadOutcome;
 import dev.layercache.server.registry.BlobLookup;
 
 /**
- * The gRPC surface's recorder: the services hand it what a domain call came to (a lookup's
- * outcome, bytes sent or received, a blob found present before any upload began), and it alone
- * turns that into meters, as {@code http.RequestMetrics} does for the OCI surface
+ * The gRPC surface's recorder: the services hand it what a domain call came to (a lookup's or
+ * an existence check's outcome, bytes sent or received, a blob found present before any upload
+ * began), and it alone turns that into meters, as {@code http.RequestMetrics} does for the OCI surface
  * (docs/metrics.md, "What counts as a lookup"). Latency is {@link MetricsInterceptor}'s, and an
  * upload counts its own end ({@code registry.Upload}, from what its commit did).
  */
@@ -43,11 +43,15 @@ final class GrpcMetrics {
         }
     }
 
-    /** One digest of FindMissingBlobs: a hit or a miss; a hit's bytes are bytes the client need not send. */
-    void blob(RepositoryName ns, BlobLookup lookup) {
+    /**
+     * One digest of FindMissingBlobs: the question a pusher asks before uploading, so an existence
+     * check and not a lookup (as an OCI blob {@code HEAD}); a present blob's bytes are bytes the
+     * client need not send.
+     */
+    void existenceCheck(RepositoryName ns, BlobLookup lookup) {
         String namespace = ns.toString();
         boolean hit = lookup.outcome().hit();
-        metrics.lookup(Surface.GRPC, LookupKind.BLOB, namespace, hit);
+        metrics.existenceCheck(Surface.GRPC, namespace, hit);
         if (hit) {
             metrics.saved(Surface.GRPC, SavedReason.FIND_MISSING, namespace, lookup.size());
         }

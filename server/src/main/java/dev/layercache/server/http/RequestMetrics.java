@@ -16,8 +16,9 @@ import java.util.function.BiPredicate;
 /**
  * The OCI surface's recorder: reads lookups, bytes and latencies off completed requests, so that
  * handlers count no lookup themselves (as {@code grpc.GrpcMetrics} does for the gRPC surface,
- * from the domain's outcomes): a manifest or blob {@code GET}/{@code HEAD} answered 200 (or 206) is
- * a hit, 404 a miss (docs/metrics.md, "What counts as a lookup"); a miss on a tag the repository held and
+ * from the domain's outcomes): a manifest {@code GET}/{@code HEAD} or a blob {@code GET} answered
+ * 200 (or 206) is a hit, 404 a miss; a blob {@code HEAD} is a pusher's existence check, counted
+ * apart (docs/metrics.md, "What counts as a lookup"); a miss on a tag the repository held and
  * lost is also a capacity miss; a mount's blob, which the handler names on the request
  * ({@link Request#mountedBytes}), is bytes the client need not send. Requests refused with 401, 403 or 429 count only in the latency
  * histogram, and a miss in a repository that may not exist takes no namespace label of its own
@@ -54,11 +55,14 @@ public final class RequestMetrics implements RequestListener {
         }
     }
 
-    /** Lookups answered 404: what their counting reads may be a metadata read, a bucket call in a cluster. */
+    /**
+     * Lookups and existence checks answered 404: what their counting reads may be a metadata
+     * read, a bucket call in a cluster.
+     */
     @Override
     public boolean mayBlock(Request request, int status) {
         HttpMethod method = request.method();
-        // A tag's 404 asks the tombstones; any lookup's 404 may ask whether its namespace holds
+        // A tag's 404 asks the tombstones; any other 404 may ask whether its namespace holds
         // repositories (a miss takes a namespace slot only then): both read the metadata store.
         Route.Resource resource = request.route().resource();
         return status == 404 && metrics.enabled()
@@ -94,12 +98,10 @@ public final class RequestMetrics implements RequestListener {
                 }
             }
             case BLOB -> {
-                if (reading) {
-                    NamespaceMeters ns = lookup(LookupKind.BLOB, repository,
-                            outcome(LookupKind.BLOB, route, status), bytesSent);
-                    if (ns != null && status == 200 && method.equals(HttpMethod.HEAD) && declaredLength > 0) {
-                        metrics.saved(Surface.OCI, SavedReason.HEAD_HIT, ns, declaredLength);
-                    }
+                if (method.equals(HttpMethod.HEAD)) {
+                    existenceCheck(repository, status, declaredLength);
+                } else if (reading) {
+                    lookup(LookupKind.BLOB, repository, outcome(LookupKind.BLOB, route, status), bytesSent);
                 }
             }
             case UPLOADS -> {
@@ -157,6 +159,25 @@ public final class RequestMetrics implements RequestListener {
             metrics.served(Surface.OCI, ns, bytesSent);
         }
         return ns;
+    }
+
+    /**
+     * A blob {@code HEAD}: what pushers send before each upload (pullers {@code GET}), so an
+     * existence check and not a lookup; 200 says the blob is here and its bytes need not come.
+     */
+    private void existenceCheck(String repository, int status, long declaredLength) {
+        if (status != 200 && status != 404) {
+            return;
+        }
+        boolean hit = status == 200;
+        NamespaceMeters ns = hit ? metrics.namespace(repository) : metrics.missedNamespace(repository);
+        if (ns == null) {
+            return;
+        }
+        metrics.existenceCheck(Surface.OCI, ns, hit);
+        if (hit && declaredLength > 0) {
+            metrics.saved(Surface.OCI, SavedReason.HEAD_HIT, ns, declaredLength);
+        }
     }
 
     /**

@@ -147,6 +147,36 @@ public final class CacheMetrics implements AutoCloseable {
         ns.windows.add(minute(), hit ? Windows.Field.HITS : Windows.Field.MISSES, 1);
     }
 
+    /**
+     * A pusher asked whether {@code repository} has a blob before uploading it (a blob
+     * {@code HEAD}, a digest of FindMissingBlobs): counted apart from lookups, so that pushing new
+     * layers does not read as the cache missing (docs/metrics.md, "What counts as a lookup"). A
+     * hit names a repository that exists, a miss may not. Nothing for an invalid name.
+     */
+    public void existenceCheck(Surface surface, String repository, boolean hit) {
+        if (!enabled) {
+            return;
+        }
+        NamespaceMeters ns = hit ? namespace(repository) : missedNamespace(repository);
+        if (ns != null) {
+            existenceCheck(surface, ns, hit);
+        }
+    }
+
+    /** An existence check in a namespace resolved by {@link #namespace} or {@link #missedNamespace}. */
+    public void existenceCheck(Surface surface, NamespaceMeters ns, boolean hit) {
+        if (!enabled) {
+            return;
+        }
+        meters.existenceCheck(surface, hit);
+        ns.existenceCheck(surface, hit).increment();
+        long minute = minute();
+        ns.windows.add(minute, Windows.Field.EXISTENCE_CHECKS, 1);
+        if (hit) {
+            ns.windows.add(minute, Windows.Field.EXISTENCE_CHECK_HITS, 1);
+        }
+    }
+
     /** A miss on a tag or entry that this cache held and removed (so the repository existed). */
     public void capacityMiss(Surface surface, LookupKind kind, String repository) {
         if (!enabled) {

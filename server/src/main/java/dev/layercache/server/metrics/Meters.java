@@ -26,10 +26,13 @@ import java.util.concurrent.ConcurrentHashMap;
  * the store's gauges in {@link StoreWatch}; requests to the bucket in {@link BucketMeters}.
  */
 final class Meters {
-    /** The lookups each surface has (docs/metrics.md, "What counts as a lookup"). */
+    /**
+     * The lookups each surface has (docs/metrics.md, "What counts as a lookup"). gRPC has no blob
+     * lookup: its one blob question, FindMissingBlobs, is a pusher's existence check.
+     */
     static final Map<Surface, List<LookupKind>> LOOKUP_KINDS = Map.of(
             Surface.OCI, List.of(LookupKind.TAG, LookupKind.MANIFEST, LookupKind.BLOB),
-            Surface.GRPC, List.of(LookupKind.ENTRY, LookupKind.BLOB));
+            Surface.GRPC, List.of(LookupKind.ENTRY));
     /** The ways each surface saves a client an upload. */
     static final Map<Surface, List<SavedReason>> SAVED_REASONS = Map.of(
             Surface.OCI, List.of(SavedReason.HEAD_HIT, SavedReason.MOUNT),
@@ -41,6 +44,8 @@ final class Meters {
     private final PrometheusMeterRegistry registry;
     private final Map<Surface, Map<LookupKind, Counter[]>> lookups = new EnumMap<>(Surface.class);
     private final Map<Surface, Map<LookupKind, Counter>> capacityMisses = new EnumMap<>(Surface.class);
+    /** By surface: {miss, hit}. */
+    private final Map<Surface, Counter[]> existenceChecks = new EnumMap<>(Surface.class);
     private final Map<Surface, Counter> served = new EnumMap<>(Surface.class);
     private final Map<Surface, Counter> received = new EnumMap<>(Surface.class);
     private final Map<Surface, Map<SavedReason, Counter>> saved = new EnumMap<>(Surface.class);
@@ -57,6 +62,7 @@ final class Meters {
                 byKind.put(k, new Counter[] {lookupCounter(s, k, "miss"), lookupCounter(s, k, "hit")});
             }
             lookups.put(s, byKind);
+            existenceChecks.put(s, new Counter[] {existenceCheckCounter(s, "miss"), existenceCheckCounter(s, "hit")});
             Map<LookupKind, Counter> capacity = new EnumMap<>(LookupKind.class);
             LookupKind held = s == Surface.OCI ? LookupKind.TAG : LookupKind.ENTRY;
             capacity.put(held, Counter.builder("layercache.capacity.misses")
@@ -114,6 +120,16 @@ final class Meters {
 
     void lookup(Surface surface, LookupKind kind, boolean hit) {
         known(lookups.get(surface).get(kind), surface, kind)[hit ? 1 : 0].increment();
+    }
+
+    private Counter existenceCheckCounter(Surface s, String result) {
+        return Counter.builder("layercache.existence.checks")
+                .description("Pushers' blob existence checks, not lookups (docs/metrics.md: what counts as a lookup)")
+                .tag("surface", s.label()).tag("result", result).register(registry);
+    }
+
+    void existenceCheck(Surface surface, boolean hit) {
+        existenceChecks.get(surface)[hit ? 1 : 0].increment();
     }
 
     void capacityMiss(Surface surface, LookupKind kind) {

@@ -23,13 +23,19 @@ public record StatsSnapshot(
         long budgetBytes,
         List<RecentEvictions.Eviction> recentEvictions) {
 
-    /** Counts over one window. */
+    /**
+     * Counts over one window. {@code hits} and {@code misses} are builders' lookups; a pusher's
+     * existence checks ({@code existenceChecks}, of which {@code existenceCheckHits} found the
+     * blob) are apart and weigh nothing in {@link #hitRate} (docs/metrics.md, "What counts as a lookup").
+     */
     public record Window(long hits, long misses, long capacityMisses, long servedBytes, long receivedBytes,
-                         long savedBytes) {
+                         long savedBytes, long existenceChecks, long existenceCheckHits) {
         static Window of(long[] fields) {
             return new Window(fields[Windows.Field.HITS.ordinal()], fields[Windows.Field.MISSES.ordinal()],
                     fields[Windows.Field.CAPACITY_MISSES.ordinal()], fields[Windows.Field.SERVED_BYTES.ordinal()],
-                    fields[Windows.Field.RECEIVED_BYTES.ordinal()], fields[Windows.Field.SAVED_BYTES.ordinal()]);
+                    fields[Windows.Field.RECEIVED_BYTES.ordinal()], fields[Windows.Field.SAVED_BYTES.ordinal()],
+                    fields[Windows.Field.EXISTENCE_CHECKS.ordinal()],
+                    fields[Windows.Field.EXISTENCE_CHECK_HITS.ordinal()]);
         }
 
         public long lookups() {
@@ -99,6 +105,8 @@ public record StatsSnapshot(
             o.put("served_bytes", w.servedBytes());
             o.put("received_bytes", w.receivedBytes());
             o.put("saved_bytes", w.savedBytes());
+            o.put("existence_checks", w.existenceChecks());
+            o.put("existence_check_hits", w.existenceCheckHits());
         });
         return out;
     }

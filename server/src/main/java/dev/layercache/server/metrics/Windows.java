@@ -14,9 +14,13 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * hand the same cache lines back and forth on every request.
  */
 final class Windows {
-    /** What is counted per slot. */
+    /**
+     * What is counted per slot. Existence checks (a pusher's blob {@code HEAD}, FindMissingBlobs)
+     * are not lookups: they have fields of their own, outside {@code HITS} and {@code MISSES}.
+     */
     enum Field {
-        HITS, MISSES, CAPACITY_MISSES, SERVED_BYTES, RECEIVED_BYTES, SAVED_BYTES
+        HITS, MISSES, CAPACITY_MISSES, SERVED_BYTES, RECEIVED_BYTES, SAVED_BYTES,
+        EXISTENCE_CHECKS, EXISTENCE_CHECK_HITS
     }
 
     private static final int FIELDS = Field.values().length;

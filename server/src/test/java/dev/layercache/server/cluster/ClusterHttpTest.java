@@ -248,6 +248,62 @@ class ClusterHttpTest {
         return URI.create("http://127.0.0.1:" + cluster.node(node).port() + pathOrUrl);
     }
 
+    /**
+     * Build records and the kept export of a tag live in the bucket: an export pushed through one
+     * node is compared with the previous one pushed through another, and every node lists both.
+     */
+    @Test
+    void buildsPushedThroughOneNodeAreComparedAndListedByEveryNode() throws Exception {
+        String repo = "team/cache";
+        byte[] base = random(2000, 7);
+        byte[] top = random(3000, 8);
+        String config = "{\"layers\":[{\"blob\":\"" + Registry.sha256(base) + "\",\"parent\":-1},{\"blob\":\""
+                + Registry.sha256(top) + "\"}],\"records\":[{\"digest\":\"" + Registry.sha256("step 1".getBytes(StandardCharsets.UTF_8))
+                + "\",\"layers\":[{\"layer\":0}]},{\"digest\":\"" + Registry.sha256("step 2".getBytes(StandardCharsets.UTF_8))
+                + "\",\"layers\":[{\"layer\":1}],\"inputs\":[[{\"link\":0}]]}]}";
+        byte[] configBytes = config.getBytes(StandardCharsets.UTF_8);
+        String manifest = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{"
+                + "\"mediaType\":\"application/vnd.buildkit.cacheconfig.v0\",\"digest\":\"" + Registry.sha256(configBytes)
+                + "\",\"size\":" + configBytes.length + "},\"layers\":[" + layer(base) + "," + layer(top) + "]}";
+        for (int i = 0; i < 2; i++) {
+            assertEquals(201, node(i).pushBlob(repo, base), cluster.logs());
+            assertEquals(201, node(i).pushBlob(repo, top));
+            assertEquals(201, node(i).pushBlob(repo, configBytes));
+            assertEquals(201, node(i).pushManifest(repo, "buildcache", "application/vnd.oci.image.manifest.v1+json",
+                    manifest));
+            waitForBuilds(node(i), repo, i + 1);
+        }
+        for (int i = 0; i < 3; i++) {
+            com.fasterxml.jackson.databind.JsonNode builds = waitForBuilds(node(i), repo, 2);
+            assertEquals("compared", builds.get(0).path("status").asText(), "node " + i + ": " + builds);
+            assertEquals(2, builds.get(0).path("reused").asInt(), "compared with the export pushed through node 0");
+            assertEquals("first_export", builds.get(1).path("status").asText());
+        }
+    }
+
+    private static String layer(byte[] blob) {
+        return "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"" + Registry.sha256(blob)
+                + "\",\"size\":" + blob.length + "}";
+    }
+
+    /** The builds of {@code repo} once there are {@code n}: written off the push's path, so asked for a few seconds. */
+    private static com.fasterxml.jackson.databind.JsonNode waitForBuilds(Registry node, String repo, int n)
+            throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+        while (true) {
+            HttpResponse<byte[]> r = node.get("/api/v1/builds?repository=" + repo);
+            assertEquals(200, r.statusCode(), new String(r.body(), StandardCharsets.UTF_8));
+            com.fasterxml.jackson.databind.JsonNode builds = new com.fasterxml.jackson.databind.ObjectMapper()
+                    .readTree(r.body()).path("builds");
+            if (builds.size() >= n) {
+                assertEquals(n, builds.size(), builds.toString());
+                return builds;
+            }
+            assertTrue(System.nanoTime() < deadline, "expected " + n + " builds of " + repo + ": " + builds);
+            Thread.sleep(100);
+        }
+    }
+
     private static byte[] random(int size, long seed) {
         byte[] b = new byte[size];
         new Random(seed).nextBytes(b);

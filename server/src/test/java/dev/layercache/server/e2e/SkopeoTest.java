@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.testing.Http;
+import dev.layercache.server.testing.PrometheusText;
 import dev.layercache.server.testing.RealTools;
 import dev.layercache.server.testing.TestServer;
 import java.io.IOException;
@@ -35,7 +36,7 @@ import org.junit.jupiter.api.io.TempDir;
  * skopeo against the in-JVM server: push a multi-layer OCI layout made with umoci, inspect it,
  * copy it back and compare digests byte for byte, copy it to a second repository (cross-repository
  * blob mount), list tags, delete a tag (skopeo resolves it and deletes by digest) and check it is
- * gone.
+ * gone. The pushes count existence checks and no lookup.
  */
 @Tag("e2e")
 @Timeout(value = 150, unit = TimeUnit.SECONDS)
@@ -82,6 +83,7 @@ class SkopeoTest {
         String src = "docker://" + host + "/e2e/src";
         Cmd.of(skopeo, "--insecure-policy", "copy", "--dest-tls-verify=false", "oci:" + layout + ":t1", src + ":t1").ok();
         Cmd.of(skopeo, "--insecure-policy", "copy", "--dest-tls-verify=false", "oci:" + layout + ":t2", src + ":t2").ok();
+        assertAPushIsNoLookup();
 
         // --- inspect ----------------------------------------------------------------------------
         Cmd.Result inspect = Cmd.of(skopeo, "inspect", "--tls-verify=false", src + ":t1").ok();
@@ -154,6 +156,32 @@ class SkopeoTest {
         assertEquals(200, getManifest("e2e/dst", "t1").status(), "the same manifest in another repository survives");
         Cmd.Result stillThere = Cmd.of(skopeo, "inspect", "--tls-verify=false", dst + ":t1").ok();
         assertEquals(t1.digest, JSON.readTree(stillThere.output()).path("Digest").asText());
+    }
+
+    /**
+     * skopeo HEADs each blob before uploading it: t1's four blobs (3 layers and the config) are
+     * new; of t2's five, its new layer and its config (another history) are new and t1's three
+     * layers are found. Those are existence checks (docs/metrics.md, "What counts as a lookup"),
+     * so a push-only workflow leaves no lookup, and no blob miss, in the hit rate.
+     */
+    private static void assertAPushIsNoLookup() throws InterruptedException {
+        PrometheusText m = null;
+        for (int attempt = 0; attempt < 50; attempt++) { // counted once each response is written
+            m = new PrometheusText(server.server().metrics().scrape(null));
+            if (m.value("layercache_existence_checks_total", "result", "miss") >= 6
+                    && m.value("layercache_existence_checks_total", "result", "hit") >= 3) {
+                break;
+            }
+            Thread.sleep(100);
+        }
+        String counted = m.value("layercache_existence_checks_total", "result", "hit") + " present, "
+                + m.value("layercache_existence_checks_total", "result", "miss") + " missing";
+        assertEquals(0, m.value("layercache_lookups_total", "kind", "blob"), "blob lookups of the pushes");
+        assertEquals(0, m.value("layercache_lookups_total", "result", "miss"), "misses of the pushes");
+        assertTrue(m.value("layercache_existence_checks_total", "surface", "oci", "result", "miss") >= 6,
+                "t1's 4 blobs, t2's new layer and config were asked before their upload: " + counted);
+        assertTrue(m.value("layercache_existence_checks_total", "surface", "oci", "result", "hit") >= 3,
+                "t2's layers from t1 were found: " + counted);
     }
 
     private interface RootfsEdit {

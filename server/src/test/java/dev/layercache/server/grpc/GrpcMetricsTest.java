@@ -76,14 +76,20 @@ class GrpcMetricsTest {
         assertEquals("[]", rootCauses(), "an eviction is the budget's doing, not a step's");
     }
 
+    /** FindMissingBlobs is what a pusher asks before uploading: existence checks, not lookups. */
     @Test
-    void aPresentBlobIsAHitAndBytesSavedAMissingOneAMiss() {
-        recorder.blob(NS, new BlobLookup(LookupOutcome.HIT, 1000));
-        recorder.blob(NS, new BlobLookup(LookupOutcome.MISS, -1));
+    void aFindMissingDigestIsAnExistenceCheckPresentSavesBytesAndNeitherIsALookup() {
+        recorder.existenceCheck(NS, new BlobLookup(LookupOutcome.HIT, 1000));
+        recorder.existenceCheck(NS, new BlobLookup(LookupOutcome.MISS, -1));
 
         PrometheusText p = scrape();
-        assertEquals(1, p.value("layercache_lookups_total", "surface", "grpc", "kind", "blob", "result", "hit"));
-        assertEquals(1, p.value("layercache_lookups_total", "surface", "grpc", "kind", "blob", "result", "miss"));
+        assertEquals(0, p.value("layercache_lookups_total"));
+        assertEquals(1, p.value("layercache_existence_checks_total", "surface", "grpc", "result", "hit"));
+        assertEquals(1, p.value("layercache_existence_checks_total", "surface", "grpc", "result", "miss"));
+        assertEquals(2, p.value("layercache_namespace_existence_checks_total", "surface", "grpc"));
+        assertEquals(0, window().lookups());
+        assertEquals(2, window().existenceChecks());
+        assertEquals(1, window().existenceCheckHits());
         assertEquals(1000, p.value("layercache_saved_bytes_total", "surface", "grpc", "reason", "find_missing"));
         assertEquals(0, p.value("layercache_saved_bytes_total", "reason", "already_present"));
         assertEquals(1000, window().savedBytes());
@@ -108,8 +114,10 @@ class GrpcMetricsTest {
         try (CacheMetrics off = CacheMetrics.disabled()) {
             GrpcMetrics quiet = new GrpcMetrics(off);
             quiet.entry(NS, STEP, miss(MissReason.EVICTED, LookupOutcome.CAPACITY_MISS));
-            quiet.blob(NS, new BlobLookup(LookupOutcome.HIT, 5));
+            quiet.existenceCheck(NS, new BlobLookup(LookupOutcome.HIT, 5));
             assertEquals(0, new PrometheusText(off.scrape(null)).value("layercache_lookups_total"));
+            assertEquals(0, new PrometheusText(off.scrape(null)).value("layercache_existence_checks_total"));
+            assertEquals(0, off.snapshot().windows().get("5m").existenceChecks());
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.layercache.server.http;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 
 import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.metrics.StatsSnapshot;
@@ -16,7 +17,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The OCI surface's recorder, below HTTP: a completed request in (method, path, status, bytes),
- * the right meters move (a real registry). The README's "What counts as a lookup" as a table.
+ * the right meters move (a real registry). docs/metrics.md's "What counts as a lookup" as a table.
  */
 class RequestMetricsTest {
     private static final String BLOB = "/v2/team/app/blobs/sha256:" + "a".repeat(64);
@@ -44,26 +45,76 @@ class RequestMetricsTest {
         assertEquals(1, p.value("layercache_lookups_total", "surface", "oci", "kind", "manifest", "result", "hit"));
         assertEquals(500, p.value("layercache_served_bytes_total", "surface", "oci"));
         assertEquals(0, p.value("layercache_saved_bytes_total"), "only a blob's HEAD saves an upload");
+        assertEquals(0, p.value("layercache_existence_checks_total"), "a manifest's HEAD is a lookup (containerd resolves with it)");
         assertEquals(2, p.value("layercache_request_duration_seconds_count", "surface", "oci"));
     }
 
     @Test
-    void aBlobHitIs200Or206AndItsHeadSavesAnUpload() {
+    void aBlobGetIsALookupThatHitsOn200Or206() {
         complete(HttpMethod.GET, BLOB, 206, 0, 100, 0);
-        complete(HttpMethod.HEAD, BLOB, 200, 0, 0, 4096);
+        complete(HttpMethod.GET, BLOB, 200, 0, 400, 0);
 
         PrometheusText p = scrape();
         assertEquals(2, p.value("layercache_lookups_total", "surface", "oci", "kind", "blob", "result", "hit"));
-        assertEquals(100, p.value("layercache_served_bytes_total", "surface", "oci"));
+        assertEquals(500, p.value("layercache_served_bytes_total", "surface", "oci"));
+        assertEquals(0, p.value("layercache_existence_checks_total"));
+        assertEquals(2, window().hits());
+        assertEquals(0, window().existenceChecks());
+    }
+
+    @Test
+    void aBlobHeadIsAnExistenceCheckNotALookupAndItsHitSavesAnUpload() {
+        complete(HttpMethod.HEAD, BLOB, 200, 0, 0, 4096);
+        complete(HttpMethod.HEAD, "/v2/team/app/blobs/sha256:" + "d".repeat(64), 404, 0, 0, 0);
+        complete(HttpMethod.HEAD, BLOB, 500, 0, 0, 0); // neither answer: nothing
+
+        PrometheusText p = scrape();
+        assertEquals(0, p.value("layercache_lookups_total"), "a pusher's HEAD is no lookup");
+        assertEquals(0, p.value("layercache_namespace_lookups_total"));
+        assertEquals(1, p.value("layercache_existence_checks_total", "surface", "oci", "result", "hit"));
+        assertEquals(1, p.value("layercache_existence_checks_total", "surface", "oci", "result", "miss"));
+        assertEquals(1, p.value("layercache_namespace_existence_checks_total", "namespace", "team", "surface", "oci",
+                "result", "hit"));
+        assertEquals(1, p.value("layercache_namespace_existence_checks_total", "namespace", "team", "surface", "oci",
+                "result", "miss"), "team exists (the hit named it): its misses count under its label");
         assertEquals(4096, p.value("layercache_saved_bytes_total", "surface", "oci", "reason", "head_hit"));
-        assertEquals(4096, window().savedBytes());
+        StatsSnapshot.Window w = window();
+        assertEquals(4096, w.savedBytes());
+        assertEquals(2, w.existenceChecks());
+        assertEquals(1, w.existenceCheckHits());
+        assertEquals(0, w.lookups());
+        assertNull(w.hitRate(), "no lookups: no hit rate, whatever the checks found");
+    }
+
+    /**
+     * What docker, buildah, skopeo and BuildKit send to push a new layer and then a manifest:
+     * HEAD (404), POST, PATCH, PUT, HEAD again (200, as a second push of the same layer would),
+     * PUT the manifest. Not one lookup, so a push-only workflow leaves the hit rate alone.
+     */
+    @Test
+    void aPushOfANewLayerCountsExistenceChecksAndNoLookup() {
+        complete(HttpMethod.HEAD, BLOB, 404, 0, 0, 0);
+        complete(HttpMethod.POST, "/v2/team/app/blobs/uploads/", 202, 0, 0, 0);
+        complete(HttpMethod.PATCH, "/v2/team/app/blobs/uploads/u1", 202, 4096, 0, 0);
+        complete(HttpMethod.PUT, "/v2/team/app/blobs/uploads/u1", 201, 0, 0, 0);
+        complete(HttpMethod.HEAD, BLOB, 200, 0, 0, 4096);
+        complete(HttpMethod.PUT, "/v2/team/app/manifests/v1", 201, 500, 0, 0);
+
+        PrometheusText p = scrape();
+        assertEquals(0, p.value("layercache_lookups_total"));
+        assertEquals(0, p.value("layercache_lookups_total", "result", "miss"), "no blob miss for a push");
+        assertEquals(1, p.value("layercache_existence_checks_total", "result", "miss"));
+        assertEquals(1, p.value("layercache_existence_checks_total", "result", "hit"));
+        assertEquals(4596, p.value("layercache_received_bytes_total", "surface", "oci"));
+        assertEquals(0, window().misses());
+        assertEquals(2, window().existenceChecks());
     }
 
     @Test
     void a404IsAMissAndALostTagACapacityMissToo() {
         complete(HttpMethod.GET, "/v2/team/app/manifests/never", 404, 0, 0, 0);
         complete(HttpMethod.GET, "/v2/team/app/manifests/gone", 404, 0, 0, 0);
-        complete(HttpMethod.HEAD, BLOB, 404, 0, 0, 0);
+        complete(HttpMethod.GET, BLOB, 404, 0, 0, 0);
 
         PrometheusText p = scrape();
         assertEquals(2, p.value("layercache_lookups_total", "surface", "oci", "kind", "tag", "result", "miss"));

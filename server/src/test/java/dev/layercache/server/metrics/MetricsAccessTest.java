@@ -61,6 +61,7 @@ class MetricsAccessTest {
             String digest = Registry.sha256(blob);
             assertEquals(201, Tenants.http(port, "ops", "POST", "/v2/" + repo + "/blobs/uploads/?digest=" + digest,
                     blob).status());
+            assertEquals(200, Tenants.http(port, "ops", "GET", "/v2/" + repo + "/blobs/" + digest, null).status());
             assertEquals(200, Tenants.http(port, "ops", "HEAD", "/v2/" + repo + "/blobs/" + digest, null).status());
             // A root cause per repository: the same step looked up with other inputs.
             String parent = Registry.sha256(("parent " + repo).getBytes(StandardCharsets.UTF_8));
@@ -92,6 +93,10 @@ class MetricsAccessTest {
         assertTrue(open.text().trim().endsWith("# EOF"));
         assertEquals(Set.of("team"), Tenants.labelValues(new PrometheusText(open.text()),
                 "layercache_namespace_lookups_total", "namespace"));
+        assertEquals(Set.of("team"), Tenants.labelValues(new PrometheusText(open.text()),
+                "layercache_namespace_existence_checks_total", "namespace"));
+        assertEquals(Set.of("team", "alice", "secret"), Tenants.labelValues(Tenants.scrape(server.port(), "prometheus"),
+                "layercache_namespace_existence_checks_total", "namespace"));
     }
 
     @Test
@@ -120,6 +125,8 @@ class MetricsAccessTest {
         PrometheusText team = Tenants.scrape(server.port(), "ci-pr");
         assertEquals(all.value("layercache_lookups_total"), team.value("layercache_lookups_total"));
         assertTrue(team.value("layercache_lookups_total") >= 8, "4 blob hits and 4 entry misses of the workload");
+        assertEquals(4, team.value("layercache_existence_checks_total", "result", "hit"), "the 4 blob HEADs");
+        assertEquals(all.value("layercache_existence_checks_total"), team.value("layercache_existence_checks_total"));
         assertTrue(team.has("layercache_store_bytes") && team.has("jvm_memory_used_bytes"));
         assertEquals(stats("prometheus").get("windows").get("24h").get("lookups"),
                 stats("ci-pr").get("windows").get("24h").get("lookups"));

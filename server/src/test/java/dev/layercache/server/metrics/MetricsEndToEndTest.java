@@ -83,9 +83,10 @@ class MetricsEndToEndTest {
         assertEquals(200, registry.head("/v2/team/app/manifests/v1"));                             // tag hit
         assertEquals(200, registry.get("/v2/team/app/manifests/" + manifestDigest).statusCode());  // manifest hit
         assertEquals(404, registry.get("/v2/team/app/manifests/nope").statusCode());               // tag miss
-        assertEquals(200, registry.head("/v2/team/app/blobs/" + layerDigest));                     // blob hit, saved
+        assertEquals(200, registry.head("/v2/team/app/blobs/" + layerDigest));                     // check hit, saved
         assertEquals(200, registry.get("/v2/team/app/blobs/" + layerDigest).statusCode());         // blob hit, served
-        assertEquals(404, registry.head("/v2/team/app/blobs/" + unknown));                         // blob miss
+        assertEquals(404, registry.head("/v2/team/app/blobs/" + unknown));                         // check miss
+        assertEquals(404, registry.get("/v2/team/app/blobs/" + unknown).statusCode());             // blob miss
         // A tag the cache held and lost: a miss, and a capacity miss.
         assertEquals(202, registry.send(HttpRequest.newBuilder(server.uri("/v2/team/app/manifests/v1")).DELETE())
                 .statusCode());
@@ -123,7 +124,7 @@ class MetricsEndToEndTest {
                 .setStep(step3).build()));                                                  // evicted, capacity
         BlobsGrpc.BlobsBlockingStub blobs = BlobsGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
         assertEquals(1, blobs.findMissingBlobs(FindMissingBlobsRequest.newBuilder().setNamespace("team/app")
-                .addDigests(layerDigest).addDigests(unknown).build()).getMissingCount());   // 1 hit, 1 miss
+                .addDigests(layerDigest).addDigests(unknown).build()).getMissingCount());   // 2 checks: 1 present
         assertTrue(writeBlob("team/app", layerDigest, layer).getAlreadyExisted());
         // A namespace beyond the cap of 3 (team, libs, third) counts as "other". A miss takes a
         // slot only in a namespace that holds a repository: an entry makes third/x and fourth/x.
@@ -131,6 +132,8 @@ class MetricsEndToEndTest {
             entries.putEntry(PutEntryRequest.newBuilder().setNamespace(ns).setEntry(Entry.newBuilder()
                     .setKey(k1)).build());
         }
+        assertEquals(404, registry.get("/v2/third/x/blobs/" + unknown).statusCode());
+        assertEquals(404, registry.get("/v2/fourth/x/blobs/" + unknown).statusCode());
         assertEquals(404, registry.head("/v2/third/x/blobs/" + unknown));
         assertEquals(404, registry.head("/v2/fourth/x/blobs/" + unknown));
 
@@ -140,12 +143,20 @@ class MetricsEndToEndTest {
             assertEquals(2, m.value("layercache_lookups_total", "surface", "oci", "kind", "tag", "result", "hit"));
             assertEquals(2, m.value("layercache_lookups_total", "surface", "oci", "kind", "tag", "result", "miss"));
             assertEquals(1, m.value("layercache_lookups_total", "surface", "oci", "kind", "manifest", "result", "hit"));
-            assertEquals(2, m.value("layercache_lookups_total", "surface", "oci", "kind", "blob", "result", "hit"));
+            assertEquals(1, m.value("layercache_lookups_total", "surface", "oci", "kind", "blob", "result", "hit"));
             assertEquals(3, m.value("layercache_lookups_total", "surface", "oci", "kind", "blob", "result", "miss"));
             assertEquals(1, m.value("layercache_lookups_total", "surface", "grpc", "kind", "entry", "result", "hit"));
             assertEquals(4, m.value("layercache_lookups_total", "surface", "grpc", "kind", "entry", "result", "miss"));
-            assertEquals(1, m.value("layercache_lookups_total", "surface", "grpc", "kind", "blob", "result", "hit"));
-            assertEquals(1, m.value("layercache_lookups_total", "surface", "grpc", "kind", "blob", "result", "miss"));
+            assertEquals(0, m.value("layercache_lookups_total", "surface", "grpc", "kind", "blob"),
+                    "FindMissingBlobs is an existence check");
+            // Existence checks: blob HEADs and FindMissingBlobs digests, apart from the lookups.
+            assertEquals(1, m.value("layercache_existence_checks_total", "surface", "oci", "result", "hit"));
+            assertEquals(3, m.value("layercache_existence_checks_total", "surface", "oci", "result", "miss"));
+            assertEquals(1, m.value("layercache_existence_checks_total", "surface", "grpc", "result", "hit"));
+            assertEquals(1, m.value("layercache_existence_checks_total", "surface", "grpc", "result", "miss"));
+            assertEquals(4, m.value("layercache_namespace_existence_checks_total", "namespace", "team"));
+            assertEquals(1, m.value("layercache_namespace_existence_checks_total", "namespace", "third"));
+            assertEquals(1, m.value("layercache_namespace_existence_checks_total", "namespace", "other"));
             assertEquals(1, m.value("layercache_capacity_misses_total", "surface", "oci", "kind", "tag"));
             assertEquals(1, m.value("layercache_capacity_misses_total", "surface", "grpc", "kind", "entry"));
             assertEquals(1, m.value("layercache_entry_misses_total", "reason", "inputs_changed"));
@@ -194,6 +205,8 @@ class MetricsEndToEndTest {
                 assertEquals(hits / (double) (hits + misses), w.get("hit_rate").asDouble(), 1e-9, window);
                 assertEquals(2, w.get("capacity_misses").asLong(), window);
                 assertEquals(4L * layer.length, w.get("saved_bytes").asLong(), window);
+                assertEquals(6, w.get("existence_checks").asLong(), window);
+                assertEquals(2, w.get("existence_check_hits").asLong(), window);
             }
             assertEquals("team", stats.get("namespaces").get(0).get("namespace").asText(), "busiest namespace first");
             assertEquals(1, stats.get("entry_misses").get("inputs_changed").asLong());
@@ -216,6 +229,8 @@ class MetricsEndToEndTest {
         JsonNode w = stats().get("windows").get("5m");
         assertEquals(0, w.get("lookups").asLong());
         assertTrue(w.get("hit_rate").isNull());
+        assertEquals(0, w.get("existence_checks").asLong());
+        assertEquals(0, w.get("existence_check_hits").asLong());
     }
 
     @Test

@@ -80,7 +80,8 @@ class NamespaceNoiseTest {
         }
         assertEquals(400, Http.exchange(port, "GET", "/v2/<img/manifests/latest",
                 java.util.List.of("Authorization: Bearer ops-token"), null).status());
-        // Authorised pulls of repositories nobody ever pushed: misses, counted under "other".
+        // Authorised pulls of repositories nobody ever pushed: misses, counted under "other" (the
+        // HEAD of a blob is an existence check, not a lookup, and takes no slot either).
         assertEquals(404, Tenants.http(port, "ops", "HEAD", "/v2/ghost1/app/manifests/latest", null).status());
         assertEquals(404, Tenants.http(port, "ops", "GET", "/v2/ghost2/app/manifests/" + unknown, null).status());
         assertEquals(404, Tenants.http(port, "ops", "HEAD", "/v2/ghost3/app/blobs/" + unknown, null).status());
@@ -88,7 +89,7 @@ class NamespaceNoiseTest {
         // An authorised push that fails (the digest does not match) creates no repository either.
         assertEquals(400, Tenants.http(port, "ops", "POST", "/v2/ghost5/app/blobs/uploads/?digest=" + unknown,
                 blob).status());
-        // gRPC: refused calls, and lookups in namespaces nobody pushed to.
+        // gRPC: refused calls, and a lookup and an existence check in namespaces nobody pushed to.
         assertStatus(Status.Code.UNAUTHENTICATED, () -> Tenants.blobs(channel, null).findMissingBlobs(
                 FindMissingBlobsRequest.newBuilder().setNamespace("noise6/app").addDigests(unknown).build()));
         assertStatus(Status.Code.PERMISSION_DENIED, () -> Tenants.entries(channel, "ci-pr").getEntry(
@@ -107,7 +108,7 @@ class NamespaceNoiseTest {
         assertEquals(Status.Code.OK.value(), Tenants.blobs(channel, "ops").batchUpdateBlobs(
                 BatchUpdateBlobsRequest.newBuilder().setNamespace("infra/base").addBlobs(BlobData.newBuilder()
                         .setDigest(digest).setData(ByteString.copyFrom(blob))).build()).getBlobs(0).getStatus().getCode());
-        // And their lookups count under their own label.
+        // And their lookups and existence checks count under their own label.
         assertEquals(200, Tenants.http(port, "ci-pr", "HEAD", "/v2/team/app/blobs/" + digest, null).status());
         assertEquals(404, Tenants.http(port, "ci-pr", "HEAD", "/v2/team/new/manifests/latest", null).status());
         assertEquals(200, Tenants.http(port, "alice", "GET", "/v2/alice/blobs/" + digest, null).status());
@@ -116,17 +117,25 @@ class NamespaceNoiseTest {
 
         eventually(() -> {
             PrometheusText m = Tenants.scrape(port, "prometheus");
-            assertEquals(Set.of("team", "alice", "infra", "other"),
+            assertEquals(Set.of("team", "alice", "other"),
                     Tenants.labelValues(m, "layercache_namespace_lookups_total", "namespace"));
-            assertEquals(4, m.value("layercache_namespace_lookups_total", "namespace", "other", "surface", "oci",
-                    "result", "miss"), "the pulls of ghost1 to ghost4");
-            assertEquals(2, m.value("layercache_namespace_lookups_total", "namespace", "other", "surface", "grpc",
-                    "result", "miss"), "GetEntry in ghost6, FindMissingBlobs in ghost7");
+            assertEquals(Set.of("team", "infra", "other"),
+                    Tenants.labelValues(m, "layercache_namespace_existence_checks_total", "namespace"));
+            assertEquals(3, m.value("layercache_namespace_lookups_total", "namespace", "other", "surface", "oci",
+                    "result", "miss"), "the pulls of ghost1, ghost2 and ghost4");
+            assertEquals(1, m.value("layercache_namespace_existence_checks_total", "namespace", "other", "surface",
+                    "oci", "result", "miss"), "the HEAD of a blob in ghost3");
+            assertEquals(1, m.value("layercache_namespace_lookups_total", "namespace", "other", "surface", "grpc",
+                    "result", "miss"), "GetEntry in ghost6");
+            assertEquals(1, m.value("layercache_namespace_existence_checks_total", "namespace", "other", "surface",
+                    "grpc", "result", "miss"), "FindMissingBlobs in ghost7");
             assertEquals(1, m.value("layercache_namespace_lookups_total", "namespace", "team", "result", "miss"),
                     "a miss in a namespace with a label counts under it, whether its repository exists or not");
-            // Refused and invalid requests are no lookups at all; the misses of "other" are.
-            assertEquals(5, m.value("layercache_lookups_total", "surface", "oci", "result", "miss"));
-            assertEquals(2, m.value("layercache_lookups_total", "surface", "grpc", "result", "miss"));
+            // Refused and invalid requests are no lookups or existence checks at all; the misses of "other" are.
+            assertEquals(4, m.value("layercache_lookups_total", "surface", "oci", "result", "miss"));
+            assertEquals(1, m.value("layercache_lookups_total", "surface", "grpc", "result", "miss"));
+            assertEquals(1, m.value("layercache_existence_checks_total", "surface", "oci", "result", "miss"));
+            assertEquals(1, m.value("layercache_existence_checks_total", "surface", "grpc", "result", "miss"));
 
             JsonNode stats = JSON.readTree(Tenants.http(port, "prometheus", "GET", "/api/v1/stats", null).body());
             Set<String> listed = new TreeSet<>();

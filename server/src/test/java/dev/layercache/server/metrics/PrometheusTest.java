@@ -61,11 +61,13 @@ class PrometheusTest {
             otherTraffic(new Registry(server.port()), server.port(), channel);
             System.gc(); // so that the GC pause metric exists whatever the test JVM did before
             server.server().metrics().refreshStore();
-            // The workload's own tally, plus otherTraffic's lookups: a blob GET (hit) and two digests
-            // asked of FindMissingBlobs (one present, one not).
-            long lookups = workload.hits() + workload.misses() + 3;
-            long hits = workload.hits() + 2;
+            // The workload's own tally, plus otherTraffic's lookup: a blob GET (hit). The blob HEADs
+            // of the workload's pushes and the two digests asked of FindMissingBlobs are existence
+            // checks, in no hit rate.
+            long lookups = workload.hits() + workload.misses() + 1;
+            long hits = workload.hits() + 1;
             awaitScraped(prom, "sum(layercache_lookups_total)", lookups);
+            awaitScraped(prom, "sum(layercache_existence_checks_total)", workload.existenceChecks() + 2);
             Thread.sleep(2500); // a few more scrapes, so rate() has samples after the workload too
 
             List<String> failures = new ArrayList<>();

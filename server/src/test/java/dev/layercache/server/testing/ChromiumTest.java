@@ -53,28 +53,37 @@ class ChromiumTest {
               "uptime_seconds": 93784,
               "windows": {
                 "5m":  {"lookups": 40, "hits": 30, "misses": 10, "hit_rate": 0.75, "capacity_misses": 1,
-                        "served_bytes": 1572864, "received_bytes": 0, "saved_bytes": 524288},
+                        "served_bytes": 1572864, "received_bytes": 0, "saved_bytes": 524288,
+                        "existence_checks": 12, "existence_check_hits": 9},
                 "1h":  {"lookups": 600, "hits": 489, "misses": 111, "hit_rate": 0.815, "capacity_misses": 7,
-                        "served_bytes": 734003200, "received_bytes": 52428800, "saved_bytes": 1288490188},
+                        "served_bytes": 734003200, "received_bytes": 52428800, "saved_bytes": 1288490188,
+                        "existence_checks": 150, "existence_check_hits": 120},
                 "24h": {"lookups": 9800, "hits": 8134, "misses": 1666, "hit_rate": 0.83, "capacity_misses": 42,
-                        "served_bytes": 24696061952, "received_bytes": 3221225472, "saved_bytes": 40802189312}
+                        "served_bytes": 24696061952, "received_bytes": 3221225472, "saved_bytes": 40802189312,
+                        "existence_checks": 2400, "existence_check_hits": 2100}
               },
               "namespaces": [
                 {"namespace": "team", "windows": {
                   "5m":  {"lookups": 40, "hits": 30, "misses": 10, "hit_rate": 0.75, "capacity_misses": 1,
-                          "served_bytes": 1572864, "received_bytes": 0, "saved_bytes": 524288},
+                          "served_bytes": 1572864, "received_bytes": 0, "saved_bytes": 524288,
+                          "existence_checks": 12, "existence_check_hits": 9},
                   "1h":  {"lookups": 400, "hits": 330, "misses": 70, "hit_rate": 0.825, "capacity_misses": 5,
-                          "served_bytes": 524288000, "received_bytes": 31457280, "saved_bytes": 943718400},
+                          "served_bytes": 524288000, "received_bytes": 31457280, "saved_bytes": 943718400,
+                          "existence_checks": 100, "existence_check_hits": 80},
                   "24h": {"lookups": 6800, "hits": 5712, "misses": 1088, "hit_rate": 0.84, "capacity_misses": 30,
-                          "served_bytes": 18253611008, "received_bytes": 2147483648, "saved_bytes": 30064771072}}},
+                          "served_bytes": 18253611008, "received_bytes": 2147483648, "saved_bytes": 30064771072,
+                          "existence_checks": 1600, "existence_check_hits": 1400}}},
                 {"namespace": "ci", "windows": {
                   "5m":  {"lookups": 0, "hits": 0, "misses": 0, "hit_rate": null, "capacity_misses": 0,
-                          "served_bytes": 0, "received_bytes": 0, "saved_bytes": 0},
+                          "served_bytes": 0, "received_bytes": 0, "saved_bytes": 0,
+                          "existence_checks": 0, "existence_check_hits": 0},
                   "1h":  {"lookups": 200, "hits": 159, "misses": 41, "hit_rate": 0.795, "capacity_misses": 2,
-                          "served_bytes": 209715200, "received_bytes": 20971520, "saved_bytes": 344771788},
+                          "served_bytes": 209715200, "received_bytes": 20971520, "saved_bytes": 344771788,
+                          "existence_checks": 50, "existence_check_hits": 40},
                   "24h": {"lookups": 3000, "hits": 2422, "misses": 578, "hit_rate": 0.8073333333333333,
                           "capacity_misses": 12, "served_bytes": 6442450944, "received_bytes": 1073741824,
-                          "saved_bytes": 10737418240}}}
+                          "saved_bytes": 10737418240,
+                          "existence_checks": 800, "existence_check_hits": 700}}}
               ],
               "history": [],
               "entry_misses": {"new_step": 12, "inputs_changed": 31, "cascade": 58, "evicted": 4, "unknown": 1},
@@ -145,6 +154,10 @@ class ChromiumTest {
             assertEquals("23.0 GiB", text(browser, "#tiles [data-stat='windows.24h.served_bytes']"));
             assertEquals("38.0 GiB", text(browser, "#tiles [data-stat='windows.24h.saved_bytes']"));
             assertEquals("1.5 MiB", text(browser, "#windows [data-stat='windows.5m.served_bytes']"));
+            // Pushers' existence checks beside the hit rate, not in it: 2,100 of 2,400 present.
+            assertEquals("2,400", text(browser, "#tiles [data-stat='windows.24h.existence_checks']"));
+            assertTrue(text(browser, "#tiles .tile:has([data-stat='windows.24h.existence_checks']) .tile-detail")
+                    .startsWith("2,100 present (87.5%)"));
             assertEquals("—", text(browser, "[data-stat='namespaces.ci.windows.5m.hit_rate']"));
             assertEquals("117.7 MiB", text(browser, "[data-stat='store.bytes']"));
             assertEquals("10.0 GiB", text(browser, "[data-stat='store.budget_bytes']"));
@@ -196,7 +209,7 @@ class ChromiumTest {
                 "store.budget_bytes"));
         for (String window : List.of("5m", "1h", "24h")) {
             for (String field : List.of("lookups", "hits", "misses", "hit_rate", "capacity_misses",
-                    "served_bytes", "received_bytes", "saved_bytes")) {
+                    "served_bytes", "received_bytes", "saved_bytes", "existence_checks", "existence_check_hits")) {
                 expected.add("windows." + window + "." + field);
             }
         }
