@@ -112,7 +112,8 @@ class BuildKitExportInsightTest {
         assertEquals("rebuilt cascade", list.get(TEST));
         assertEquals(steps, list.size());
         if (max) {
-            assertEquals("reused none", list.get("[builder 2/3] COPY main.go ."), "the builder stage is named in mode=max");
+            assertEquals("reused none", list.get("[builder 2/3] COPY main.go ."),
+                    "the builder stage is named in mode=max");
         }
         assertEquals(steps - 4, list.values().stream().filter("reused none"::equals).count(),
                 "the builder stage's steps are reused too");
@@ -178,7 +179,8 @@ class BuildKitExportInsightTest {
             Http.Reply r = Http.exchange(server.port(), "GET", "/api/v1/builds?repository=buildkit/any&limit=" + limit,
                     List.of(), null);
             assertEquals(400, r.status(), limit + ": " + r.text());
-            assertEquals("PAGINATION_NUMBER_INVALID", JSON.readTree(r.body()).path("errors").get(0).path("code").asText());
+            assertEquals("PAGINATION_NUMBER_INVALID",
+                    JSON.readTree(r.body()).path("errors").get(0).path("code").asText());
         }
         JsonNode none = get("/api/v1/builds?repository=buildkit/never-pushed&limit=100");
         assertEquals(0, none.path("builds").size(), "a repository without builds lists none");

@@ -36,9 +36,10 @@ final class CacheConfigReader {
     /**
      * The most JSON values (objects, arrays, strings, numbers, literals) a cache config or an
      * image config may hold, counted before a tree of them is built (an inline cache's records
-     * are bounded by {@link InlineCacheReader#MAX_BASE64_CHARS}). A tree costs up to some 85 bytes of heap per value however short its
-     * text ({@code {}} is two bytes), so without this the 16 MiB a cache config may be read at
-     * would cost 450 MiB of heap or more; with it, 170 MiB at worst. BuildKit writes a value per 8
+     * are bounded by {@link InlineCacheReader#MAX_BASE64_CHARS}). A tree costs up to some 85
+     * bytes of heap per value however short its text ({@code {}} is two bytes), so without this
+     * the 16 MiB a cache config may be read at would cost 450 MiB of heap or more (and a node
+     * exits on {@code OutOfMemoryError}); with it, 170 MiB at worst. BuildKit writes a value per 8
      * bytes or more (digests, times), so 16 MiB of its JSON holds fewer than two million, and its
      * importers refuse a config over 1 MiB anyway.
      */

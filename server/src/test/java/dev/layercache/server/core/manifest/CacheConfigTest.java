@@ -180,9 +180,9 @@ class CacheConfigTest {
         int n = CacheConfigReader.MAX_VALUES / 20;
         StringBuilder sb = new StringBuilder("{\"records\":[");
         for (int i = 0; i < n; i++) {
+            String inputs = i == 0 ? "" : "[{\"selector\":\"s\",\"link\":" + (i - 1) + "}]" + ",[]".repeat(12);
             sb.append(i > 0 ? "," : "").append("{\"digest\":\"k").append(i).append("\",\"inputs\":[")
-                    .append(i > 0 ? "[{\"selector\":\"s\",\"link\":" + (i - 1) + "}],[],[],[],[],[],[],[],[],[],[],[],[]"
-                            : "").append("]}");
+                    .append(inputs).append("]}");
         }
         CacheConfig c = PARSER.parseCacheConfig(sb.append("]}").toString().getBytes(StandardCharsets.UTF_8));
         assertEquals(n, c.records().size());
