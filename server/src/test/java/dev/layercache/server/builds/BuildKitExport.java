@@ -32,55 +32,70 @@ import java.util.Map;
  *       the cache config, and the image manifest whose config is the cache config; both carry
  *       {@code buildkit/createdat} and {@code buildkit/description} on the layer descriptors.</li>
  * </ul>
+ * Public for the over-HTTP tests ({@code buildkit/RealExport} gives its fake layer digests real
+ * bytes and pushes the export).
  */
-final class BuildKitExport {
+public final class BuildKitExport {
     static final ManifestParser PARSER = new ManifestParser(new ObjectMapper());
     private static final String LAYER = "application/vnd.oci.image.layer.v1.tar+gzip";
 
     /** An input alternative: the step {@code from} of this export, read through {@code selector} (null: none). */
-    record Link(String selector, String from) {
+    public record Link(String selector, String from) {
     }
 
     private record Node(String name, String digest, String description, boolean result, List<List<Link>> inputs) {
     }
 
     private final Map<String, Node> nodes = new LinkedHashMap<>();
+    /** Content keys that say where files come from, not what they hold (see {@link #session}). */
+    private final java.util.Set<String> sessions = new java.util.HashSet<>();
     private boolean descriptionsInConfig = true;
 
-    static Link link(String from) {
+    public static Link link(String from) {
         return new Link(null, from);
     }
 
-    static Link link(String selector, String from) {
+    public static Link link(String selector, String from) {
         return new Link(selector, from);
     }
 
     /** A cache key digest, as BuildKit writes it: {@code sha256:} of something. */
-    static String key(String text) {
+    public static String key(String text) {
         return Digest.sha256(text.getBytes(StandardCharsets.UTF_8)).toString();
     }
 
     /** A step with a result layer, each input given as its alternatives. */
     @SafeVarargs
-    final BuildKitExport step(String name, String definition, String description, List<Link>... inputs) {
+    public final BuildKitExport step(String name, String definition, String description, List<Link>... inputs) {
         nodes.put(name, new Node(name, key(definition), description, true, List.of(inputs)));
         return this;
     }
 
     /** A step whose result this export does not carry ({@code mode=min} for another stage). */
     @SafeVarargs
-    final BuildKitExport keyOnly(String name, String definition, List<Link>... inputs) {
+    public final BuildKitExport keyOnly(String name, String definition, List<Link>... inputs) {
         nodes.put(name, new Node(name, key(definition), null, false, List.of(inputs)));
         return this;
     }
 
     /** A record with no inputs and no results: a content checksum, the local context. */
-    BuildKitExport contentKey(String name, String definition) {
+    public BuildKitExport contentKey(String name, String definition) {
+        return keyOnly(name, definition);
+    }
+
+    /**
+     * The local context's key: a content key that is the client's session, new in every build,
+     * and says nothing of the files read through it (their checksum does). Unlike other inputs,
+     * it leaves the blobs of the steps reading it unchanged, as a step BuildKit finds in the
+     * cache keeps its layer.
+     */
+    public BuildKitExport session(String name, String definition) {
+        sessions.add(name);
         return keyOnly(name, definition);
     }
 
     /** Leave descriptions out of the cache config (they are then only on the manifest's descriptors). */
-    BuildKitExport descriptionsOnDescriptorsOnly() {
+    public BuildKitExport descriptionsOnDescriptorsOnly() {
         descriptionsInConfig = false;
         return this;
     }
@@ -90,6 +105,9 @@ final class BuildKitExport {
         StringBuilder what = new StringBuilder(n.digest());
         for (List<Link> input : n.inputs()) {
             for (Link l : input) {
+                if (sessions.contains(l.from())) {
+                    continue;
+                }
                 what.append('|').append(l.selector()).append('>').append(nodes.get(l.from()).digest())
                         .append('=').append(blobs.getOrDefault(l.from(), ""));
             }
@@ -98,7 +116,7 @@ final class BuildKitExport {
     }
 
     /** The cache config JSON. */
-    String json() {
+    public String json() {
         // Compute blobs and layer chains in definition order (inputs are defined before their users).
         Map<String, String> blobs = new HashMap<>();
         Map<String, String> parentBlob = new HashMap<>();
@@ -181,12 +199,23 @@ final class BuildKitExport {
         return sb.append("]}").toString();
     }
 
-    CacheConfig config() {
+    public CacheConfig config() {
         return PARSER.parseCacheConfig(json().getBytes(StandardCharsets.UTF_8));
     }
 
     /** The registry export around the cache config, in one of BuildKit's two shapes, as parsed. */
     BuildKitCache manifest(BuildKitCache.Shape shape) {
+        String type = shape == BuildKitCache.Shape.INDEX ? MediaTypes.OCI_INDEX : MediaTypes.OCI_MANIFEST;
+        return BuildKitCache.of(PARSER.parse(type, manifestJson(shape).getBytes(StandardCharsets.UTF_8)))
+                .orElseThrow();
+    }
+
+    /**
+     * The registry export around the cache config, in one of BuildKit's two shapes, as JSON: every
+     * layer descriptor states {@code "size":1234} (the layer blobs are fake digests), the cache
+     * config's descriptor its real digest and size.
+     */
+    public String manifestJson(BuildKitCache.Shape shape) {
         byte[] config = json().getBytes(StandardCharsets.UTF_8);
         String configDescriptor = "{\"mediaType\":\"" + MediaTypes.BUILDKIT_CACHE_CONFIG + "\",\"digest\":\""
                 + Digest.sha256(config) + "\",\"size\":" + config.length + "}";
@@ -213,12 +242,10 @@ final class BuildKitExport {
             }
             layers.append("}}");
         }
-        String manifest = shape == BuildKitCache.Shape.INDEX
+        return shape == BuildKitCache.Shape.INDEX
                 ? "{\"schemaVersion\":2,\"mediaType\":\"" + MediaTypes.OCI_INDEX + "\",\"manifests\":[" + layers
                         + (layers.length() > 0 ? "," : "") + configDescriptor + "]}"
                 : "{\"schemaVersion\":2,\"mediaType\":\"" + MediaTypes.OCI_MANIFEST + "\",\"config\":"
                         + configDescriptor + ",\"layers\":[" + layers + "]}";
-        String type = shape == BuildKitCache.Shape.INDEX ? MediaTypes.OCI_INDEX : MediaTypes.OCI_MANIFEST;
-        return BuildKitCache.of(PARSER.parse(type, manifest.getBytes(StandardCharsets.UTF_8))).orElseThrow();
     }
 }

@@ -9,8 +9,13 @@ import dev.layercache.api.v1.EntryCacheGrpc;
 import dev.layercache.api.v1.LayerDescriptor;
 import dev.layercache.api.v1.PutEntryRequest;
 import dev.layercache.api.v1.StepIdentity;
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.layercache.server.analysis.Layers;
+import dev.layercache.server.buildkit.BuildsApi;
+import dev.layercache.server.buildkit.RealExport;
+import dev.layercache.server.buildkit.TwoStageBuild;
 import dev.layercache.server.config.ServerConfig;
+import dev.layercache.server.core.manifest.BuildKitCache;
 import dev.layercache.server.metadata.Keys;
 import dev.layercache.server.metadata.RocksKeyValueStore;
 import dev.layercache.server.metadata.Table;
@@ -27,9 +32,9 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * Metadata that only traffic writes stays bounded: tombstones and step publications by age and
- * by count per repository, last uses of roots deleted through the API, cached analyses of
- * manifests that are gone. Checked in the node's own RocksDB after it stops.
+ * Metadata that only traffic writes stays bounded: tombstones, step publications, build records
+ * and kept cache exports by age and by count per repository, last uses of roots deleted through
+ * the API, cached analyses of manifests that are gone. Checked in the node's own RocksDB after it stops.
  */
 class HistoryPruningTest {
     private static final String MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json";
@@ -119,6 +124,70 @@ class HistoryPruningTest {
         } finally {
             server.stop();
         }
+    }
+
+    /**
+     * Build records and the kept cache exports are bounded per repository like the rest of the
+     * history: the newest {@code history-max-records} survive a lifecycle run, and an export older
+     * than {@code history-max-age} is forgotten, so that the next push of its ref is a first export.
+     */
+    @Test
+    void buildRecordsAndCacheExportsArePrunedByCountAndAge() throws Exception {
+        TestClock clock = new TestClock();
+        TestServer server = new TestServer(c -> c.withLifecycle(c.lifecycle()
+                .withHistory(new ServerConfig.History(Duration.ofDays(1), 3))), clock);
+        server.start();
+        try {
+            int port = server.port();
+            // Five refs of hist/builds, one export each, a minute apart; two of hist/kept.
+            for (int i = 0; i < 5; i++) {
+                clock.advance(Duration.ofMinutes(1));
+                assertEquals(201, export().push(port, "hist/builds", "c" + i).status());
+                BuildsApi.awaitBuild(port, "hist/builds", i + 1);
+            }
+            for (int i = 0; i < 2; i++) {
+                clock.advance(Duration.ofMinutes(1));
+                assertEquals(201, export().push(port, "hist/kept", "c" + i).status());
+                BuildsApi.awaitBuild(port, "hist/kept", i + 1);
+            }
+
+            MetadataPruner.Report pruned = server.server().lifecycle().run().history();
+
+            assertEquals(2 + 2, pruned.builds(), "the two oldest build records and exports of hist/builds");
+            assertEquals(List.of("c4", "c3", "c2"), references(port, "hist/builds"), "the newest three");
+            assertEquals(List.of("c1", "c0"), references(port, "hist/kept"), "under the bound: all kept");
+            // c0's export went with its record: its next push is a first export; c4's is compared.
+            clock.advance(Duration.ofMinutes(1));
+            assertEquals(201, export().push(port, "hist/builds", "c0").status());
+            assertEquals("first_export", BuildsApi.awaitBuild(port, "hist/builds", 4).path("status").asText());
+            clock.advance(Duration.ofMinutes(1));
+            assertEquals(201, export().push(port, "hist/builds", "c4").status());
+            JsonNode compared = BuildsApi.awaitBuild(port, "hist/builds", 5);
+            assertEquals("compared", compared.path("status").asText(), compared.toString());
+            assertEquals(8, compared.path("reused").asInt());
+
+            // Two days later every record and export is older than a day: all forgotten.
+            clock.advance(Duration.ofDays(2));
+            server.server().lifecycle().run();
+            assertEquals(List.of(), references(port, "hist/builds"));
+            assertEquals(List.of(), references(port, "hist/kept"));
+            assertEquals(201, export().push(port, "hist/builds", "c4").status());
+            assertEquals("first_export", BuildsApi.awaitBuild(port, "hist/builds", 1).path("status").asText(),
+                    "its export was older than history-max-age");
+        } finally {
+            server.stop();
+        }
+    }
+
+    /** {@code TwoStageBuild} in mode=max, an image-manifest export: 8 steps. */
+    private static RealExport export() {
+        return RealExport.of(TwoStageBuild.export(true, "v1", "make"), BuildKitCache.Shape.IMAGE_MANIFEST);
+    }
+
+    private static List<String> references(int port, String repo) throws Exception {
+        List<String> out = new ArrayList<>();
+        BuildsApi.builds(port, repo).forEach(b -> out.add(b.path("reference").asText()));
+        return out;
     }
 
     private static int delete(Registry registry, String path) throws Exception {

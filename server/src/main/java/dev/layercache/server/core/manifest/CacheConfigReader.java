@@ -1,9 +1,13 @@
 package dev.layercache.server.core.manifest;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.ErrorCode;
 import dev.layercache.server.core.RegistryException;
+import java.io.IOException;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.format.DateTimeParseException;
@@ -29,7 +33,41 @@ final class CacheConfigReader {
      */
     static final int MAX_ENTRIES = 100_000;
 
+    /**
+     * The most JSON values (objects, arrays, strings, numbers, literals) a cache config or an
+     * image config may hold, counted before a tree of them is built (an inline cache's records
+     * are bounded by {@link InlineCacheReader#MAX_BASE64_CHARS}). A tree costs up to some 85
+     * bytes of heap per value however short its text ({@code {}} is two bytes), so without this
+     * the 16 MiB a cache config may be read at would cost 450 MiB of heap or more (and a node
+     * exits on {@code OutOfMemoryError}); with it, 170 MiB at worst. BuildKit writes a value per 8
+     * bytes or more (digests, times), so 16 MiB of its JSON holds fewer than two million, and its
+     * importers refuse a config over 1 MiB anyway.
+     */
+    static final int MAX_VALUES = 2_000_000;
+
     private CacheConfigReader() {
+    }
+
+    /**
+     * Refuses {@code content} when it holds more than {@link #MAX_VALUES} JSON values, counted by
+     * streaming (no tree is built). Says nothing of content that is not JSON: the reader that
+     * follows says why, with its own message.
+     *
+     * @param what what the content is, for the message ("cache config")
+     */
+    static void boundValues(JsonFactory factory, byte[] content, String what) {
+        long values = 0;
+        try (JsonParser p = factory.createParser(content)) {
+            for (JsonToken t = p.nextToken(); t != null; t = p.nextToken()) {
+                if (t != JsonToken.END_OBJECT && t != JsonToken.END_ARRAY && t != JsonToken.FIELD_NAME
+                        && ++values > MAX_VALUES) {
+                    throw new RegistryException(ErrorCode.MANIFEST_INVALID,
+                            what + " holds more than " + MAX_VALUES + " JSON values, more than are read");
+                }
+            }
+        } catch (IOException e) {
+            // not JSON, or too deeply nested: the tree reader refuses it with its own message
+        }
     }
 
     static CacheConfig read(JsonNode root) {

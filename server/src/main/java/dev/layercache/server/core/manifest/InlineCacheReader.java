@@ -65,6 +65,7 @@ final class InlineCacheReader {
 
     /** The inline cache of an image config, empty when it carries none (no key, or null). */
     static Optional<CacheConfig> read(ObjectReader json, byte[] imageConfig, ImageManifest manifest) {
+        CacheConfigReader.boundValues(json.getFactory(), imageConfig, "image config");
         JsonNode config;
         try {
             config = json.readTree(imageConfig);

@@ -69,14 +69,15 @@ public final class ManifestParser {
     }
 
     /**
-     * An image's config blob, or empty when it is not JSON (its layers can still be analysed, only
-     * not named after their instructions).
+     * An image's config blob, or empty when it is not JSON or holds more JSON values than a cache
+     * config may (its layers can still be analysed, only not named after their instructions).
      */
     public Optional<ImageConfig> parseImageConfig(byte[] content) {
         JsonNode root;
         try {
+            CacheConfigReader.boundValues(stored.getFactory(), content, "image config");
             root = stored.readTree(content);
-        } catch (IOException e) {
+        } catch (IOException | RegistryException e) {
             return Optional.empty();
         }
         List<ImageConfig.History> history = new ArrayList<>();
@@ -107,6 +108,7 @@ public final class ManifestParser {
 
     /** A BuildKit cache config blob ({@value MediaTypes#BUILDKIT_CACHE_CONFIG}); see {@link CacheConfig}. */
     public CacheConfig parseCacheConfig(byte[] content) {
+        CacheConfigReader.boundValues(stored.getFactory(), content, "cache config");
         JsonNode root;
         try {
             root = stored.readTree(content);

@@ -148,4 +148,43 @@ class CacheConfigTest {
         CacheConfig c = parse("{\"layers\":[" + layers + "],\"records\":[" + records + "]}");
         assertEquals(50_000, c.chain(49_999).size());
     }
+
+    /**
+     * 15 MiB of {@code {}} records, five million JSON values, would be a tree of some 450 MiB:
+     * they are counted first, as a stream, and refused before any tree is built.
+     */
+    @Test
+    void tooManyJsonValuesAreRefusedBeforeATreeIsBuilt() {
+        int n = 5_000_000;
+        StringBuilder sb = new StringBuilder(3 * n + 20).append("{\"records\":[");
+        for (int i = 0; i < n; i++) {
+            sb.append(i > 0 ? ",{}" : "{}");
+        }
+        byte[] config = sb.append("]}").toString().getBytes(StandardCharsets.UTF_8);
+        com.sun.management.ThreadMXBean threads =
+                (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long before = threads.getCurrentThreadAllocatedBytes();
+
+        RegistryException e = assertThrows(RegistryException.class, () -> PARSER.parseCacheConfig(config));
+
+        long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+        assertEquals("cache config holds more than " + CacheConfigReader.MAX_VALUES
+                + " JSON values, more than are read", e.getMessage());
+        assertTrue(allocated < 32L << 20, "allocated " + (allocated >> 20) + " MiB");
+        assertTrue(PARSER.parseImageConfig(config).isEmpty(), "an image config of as many is not read either");
+    }
+
+    @Test
+    void aConfigJustWithinTheBoundIsRead() {
+        // The bound counts values, not records: 100,000 records of 19 values each are within it.
+        int n = CacheConfigReader.MAX_VALUES / 20;
+        StringBuilder sb = new StringBuilder("{\"records\":[");
+        for (int i = 0; i < n; i++) {
+            String inputs = i == 0 ? "" : "[{\"selector\":\"s\",\"link\":" + (i - 1) + "}]" + ",[]".repeat(12);
+            sb.append(i > 0 ? "," : "").append("{\"digest\":\"k").append(i).append("\",\"inputs\":[")
+                    .append(inputs).append("]}");
+        }
+        CacheConfig c = PARSER.parseCacheConfig(sb.append("]}").toString().getBytes(StandardCharsets.UTF_8));
+        assertEquals(n, c.records().size());
+    }
 }
