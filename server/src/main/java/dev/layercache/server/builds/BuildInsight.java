@@ -15,6 +15,7 @@ import dev.layercache.server.core.manifest.ManifestParser;
 import dev.layercache.server.metadata.BuildIndex;
 import dev.layercache.server.metadata.ExportIndex;
 import dev.layercache.server.metadata.KeyValueStore;
+import dev.layercache.server.metadata.RepositoryIndex;
 import dev.layercache.server.registry.BlobService;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -75,8 +76,16 @@ public final class BuildInsight implements AutoCloseable {
     public static final long MAX_IMPORTABLE_CONFIG_BYTES = 1 << 20;
     /** A config blob larger than this is not read: its build is unparsable. */
     public static final long MAX_CONFIG_READ_BYTES = 16L << 20;
-    /** Analyses waiting at most; more are dropped. */
-    static final int QUEUE = 64;
+    /**
+     * Analyses waiting at most; more are dropped. Each holds its pushed manifest (at most
+     * {@code max-manifest-size}), so this bounds what a flood of pushes can hold in memory.
+     */
+    static final int QUEUE = 16;
+    /**
+     * buildah builds open at once at most (each holds at most {@link BuildRecord#MAX_STEPS_LISTED}
+     * step keys): anyone who may read can ask for step-key tags from many addresses.
+     */
+    static final int BUILDAH_OPEN = 256;
     /** Build records kept in memory for the stats page, across repositories. */
     static final int RECENT = 50;
     /** The most builds {@link #builds} lists. */
@@ -126,7 +135,16 @@ public final class BuildInsight implements AutoCloseable {
         this.told = told;
         this.builds = new BuildIndex(kv);
         this.exports = new ExportIndex(kv);
-        this.buildah = new BuildahBuilds(b -> submit(() -> store(BuildRecords.of(b))));
+        RepositoryIndex repositories = new RepositoryIndex(kv);
+        // Only builds in repositories that exist are written: anyone who may ask may ask for any
+        // name, and a miss in a repository nobody pushed to is no build of this cache.
+        this.buildah = new BuildahBuilds(BuildahBuilds.DEFAULT_GAP, BUILDAH_OPEN, BuildRecord.MAX_STEPS_LISTED,
+                b -> submit(() -> {
+                    if (RepositoryName.isValid(b.repository())
+                            && repositories.exists(RepositoryName.parse(b.repository()))) {
+                        store(BuildRecords.of(b));
+                    }
+                }));
         this.worker = new ThreadPoolExecutor(1, 1, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(QUEUE), r -> {
             Thread t = new Thread(r, "layercache-builds");
             t.setDaemon(true);
@@ -248,12 +266,12 @@ public final class BuildInsight implements AutoCloseable {
 
     private List<String> registryCache(Push push, BuildKitCache cache) {
         String shape = cache.shape() == BuildKitCache.Shape.INDEX ? "index" : "image_manifest";
-        if (cache.config().size() <= MAX_IMPORTABLE_CONFIG_BYTES) {
-            Export export = readRegistryCache(push, cache, shape);
-            submit(() -> compareAndStore(export));
-            return messages(export.warnings());
-        }
+        // The queued task reads the config again rather than hold the parsed one: a parsed config
+        // is ten times its JSON, and the queue bounds how many pushes wait, not their size.
         submit(() -> compareAndStore(readRegistryCache(push, cache, shape)));
+        if (cache.config().size() <= MAX_IMPORTABLE_CONFIG_BYTES) {
+            return messages(readRegistryCache(push, cache, shape).warnings());
+        }
         return messages(List.of(tooLarge(cache.config().size())));
     }
 
@@ -307,7 +325,8 @@ public final class BuildInsight implements AutoCloseable {
         long size = image.config().size();
         if (size <= MAX_IMPORTABLE_CONFIG_BYTES) {
             Optional<Export> export = readImage(push, image);
-            export.ifPresent(e -> submit(() -> compareAndStore(e)));
+            // Read again when its turn comes, as for a registry cache (and never twice for a buildah step: no export).
+            export.ifPresent(e -> submit(() -> readImage(push, image).ifPresent(this::compareAndStore)));
             return export.map(e -> messages(e.warnings())).orElse(List.of());
         }
         submit(() -> readImage(push, image).ifPresent(this::compareAndStore));

@@ -69,6 +69,6 @@ class WindowsTest {
         }
         done.await(30, TimeUnit.SECONDS);
         pool.shutdown();
-        assertArrayEquals(new long[] {400_000, 0, 0, 0, 0, 0}, w.minute(42));
+        assertArrayEquals(new long[] {400_000, 0, 0, 0, 0, 0, 0, 0}, w.minute(42));
     }
 }
