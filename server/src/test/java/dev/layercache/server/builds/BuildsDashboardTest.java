@@ -122,15 +122,19 @@ class BuildsDashboardTest {
     @Test
     void metricsListTheNewestTwentyBuildsAndDropTheOlderOnes() throws Exception {
         Registry registry = new Registry(server.port());
-        // The namespace exists (a push went through it), so the builds' series are labelled with it.
-        assertEquals(201, registry.pushBlob("team/seed", "seed".getBytes(StandardCharsets.UTF_8)));
-        // 22 one-step buildah builds, one per repository, a few milliseconds apart: each is its own
-        // build, and their times order them.
+        // The repositories exist (a push went through each: builds are written only there, and
+        // their namespace has its label); then 22 one-step buildah builds, one per repository, a
+        // few milliseconds apart: each is its own build, and their times order them.
+        for (int i = 0; i < 22; i++) {
+            assertEquals(201, registry.pushBlob(repo(i), ("seed " + i).getBytes(StandardCharsets.UTF_8)));
+        }
         for (int i = 0; i < 22; i++) {
             assertEquals(404, BuildahSteps.lookup(registry, repo(i), BuildahSteps.key("step of " + i)));
             Thread.sleep(5);
+            if (i % 10 == 9 || i == 21) {
+                closeBuilds(); // ten at a time: the analyses' queue is shorter than 22
+            }
         }
-        closeBuilds();
 
         PrometheusText metrics = new PrometheusText(new String(registry.get("/metrics").body(), StandardCharsets.UTF_8));
         Set<String> shown = metrics.samples().stream().filter(s -> s.name().equals("layercache_build_recent"))
