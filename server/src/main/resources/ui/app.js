@@ -1,6 +1,9 @@
 // The layercache dashboard: fetches ../api/v1/stats (schema in docs/metrics.md, "GET /api/v1/stats")
 // on load and every 5 seconds and redraws every section from it.
 //
+// One file on purpose, though long: the page has no build step and loads no modules, and every
+// section draws with the DOM helpers and formats below; each section is one function.
+//
 // Two rules hold throughout:
 //  - Text from the JSON goes into the page through textContent only, never innerHTML: namespace
 //    names, step names and references come from clients, so they must not be able to inject markup.
@@ -175,6 +178,7 @@
           stat('span', `${base}.lookups`, w.lookups, formatCount(w.lookups)), ' lookups'],
         hitRateClass(w.hit_rate));
     });
+    tiles.push(...builderTiles(stats));
     const day = windowOf(stats, '24h');
     tiles.push(
       tile('Lookups · 24 h',
@@ -206,6 +210,110 @@
       stat('span', 'windows.24h.existence_checks', checks, formatCount(checks)),
       [stat('span', 'windows.24h.existence_check_hits', present, formatCount(present)), ' present (',
         el('span', { class: 'derived' }, formatPercent(share)), ') · pushers\' HEADs, not in the hit rate']);
+  }
+
+  // ---- builds of stock builders (stats.builds; docs/builds.md) ---------------------------------
+
+  const BUILDER_NAMES = { buildkit: 'BuildKit', buildah: 'buildah' };
+  const ROOT_CAUSE_REASONS = {
+    content: 'the files it reads changed',
+    instruction: 'the step itself changed',
+    first_rebuilt: 'first step rebuilt (buildah does not say why)',
+  };
+
+  function builderName(builder) {
+    return BUILDER_NAMES[builder] || String(builder);
+  }
+
+  /** Known builders first, in a fixed order; builders the server adds later after them. */
+  function builderKeys(steps) {
+    const known = Object.keys(BUILDER_NAMES).filter((b) => b in steps);
+    return known.concat(Object.keys(steps).filter((b) => !(b in BUILDER_NAMES)).sort());
+  }
+
+  /**
+   * The step-level hit rate of each builder, beside the lookup hit rate: BuildKit fetches one
+   * cache manifest per build (a lookup hit even when every step rebuilt), so only the steps say
+   * how much a build reused.
+   */
+  function builderTiles(stats) {
+    const steps = (stats.builds && stats.builds.steps) || {};
+    const recent = (stats.builds && Array.isArray(stats.builds.recent)) ? stats.builds.recent : [];
+    return builderKeys(steps).map((builder) => {
+      const s = steps[builder] || {};
+      const base = `builds.steps.${builder}`;
+      const total = isNumber(s.reused) && isNumber(s.rebuilt) ? s.reused + s.rebuilt : null;
+      const detail = total
+        ? [stat('span', `${base}.reused`, s.reused, formatCount(s.reused)), ' of ',
+          el('span', { class: 'derived' }, formatCount(total)), ' steps reused · ',
+          stat('span', `${base}.rebuilt`, s.rebuilt, formatCount(s.rebuilt)), ' rebuilt']
+        // A build whose cache could not be read has no steps: say so rather than "no builds".
+        : recent.some((b) => b.builder === builder) ? 'no steps counted yet' : 'no builds yet';
+      return tile(`${builderName(builder)} steps reused`,
+        stat('span', `${base}.reuse_rate`, s.reuse_rate, formatPercent(s.reuse_rate)),
+        detail, hitRateClass(s.reuse_rate) + ' builder-tile');
+    });
+  }
+
+  /** buildah's reference is a 64-hex step key: its start says enough, the tooltip has it all. */
+  function formatReference(reference) {
+    if (reference === null || reference === undefined) {
+      return '';
+    }
+    const text = String(reference);
+    return /^[0-9a-f]{64}$/.test(text) ? text.slice(0, 12) + '…' : text;
+  }
+
+  function rootCauseCell(build, i) {
+    const cause = build.root_cause;
+    if (!cause) {
+      const why = build.status === 'first_export' ? 'first export: nothing to compare with'
+        : build.status === 'unparsable' ? 'the cache could not be read'
+          : build.rebuilt === 0 ? 'none: every step reused' : '—';
+      return el('td', { class: 'root-cause muted' }, why);
+    }
+    const cascade = isNumber(cause.cascade) && cause.cascade > 0
+      ? el('div', { class: 'cascade' },
+        stat('span', `builds.recent.${i}.root_cause.cascade`, cause.cascade, formatCount(cause.cascade)),
+        ` more rebuilt because of it`)
+      : null;
+    return el('td', { class: 'root-cause' },
+      el('div', { class: 'mono instruction', title: cause.instruction }, cause.instruction),
+      el('div', { class: 'cause-reason', 'data-reason': cause.reason },
+        ROOT_CAUSE_REASONS[cause.reason] || String(cause.reason)),
+      cascade);
+  }
+
+  function warningsCell(build) {
+    const warnings = Array.isArray(build.warnings) ? build.warnings : [];
+    if (warnings.length === 0) {
+      return el('td', { class: 'muted' }, 'none');
+    }
+    return el('td', {}, el('ul', { class: 'build-warnings' },
+      warnings.map((warning) => el('li', { class: 'build-warning' }, el('span', { 'aria-hidden': 'true' }, '⚠ '), warning))));
+  }
+
+  function renderBuilds(stats) {
+    const builds = (stats.builds && Array.isArray(stats.builds.recent)) ? stats.builds.recent : [];
+    if (builds.length === 0) {
+      return empty('No builds recorded yet: BuildKit caches (registry or inline) and buildah --cache-to pushes show here.');
+    }
+    const rows = builds.map((build, i) => {
+      const warned = Array.isArray(build.warnings) && build.warnings.length > 0;
+      const reference = build.reference === null || build.reference === undefined ? '' : String(build.reference);
+      return el('tr', { class: warned ? 'build-warned' : null, 'data-build': i },
+        el('td', { title: build.at }, formatDateTime(build.at)),
+        el('td', {}, builderName(build.builder)),
+        el('td', { class: 'mono', title: `${build.repository}${reference ? ':' + reference : ''}` },
+          el('span', { class: 'name' }, build.repository), reference ? ':' + formatReference(reference) : ''),
+        statCell(`builds.recent.${i}.steps`, build.steps, formatCount(build.steps)),
+        statCell(`builds.recent.${i}.reused`, build.reused, formatCount(build.reused)),
+        statCell(`builds.recent.${i}.rebuilt`, build.rebuilt, formatCount(build.rebuilt)),
+        rootCauseCell(build, i),
+        warningsCell(build));
+    });
+    return table(['When', 'Builder', 'Repository:reference', 'Steps', 'Reused', 'Rebuilt', 'Root cause', 'Warnings'],
+      rows, [3, 4, 5]);
   }
 
   function renderWindows(stats) {
@@ -439,6 +547,7 @@
     ['tiles', renderTiles],
     ['chart', renderChart],
     ['windows', renderWindows],
+    ['builds', renderBuilds],
     ['namespaces', renderNamespaces],
     ['store', renderStore],
     ['entry-misses', renderEntryMisses],

@@ -40,6 +40,7 @@ public final class CacheMetrics implements AutoCloseable {
     private final Meters meters;
     private final BucketMeters buckets;
     private final BuildMeters builds;
+    private final RecentBuildSeries recentBuilds;
 
     private CacheMetrics(boolean enabled, int namespaceDepth, int maxNamespaces, Clock clock) {
         this.enabled = enabled;
@@ -52,11 +53,13 @@ public final class CacheMetrics implements AutoCloseable {
             meters.bindJvm();
             buckets = new BucketMeters(registry);
             builds = new BuildMeters(registry);
+            recentBuilds = new RecentBuildSeries(registry, namespaces::missLabel);
         } else {
             latency = null;
             meters = null;
             buckets = null;
             builds = null;
+            recentBuilds = null;
         }
         this.stats = new StatsAssembler(clock, namespaces,
                 enabled ? meters::entryMissCounts : Meters::noEntryMisses, rootCauses, recentEvictions, store);
@@ -86,12 +89,14 @@ public final class CacheMetrics implements AutoCloseable {
     }
 
     /**
-     * A build of a stock builder was recorded (docs/metrics.md, "Builds"): its steps reused and
-     * rebuilt, its status, and the kinds of its hygiene warnings.
+     * A build of a stock builder was recorded (docs/builds.md, "Where it shows"): its steps reused
+     * and rebuilt, its status and the kinds of its hygiene warnings are counted, and it joins the
+     * series of the newest builds ({@code layercache_build_recent}).
      */
-    public void build(String builder, String status, int reused, int rebuilt, java.util.List<String> warningKinds) {
+    public void build(BuildSeen build) {
         if (enabled) {
-            builds.build(builder, status, reused, rebuilt, warningKinds);
+            builds.build(build.builder(), build.status(), build.reused(), build.rebuilt(), build.warningKinds());
+            recentBuilds.add(build);
         }
     }
 

@@ -42,6 +42,14 @@ final class NamespaceTable {
         return label == null ? Namespaces.OTHER : label;
     }
 
+    /**
+     * The label of a repository that may not exist ({@link Namespaces#ofMiss}), without making its
+     * meters: a label that only names something, never counts in it. Null for an invalid name.
+     */
+    String missLabel(String repository) {
+        return namespaces.ofMiss(repository);
+    }
+
     /** Every namespace counted so far, in no particular order. */
     List<NamespaceMeters> all() {
         return List.copyOf(byLabel.values());

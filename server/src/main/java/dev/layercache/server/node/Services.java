@@ -17,6 +17,7 @@ import dev.layercache.server.lifecycle.Scrubber;
 import dev.layercache.server.lifecycle.StartupCheck;
 import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.RepositoryIndex;
+import dev.layercache.server.metrics.BuildSeen;
 import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.metrics.StoreCensus;
 import dev.layercache.server.registry.BlobService;
@@ -89,8 +90,11 @@ public final class Services {
 
         CacheMetrics metrics = b.metrics;
         builds = new BuildInsight(stores.served(), served.blobs(), json, clock,
-                r -> metrics.build(r.builder(), r.status().label(), r.reused(), r.rebuilt(),
-                        r.warnings().stream().map(BuildRecord.Warning::kind).toList()));
+                r -> metrics.build(new BuildSeen(r.builder(), r.repository(), r.reference(), r.at(),
+                        r.status().label(), r.reused(), r.rebuilt(),
+                        r.rootCause() == null ? null : r.rootCause().instruction(),
+                        r.rootCause() == null ? null : r.rootCause().reason(),
+                        r.warnings().stream().map(BuildRecord.Warning::kind).toList())));
         metrics.watchBuildAnalyses(builds::dropped);
         StoreCensus census = new StoreCensus(own);
         metrics.watchStore(census, uploads::openSessions);

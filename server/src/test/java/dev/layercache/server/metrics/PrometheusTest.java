@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.layercache.api.v1.BlobsGrpc;
 import dev.layercache.api.v1.FindMissingBlobsRequest;
 import dev.layercache.server.deploy.DeployQueries;
+import dev.layercache.server.testing.BuildahSteps;
 import dev.layercache.server.testing.PrometheusProcess;
 import dev.layercache.server.testing.RealTools;
 import dev.layercache.server.testing.Registry;
@@ -33,6 +34,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Timeout(value = 5, unit = TimeUnit.MINUTES)
 class PrometheusTest {
+    private static final int BUILDAH_STEPS = 12;
+
     /** A node with a disk budget of 1 GiB, so that the budget's panel and alert have data. */
     @RegisterExtension
     final TestServer server = new TestServer(c -> c.withLifecycle(
@@ -58,15 +61,18 @@ class PrometheusTest {
                 workload.builds("infra/base", 1);
                 Thread.sleep(1200);
             }
+            int buildahHits = buildahBuilds(new Registry(server.port()));
             otherTraffic(new Registry(server.port()), server.port(), channel);
             System.gc(); // so that the GC pause metric exists whatever the test JVM did before
             server.server().metrics().refreshStore();
-            // The workload's own tally, plus otherTraffic's lookup: a blob GET (hit). The blob HEADs
-            // of the workload's pushes and the two digests asked of FindMissingBlobs are existence
+            // The workload's own tally, plus the buildah builds' step lookups (the first a miss, the
+            // rest hits) and otherTraffic's lookup: a blob GET (hit). The blob HEADs of the
+            // workload's pushes and the two digests asked of FindMissingBlobs are existence
             // checks, in no hit rate.
-            long lookups = workload.hits() + workload.misses() + 1;
-            long hits = workload.hits() + 1;
+            long lookups = workload.hits() + workload.misses() + buildahHits + 1 + 1;
+            long hits = workload.hits() + buildahHits + 1;
             awaitScraped(prom, "sum(layercache_lookups_total)", lookups);
+            awaitScraped(prom, "sum(layercache_build_steps_total)", 2 * BUILDAH_STEPS);
             awaitScraped(prom, "sum(layercache_existence_checks_total)", workload.existenceChecks() + 2);
             Thread.sleep(2500); // a few more scrapes, so rate() has samples after the workload too
 
@@ -99,6 +105,17 @@ class PrometheusTest {
             assertEquals(expected, single(prom.query(
                     "sum(layercache_lookups_total{result=\"hit\"}) / sum(layercache_lookups_total)")), 1e-12);
 
+            // The build panels: one builder had steps, and its two builds are rows of the table.
+            JsonNode stepRate = prom.query(dashboardQuery("\"Build steps reused by builder\"").expr());
+            assertEquals(1, stepRate.path("data").path("result").size(), stepRate.toString());
+            assertEquals("buildah", stepRate.path("data").path("result").get(0).path("metric").path("builder").asText());
+            JsonNode recent = prom.query(dashboardQuery("\"Recent builds\"").expr()).path("data").path("result");
+            assertEquals(2, recent.size(), recent.toString());
+            for (JsonNode row : recent) {
+                assertEquals("team/app-cache", row.path("metric").path("repository").asText(), row.toString());
+                assertEquals("team", row.path("metric").path("namespace").asText(), row.toString());
+            }
+
             JsonNode rules = prom.get("/api/v1/rules");
             int evaluated = 0;
             for (JsonNode group : rules.path("data").path("groups")) {
@@ -113,6 +130,33 @@ class PrometheusTest {
             channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
             prom.close();
         }
+    }
+
+    private static DeployQueries.Query dashboardQuery(String title) {
+        return DeployQueries.all().stream().filter(q -> q.source().contains(title)).findFirst().orElseThrow();
+    }
+
+    /**
+     * Two buildah builds of {@link #BUILDAH_STEPS} steps in {@code team/app-cache}, reproduced
+     * request by request: the first misses its first step and pushes every step, the second finds
+     * them all. Enough steps for the step-level alert's floor of 20. Returns the lookups that hit.
+     */
+    private int buildahBuilds(Registry registry) throws Exception {
+        String repo = "team/app-cache";
+        List<String> keys = new ArrayList<>();
+        for (int i = 0; i < BUILDAH_STEPS; i++) {
+            keys.add(BuildahSteps.key("step " + i));
+        }
+        assertEquals(404, BuildahSteps.lookup(registry, repo, keys.get(0)));
+        for (int i = 0; i < BUILDAH_STEPS; i++) {
+            BuildahSteps.push(registry, repo, keys.get(i), "/bin/sh -c echo step " + i);
+        }
+        for (String key : keys) {
+            assertEquals(200, BuildahSteps.lookup(registry, repo, key));
+        }
+        server.server().builds().closeIdle(java.time.Instant.now().plus(java.time.Duration.ofMinutes(3)));
+        server.server().builds().awaitIdle();
+        return BUILDAH_STEPS;
     }
 
     /**
