@@ -86,6 +86,11 @@ public final class BuildInsight implements AutoCloseable {
      * step keys): anyone who may read can ask for step-key tags from many addresses.
      */
     static final int BUILDAH_OPEN = 256;
+    /**
+     * Closed buildah builds waiting to be written at most: every open build may close in one tick,
+     * several times over while the store is slow.
+     */
+    static final int RECORDS_QUEUE = 4 * BUILDAH_OPEN;
     /** Build records kept in memory for the stats page, across repositories. */
     static final int RECENT = 50;
     /** The most builds {@link #builds} lists. */
@@ -112,7 +117,10 @@ public final class BuildInsight implements AutoCloseable {
     private final BuildIndex builds;
     private final ExportIndex exports;
     private final BuildahBuilds buildah;
+    /** Analyses of pushed manifests: heavy, few queued. */
     private final ThreadPoolExecutor worker;
+    /** Writes of closed buildah builds: light (a record each), and many may close in one tick. */
+    private final ThreadPoolExecutor recorder;
     private final ScheduledFuture<?> tick;
     private final AtomicLong dropped = new AtomicLong();
     private final ArrayDeque<BuildRecord> recent = new ArrayDeque<>();
@@ -135,22 +143,19 @@ public final class BuildInsight implements AutoCloseable {
         this.told = told;
         this.builds = new BuildIndex(kv);
         this.exports = new ExportIndex(kv);
+        this.worker = singleThread("layercache-builds", QUEUE);
+        this.recorder = singleThread("layercache-build-records", RECORDS_QUEUE);
         RepositoryIndex repositories = new RepositoryIndex(kv);
         // Only builds in repositories that exist are written: anyone who may ask may ask for any
         // name, and a miss in a repository nobody pushed to is no build of this cache.
         this.buildah = new BuildahBuilds(BuildahBuilds.DEFAULT_GAP, BUILDAH_OPEN, BuildRecord.MAX_STEPS_LISTED,
-                b -> submit(() -> {
+                b -> submit(recorder, () -> {
                     if (RepositoryName.isValid(b.repository())
                             && repositories.exists(RepositoryName.parse(b.repository()))) {
                         store(BuildRecords.of(b));
                     }
                 }));
-        this.worker = new ThreadPoolExecutor(1, 1, 30, TimeUnit.SECONDS, new ArrayBlockingQueue<>(QUEUE), r -> {
-            Thread t = new Thread(r, "layercache-builds");
-            t.setDaemon(true);
-            return t;
-        }, new ThreadPoolExecutor.AbortPolicy());
-        worker.allowCoreThreadTimeOut(true);
+
         this.tick = TICKER.scheduleWithFixedDelay(() -> buildah.closeIdle(clock.instant()), 15, 15, TimeUnit.SECONDS);
     }
 
@@ -229,7 +234,7 @@ public final class BuildInsight implements AutoCloseable {
         return new long[] {t[0].get(), t[1].get()};
     }
 
-    /** Analyses dropped because the queue was full. */
+    /** Analyses (and closed buildah builds) dropped because their queue was full. */
     public long dropped() {
         return dropped.get();
     }
@@ -239,15 +244,28 @@ public final class BuildInsight implements AutoCloseable {
     public void close() {
         tick.cancel(false);
         buildah.closeAll();
-        worker.shutdown();
-        try {
-            if (!worker.awaitTermination(5, TimeUnit.SECONDS)) {
-                worker.shutdownNow();
+        for (ThreadPoolExecutor executor : List.of(worker, recorder)) {
+            executor.shutdown();
+            try {
+                if (!executor.awaitTermination(5, TimeUnit.SECONDS)) {
+                    executor.shutdownNow();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                executor.shutdownNow();
             }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            worker.shutdownNow();
         }
+    }
+
+    private static ThreadPoolExecutor singleThread(String name, int queue) {
+        ThreadPoolExecutor executor = new ThreadPoolExecutor(1, 1, 30, TimeUnit.SECONDS,
+                new ArrayBlockingQueue<>(queue), r -> {
+                    Thread t = new Thread(r, name);
+                    t.setDaemon(true);
+                    return t;
+                }, new ThreadPoolExecutor.AbortPolicy());
+        executor.allowCoreThreadTimeOut(true);
+        return executor;
     }
 
     // ------------------------------------------------------------------ BuildKit's registry cache
@@ -466,8 +484,12 @@ public final class BuildInsight implements AutoCloseable {
 
     /** Runs {@code task} on the worker; drops it (counted) when the queue is full or the worker stopped. */
     private void submit(Runnable task) {
+        submit(worker, task);
+    }
+
+    private void submit(ThreadPoolExecutor executor, Runnable task) {
         try {
-            worker.execute(() -> {
+            executor.execute(() -> {
                 try {
                     task.run();
                 } catch (RuntimeException e) {
@@ -537,11 +559,24 @@ public final class BuildInsight implements AutoCloseable {
         return warnings.stream().map(Warning::message).toList();
     }
 
-    /** For tests: waits until the queued analyses are done. */
+    /** For tests: waits (10 s at most) until the analyses and records queued so far are done. */
     public void awaitIdle() throws InterruptedException {
-        java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
-        worker.execute(done::countDown);
-        done.await(10, TimeUnit.SECONDS);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        for (ThreadPoolExecutor executor : List.of(worker, recorder)) {
+            java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+            while (true) {
+                try {
+                    executor.execute(done::countDown);
+                    break;
+                } catch (RejectedExecutionException full) {
+                    if (System.nanoTime() > deadline) {
+                        return;
+                    }
+                    Thread.sleep(10);
+                }
+            }
+            done.await(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+        }
     }
 
     /** For tests: closes the buildah builds idle at {@code now}. */
