@@ -2,13 +2,14 @@ package dev.layercache.server.builds;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.builds.BuildRecord.Warning;
+import dev.layercache.server.builds.PushReader.Export;
+import dev.layercache.server.builds.PushReader.Push;
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.Reference;
 import dev.layercache.server.core.RegistryException;
 import dev.layercache.server.core.RepositoryName;
 import dev.layercache.server.core.manifest.BuildKitCache;
 import dev.layercache.server.core.manifest.CacheConfig;
-import dev.layercache.server.core.manifest.ImageConfig;
 import dev.layercache.server.core.manifest.ImageManifest;
 import dev.layercache.server.core.manifest.Manifest;
 import dev.layercache.server.core.manifest.ManifestParser;
@@ -18,8 +19,6 @@ import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.RepositoryIndex;
 import dev.layercache.server.registry.BlobService;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayDeque;
@@ -95,8 +94,6 @@ public final class BuildInsight implements AutoCloseable {
     static final int RECENT = 50;
     /** The most builds {@link #builds} lists. */
     public static final int MAX_LISTED = 100;
-    /** The annotation with a layer's uncompressed digest on a manifest's descriptor (containerd's). */
-    static final String UNCOMPRESSED = "containerd.io/uncompressed";
 
     /**
      * Closes idle buildah builds, for every instance in the JVM: one sleeping thread, however many
@@ -109,7 +106,7 @@ public final class BuildInsight implements AutoCloseable {
     });
 
     private final KeyValueStore kv;
-    private final BlobService blobs;
+    private final PushReader reader;
     private final ManifestParser parser;
     private final ObjectMapper json;
     private final Clock clock;
@@ -136,9 +133,9 @@ public final class BuildInsight implements AutoCloseable {
     public BuildInsight(KeyValueStore kv, BlobService blobs, ObjectMapper json, Clock clock,
                         Consumer<BuildRecord> told) {
         this.kv = kv;
-        this.blobs = blobs;
         this.json = json;
         this.parser = new ManifestParser(json);
+        this.reader = new PushReader(blobs, parser);
         this.clock = clock;
         this.told = told;
         this.builds = new BuildIndex(kv);
@@ -270,71 +267,14 @@ public final class BuildInsight implements AutoCloseable {
 
     // ------------------------------------------------------------------ BuildKit's registry cache
 
-    private record Push(RepositoryName repo, Reference reference, Digest digest, Manifest manifest, String who,
-                        Instant at) {
-        String tag() {
-            return reference instanceof Reference.ByTag t ? t.tag().toString() : null;
-        }
-    }
-
-    /** What was made of one pushed export: its cache (null when unreadable) and its warnings. */
-    private record Export(Push push, String shape, CacheConfig config, Map<Digest, String> descriptions,
-                          List<Warning> warnings) {
-    }
-
     private List<String> registryCache(Push push, BuildKitCache cache) {
-        String shape = cache.shape() == BuildKitCache.Shape.INDEX ? "index" : "image_manifest";
         // The queued task reads the config again rather than hold the parsed one: a parsed config
         // is ten times its JSON, and the queue bounds how many pushes wait, not their size.
-        submit(() -> compareAndStore(readRegistryCache(push, cache, shape)));
+        submit(() -> compareAndStore(reader.registryCache(push, cache)));
         if (cache.config().size() <= MAX_IMPORTABLE_CONFIG_BYTES) {
-            return messages(readRegistryCache(push, cache, shape).warnings());
+            return messages(reader.registryCache(push, cache).warnings());
         }
-        return messages(List.of(tooLarge(cache.config().size())));
-    }
-
-    private Export readRegistryCache(Push push, BuildKitCache cache, String shape) {
-        List<Warning> warnings = new ArrayList<>();
-        long size = cache.config().size();
-        if (size > MAX_IMPORTABLE_CONFIG_BYTES) {
-            warnings.add(tooLarge(size));
-        }
-        Map<Digest, String> descriptions = ExportComparison.descriptions(cache);
-        CacheConfig config = null;
-        try {
-            config = parser.parseCacheConfig(read(push.repo(), cache.config().digest(), size));
-        } catch (RegistryException | IOException e) {
-            warnings.add(unparsable("cache config " + cache.config().digest(), e));
-        }
-        Map<Digest, List<Digest>> byDiffId = new java.util.LinkedHashMap<>();
-        for (var d : cache.layers()) {
-            String diffId = d.annotations().get(UNCOMPRESSED);
-            if (diffId != null && Digest.isValid(diffId)) {
-                addCompression(byDiffId, Digest.parse(diffId), d.digest());
-            }
-        }
-        if (config != null) {
-            java.util.Set<Digest> listed = new java.util.HashSet<>();
-            cache.layers().forEach(d -> listed.add(d.digest()));
-            List<Digest> missing = new ArrayList<>();
-            for (Digest blob : config.blobs()) {
-                if (!listed.contains(blob) && !blobs.holds(push.repo(), blob)) {
-                    missing.add(blob);
-                }
-            }
-            if (!missing.isEmpty()) {
-                warnings.add(new Warning(Warning.LAYERS_NOT_IN_REPOSITORY, "the cache config names " + missing.size()
-                        + " layer(s) that " + push.repo() + " does not hold, e.g. " + missing.get(0)
-                        + ": BuildKit fails to import this cache"));
-            }
-            for (CacheConfig.CacheLayer layer : config.layers()) {
-                if (layer.annotations() != null && layer.annotations().diffId() != null) {
-                    addCompression(byDiffId, layer.annotations().diffId(), layer.blob());
-                }
-            }
-        }
-        twoCompressions(byDiffId, warnings);
-        return new Export(push, shape, config, descriptions, warnings);
+        return messages(List.of(PushReader.tooLarge(cache.config().size())));
     }
 
     // ------------------------------------------------------------------ images: inline cache, buildah
@@ -353,70 +293,19 @@ public final class BuildInsight implements AutoCloseable {
 
     /** The inline cache of a pushed image, if it has one; tells the buildah grouper of a step pushed. */
     private Optional<Export> readImage(Push push, ImageManifest image) {
-        long size = image.config().size();
         byte[] config;
         try {
-            config = read(push.repo(), image.config().digest(), size);
+            config = reader.config(push.repo(), image.config().digest(), image.config().size());
         } catch (IOException | RegistryException e) {
             return Optional.empty(); // not a config this server can read: nothing to tell
         }
         String tag = push.tag();
         if (tag != null && BuildahBuilds.isStepKey(tag)) {
-            String instruction = parser.parseImageConfig(config).map(BuildInsight::lastInstruction).orElse(null);
             buildah.accept(BuildahBuilds.StepEvent.pushed(push.at(), push.repo().toString(), push.who(), tag,
-                    BuildRecord.clip(instruction)));
+                    BuildRecord.clip(reader.stepInstruction(config))));
             return Optional.empty();
         }
-        if (tag == null || !carriesInlineCache(config)) {
-            return Optional.empty(); // an inline cache is compared by tag: see docs/builds.md
-        }
-        List<Warning> warnings = new ArrayList<>();
-        if (size > MAX_IMPORTABLE_CONFIG_BYTES) {
-            warnings.add(tooLarge(size));
-        }
-        CacheConfig cache = null;
-        try {
-            cache = parser.parseInlineCache(config, image).orElse(null);
-        } catch (RegistryException e) {
-            warnings.add(unparsable("inline cache of " + image.config().digest(), e));
-        }
-        Map<Digest, List<Digest>> byDiffId = new java.util.LinkedHashMap<>();
-        if (cache != null) {
-            for (CacheConfig.CacheLayer layer : cache.layers()) {
-                if (layer.annotations() != null && layer.annotations().diffId() != null) {
-                    addCompression(byDiffId, layer.annotations().diffId(), layer.blob());
-                }
-            }
-        }
-        twoCompressions(byDiffId, warnings);
-        return Optional.of(new Export(push, "inline", cache, Map.of(), warnings));
-    }
-
-    /** A quick look before parsing: the key is in the config's bytes (parsing says whether it is a key). */
-    private static boolean carriesInlineCache(byte[] config) {
-        byte[] key = ("\"" + ImageConfig.INLINE_CACHE + "\"").getBytes(java.nio.charset.StandardCharsets.US_ASCII);
-        outer:
-        for (int i = 0; i + key.length <= config.length; i++) {
-            for (int j = 0; j < key.length; j++) {
-                if (config[i + j] != key[j]) {
-                    continue outer;
-                }
-            }
-            return true;
-        }
-        return false;
-    }
-
-    /** The instruction of the last history entry: the step this image was made by. */
-    private static String lastInstruction(ImageConfig config) {
-        List<ImageConfig.History> history = config.history();
-        for (int i = history.size() - 1; i >= 0; i--) {
-            String by = history.get(i).createdBy().trim();
-            if (!by.isEmpty()) {
-                return by;
-            }
-        }
-        return null;
+        return reader.inlineCache(push, image, config); // an inline cache is compared by tag: see docs/builds.md
     }
 
     // ------------------------------------------------------------------ compare, keep, tell
@@ -505,55 +394,6 @@ public final class BuildInsight implements AutoCloseable {
     }
 
     // ------------------------------------------------------------------ reading and warning
-
-    /** A config blob's bytes, at most {@link #MAX_CONFIG_READ_BYTES}. */
-    private byte[] read(RepositoryName repo, Digest digest, long stated) throws IOException {
-        if (stated > MAX_CONFIG_READ_BYTES) {
-            throw new IOException("it is " + stated + " bytes, more than the " + MAX_CONFIG_READ_BYTES
-                    + " this server reads");
-        }
-        BlobService.OpenBlob blob = blobs.open(repo, digest);
-        try (FileChannel channel = blob.channel()) {
-            long size = blob.size();
-            if (size > MAX_CONFIG_READ_BYTES) {
-                throw new IOException("it is " + size + " bytes, more than the " + MAX_CONFIG_READ_BYTES
-                        + " this server reads");
-            }
-            ByteBuffer buffer = ByteBuffer.allocate((int) size);
-            while (buffer.hasRemaining() && channel.read(buffer, buffer.position()) >= 0) {
-                // a positional read: the channel may be shared
-            }
-            return buffer.array();
-        }
-    }
-
-    private static Warning tooLarge(long size) {
-        return new Warning(Warning.CONFIG_TOO_LARGE, String.format(java.util.Locale.ROOT,
-                "cache config is %.1f MiB; BuildKit refuses to import cache configs over 1 MiB", size / 1048576.0));
-    }
-
-    private static Warning unparsable(String what, Exception e) {
-        String why = e instanceof RegistryException r ? r.getMessage() : e.getMessage();
-        return new Warning(Warning.UNPARSABLE, what + " cannot be read: " + why);
-    }
-
-    private static void addCompression(Map<Digest, List<Digest>> byDiffId, Digest diffId, Digest blob) {
-        List<Digest> blobsOf = byDiffId.computeIfAbsent(diffId, d -> new ArrayList<>(1));
-        if (!blobsOf.contains(blob) && blobsOf.size() < 4) {
-            blobsOf.add(blob);
-        }
-    }
-
-    private static void twoCompressions(Map<Digest, List<Digest>> byDiffId, List<Warning> warnings) {
-        for (Map.Entry<Digest, List<Digest>> e : byDiffId.entrySet()) {
-            if (e.getValue().size() > 1) {
-                warnings.add(new Warning(Warning.TWO_COMPRESSIONS, "layer " + e.getKey() + " (uncompressed) is stored as "
-                        + e.getValue().size() + " blobs (" + e.getValue().get(0) + ", " + e.getValue().get(1)
-                        + "): two compressions of one layer double its storage and split its cache"));
-                return; // one is enough to say it; the metric counts exports, not layers
-            }
-        }
-    }
 
     private static List<String> messages(List<Warning> warnings) {
         return warnings.stream().map(Warning::message).toList();

@@ -9,7 +9,7 @@ import java.util.Map;
 import java.util.function.LongSupplier;
 
 /**
- * The counters of stock builders' builds (docs/metrics.md, "Builds"): steps reused and rebuilt
+ * The counters of stock builders' builds (docs/builds.md, "Where it shows"): steps reused and rebuilt
  * per builder (the step-level hit rate), builds per builder and status, and the hygiene warnings
  * of pushed caches. Every label combination is built when the node starts; a builder, status or
  * warning outside the lists below is counted under {@code other}, so labels stay bounded whatever
