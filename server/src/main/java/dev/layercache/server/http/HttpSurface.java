@@ -122,8 +122,7 @@ public final class HttpSurface {
             Routes table = routes != null ? routes : Routes.api(services, metrics, access, ready, maxManifestBytes);
             RequestListener told = listener != null ? listener : services == null ? (r, s, in, out, d, n) -> { }
                     : RequestListener.all(List.of(new AccessLog(),
-                            new RequestMetrics(metrics, services.served().manifests()),
-                            new StepKeyLookups(services.builds())));
+                            new RequestMetrics(metrics, services.served().manifests())));
             return new HttpSurface(table, new ErrorMapper(mapper), told, new HttpAccess(access, rates));
         }
     }

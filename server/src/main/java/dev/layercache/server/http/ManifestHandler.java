@@ -34,8 +34,17 @@ final class ManifestHandler {
     Response get(Request request) {
         RepositoryName repo = request.repository();
         Reference reference = Reference.parse(request.route().param());
-        StoredManifest m = manifests.get(repo, reference);
-        checkAccepted(request, m);
+        StoredManifest m;
+        try {
+            m = manifests.get(repo, reference);
+            checkAccepted(request, m);
+        } catch (RegistryException e) {
+            if (e.code() == ErrorCode.MANIFEST_UNKNOWN) {
+                lookedUp(request, reference, false);
+            }
+            throw e;
+        }
+        lookedUp(request, reference, true);
         return Response.bytes(HttpResponseStatus.OK, m.content(), m.mediaType())
                 .header(Headers.CONTENT_DIGEST, m.digest())
                 .header(HttpHeaderNames.ETAG, "\"" + m.digest() + "\"");
@@ -64,6 +73,17 @@ final class ManifestHandler {
         RepositoryName repo = request.repository();
         manifests.delete(repo, Reference.parse(request.route().param()));
         return Response.status(HttpResponseStatus.ACCEPTED);
+    }
+
+    /**
+     * Tells the build insight of a lookup by tag (buildah asks one step-key tag per step). Told
+     * here, before the answer is sent, rather than by a listener after it: the builder's next
+     * request must never overtake its lookup.
+     */
+    private void lookedUp(Request request, Reference reference, boolean hit) {
+        if (reference instanceof Reference.ByTag t) {
+            builds.looked(request.repository().toString(), request.client(), t.tag().toString(), hit);
+        }
     }
 
     /** {@code 299 - "layercache: TEXT"}, the text made safe for a quoted header value (printable ASCII, no quote). */

@@ -25,6 +25,7 @@ final class BuildMeters {
     private final Map<String, Counter[]> steps = new HashMap<>();
     private final Map<String, Counter> builds = new HashMap<>();
     private final Map<String, Counter> warnings = new HashMap<>();
+    private volatile LongSupplier dropped = () -> 0;
 
     BuildMeters(MeterRegistry registry) {
         for (String builder : with(BUILDERS)) {
@@ -62,8 +63,12 @@ final class BuildMeters {
     }
 
     /** Analyses of pushed manifests dropped because they came faster than they were done. */
-    static void watchDropped(MeterRegistry registry, LongSupplier dropped) {
-        FunctionCounter.builder("layercache_build_analyses_dropped", dropped, LongSupplier::getAsLong)
+    void watchDropped(MeterRegistry registry, LongSupplier dropped) {
+        this.dropped = dropped;
+        // The meter's object is this one, which the node's metrics hold: Micrometer keeps a
+        // function meter's object weakly, and nothing else holds the supplier (a method reference
+        // made at wiring), so with it as the object the count would read 0 after a collection.
+        FunctionCounter.builder("layercache_build_analyses_dropped", this, m -> m.dropped.getAsLong())
                 .description("Analyses of pushed build caches dropped because the queue was full")
                 .register(registry);
     }

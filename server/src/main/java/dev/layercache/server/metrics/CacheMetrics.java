@@ -117,7 +117,7 @@ public final class CacheMetrics implements AutoCloseable {
     /** Where the count of build analyses dropped (their queue was full) is read. */
     public void watchBuildAnalyses(LongSupplier dropped) {
         if (enabled) {
-            BuildMeters.watchDropped(registry, dropped);
+            builds.watchDropped(registry, dropped);
         }
     }
 
