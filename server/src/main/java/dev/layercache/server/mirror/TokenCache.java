@@ -12,11 +12,14 @@ import java.util.concurrent.ConcurrentHashMap;
  * token requests, and each is a round trip to another host).
  *
  * <p>The expiry follows the Docker token spec: {@code expires_in} seconds (60 when absent or
- * smaller, as the spec's minimum) from {@code issued_at}, or from the moment the token arrived when
- * the realm gives no {@code issued_at} or one this node's clock cannot agree with (in the future,
- * or so far past that the token would already be dead: a realm whose clock is off must not make
- * every token useless). A token is dropped a margin before that (a quarter of its life, at most
- * 30 s), so that a request never leaves with a token that expires on its way.
+ * smaller, as the spec's minimum) from {@code issued_at}. But {@code issued_at} is read on the
+ * realm's clock: it is trusted only when it lies within the first half of the token's life on this
+ * node's clock, and the arrival time is used otherwise (also when it is absent). A realm whose clock
+ * is minutes behind would otherwise make every token look expired on arrival and cost a realm
+ * request per registry request; the price of distrusting a truly old token is at worst one 401,
+ * after which the client drops the token and fetches another. A token is dropped a margin before
+ * its expiry (a quarter of its life, at most 30 s), so that a request never leaves with a token
+ * that expires on its way.
  *
  * <p>The token values are secrets: nothing here logs or prints them.
  */
@@ -59,7 +62,8 @@ final class TokenCache {
     void put(String key, String token, Duration expiresIn, Instant issuedAt) {
         Instant now = clock.instant();
         Duration life = expiresIn == null || expiresIn.compareTo(MINIMUM_LIFETIME) < 0 ? MINIMUM_LIFETIME : expiresIn;
-        Instant from = issuedAt == null || issuedAt.isAfter(now) || issuedAt.plus(life).isBefore(now) ? now : issuedAt;
+        boolean plausible = issuedAt != null && !issuedAt.isAfter(now) && !issuedAt.plus(life.dividedBy(2)).isBefore(now);
+        Instant from = plausible ? issuedAt : now;
         Duration margin = life.dividedBy(4);
         if (margin.compareTo(MAXIMUM_MARGIN) > 0) {
             margin = MAXIMUM_MARGIN;
