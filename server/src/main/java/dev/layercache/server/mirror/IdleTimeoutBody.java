@@ -27,10 +27,13 @@ import java.util.concurrent.TimeUnit;
  * {@link SocketTimeoutException}; a broken connection throws the {@link IOException} the client
  * reported. {@link #close()} (or a timeout) cancels the subscription, which closes the connection
  * unless the body was read to its end; closing after the end leaves the connection to be reused.
+ * Another thread may close it: a read blocked in it then fails at once.
  */
 final class IdleTimeoutBody extends InputStream implements HttpResponse.BodySubscriber<InputStream> {
     /** Marks the end of the body in the queue (its own object: the client may deliver empty lists). */
     private static final Object END = new Object();
+    /** Wakes a reader blocked in a read when another thread closes the stream. */
+    private static final Object CLOSED = new Object();
 
     private final Duration idle;
     private final BlockingQueue<Object> queue = new LinkedBlockingQueue<>();
@@ -148,6 +151,9 @@ final class IdleTimeoutBody extends InputStream implements HttpResponse.BodySubs
                 failure = t instanceof IOException io ? io : new IOException(t.getMessage(), t);
                 throw failure;
             }
+            if (item == CLOSED) {
+                continue;
+            }
             if (item == END) {
                 ended = true;
                 return null;
@@ -176,5 +182,6 @@ final class IdleTimeoutBody extends InputStream implements HttpResponse.BodySubs
         if (!ended) {
             cancel();
         }
+        queue.add(CLOSED);
     }
 }

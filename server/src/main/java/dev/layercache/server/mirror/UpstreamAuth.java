@@ -94,21 +94,24 @@ final class UpstreamAuth {
         }
         if (chosen == null) {
             throw new UpstreamException(Kind.DENIED, 401,
-                    "upstream " + name + " answered 401 without a Bearer or Basic challenge");
+                    "upstream " + name + ": answered 401 without a Bearer or Basic challenge");
         }
-        challenge = chosen;
-        if (refused != null && chosen.isBearer()) {
+        if (refused != null && refused.startsWith("Bearer ") && chosen.isBearer()) {
             // The token was refused before it expired (revoked, or a realm that changed keys): get another.
             tokens.invalidate(tokenKey(chosen, repository), refused.substring("Bearer ".length()));
         }
-        return answer(chosen, repository);
+        String authorization = answer(chosen, repository);
+        // Remembered only once answered: a challenge this client cannot answer must not stop every later request
+        // before it is even sent (the upstream may change its mind, or its realm may come back).
+        challenge = chosen;
+        return authorization;
     }
 
     private String answer(Challenge c, String repository) throws UpstreamException {
         if (c.isBasic()) {
             if (!credentials.present()) {
                 throw new UpstreamException(Kind.DENIED, 401,
-                        "upstream " + name + " asks for Basic credentials and none are configured");
+                        "upstream " + name + ": it asks for Basic credentials and none are configured");
             }
             return basic();
         }
@@ -171,17 +174,17 @@ final class UpstreamAuth {
 
     private String fetchToken(Challenge c, String repository, String key) throws UpstreamException {
         String realm = c.parameter("realm").orElseThrow(() -> new UpstreamException(Kind.INVALID, 401,
-                "upstream " + name + " sent a Bearer challenge without a realm"));
+                "upstream " + name + ": it sent a Bearer challenge without a realm"));
         URI realmUri;
         try {
             realmUri = URI.create(realm);
         } catch (IllegalArgumentException e) {
-            throw new UpstreamException(Kind.INVALID, 401, "upstream " + name + " sent a malformed token realm");
+            throw new UpstreamException(Kind.INVALID, 401, "upstream " + name + ": it sent a malformed token realm");
         }
         String scheme = realmUri.getScheme() == null ? "" : realmUri.getScheme().toLowerCase(java.util.Locale.ROOT);
         if (!(scheme.equals("https") || scheme.equals("http")) || realmUri.getHost() == null) {
             throw new UpstreamException(Kind.INVALID, 401,
-                    "upstream " + name + " sent a token realm that is not an http(s) URL");
+                    "upstream " + name + ": it sent a token realm that is not an http(s) URL");
         }
         StringBuilder query = new StringBuilder(realmUri.getRawQuery() == null ? "" : realmUri.getRawQuery());
         c.parameter("service").ifPresent(s -> appendParam(query, "service", s));
