@@ -1,6 +1,7 @@
 package dev.layercache.server.config;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.layercache.server.core.RepositoryName;
 import dev.layercache.server.mirror.UpstreamSettings;
 import java.io.IOException;
 import java.io.InputStream;
@@ -17,7 +18,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
@@ -33,7 +33,7 @@ import java.util.regex.Pattern;
  */
 final class MirrorConfig {
     private static final String LABEL = "[a-z0-9](?:[a-z0-9-]*[a-z0-9])?";
-    private static final Pattern HOST = Pattern.compile("(" + LABEL + "(?:\\." + LABEL + ")*)(?::(\\d{1,5}))?");
+    private static final Pattern HOST = Pattern.compile(LABEL + "(?:\\." + LABEL + ")*");
     /** The keys of an upstream in the file's list form, in the order the docs give them. */
     private static final List<String> KEYS = List.of("registry", "url", "revalidate", "username", "password-file",
             "password-env");
@@ -204,9 +204,10 @@ final class MirrorConfig {
     /**
      * Why {@code name} cannot be a registry clients mirror through us, or null. It must be what a
      * client writes as the first component of an image reference, and that component names a
-     * registry only with a dot, a port or as {@code localhost} (Docker's rule): so that
+     * registry only with a dot or as {@code localhost} (Docker's rule): so that
      * {@code docker.io/library/x} is told from a local repository {@code team/app}, a name that
-     * could be a local namespace is refused.
+     * could be a local namespace is refused. No port: the copies are kept under repository names
+     * that begin with this name (docs/mirror.md), and a repository name cannot hold {@code :}.
      */
     static String registryProblem(String name) {
         if (name.isEmpty()) {
@@ -215,14 +216,14 @@ final class MirrorConfig {
         if (!name.equals(name.toLowerCase(Locale.ROOT))) {
             return "registry '" + name + "' must be lowercase, as clients write it";
         }
-        Matcher m = HOST.matcher(name);
-        if (!m.matches() || m.group(1).length() > 253) {
-            return "'" + name + "' is not a registry host name (examples: docker.io, ghcr.io, registry.example.com:5000)";
+        if (name.matches("[^:/]+:\\d*")) {
+            return "registry '" + name + "' has a port: name it by its host alone (mirrored repositories are"
+                    + " named after it, and a repository name cannot hold ':'); the URL keeps the port";
         }
-        if (m.group(2) != null && (Integer.parseInt(m.group(2)) < 1 || Integer.parseInt(m.group(2)) > 65535)) {
-            return "registry '" + name + "' has a port outside 1 to 65535";
+        if (!HOST.matcher(name).matches() || name.length() > 253 || !RepositoryName.isValid(name)) {
+            return "'" + name + "' is not a registry host name (examples: docker.io, ghcr.io, registry.example.com)";
         }
-        if (!m.group(1).contains(".") && m.group(2) == null && !m.group(1).equals("localhost")) {
+        if (!name.contains(".") && !name.equals("localhost")) {
             return "registry '" + name + "' has no dot: such a name is a local repository's namespace,"
                     + " never a registry (write the host name clients use, e.g. docker.io)";
         }

@@ -37,14 +37,14 @@ class MirrorConfigTest {
     @Test
     void theFlagListsUpstreamsWithoutCredentialsAndTheDefaultInterval() throws Exception {
         ServerConfig.Mirror m = ConfigLoader.load(new String[] {"--mirror",
-            "docker.io=https://registry-1.docker.io/v2/, ghcr.io=https://ghcr.io/,localhost:5000=http://127.0.0.1:5000",
+            "docker.io=https://registry-1.docker.io/v2/, ghcr.io=https://ghcr.io/,localhost=http://127.0.0.1:5000",
         }, Map.of()).mirror();
         assertEquals(List.of(
                 new UpstreamSettings("docker.io", URI.create("https://registry-1.docker.io"), Credentials.NONE,
                         UpstreamSettings.DEFAULT_REVALIDATE),
                 new UpstreamSettings("ghcr.io", URI.create("https://ghcr.io"), Credentials.NONE,
                         UpstreamSettings.DEFAULT_REVALIDATE),
-                new UpstreamSettings("localhost:5000", URI.create("http://127.0.0.1:5000"), Credentials.NONE,
+                new UpstreamSettings("localhost", URI.create("http://127.0.0.1:5000"), Credentials.NONE,
                         UpstreamSettings.DEFAULT_REVALIDATE)), m.upstreams());
         assertEquals(Duration.ofMinutes(5), UpstreamSettings.DEFAULT_REVALIDATE, "the documented default");
         assertEquals(URI.create("https://ghcr.io"), m.upstream("ghcr.io").url());
@@ -55,13 +55,13 @@ class MirrorConfigTest {
     @Test
     void theEnvironmentAndTheFileTakeTheSameText() throws Exception {
         ServerConfig.Mirror fromEnv = ConfigLoader.load(new String[0],
-                Map.of("LAYERCACHE_MIRROR", "registry:5000=http://registry:5000/prefix/v2")).mirror();
-        assertEquals(URI.create("http://registry:5000/prefix"), fromEnv.upstream("registry:5000").url(),
-                "a name with a port is a registry even without a dot; a path before /v2 stays");
+                Map.of("LAYERCACHE_MIRROR", "registry.internal=http://registry.internal:5000/prefix/v2")).mirror();
+        assertEquals(URI.create("http://registry.internal:5000/prefix"), fromEnv.upstream("registry.internal").url(),
+                "the URL keeps its port, and a path before /v2");
         Path file = dir.resolve("c.yaml");
-        Files.writeString(file, "mirror: quay.io=https://quay.io,10.0.0.5:5000=http://10.0.0.5:5000\n");
+        Files.writeString(file, "mirror: quay.io=https://quay.io,10.0.0.5=http://10.0.0.5:5000\n");
         ServerConfig.Mirror fromFile = ConfigLoader.load(new String[] {"--config", file.toString()}, Map.of()).mirror();
-        assertEquals(List.of("quay.io", "10.0.0.5:5000"), fromFile.upstreams().stream().map(UpstreamSettings::name).toList());
+        assertEquals(List.of("quay.io", "10.0.0.5"), fromFile.upstreams().stream().map(UpstreamSettings::name).toList());
     }
 
     @Test
@@ -129,7 +129,11 @@ class MirrorConfigTest {
             {"docker=https://registry-1.docker.io", "has no dot"},
             {"team/app=https://registry.example.com", "not a registry host name"},
             {"-bad.io=https://x.io", "not a registry host name"},
-            {"localhost:70000=http://127.0.0.1:5000", "port outside"},
+            {"localhost:5000=http://127.0.0.1:5000", "has a port"},
+            {"registry.internal:5000=http://registry.internal:5000", "has a port"},
+            {"registry.internal:=http://registry.internal", "has a port"},
+            {"docker..io=https://registry-1.docker.io", "not a registry host name"},
+            {"docker_hub.io=https://registry-1.docker.io", "not a registry host name"},
             {"docker.io=https://a.example.com,ghcr.io=https://ghcr.io,docker.io=https://b.example.com", "named twice"},
             {"docker.io=ftp://registry-1.docker.io", "http:// or https://"},
             {"docker.io=file:///etc/passwd", "http:// or https://"},
