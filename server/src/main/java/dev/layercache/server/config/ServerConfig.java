@@ -220,6 +220,14 @@ public record ServerConfig(
      */
     public record Auth(Path htpasswd, Path tokens, Path rules, boolean anonymousRead, String nodeToken) {
         public static final Auth NONE = new Auth(null, null, null, false, "");
+
+        /** The node token is a secret: never in the text of a configuration. */
+        @Override
+        public String toString() {
+            return "Auth[htpasswd=" + htpasswd + ", tokens=" + tokens + ", rules=" + rules + ", anonymousRead="
+                    + anonymousRead + ", nodeToken=" + (nodeToken == null || nodeToken.isEmpty() ? "(none)" : "(hidden)")
+                    + "]";
+        }
     }
 
     /**
