@@ -67,8 +67,10 @@ public final class ConfigLoader {
 
         String configFile = parsed.hasMatchedOption("--config") ? parsed.matchedOptionValue("--config", "")
                 : env.get("LAYERCACHE_CONFIG");
+        // The YAML file's list form of mirror (with credentials); null when absent or overridden
+        JsonNode mirrorList = null;
         if (configFile != null && !configFile.isEmpty()) {
-            readYaml(Path.of(configFile), values, origin);
+            mirrorList = readYaml(Path.of(configFile), values, origin);
         }
         for (Setting s : Setting.values()) {
             String v = env.get(s.envVar());
@@ -83,7 +85,11 @@ public final class ConfigLoader {
                 origin.put(s, "flag " + s.flag());
             }
         }
-        return build(new Values(values, origin));
+        if (!origin.get(Setting.MIRROR).startsWith("config file")) {
+            mirrorList = null; // the flat form of a flag or the environment replaces the file's whole list
+        }
+        Values v = new Values(values, origin);
+        return build(v).mirror(MirrorConfig.parse(v, mirrorList, env)).build();
     }
 
     /** The help text: every flag with its environment variable and default. */
@@ -109,7 +115,8 @@ public final class ConfigLoader {
         return spec;
     }
 
-    private static void readYaml(Path file, Map<Setting, String> values, Map<Setting, String> origin)
+    /** Reads the file into {@code values}; returns the list form of {@code mirror} if the file has it. */
+    private static JsonNode readYaml(Path file, Map<Setting, String> values, Map<Setting, String> origin)
             throws ConfigException {
         JsonNode root;
         try {
@@ -118,8 +125,9 @@ public final class ConfigLoader {
             throw new ConfigException("cannot read config file " + file + ": " + oneLine(e.getMessage()));
         }
         if (root == null || root.isMissingNode() || root.isNull()) {
-            return;
+            return null;
         }
+        JsonNode mirrorList = null;
         if (!root.isObject()) {
             throw new ConfigException("config file " + file + " must be a mapping of setting: value");
         }
@@ -129,15 +137,23 @@ public final class ConfigLoader {
             if (s == null) {
                 throw new ConfigException("unknown setting '" + e.getKey() + "' in config file " + file);
             }
+            origin.put(s, "config file " + file);
+            if (s == Setting.MIRROR && (e.getValue().isArray() || e.getValue().isNull())) {
+                mirrorList = e.getValue().isArray() ? e.getValue() : null;
+                values.put(s, "");
+                continue;
+            }
             if (!e.getValue().isValueNode()) {
-                throw new ConfigException("setting " + s.key() + " in config file " + file + " must be a single value");
+                throw new ConfigException("setting " + s.key() + " in config file " + file + " must be a single value"
+                        + (s == Setting.MIRROR ? " or a list of upstreams" : ""));
             }
             values.put(s, e.getValue().asText());
-            origin.put(s, "config file " + file);
         }
+        return mirrorList;
     }
 
-    private record Values(Map<Setting, String> values, Map<Setting, String> origin) {
+    /** The text of every setting and where it came from ("flag --x", "environment variable X", ...). */
+    record Values(Map<Setting, String> values, Map<Setting, String> origin) {
         String get(Setting s) {
             return values.get(s).trim();
         }
@@ -155,7 +171,8 @@ public final class ConfigLoader {
         }
     }
 
-    private static ServerConfig build(Values v) throws ConfigException {
+    /** Every setting but {@code mirror}, which {@link MirrorConfig} reads. */
+    private static ServerConfig.Builder build(Values v) throws ConfigException {
         int httpPort = port(v, Setting.HTTP_PORT);
         int grpcPort = port(v, Setting.GRPC_PORT);
         String bind = v.get(Setting.BIND_ADDRESS);
@@ -222,7 +239,7 @@ public final class ConfigLoader {
         return ServerConfig.builder().ports(httpPort, grpcPort).bindAddress(bind).dataDir(dataDir)
                 .maxManifestSize(maxManifest).maxHeaderSize(maxHeader).blockingThreads(threads).shutdownGrace(grace)
                 .metrics(metrics).lifecycle(lifecycle).cluster(cluster(v)).auth(auth(v)).limits(limits(v))
-                .tls(tls(v)).httpDownloads(httpDownloads(v)).build();
+                .tls(tls(v)).httpDownloads(httpDownloads(v));
     }
 
     private static ServerConfig.HttpDownloads httpDownloads(Values v) throws ConfigException {
@@ -454,7 +471,15 @@ public final class ConfigLoader {
 
     /** Durations like {@code 30s}, {@code 5m}, {@code 2h}, {@code 500ms}, or ISO-8601 ({@code PT30S}). */
     static Duration duration(Values v, Setting s) throws ConfigException {
-        String text = v.get(s);
+        try {
+            return duration(v.get(s));
+        } catch (IllegalArgumentException e) {
+            throw v.invalid(s, e.getMessage());
+        }
+    }
+
+    /** {@link #duration(Values, Setting)} of a text; the exception's message says what is wrong. */
+    static Duration duration(String text) {
         Matcher m = Pattern.compile("(\\d{1,9})(ms|s|m|h|d)").matcher(text);
         if (m.matches()) {
             long n = Long.parseLong(m.group(1));
@@ -469,15 +494,15 @@ public final class ConfigLoader {
         try {
             Duration d = Duration.parse(text);
             if (d.isNegative()) {
-                throw v.invalid(s, "must not be negative");
+                throw new IllegalArgumentException("must not be negative");
             }
             return d;
         } catch (DateTimeParseException e) {
-            throw v.invalid(s, "not a duration (examples: 30s, 5m, 2h)");
+            throw new IllegalArgumentException("not a duration (examples: 30s, 5m, 2h)");
         }
     }
 
-    private static String oneLine(String s) {
+    static String oneLine(String s) {
         return s == null ? "" : s.replaceAll("\\s+", " ").trim();
     }
 }

@@ -1,5 +1,6 @@
 package dev.layercache.server.config;
 
+import dev.layercache.server.mirror.UpstreamSettings;
 import java.nio.file.Path;
 import java.time.Duration;
 
@@ -26,7 +27,47 @@ public record ServerConfig(
         Auth auth,
         Limits limits,
         Tls tls,
-        HttpDownloads httpDownloads) {
+        HttpDownloads httpDownloads,
+        Mirror mirror) {
+
+    /**
+     * The upstream registries this node mirrors (setting {@code mirror}, docs/configuration.md):
+     * pulls of {@code docker.io/library/busybox} are served from the cache and, on a miss, fetched
+     * from the upstream named {@code docker.io}. {@link #NONE}: no mirror, the node serves only its
+     * own repositories.
+     *
+     * <p>Its {@code toString()} shows user names, never secrets ({@link UpstreamSettings.Credentials}).
+     *
+     * @param upstreams the upstreams in the order they were configured; no name twice
+     */
+    public record Mirror(java.util.List<UpstreamSettings> upstreams) {
+        public static final Mirror NONE = new Mirror(java.util.List.of());
+
+        public Mirror {
+            upstreams = java.util.List.copyOf(upstreams);
+            java.util.Set<String> names = new java.util.HashSet<>();
+            for (UpstreamSettings u : upstreams) {
+                if (!names.add(u.name())) {
+                    throw new IllegalArgumentException("upstream " + u.name() + " is configured twice");
+                }
+            }
+        }
+
+        /** Whether any upstream is mirrored. */
+        public boolean enabled() {
+            return !upstreams.isEmpty();
+        }
+
+        /** The upstream clients call {@code registry} ({@code docker.io}), or null if it is not mirrored. */
+        public UpstreamSettings upstream(String registry) {
+            for (UpstreamSettings u : upstreams) {
+                if (u.name().equals(registry)) {
+                    return u;
+                }
+            }
+            return null;
+        }
+    }
 
     /**
      * How blob bodies leave the plain-HTTP port. On loopback, copying through 256 KiB buffers
@@ -179,6 +220,14 @@ public record ServerConfig(
      */
     public record Auth(Path htpasswd, Path tokens, Path rules, boolean anonymousRead, String nodeToken) {
         public static final Auth NONE = new Auth(null, null, null, false, "");
+
+        /** The node token is a secret: never in the text of a configuration. */
+        @Override
+        public String toString() {
+            return "Auth[htpasswd=" + htpasswd + ", tokens=" + tokens + ", rules=" + rules + ", anonymousRead="
+                    + anonymousRead + ", nodeToken=" + (nodeToken == null || nodeToken.isEmpty() ? "(none)" : "(hidden)")
+                    + "]";
+        }
     }
 
     /**
@@ -506,7 +555,7 @@ public record ServerConfig(
         return new Builder().ports(httpPort, grpcPort).bindAddress(bindAddress).dataDir(dataDir)
                 .maxManifestSize(maxManifestSize).maxHeaderSize(maxHeaderSize).blockingThreads(blockingThreads)
                 .shutdownGrace(shutdownGrace).metrics(metrics).lifecycle(lifecycle).cluster(cluster).auth(auth)
-                .limits(limits).tls(tls).httpDownloads(httpDownloads);
+                .limits(limits).tls(tls).httpDownloads(httpDownloads).mirror(mirror);
     }
 
     /** This configuration with other ports (0: any free port). */
@@ -549,6 +598,11 @@ public record ServerConfig(
         return toBuilder().httpDownloads(other).build();
     }
 
+    /** This configuration mirroring other upstreams ({@link Mirror#NONE}: none). */
+    public ServerConfig withMirror(Mirror other) {
+        return toBuilder().mirror(other).build();
+    }
+
     /**
      * Builds a {@link ServerConfig}, starting from the settings of {@link #forTesting}; the
      * setters are named as the record's components. {@link ConfigLoader} sets every one of them.
@@ -569,6 +623,7 @@ public record ServerConfig(
         private Limits limits = Limits.DEFAULT;
         private Tls tls = Tls.NONE;
         private HttpDownloads httpDownloads = HttpDownloads.COPY;
+        private Mirror mirror = Mirror.NONE;
 
         private Builder() {
         }
@@ -645,11 +700,16 @@ public record ServerConfig(
             return this;
         }
 
+        public Builder mirror(Mirror settings) {
+            mirror = settings;
+            return this;
+        }
+
         /** The configuration; a data directory is required. */
         public ServerConfig build() {
             java.util.Objects.requireNonNull(dataDir, "dataDir");
             return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                    blockingThreads, shutdownGrace, metrics, lifecycle, cluster, auth, limits, tls, httpDownloads);
+                    blockingThreads, shutdownGrace, metrics, lifecycle, cluster, auth, limits, tls, httpDownloads, mirror);
         }
     }
 }

@@ -80,7 +80,10 @@ public enum Setting {
             + " ('BEGIN RSA PRIVATE KEY'); reloaded when the file changes"),
     GRPC_CLIENT_CA("grpc-client-ca", "", "PEM CA bundle: the gRPC port requires client certificates signed by"
             + " one of these (needs tls-cert)"),
-    NODE_URL("node-url", "", "URL other nodes reach this node's HTTP port at (default http://<bind-address>:<http-port>)");
+    NODE_URL("node-url", "", "URL other nodes reach this node's HTTP port at (default http://<bind-address>:<http-port>)"),
+    MIRROR("mirror", "", "upstream registries to mirror, REGISTRY=URL[,REGISTRY=URL...], e.g."
+            + " docker.io=https://registry-1.docker.io,ghcr.io=https://ghcr.io (empty: none); credentials and the"
+            + " tag revalidation interval only in the YAML file's list form");
 
     private final String key;
     private final String defaultValue;

@@ -9,30 +9,33 @@ import io.netty.handler.codec.http.HttpResponseStatus;
 /** {@code /v2/<name>/blobs/<digest>}: HEAD, GET (with a single Range), DELETE. */
 final class BlobHandler {
     private final BlobService blobs;
+    private final MirrorGate mirrors;
 
-    BlobHandler(BlobService blobs) {
+    BlobHandler(BlobService blobs, MirrorGate mirrors) {
         this.blobs = blobs;
+        this.mirrors = mirrors;
     }
 
     Response head(Request request) {
-        RepositoryName repo = request.repository();
         Digest digest = Digest.parse(request.route().param());
-        long size = blobs.stat(repo, digest);
-        return describe(Response.status(HttpResponseStatus.OK), digest)
+        MirrorGate.Resolved from = mirrors.blob(request, digest);
+        long size = blobs.stat(from.repository(), digest);
+        return warned(describe(Response.status(HttpResponseStatus.OK), digest), from)
                 .header(HttpHeaderNames.CONTENT_LENGTH, size);
     }
 
     Response get(Request request) throws Exception {
-        RepositoryName repo = request.repository();
         Digest digest = Digest.parse(request.route().param());
-        BlobService.OpenBlob blob = blobs.open(repo, digest);
+        MirrorGate.Resolved from = mirrors.blob(request, digest);
+        BlobService.OpenBlob blob = blobs.open(from.repository(), digest);
         try {
             ByteRange range = ByteRange.parse(request.header(HttpHeaderNames.RANGE), blob.size());
             if (range == null) {
-                return describe(Response.file(HttpResponseStatus.OK, blob.channel(), 0, blob.size()), digest);
+                return warned(describe(Response.file(HttpResponseStatus.OK, blob.channel(), 0, blob.size()), digest),
+                        from);
             }
-            return describe(Response.file(HttpResponseStatus.PARTIAL_CONTENT, blob.channel(), range.first(),
-                    range.length()), digest)
+            return warned(describe(Response.file(HttpResponseStatus.PARTIAL_CONTENT, blob.channel(), range.first(),
+                    range.length()), digest), from)
                     .header(HttpHeaderNames.CONTENT_RANGE,
                             "bytes " + range.first() + "-" + range.last() + "/" + blob.size());
         } catch (RuntimeException e) {
@@ -46,6 +49,10 @@ final class BlobHandler {
         Digest digest = Digest.parse(request.route().param());
         blobs.delete(repo, digest);
         return Response.status(HttpResponseStatus.ACCEPTED).header(Headers.CONTENT_DIGEST, digest);
+    }
+
+    private static Response warned(Response r, MirrorGate.Resolved from) {
+        return from.warning() == null ? r : r.addHeader(HttpHeaderNames.WARNING, ManifestHandler.warning(from.warning()));
     }
 
     private static Response describe(Response r, Digest digest) {

@@ -3,6 +3,8 @@ package dev.layercache.server.http;
 import dev.layercache.server.auth.AccessControl;
 import dev.layercache.server.auth.Action;
 import dev.layercache.server.auth.Identity;
+import dev.layercache.server.core.ErrorCode;
+import dev.layercache.server.core.RegistryException;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpMethod;
 import java.net.InetAddress;
@@ -21,9 +23,18 @@ final class HttpAccess {
     private final AccessControl control;
     private final dev.layercache.server.auth.RateLimits rates;
 
+    /** Names no client may write: the mirrors of upstream registries (see {@code mirror.Mirrors}). */
+    private final java.util.function.Predicate<String> readOnly;
+
     HttpAccess(AccessControl control, dev.layercache.server.auth.RateLimits rates) {
+        this(control, rates, name -> false);
+    }
+
+    HttpAccess(AccessControl control, dev.layercache.server.auth.RateLimits rates,
+               java.util.function.Predicate<String> readOnly) {
         this.control = control;
         this.rates = rates;
+        this.readOnly = readOnly;
     }
 
     AccessControl control() {
@@ -58,6 +69,16 @@ final class HttpAccess {
             case MANIFEST, BLOB -> control.check(who, reading ? Action.READ
                     : HttpMethod.DELETE.equals(method) ? Action.DELETE : Action.WRITE, route.name());
             case UPLOADS, UPLOAD -> control.check(who, Action.WRITE, route.name());
+        }
+        boolean writing = switch (route.resource()) {
+            case MANIFEST, BLOB -> !reading;
+            case UPLOADS, UPLOAD -> true;
+            default -> false;
+        };
+        if (writing && readOnly.test(route.name())) {
+            // What CNCF Distribution answers a push to a pull-through cache.
+            throw new RegistryException(ErrorCode.UNSUPPORTED, route.name()
+                    + " is a mirror of an upstream registry: it is read-only here");
         }
         return who;
     }

@@ -123,7 +123,8 @@ public final class HttpSurface {
             RequestListener told = listener != null ? listener : services == null ? (r, s, in, out, d, n) -> { }
                     : RequestListener.all(List.of(new AccessLog(),
                             new RequestMetrics(metrics, services.served().manifests())));
-            return new HttpSurface(table, new ErrorMapper(mapper), told, new HttpAccess(access, rates));
+            return new HttpSurface(table, new ErrorMapper(mapper), told, new HttpAccess(access, rates,
+                    services == null ? name -> false : services.mirrors()::isMirrored));
         }
     }
 }

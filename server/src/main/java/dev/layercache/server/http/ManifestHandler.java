@@ -25,18 +25,21 @@ final class ManifestHandler {
 
     private final ManifestService manifests;
     private final BuildInsight builds;
+    private final MirrorGate mirrors;
 
-    ManifestHandler(ManifestService manifests, BuildInsight builds) {
+    ManifestHandler(ManifestService manifests, BuildInsight builds, MirrorGate mirrors) {
         this.manifests = manifests;
         this.builds = builds;
+        this.mirrors = mirrors;
     }
 
     Response get(Request request) {
-        RepositoryName repo = request.repository();
         Reference reference = Reference.parse(request.route().param());
         StoredManifest m;
+        MirrorGate.Resolved from;
         try {
-            m = manifests.get(repo, reference);
+            from = mirrors.manifest(request, reference);
+            m = manifests.get(from.repository(), reference);
             checkAccepted(request, m);
         } catch (RegistryException e) {
             if (e.code() == ErrorCode.MANIFEST_UNKNOWN) {
@@ -45,9 +48,13 @@ final class ManifestHandler {
             throw e;
         }
         lookedUp(request, reference, true);
-        return Response.bytes(HttpResponseStatus.OK, m.content(), m.mediaType())
+        Response r = Response.bytes(HttpResponseStatus.OK, m.content(), m.mediaType())
                 .header(Headers.CONTENT_DIGEST, m.digest())
                 .header(HttpHeaderNames.ETAG, "\"" + m.digest() + "\"");
+        if (from.warning() != null) {
+            r.addHeader(HttpHeaderNames.WARNING, warning(from.warning()));
+        }
+        return r;
     }
 
     Response put(Request request) {

@@ -9,6 +9,7 @@ import static io.netty.handler.codec.http.HttpMethod.PUT;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.auth.AccessControl;
+import dev.layercache.server.metadata.RepositoryIndex;
 import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.node.Services;
 import dev.layercache.server.registry.BlobService;
@@ -44,12 +45,14 @@ final class Routes {
         BlobService blobs = services.served().blobs();
         ManifestService manifests = services.served().manifests();
         BaseHandler base = new BaseHandler(ready);
-        BlobHandler blob = new BlobHandler(blobs);
+        MirrorGate mirrorGate = new MirrorGate(services.mirrors(), services.mirror(),
+                new RepositoryIndex(services.stores().served()), access);
+        BlobHandler blob = new BlobHandler(blobs, mirrorGate);
         UploadHandler upload = new UploadHandler(services.uploads(), blobs, access);
         ObservabilityHandler observability = new ObservabilityHandler(metrics, json, access, services.builds());
         BuildsHandler builds = new BuildsHandler(services.builds(), json, access);
         StoreHandler store = new StoreHandler(services.lifecycle(), json);
-        ManifestHandler manifest = new ManifestHandler(manifests, services.builds());
+        ManifestHandler manifest = new ManifestHandler(manifests, services.builds(), mirrorGate);
         ListingHandler listing = new ListingHandler(manifests, json, access);
         AnalysisHandler analyses = new AnalysisHandler(services.analysis(), json, access);
 

@@ -20,6 +20,10 @@ import dev.layercache.server.metadata.RepositoryIndex;
 import dev.layercache.server.metrics.BuildSeen;
 import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.metrics.StoreCensus;
+import dev.layercache.server.mirror.MirrorEvents;
+import dev.layercache.server.mirror.MirrorService;
+import dev.layercache.server.mirror.Mirrors;
+import dev.layercache.server.mirror.Upstream;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.ManifestService;
 import dev.layercache.server.registry.UploadDirectory;
@@ -63,6 +67,8 @@ public final class Services {
     private final UploadService uploads;
     private final AnalysisService analysis;
     private final BuildInsight builds;
+    private final Mirrors mirrors;
+    private final MirrorService mirror;
     private final AccessTracker access;
     private final ReferenceGuard guard;
     private final BlobRepair repair;
@@ -96,6 +102,9 @@ public final class Services {
                         r.rootCause() == null ? null : r.rootCause().reason(),
                         r.warnings().stream().map(BuildRecord.Warning::kind).toList())));
         metrics.watchBuildAnalyses(builds::dropped);
+        mirrors = new Mirrors(b.upstreams);
+        mirror = new MirrorService(served.manifests(), served.blobs(), stores.layout().uploads(), clock,
+                (int) config.maxManifestSize(), limits.maxBlobBytes(), MirrorEvents.NONE);
         StoreCensus census = new StoreCensus(own);
         metrics.watchStore(census, uploads::openSessions);
         // Whether a missed lookup's namespace exists: asked of this node's own store, so that a
@@ -161,6 +170,16 @@ public final class Services {
         return builds;
     }
 
+    /** The upstream registries this node mirrors (none unless configured) and which names are theirs. */
+    public Mirrors mirrors() {
+        return mirrors;
+    }
+
+    /** Fetches what clients ask of a mirrored repository, by the mirror's caching rules. */
+    public MirrorService mirror() {
+        return mirror;
+    }
+
     /** When roots and blobs were last used; shared by both graphs. */
     public AccessTracker access() {
         return access;
@@ -221,6 +240,7 @@ public final class Services {
         private Clock clock = Clock.systemUTC();
         private Executor disk = ForkJoinPool.commonPool();
         private UploadDirectory uploadDirectory = UploadDirectory.NONE;
+        private java.util.List<Upstream> upstreams = java.util.List.of();
 
         private Builder(Stores stores) {
             this.stores = Objects.requireNonNull(stores, "stores");
@@ -256,6 +276,12 @@ public final class Services {
         /** Where a cluster's nodes find each other's upload sessions. */
         public Builder uploadDirectory(UploadDirectory directory) {
             this.uploadDirectory = Objects.requireNonNull(directory, "directory");
+            return this;
+        }
+
+        /** The upstream registries to mirror (none by default). */
+        public Builder upstreams(java.util.List<Upstream> upstreams) {
+            this.upstreams = java.util.List.copyOf(upstreams);
             return this;
         }
 

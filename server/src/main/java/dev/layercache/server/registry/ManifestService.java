@@ -79,6 +79,20 @@ public final class ManifestService {
     }
 
     public PutResult put(RepositoryName repo, Reference reference, String contentType, byte[] content) {
+        return store(repo, reference, contentType, content, true);
+    }
+
+    /**
+     * Stores a manifest fetched from an upstream registry by a mirror ({@code mirror.MirrorService}):
+     * checked as a push is, except that the blobs it names need not be here yet, since a mirror
+     * fetches each when a client first asks for it.
+     */
+    public PutResult putMirrored(RepositoryName repo, Reference reference, String contentType, byte[] content) {
+        return store(repo, reference, contentType, content, false);
+    }
+
+    private PutResult store(RepositoryName repo, Reference reference, String contentType, byte[] content,
+                            boolean referencesMustExist) {
         Digest digest = reference instanceof Reference.ByDigest d && d.digest().algorithm() != Digest.Algorithm.SHA256
                 ? Digest.of(d.digest().algorithm(), d.digest().algorithm().newMessageDigest().digest(content))
                 : Digest.sha256(content);
@@ -91,7 +105,9 @@ public final class ManifestService {
         // Checked and committed under the references' locks: collection cannot take a blob
         // between the check and the commit (see ReferenceGuard).
         guard.publishing(manifest.references(), () -> {
-            checkReferences(repo, manifest);
+            if (referencesMustExist) {
+                checkReferences(repo, manifest);
+            }
             KeyValueStore.Batch batch = kv.batch();
             // The bytes as they came: the digest is the client's, and so is every byte of the pull.
             manifests.put(batch, repo, new StoredManifest(digest, manifest.mediaType(), content));

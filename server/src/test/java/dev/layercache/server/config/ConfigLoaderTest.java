@@ -16,6 +16,13 @@ class ConfigLoaderTest {
     Path dir;
 
     @Test
+    void theNodeTokenNeverShowsInTheConfigurationsText() throws Exception {
+        ServerConfig c = ConfigLoader.load(new String[] {"--node-token", "n0de-s3cret"}, Map.of());
+        assertEquals("n0de-s3cret", c.auth().nodeToken());
+        assertTrue(!c.toString().contains("n0de-s3cret") && c.toString().contains("nodeToken=(hidden)"), c.toString());
+    }
+
+    @Test
     void defaultsMatchTheDocumentedContract() throws Exception {
         ServerConfig c = ConfigLoader.load(new String[0], Map.of());
         assertEquals(5000, c.httpPort());

@@ -1,0 +1,311 @@
+package dev.layercache.server.mirror;
+
+import dev.layercache.server.core.Digest;
+import dev.layercache.server.core.ErrorCode;
+import dev.layercache.server.core.Reference;
+import dev.layercache.server.core.RegistryException;
+import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.metadata.ManifestIndex.StoredManifest;
+import dev.layercache.server.registry.BlobService;
+import dev.layercache.server.registry.ManifestService;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Makes what a client asks of a mirrored repository be here, fetched from its upstream once, by
+ * the rules of docs/mirror.md ("Caching rules"):
+ * <ul>
+ *   <li><b>Blobs and manifests by digest</b> never change: fetched once, verified against their
+ *       digest, then kept like everything else (the node's budget and eviction apply to them).</li>
+ *   <li><b>Tags</b> move: one read from the upstream is trusted for the upstream's
+ *       {@link UpstreamSettings#revalidate} interval; after it, a {@code HEAD} asks whether the
+ *       tag still names the same manifest (Docker Hub does not count a {@code HEAD} against its
+ *       pull limit), and only a moved tag is fetched again.</li>
+ *   <li><b>An upstream that cannot answer</b> (unreachable, slow, 429, 5xx) is no reason to fail a
+ *       pull of something this node holds: the copy is served, stale, with a warning
+ *       ({@link Served#warning}). What it does not hold gets the upstream's error.</li>
+ *   <li><b>One fetch per blob</b>: concurrent requests for a blob wait for the same upstream
+ *       fetch, which runs on threads of its own, so a client that goes away stops nobody else's.</li>
+ * </ul>
+ * The copy of {@code docker.io/library/busybox} lives in the repository of that name: tags,
+ * manifests and blob links as if pushed there, which only the mirror can do ({@link Mirrors#isMirrored}).
+ */
+public final class MirrorService implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(MirrorService.class);
+    /** Fetches of blobs running at once at most; more wait their turn. */
+    static final int FETCHERS = 8;
+    private static final int LOCK_STRIPES = 64;
+
+    /** Whether what was served came from here or was just fetched, and how fresh it is. */
+    public enum Freshness {
+        /** Held here and within its interval (or immutable): the upstream was not asked. */
+        HELD,
+        /** Fetched from the upstream now. */
+        FETCHED,
+        /** A tag asked again of the upstream ({@code HEAD}): it still names the copy held here. */
+        REVALIDATED,
+        /** Held here and served although the upstream could not be asked: see the warning. */
+        STALE
+    }
+
+    /** What a request is served from. */
+    public record Served(Freshness freshness, String warning) {
+        static final Served HELD = new Served(Freshness.HELD, null);
+        static final Served FETCHED = new Served(Freshness.FETCHED, null);
+        static final Served REVALIDATED = new Served(Freshness.REVALIDATED, null);
+    }
+
+    private final ManifestService manifests;
+    private final BlobService blobs;
+    private final Path scratch;
+    private final Clock clock;
+    private final int maxManifestBytes;
+    private final long maxBlobBytes;
+    private final MirrorEvents events;
+    private final Map<String, Instant> validated = new ConcurrentHashMap<>();
+    private final Map<Digest, CompletableFuture<Void>> fetching = new ConcurrentHashMap<>();
+    private final ReentrantLock[] tagLocks = new ReentrantLock[LOCK_STRIPES];
+    private final ExecutorService fetchers;
+
+    /**
+     * @param scratch          where blobs being fetched are written (the uploads folder: a file
+     *                         left there by a crash is removed at the next start)
+     * @param maxManifestBytes the largest manifest fetched
+     * @param maxBlobBytes     the largest blob fetched (0: no limit)
+     */
+    public MirrorService(ManifestService manifests, BlobService blobs, Path scratch, Clock clock, int maxManifestBytes,
+                         long maxBlobBytes, MirrorEvents events) {
+        this.manifests = manifests;
+        this.blobs = blobs;
+        this.scratch = scratch;
+        this.clock = clock;
+        this.maxManifestBytes = maxManifestBytes;
+        this.maxBlobBytes = maxBlobBytes;
+        this.events = events;
+        for (int i = 0; i < LOCK_STRIPES; i++) {
+            tagLocks[i] = new ReentrantLock();
+        }
+        AtomicInteger n = new AtomicInteger();
+        this.fetchers = Executors.newFixedThreadPool(FETCHERS, r -> {
+            Thread t = new Thread(r, "layercache-mirror-fetch-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    // ------------------------------------------------------------------ manifests
+
+    /**
+     * Makes the manifest {@code reference} names in {@code m} be held here (under {@code m.local()}),
+     * fetched or revalidated as the rules say.
+     *
+     * @throws RegistryException the upstream's answer when nothing can be served
+     */
+    public Served manifest(Mirrored m, Reference reference, List<String> accept) {
+        if (reference instanceof Reference.ByDigest d) {
+            if (held(m.local(), reference) != null) {
+                events.lookup(m.upstream().name(), true);
+                return Served.HELD;
+            }
+            events.lookup(m.upstream().name(), false);
+            try {
+                Upstream.Fetched f = m.upstream().get(m.remote(), d.digest().toString(), accept, maxManifestBytes);
+                manifests.putMirrored(m.local(), reference, f.mediaType(), f.content());
+                return Served.FETCHED;
+            } catch (UpstreamException e) {
+                throw refusal(m, e, ErrorCode.MANIFEST_UNKNOWN, "manifest " + d.digest());
+            }
+        }
+        String tag = ((Reference.ByTag) reference).tag().toString();
+        String key = m.local() + "\0" + tag;
+        ReentrantLock lock = tagLocks[Math.floorMod(key.hashCode(), LOCK_STRIPES)];
+        lock.lock(); // one revalidation of a tag at a time: the others then find it fresh
+        try {
+            return tag(m, reference, tag, key, accept);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private Served tag(Mirrored m, Reference reference, String tag, String key, List<String> accept) {
+        StoredManifest held = held(m.local(), reference);
+        Instant now = clock.instant();
+        Instant checked = validated.get(key);
+        Duration interval = m.upstream().revalidate();
+        if (held != null && checked != null && now.isBefore(checked.plus(interval))) {
+            events.lookup(m.upstream().name(), true);
+            return Served.HELD;
+        }
+        try {
+            if (held != null) {
+                Upstream.Head head = m.upstream().head(m.remote(), tag, accept);
+                if (head.digest().equals(held.digest())) {
+                    validated.put(key, now);
+                    events.lookup(m.upstream().name(), true);
+                    return Served.REVALIDATED;
+                }
+            }
+            events.lookup(m.upstream().name(), false);
+            Upstream.Fetched f = m.upstream().get(m.remote(), tag, accept, maxManifestBytes);
+            manifests.putMirrored(m.local(), reference, f.mediaType(), f.content());
+            validated.put(key, now);
+            return Served.FETCHED;
+        } catch (UpstreamException e) {
+            if (held != null && e.serveStale()) {
+                events.stale(m.upstream().name());
+                log.warn("mirror: {} could not be asked about {}:{} ({}); serving the copy held here", m.upstream().name(),
+                        m.remote(), tag, e.getMessage());
+                return new Served(Freshness.STALE, m.upstream().name() + " could not be asked (" + e.kind()
+                        + "): serving the copy of " + m.remote() + ":" + tag + " held here, which may be stale");
+            }
+            throw refusal(m, e, ErrorCode.MANIFEST_UNKNOWN, "manifest " + m.remote() + ":" + tag);
+        }
+    }
+
+    private StoredManifest held(RepositoryName local, Reference reference) {
+        try {
+            return manifests.get(local, reference);
+        } catch (RegistryException e) {
+            if (e.code() == ErrorCode.MANIFEST_UNKNOWN || e.code() == ErrorCode.NAME_UNKNOWN) {
+                return null;
+            }
+            throw e;
+        }
+    }
+
+    // ------------------------------------------------------------------ blobs
+
+    /**
+     * Makes blob {@code digest} of {@code m} be held here, fetched from the upstream once however
+     * many ask for it at the same time.
+     */
+    public Served blob(Mirrored m, Digest digest) {
+        if (blobs.holds(m.local(), digest)) {
+            events.lookup(m.upstream().name(), true);
+            return Served.HELD;
+        }
+        events.lookup(m.upstream().name(), false);
+        CompletableFuture<Void> mine = new CompletableFuture<>();
+        CompletableFuture<Void> fetch = fetching.putIfAbsent(digest, mine);
+        if (fetch == null) {
+            fetch = mine;
+            try {
+                fetchers.execute(() -> {
+                    try {
+                        fetch(m, digest);
+                        mine.complete(null);
+                    } catch (Throwable t) {
+                        mine.completeExceptionally(t);
+                    } finally {
+                        fetching.remove(digest, mine);
+                    }
+                });
+            } catch (RuntimeException e) {
+                fetching.remove(digest, mine);
+                throw e;
+            }
+        }
+        try {
+            fetch.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RegistryException(ErrorCode.UNAVAILABLE, "interrupted while fetching " + digest);
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof UpstreamException u) {
+                throw refusal(m, u, ErrorCode.BLOB_UNKNOWN, "blob " + digest);
+            }
+            if (cause instanceof RegistryException r) {
+                throw r;
+            }
+            throw new RegistryException(ErrorCode.UNAVAILABLE, "fetching " + digest + " from " + m.upstream().name()
+                    + " failed: " + cause);
+        }
+        if (!blobs.holds(m.local(), digest)) {
+            // Fetched for another mirrored repository: this upstream has it for this one too
+            // (its fetch for us would have been the same bytes), so link the copy.
+            blobs.mount(m.local(), digest, null);
+        }
+        return Served.FETCHED;
+    }
+
+    /** One upstream fetch: to a scratch file, hashed on the way, committed only when it verifies. */
+    private void fetch(Mirrored m, Digest digest) throws UpstreamException, IOException {
+        Path file = scratch.resolve("mirror-" + UUID.randomUUID());
+        try (Upstream.Body body = m.upstream().blob(m.remote(), digest)) {
+            if (maxBlobBytes > 0 && body.length() > maxBlobBytes) {
+                throw new RegistryException(ErrorCode.BLOB_TOO_LARGE, digest + " is " + body.length()
+                        + " bytes at " + m.upstream().name() + ", more than this node's max-blob-size");
+            }
+            MessageDigest hash = digest.algorithm().newMessageDigest();
+            long size = 0;
+            byte[] buffer = new byte[1 << 16];
+            try (InputStream in = body.stream(); OutputStream out = Files.newOutputStream(file)) {
+                for (int n; (n = in.read(buffer)) >= 0; ) {
+                    size += n;
+                    if (maxBlobBytes > 0 && size > maxBlobBytes) {
+                        throw new RegistryException(ErrorCode.BLOB_TOO_LARGE, digest + " from " + m.upstream().name()
+                                + " is larger than this node's max-blob-size");
+                    }
+                    hash.update(buffer, 0, n);
+                    out.write(buffer, 0, n);
+                }
+            } catch (IOException e) {
+                throw new UpstreamException(UpstreamException.Kind.UNREACHABLE, 0,
+                        "reading " + digest + " from " + m.upstream().name() + " failed: " + e.getMessage(), e);
+            }
+            Digest got = Digest.of(digest.algorithm(), hash.digest());
+            if (!got.equals(digest)) {
+                throw new UpstreamException(UpstreamException.Kind.INVALID, 0, m.upstream().name() + " sent "
+                        + size + " bytes for " + digest + " that hash to " + got);
+            }
+            if (body.length() >= 0 && body.length() != size) {
+                throw new UpstreamException(UpstreamException.Kind.INVALID, 0, m.upstream().name() + " declared "
+                        + body.length() + " bytes for " + digest + " and sent " + size);
+            }
+            blobs.commitVerified(m.local(), digest, file, size);
+        } finally {
+            Files.deleteIfExists(file);
+        }
+    }
+
+    // ------------------------------------------------------------------ errors
+
+    /** What a client is told when the upstream could not give what it asked and nothing is held. */
+    private static RegistryException refusal(Mirrored m, UpstreamException e, ErrorCode unknown, String what) {
+        String at = m.upstream().name();
+        return switch (e.kind()) {
+            case NOT_FOUND -> new RegistryException(unknown, what + " is unknown to " + at);
+            case RATE_LIMITED -> new RegistryException(ErrorCode.TOO_MANY_REQUESTS,
+                    at + " is limiting this node's requests (429) and " + what + " is not held here yet");
+            case DENIED -> new RegistryException(ErrorCode.DENIED,
+                    at + " refused this node's credentials for " + m.remote());
+            default -> new RegistryException(ErrorCode.UNAVAILABLE, at + " could not give " + what + ": "
+                    + e.getMessage());
+        };
+    }
+
+    @Override
+    public void close() {
+        fetchers.shutdownNow();
+    }
+}
