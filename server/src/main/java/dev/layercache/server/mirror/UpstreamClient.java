@@ -38,9 +38,10 @@ import java.util.regex.Pattern;
  * host and port), so a CDN never sees the upstream's token or password.
  *
  * <p>Thread-safe; one instance per upstream, shared by all requests (it keeps the connections and
- * the tokens).
+ * the tokens). It is the mirror service's {@link Upstream}; the four adapter methods put this file a
+ * little over 400 lines, kept here rather than in a wrapper class that would only forward.
  */
-public final class UpstreamClient {
+public final class UpstreamClient implements Upstream {
     static final String USER_AGENT = "layercache-mirror";
     private static final int MAX_REDIRECTS = 5;
     /** Of an error answer, enough to read the registry's error code. */
@@ -115,8 +116,32 @@ public final class UpstreamClient {
     }
 
     /** The upstream's name ({@code docker.io}). */
+    @Override
     public String name() {
         return upstream.name();
+    }
+
+    @Override
+    public Duration revalidate() {
+        return upstream.revalidate();
+    }
+
+    @Override
+    public Head head(String repository, String reference, List<String> accept) throws UpstreamException {
+        ManifestHead h = headManifest(repository, reference, accept);
+        return new Head(h.digest(), h.mediaType(), h.size());
+    }
+
+    @Override
+    public Fetched get(String repository, String reference, List<String> accept, int maxBytes) throws UpstreamException {
+        FetchedManifest f = getManifest(repository, reference, accept, maxBytes);
+        return new Fetched(f.digest(), f.mediaType(), f.content());
+    }
+
+    @Override
+    public Body blob(String repository, Digest digest) throws UpstreamException {
+        BlobBody b = getBlob(repository, digest);
+        return new Body(b.stream(), b.length());
     }
 
     /**

@@ -83,6 +83,15 @@ class UpstreamClientTest {
         FetchedManifest byDigest = upstream.getManifest("library/busybase", digest.toString(), ACCEPT, 4 * 1024 * 1024);
         assertArrayEquals(image.manifest(), byDigest.content());
         assertEquals(digest, byDigest.digest());
+
+        // The same, as the mirror service sees it.
+        Upstream asMirrorSeesIt = upstream;
+        assertEquals(UpstreamSettings.DEFAULT_REVALIDATE, asMirrorSeesIt.revalidate());
+        assertEquals(new Upstream.Head(digest, OCI, image.manifest().length), asMirrorSeesIt.head("library/busybase", "1", ACCEPT));
+        assertArrayEquals(image.manifest(), asMirrorSeesIt.get("library/busybase", "1", ACCEPT, 65536).content());
+        try (Upstream.Body blob = asMirrorSeesIt.blob("library/busybase", Digest.sha256(bigLayer))) {
+            assertArrayEquals(bigLayer, blob.stream().readAllBytes());
+        }
     }
 
     @Test
