@@ -4,6 +4,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.auth.AccessControl;
 import dev.layercache.server.auth.RateLimits;
 import dev.layercache.server.builds.BuildInsight;
+import dev.layercache.server.mirror.MirrorService;
+import dev.layercache.server.mirror.Upstream;
+import dev.layercache.server.mirror.UpstreamClient;
 import dev.layercache.server.cluster.BucketCollector;
 import dev.layercache.server.cluster.ClusterNode;
 import dev.layercache.server.concurrent.Transport;
@@ -45,6 +48,7 @@ public final class LayerCacheServer implements AutoCloseable {
     private final CacheMetrics metrics;
     private final Lifecycle lifecycle;
     private final BuildInsight builds;
+    private final MirrorService mirror;
     /** The cluster's shared parts; null for a node on its own. */
     private final ClusterNode cluster;
     private final AtomicBoolean ready = new AtomicBoolean();
@@ -74,11 +78,14 @@ public final class LayerCacheServer implements AutoCloseable {
             ObjectMapper json = Services.jsonMapper();
             Services services = Services.over(stores).config(config).metrics(metrics).json(json).clock(clock)
                     .diskExecutor(blocking)
+                    .upstreams(config.mirror().upstreams().stream()
+                            .map(u -> (Upstream) new UpstreamClient(u, clock)).toList())
                     .uploadDirectory(cluster == null ? UploadDirectory.NONE
                             : cluster.uploads(json, config.auth().nodeToken()))
                     .build();
             lifecycle = services.lifecycle();
             builds = services.builds();
+            mirror = services.mirror();
 
             ServerConfig.Auth auth = config.auth();
             AccessControl access = AccessControl.load(auth.htpasswd(), auth.tokens(), auth.rules(),
@@ -211,6 +218,7 @@ public final class LayerCacheServer implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         builds.close(); // open buildah builds are recorded, queued analyses finish
+        mirror.close();
         lifecycle.close();
         if (cluster != null) {
             cluster.close();

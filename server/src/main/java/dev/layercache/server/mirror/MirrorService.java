@@ -270,8 +270,8 @@ public final class MirrorService implements AutoCloseable {
                     out.write(buffer, 0, n);
                 }
             } catch (IOException e) {
-                throw new UpstreamException(UpstreamException.Kind.UNREACHABLE, 0,
-                        "reading " + digest + " from " + m.upstream().name() + " failed: " + e.getMessage(), e);
+                // A stalled body is a timeout, a broken one an unreachable upstream: both serve stale.
+                throw UpstreamClient.failure(m.upstream().name(), "reading " + digest, e);
             }
             Digest got = Digest.of(digest.algorithm(), hash.digest());
             if (!got.equals(digest)) {
