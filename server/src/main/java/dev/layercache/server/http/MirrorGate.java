@@ -17,7 +17,9 @@ import java.util.Optional;
 /**
  * Where a manifest or blob read is served from when it asks for a mirrored repository, after the
  * mirror has made it be here (docs/mirror.md): the handlers then serve the copy as they serve any
- * repository's. A request for a name that is no mirror passes through untouched.
+ * repository's. A request for a name that is no mirror passes through untouched; one that asks a
+ * mirror is marked so ({@link Request#mirrored}), since the mirror counts its lookup
+ * ({@code surface="mirror"}) and {@link RequestMetrics} must not count it as the build cache's.
  */
 final class MirrorGate {
     /** What a client that sends no Accept can read: every manifest type a registry serves. */
@@ -82,6 +84,7 @@ final class MirrorGate {
         if (m.isPresent() && !m.get().local().equals(asked)) {
             access.check(request.identity(), Action.READ, m.get().local().toString());
         }
+        m.ifPresent(mirrored -> request.mirrored(mirrored.upstream().name()));
         return m;
     }
 

@@ -18,6 +18,8 @@ public final class Request {
     private String remoteAddress = "unknown";
     /** Bytes of a blob a mount made visible: set by the handler, counted by {@link RequestMetrics}. */
     private volatile long mountedBytes = -1;
+    /** The upstream whose mirror served this request, or null: set by {@link MirrorGate}, read by {@link RequestMetrics}. */
+    private volatile String mirroredFrom;
 
     Request(HttpMethod method, Route route, HttpHeaders headers, QueryStringDecoder query) {
         this.method = method;
@@ -103,5 +105,18 @@ public final class Request {
     /** The size of the blob this request mounted, or -1 when it mounted none. */
     long mountedBytes() {
         return mountedBytes;
+    }
+
+    /**
+     * This request asks the mirror of {@code upstream}: the mirror counts its lookup, so the
+     * recorder must not count it again as one of the build cache's.
+     */
+    void mirrored(String upstream) {
+        this.mirroredFrom = upstream;
+    }
+
+    /** The upstream whose mirror this request asked, or null when it asked none. */
+    String mirroredFrom() {
+        return mirroredFrom;
     }
 }

@@ -20,9 +20,11 @@ import java.util.function.BiPredicate;
  * 200 (or 206) is a hit, 404 a miss; a blob {@code HEAD} is a pusher's existence check, counted
  * apart (docs/metrics.md, "What counts as a lookup"); a miss on a tag the repository held and
  * lost is also a capacity miss; a mount's blob, which the handler names on the request
- * ({@link Request#mountedBytes}), is bytes the client need not send. Requests refused with 401, 403 or 429 count only in the latency
- * histogram, and a miss in a repository that may not exist takes no namespace label of its own
- * (see {@link CacheMetrics#missedNamespace}).
+ * ({@link Request#mountedBytes}), is bytes the client need not send. Requests refused with 401,
+ * 403 or 429 count only in the latency histogram, and a miss in a repository that may not exist
+ * takes no namespace label of its own (see {@link CacheMetrics#missedNamespace}). A request that
+ * asked the pull-through mirror ({@link Request#mirroredFrom}) is no lookup of the build cache:
+ * the mirror counted its lookup, and here only its latency and the bytes it served are counted.
  */
 public final class RequestMetrics implements RequestListener {
     private static final List<HttpMethod> METHODS = List.of(HttpMethod.GET, HttpMethod.HEAD, HttpMethod.PUT,
@@ -88,6 +90,13 @@ public final class RequestMetrics implements RequestListener {
         }
         String repository = route.name();
         boolean reading = method.equals(HttpMethod.GET) || method.equals(HttpMethod.HEAD);
+        String upstream = request.mirroredFrom();
+        if (upstream != null) {
+            if (reading && (status == 200 || status == 206)) {
+                metrics.mirrorServed(upstream, bytesSent);
+            }
+            return;
+        }
         switch (route.resource()) {
             case MANIFEST -> {
                 if (reading) {

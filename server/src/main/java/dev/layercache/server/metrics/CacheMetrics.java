@@ -4,14 +4,17 @@ import dev.layercache.api.v1.MissReason;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Clock;
+import java.util.List;
 import java.util.function.LongSupplier;
 import java.util.function.Predicate;
 
 /**
  * The one place that counts: every lookup, byte, upload, latency and eviction of both surfaces
- * is reported here, and from here go the Prometheus meters, the sliding windows of the stats API
- * and the dashboard. Each surface has one recorder that turns what happened into these calls
- * ({@code http.RequestMetrics}, {@code grpc.GrpcMetrics}); none builds a meter.
+ * (and of the pull-through mirror) is reported here, and from here go the Prometheus meters, the
+ * sliding windows of the stats API and the dashboard. Each surface has one recorder that turns
+ * what happened into these calls ({@code http.RequestMetrics}, {@code grpc.GrpcMetrics}; the
+ * mirror's events and its upstream requests are wired in {@code node.Services}); none builds a
+ * meter.
  *
  * <p>This class only routes: a report goes to the node's counters ({@link Meters}), the
  * namespace's counters and windows ({@link NamespaceMeters}), and for some to the root causes,
@@ -22,6 +25,10 @@ import java.util.function.Predicate;
  *
  * <p>Hot-path calls touch only prebuilt counters and atomic window slots: meters are created
  * once per label combination and kept in maps, never looked up in the registry per request.
+ *
+ * <p>A little over 400 lines: every report of every surface and of the mirror has its entry
+ * here, each a few lines of routing; splitting them would give the recorders several objects to
+ * hold and the one switch several places to be.
  */
 public final class CacheMetrics implements AutoCloseable {
     static final int ROOT_CAUSES_KEPT = 1000;
@@ -41,6 +48,8 @@ public final class CacheMetrics implements AutoCloseable {
     private final BucketMeters buckets;
     private final BuildMeters builds;
     private final RecentBuildSeries recentBuilds;
+    /** Null until {@link #mirrors} names the upstreams, and on a node that mirrors nothing. */
+    private volatile MirrorMeters mirror;
 
     private CacheMetrics(boolean enabled, int namespaceDepth, int maxNamespaces, Clock clock) {
         this.enabled = enabled;
@@ -62,7 +71,11 @@ public final class CacheMetrics implements AutoCloseable {
             recentBuilds = null;
         }
         this.stats = new StatsAssembler(clock, namespaces,
-                enabled ? meters::entryMissCounts : Meters::noEntryMisses, rootCauses, recentEvictions, store);
+                enabled ? meters::entryMissCounts : Meters::noEntryMisses, rootCauses, recentEvictions, store,
+                minute -> {
+                    MirrorMeters m = mirror;
+                    return m == null ? null : m.snapshot(minute);
+                });
     }
 
     /** Counting with namespaces of {@code namespaceDepth} path components, at most {@code maxNamespaces}. */
@@ -118,6 +131,23 @@ public final class CacheMetrics implements AutoCloseable {
     public void watchBuildAnalyses(LongSupplier dropped) {
         if (enabled) {
             builds.watchDropped(registry, dropped);
+        }
+    }
+
+    /**
+     * The node mirrors these upstreams (docs/mirror.md): the mirror's meters are made, for these
+     * names only. Called when the node is wired, before it serves (again with the same names:
+     * nothing changes); with no upstream nothing is made, so a node that mirrors nothing shows
+     * no series of the mirror.
+     */
+    public synchronized void mirrors(List<String> upstreams) {
+        if (!enabled || upstreams.isEmpty()) {
+            return;
+        }
+        if (mirror == null) {
+            mirror = new MirrorMeters(registry, upstreams);
+        } else if (!mirror.upstreams().equals(upstreams)) {
+            throw new IllegalStateException("the mirror's meters are made for " + mirror.upstreams() + ", not " + upstreams);
         }
     }
 
@@ -206,6 +236,54 @@ public final class CacheMetrics implements AutoCloseable {
         if ((reason == MissReason.NEW_STEP || reason == MissReason.INPUTS_CHANGED) && stepId != null
                 && !stepId.isEmpty()) {
             rootCauses.count(namespace, stepId);
+        }
+    }
+
+    /**
+     * A lookup through the mirror of {@code upstream} ({@code kind}: tag, manifest or blob) for
+     * the copy kept in {@code repository}: a hit served what was held here without fetching (a
+     * tag revalidated with a {@code HEAD}, or served stale, included), a miss fetched it or tried
+     * to. Counted as {@code surface="mirror"} node-wide and under the copy's namespace, and in
+     * the mirror's windows, never the namespaces': the headline hit rate is the build cache's.
+     * A miss whose fetch stored nothing takes no namespace of its own ({@link #missedNamespace}).
+     */
+    public void mirrorLookup(String upstream, LookupKind kind, String repository, boolean hit) {
+        MirrorMeters m = mirror;
+        if (!enabled || m == null) {
+            return;
+        }
+        m.lookup(upstream, kind, hit, minute());
+        NamespaceMeters ns = hit ? namespace(repository) : missedNamespace(repository);
+        if (ns != null) {
+            ns.lookup(Surface.MIRROR, kind, hit).increment();
+        }
+    }
+
+    /** A copy the mirror of {@code upstream} served although the upstream could not be asked. */
+    public void mirrorStale(String upstream) {
+        MirrorMeters m = mirror;
+        if (enabled && m != null) {
+            m.stale(upstream, minute());
+        }
+    }
+
+    /** Body bytes a request served through the mirror of {@code upstream} sent. */
+    public void mirrorServed(String upstream, long bytes) {
+        MirrorMeters m = mirror;
+        if (enabled && m != null && bytes > 0) {
+            m.served(upstream, bytes, minute());
+        }
+    }
+
+    /**
+     * One request of the mirror to {@code upstream} ({@code operation}: head_manifest,
+     * get_manifest, get_blob; {@code outcome}: ok, or the failure's kind in lower case) and how
+     * long it took (a blob's: until its body was read).
+     */
+    public void upstreamRequest(String upstream, String operation, String outcome, long nanos) {
+        MirrorMeters m = mirror;
+        if (enabled && m != null) {
+            m.request(upstream, operation, outcome, nanos, minute());
         }
     }
 

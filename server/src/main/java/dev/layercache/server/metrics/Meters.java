@@ -17,19 +17,24 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The node's counters of both surfaces, built once per label combination when the node starts
- * and kept in maps, so that a request increments a prebuilt counter and never looks one up in
- * the registry. The label combinations each surface has are listed here, and a meter asked for a
- * combination its surface lacks is a bug in the caller ({@link IllegalArgumentException}).
+ * The node's counters of the build cache's two surfaces ({@link #BUILD_CACHE}), built once per
+ * label combination when the node starts and kept in maps, so that a request increments a
+ * prebuilt counter and never looks one up in the registry. The label combinations each surface
+ * has are listed here, and a meter asked for a combination its surface lacks is a bug in the
+ * caller ({@link IllegalArgumentException}).
  *
  * <p>What names a namespace is in {@link NamespaceMeters}; latencies in {@link RequestLatency};
- * the store's gauges in {@link StoreWatch}; requests to the bucket in {@link BucketMeters}.
+ * the store's gauges in {@link StoreWatch}; requests to the bucket in {@link BucketMeters}; the
+ * mirror's lookups and bytes ({@link Surface#MIRROR}) in {@link MirrorMeters}, made only on a node
+ * that mirrors something, so that no other node shows series of a surface it does not have.
  */
 final class Meters {
     /**
      * The lookups each surface has (docs/metrics.md, "What counts as a lookup"). gRPC has no blob
      * lookup: its one blob question, FindMissingBlobs, is a pusher's existence check.
      */
+    /** The surfaces counted here: the build cache's. */
+    static final List<Surface> BUILD_CACHE = List.of(Surface.OCI, Surface.GRPC);
     static final Map<Surface, List<LookupKind>> LOOKUP_KINDS = Map.of(
             Surface.OCI, List.of(LookupKind.TAG, LookupKind.MANIFEST, LookupKind.BLOB),
             Surface.GRPC, List.of(LookupKind.ENTRY));
@@ -56,7 +61,7 @@ final class Meters {
     /** Registers every counter in {@code registry}, with the JVM's and the process's meters. */
     Meters(PrometheusMeterRegistry registry) {
         this.registry = registry;
-        for (Surface s : Surface.values()) {
+        for (Surface s : BUILD_CACHE) {
             Map<LookupKind, Counter[]> byKind = new EnumMap<>(LookupKind.class);
             for (LookupKind k : LOOKUP_KINDS.get(s)) {
                 byKind.put(k, new Counter[] {lookupCounter(s, k, "miss"), lookupCounter(s, k, "hit")});
@@ -119,7 +124,7 @@ final class Meters {
     }
 
     void lookup(Surface surface, LookupKind kind, boolean hit) {
-        known(lookups.get(surface).get(kind), surface, kind)[hit ? 1 : 0].increment();
+        known(known(lookups.get(surface), surface, "lookup").get(kind), surface, kind)[hit ? 1 : 0].increment();
     }
 
     private Counter existenceCheckCounter(Surface s, String result) {
@@ -129,11 +134,11 @@ final class Meters {
     }
 
     void existenceCheck(Surface surface, boolean hit) {
-        existenceChecks.get(surface)[hit ? 1 : 0].increment();
+        known(existenceChecks.get(surface), surface, "existence check")[hit ? 1 : 0].increment();
     }
 
     void capacityMiss(Surface surface, LookupKind kind) {
-        known(capacityMisses.get(surface).get(kind), surface, kind).increment();
+        known(known(capacityMisses.get(surface), surface, "capacity miss").get(kind), surface, kind).increment();
     }
 
     void entryMiss(MissReason reason) {
@@ -170,19 +175,19 @@ final class Meters {
     }
 
     void served(Surface surface, long bytes) {
-        served.get(surface).increment(bytes);
+        known(served.get(surface), surface, "served bytes").increment(bytes);
     }
 
     void received(Surface surface, long bytes) {
-        received.get(surface).increment(bytes);
+        known(received.get(surface), surface, "received bytes").increment(bytes);
     }
 
     void saved(Surface surface, SavedReason reason, long bytes) {
-        known(saved.get(surface).get(reason), surface, reason).increment(bytes);
+        known(known(saved.get(surface), surface, "saved bytes").get(reason), surface, reason).increment(bytes);
     }
 
     void upload(Surface surface, UploadOutcome outcome) {
-        uploads.get(surface).get(outcome).increment();
+        known(uploads.get(surface), surface, "upload").get(outcome).increment();
     }
 
     void evicted(String kind) {
@@ -197,7 +202,7 @@ final class Meters {
     }
 
     /** A meter of a label combination the surface does not have is a bug in the caller. */
-    private static <M> M known(M meter, Surface surface, Enum<?> label) {
+    private static <M> M known(M meter, Surface surface, Object label) {
         if (meter == null) {
             throw new IllegalArgumentException("the " + surface.label() + " surface has no " + label);
         }

@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.LongFunction;
 import java.util.function.Supplier;
 
 /**
@@ -25,9 +26,12 @@ final class StatsAssembler {
     private final RootCauses rootCauses;
     private final RecentEvictions recentEvictions;
     private final StoreWatch store;
+    /** The mirror's section, or null on a node that mirrors nothing (read at each snapshot: set after this is made). */
+    private final LongFunction<StatsSnapshot.Mirror> mirror;
 
     StatsAssembler(Clock clock, NamespaceTable namespaces, Supplier<Map<String, Long>> entryMisses,
-                   RootCauses rootCauses, RecentEvictions recentEvictions, StoreWatch store) {
+                   RootCauses rootCauses, RecentEvictions recentEvictions, StoreWatch store,
+                   LongFunction<StatsSnapshot.Mirror> mirror) {
         this.clock = clock;
         this.started = clock.instant();
         this.namespaces = namespaces;
@@ -35,12 +39,13 @@ final class StatsAssembler {
         this.rootCauses = rootCauses;
         this.recentEvictions = recentEvictions;
         this.store = store;
+        this.mirror = mirror;
     }
 
     /**
      * A snapshot as {@code view}'s reader may see it: the namespaces, root causes and evictions of
-     * what it may read. The windows, history, entry misses and store stay the whole node's
-     * (docs/metrics.md, "Who sees which namespaces").
+     * what it may read. The windows, history, entry misses, store and mirror stay the whole
+     * node's (docs/metrics.md, "Who sees which namespaces").
      */
     StatsSnapshot snapshot(MetricsView view) {
         long minute = Windows.minute(clock);
@@ -78,7 +83,7 @@ final class StatsAssembler {
         Instant now = clock.instant();
         return new StatsSnapshot(now, Duration.between(started, now).toSeconds(), windows(five, hour, day),
                 perNamespace, history, entryMisses.get(), rootCauses.top(TOP_ROOT_CAUSES, view::repository),
-                store.totals(), store.budgetBytes(), recentEvictions.list(view::repository));
+                store.totals(), store.budgetBytes(), recentEvictions.list(view::repository), mirror.apply(minute));
     }
 
     private static void addInto(long[] total, long[] more) {

@@ -9,7 +9,8 @@ import java.util.Map;
 
 /**
  * What {@code GET /api/v1/stats} answers (docs/metrics.md shows the JSON): hit rates over sliding
- * windows, overall and per namespace, bytes, the store, and why entries missed.
+ * windows, overall and per namespace, bytes, the store, and why entries missed; on a node that
+ * mirrors upstream registries, the mirror's own ({@link #mirror}, null on other nodes).
  */
 public record StatsSnapshot(
         Instant generatedAt,
@@ -21,7 +22,8 @@ public record StatsSnapshot(
         List<RootCauses.Step> rootCauses,
         StoreCensus.Totals store,
         long budgetBytes,
-        List<RecentEvictions.Eviction> recentEvictions) {
+        List<RecentEvictions.Eviction> recentEvictions,
+        Mirror mirror) {
 
     /**
      * Counts over one window. {@code hits} and {@code misses} are builders' lookups; a pusher's
@@ -49,6 +51,39 @@ public record StatsSnapshot(
     }
 
     public record NamespaceStats(String namespace, Map<String, Window> windows) {
+    }
+
+    /**
+     * The pull-through mirror over one window: its lookups (a hit served the copy held here
+     * without fetching), the copies served stale, the bytes served, and its requests to the
+     * upstream, of which {@code upstreamErrors} failed (a 404 is an answer, not an error).
+     */
+    public record MirrorWindow(long hits, long misses, long stale, long servedBytes, long upstreamRequests,
+                               long upstreamErrors) {
+        static MirrorWindow of(long[] fields) {
+            return new MirrorWindow(fields[MirrorMeters.Field.HITS.ordinal()],
+                    fields[MirrorMeters.Field.MISSES.ordinal()], fields[MirrorMeters.Field.STALE.ordinal()],
+                    fields[MirrorMeters.Field.SERVED_BYTES.ordinal()],
+                    fields[MirrorMeters.Field.UPSTREAM_REQUESTS.ordinal()],
+                    fields[MirrorMeters.Field.UPSTREAM_ERRORS.ordinal()]);
+        }
+
+        public long lookups() {
+            return hits + misses;
+        }
+
+        /** Hits over lookups, or null without lookups. */
+        public Double hitRate() {
+            return lookups() == 0 ? null : hits / (double) lookups();
+        }
+    }
+
+    /** One upstream's windows. */
+    public record UpstreamStats(String upstream, Map<String, MirrorWindow> windows) {
+    }
+
+    /** The mirror's windows, all upstreams together and each (in configuration order). */
+    public record Mirror(Map<String, MirrorWindow> windows, List<UpstreamStats> upstreams) {
     }
 
     public record Minute(Instant minute, long hits, long misses) {
@@ -85,7 +120,38 @@ public record StatsSnapshot(
             ev.addObject().put("at", e.at().toString()).put("namespace", e.namespace()).put("kind", e.kind())
                     .put("reference", e.reference()).put("bytes", e.bytes());
         }
+        if (mirror != null) {
+            ObjectNode m = root.putObject("mirror");
+            m.set("windows", mirrorWindowsJson(json, mirror.windows()));
+            ArrayNode ups = m.putArray("upstreams");
+            for (UpstreamStats u : mirror.upstreams()) {
+                ObjectNode o = ups.addObject();
+                o.put("upstream", u.upstream());
+                o.set("windows", mirrorWindowsJson(json, u.windows()));
+            }
+        }
         return root;
+    }
+
+    private static ObjectNode mirrorWindowsJson(ObjectMapper json, Map<String, MirrorWindow> windows) {
+        ObjectNode out = json.createObjectNode();
+        windows.forEach((name, w) -> {
+            ObjectNode o = out.putObject(name);
+            o.put("lookups", w.lookups());
+            o.put("hits", w.hits());
+            o.put("misses", w.misses());
+            Double rate = w.hitRate();
+            if (rate == null) {
+                o.putNull("hit_rate");
+            } else {
+                o.put("hit_rate", rate);
+            }
+            o.put("stale", w.stale());
+            o.put("served_bytes", w.servedBytes());
+            o.put("upstream_requests", w.upstreamRequests());
+            o.put("upstream_errors", w.upstreamErrors());
+        });
+        return out;
     }
 
     private static ObjectNode windowsJson(ObjectMapper json, Map<String, Window> windows) {

@@ -12,6 +12,9 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * <p>Every request adds here, from every event loop at once; so the slots are striped by thread,
  * each stripe in arrays of its own, and a read sums the stripes. Without that, the event loops
  * hand the same cache lines back and forth on every request.
+ *
+ * <p>A namespace's windows count the {@link Field}s; the mirror's per-upstream windows count
+ * fields of their own ({@code MirrorMeters.Field}), so neither pays memory for the other's.
  */
 final class Windows {
     /**
@@ -23,20 +26,27 @@ final class Windows {
         EXISTENCE_CHECKS, EXISTENCE_CHECK_HITS
     }
 
-    private static final int FIELDS = Field.values().length;
     static final int MINUTES = 60;
     static final int HOURS = 24;
 
     /** Stripes: a power of two at least the number of cores. */
     private static final int STRIPES = Integer.highestOneBit(Math.max(1, Runtime.getRuntime().availableProcessors()) * 2 - 1);
 
+    private final int fields;
     private final Slots[] minutes = new Slots[STRIPES];
     private final Slots[] hours = new Slots[STRIPES];
 
+    /** Windows of a namespace: the {@link Field}s. */
     Windows() {
+        this(Field.values().length);
+    }
+
+    /** Windows of {@code fields} counters, numbered from 0 (an enum's ordinals). */
+    Windows(int fields) {
+        this.fields = fields;
         for (int i = 0; i < STRIPES; i++) {
-            minutes[i] = new Slots(MINUTES);
-            hours[i] = new Slots(HOURS);
+            minutes[i] = new Slots(MINUTES, fields);
+            hours[i] = new Slots(HOURS, fields);
         }
     }
 
@@ -46,6 +56,11 @@ final class Windows {
     }
 
     void add(long minute, Field field, long n) {
+        add(minute, field.ordinal(), n);
+    }
+
+    /** Adds {@code n} to counter {@code field} (an ordinal below the constructor's count). */
+    void add(long minute, int field, long n) {
         if (n == 0) {
             return;
         }
@@ -69,11 +84,11 @@ final class Windows {
         return sum(minutes, minute, 1);
     }
 
-    private static long[] sum(Slots[] stripes, long last, int count) {
-        long[] total = new long[FIELDS];
+    private long[] sum(Slots[] stripes, long last, int count) {
+        long[] total = new long[fields];
         for (Slots slots : stripes) {
             long[] part = slots.sum(last, count);
-            for (int f = 0; f < FIELDS; f++) {
+            for (int f = 0; f < fields; f++) {
                 total[f] += part[f];
             }
         }
@@ -82,24 +97,26 @@ final class Windows {
 
     private static final class Slots {
         private final int size;
+        private final int fields;
         private final AtomicLongArray periods;
         private final AtomicLongArray counts;
 
-        Slots(int size) {
+        Slots(int size, int fields) {
             this.size = size;
+            this.fields = fields;
             this.periods = new AtomicLongArray(size);
             for (int i = 0; i < size; i++) {
                 periods.set(i, Long.MIN_VALUE);
             }
-            this.counts = new AtomicLongArray(size * FIELDS);
+            this.counts = new AtomicLongArray(size * fields);
         }
 
-        void add(long period, Field field, long n) {
+        void add(long period, int field, long n) {
             int slot = (int) Math.floorMod(period, (long) size);
             if (periods.get(slot) != period) {
                 claim(slot, period);
             }
-            counts.addAndGet(slot * FIELDS + field.ordinal(), n);
+            counts.addAndGet(slot * fields + field, n);
         }
 
         private synchronized void claim(int slot, long period) {
@@ -107,19 +124,19 @@ final class Windows {
             if (held >= period) {
                 return; // claimed meanwhile (or a late add for a period already overwritten: counted in the new one)
             }
-            for (int f = 0; f < FIELDS; f++) {
-                counts.set(slot * FIELDS + f, 0);
+            for (int f = 0; f < fields; f++) {
+                counts.set(slot * fields + f, 0);
             }
             periods.set(slot, period);
         }
 
         long[] sum(long last, int count) {
-            long[] total = new long[FIELDS];
+            long[] total = new long[fields];
             for (long p = last - count + 1; p <= last; p++) {
                 int slot = (int) Math.floorMod(p, (long) size);
                 if (periods.get(slot) == p) {
-                    for (int f = 0; f < FIELDS; f++) {
-                        total[f] += counts.get(slot * FIELDS + f);
+                    for (int f = 0; f < fields; f++) {
+                        total[f] += counts.get(slot * fields + f);
                     }
                 }
             }

@@ -6,6 +6,7 @@ import dev.layercache.server.core.Reference;
 import dev.layercache.server.core.RegistryException;
 import dev.layercache.server.core.RepositoryName;
 import dev.layercache.server.metadata.ManifestIndex.StoredManifest;
+import dev.layercache.server.metrics.LookupKind;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.ManifestService;
 import java.io.IOException;
@@ -123,16 +124,18 @@ public final class MirrorService implements AutoCloseable {
     public Served manifest(Mirrored m, Reference reference, List<String> accept) {
         if (reference instanceof Reference.ByDigest d) {
             if (held(m.local(), reference) != null) {
-                events.lookup(m.upstream().name(), true);
+                events.lookup(m.upstream().name(), LookupKind.MANIFEST, m.local(), true);
                 return Served.HELD;
             }
-            events.lookup(m.upstream().name(), false);
             try {
                 Upstream.Fetched f = m.upstream().get(m.remote(), d.digest().toString(), accept, maxManifestBytes);
                 manifests.putMirrored(m.local(), reference, f.mediaType(), f.content());
                 return Served.FETCHED;
             } catch (UpstreamException e) {
                 throw refusal(m, e, ErrorCode.MANIFEST_UNKNOWN, "manifest " + d.digest());
+            } finally {
+                // Told after the fetch, so that a copy it stored names its namespace.
+                events.lookup(m.upstream().name(), LookupKind.MANIFEST, m.local(), false);
             }
         }
         String tag = ((Reference.ByTag) reference).tag().toString();
@@ -152,32 +155,39 @@ public final class MirrorService implements AutoCloseable {
         Instant checked = validated.get(key);
         Duration interval = m.upstream().revalidate();
         if (held != null && checked != null && now.isBefore(checked.plus(interval))) {
-            events.lookup(m.upstream().name(), true);
+            events.lookup(m.upstream().name(), LookupKind.TAG, m.local(), true);
             return Served.HELD;
         }
+        Served served = null;
         try {
             if (held != null) {
                 Upstream.Head head = m.upstream().head(m.remote(), tag, accept);
                 if (head.digest().equals(held.digest())) {
                     validated.put(key, now);
-                    events.lookup(m.upstream().name(), true);
-                    return Served.REVALIDATED;
+                    served = Served.REVALIDATED;
+                    return served;
                 }
             }
-            events.lookup(m.upstream().name(), false);
             Upstream.Fetched f = m.upstream().get(m.remote(), tag, accept, maxManifestBytes);
             manifests.putMirrored(m.local(), reference, f.mediaType(), f.content());
             validated.put(key, now);
-            return Served.FETCHED;
+            served = Served.FETCHED;
+            return served;
         } catch (UpstreamException e) {
             if (held != null && e.serveStale()) {
                 events.stale(m.upstream().name());
                 log.warn("mirror: {} could not be asked about {}:{} ({}); serving the copy held here", m.upstream().name(),
                         m.remote(), tag, e.getMessage());
-                return new Served(Freshness.STALE, m.upstream().name() + " could not be asked (" + e.kind()
+                served = new Served(Freshness.STALE, m.upstream().name() + " could not be asked (" + e.kind()
                         + "): serving the copy of " + m.remote() + ":" + tag + " held here, which may be stale");
+                return served;
             }
             throw refusal(m, e, ErrorCode.MANIFEST_UNKNOWN, "manifest " + m.remote() + ":" + tag);
+        } finally {
+            // One lookup, told once its outcome is known: the copy held here served (revalidated
+            // or stale) is a hit; fetched, or nothing to serve, a miss.
+            events.lookup(m.upstream().name(), LookupKind.TAG, m.local(),
+                    served != null && served.freshness() != Freshness.FETCHED);
         }
     }
 
@@ -200,10 +210,18 @@ public final class MirrorService implements AutoCloseable {
      */
     public Served blob(Mirrored m, Digest digest) {
         if (blobs.holds(m.local(), digest)) {
-            events.lookup(m.upstream().name(), true);
+            events.lookup(m.upstream().name(), LookupKind.BLOB, m.local(), true);
             return Served.HELD;
         }
-        events.lookup(m.upstream().name(), false);
+        try {
+            return fetched(m, digest);
+        } finally {
+            events.lookup(m.upstream().name(), LookupKind.BLOB, m.local(), false);
+        }
+    }
+
+    /** Waits for the one fetch of {@code digest} (starting it if none runs) and links the blob to {@code m}'s copy. */
+    private Served fetched(Mirrored m, Digest digest) {
         CompletableFuture<Void> mine = new CompletableFuture<>();
         CompletableFuture<Void> fetch = fetching.putIfAbsent(digest, mine);
         if (fetch == null) {

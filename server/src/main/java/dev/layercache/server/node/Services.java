@@ -19,7 +19,9 @@ import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.RepositoryIndex;
 import dev.layercache.server.metrics.BuildSeen;
 import dev.layercache.server.metrics.CacheMetrics;
+import dev.layercache.server.metrics.LookupKind;
 import dev.layercache.server.metrics.StoreCensus;
+import dev.layercache.server.mirror.CountedUpstream;
 import dev.layercache.server.mirror.MirrorEvents;
 import dev.layercache.server.mirror.MirrorService;
 import dev.layercache.server.mirror.Mirrors;
@@ -102,9 +104,13 @@ public final class Services {
                         r.rootCause() == null ? null : r.rootCause().reason(),
                         r.warnings().stream().map(BuildRecord.Warning::kind).toList())));
         metrics.watchBuildAnalyses(builds::dropped);
-        mirrors = new Mirrors(b.upstreams);
+        // The mirror is counted here, where both it and the metrics are at hand: its lookups and
+        // stale serves through MirrorEvents, each upstream's requests by a decorator.
+        metrics.mirrors(b.upstreams.stream().map(Upstream::name).toList());
+        mirrors = new Mirrors(b.upstreams.stream()
+                .map(u -> (Upstream) new CountedUpstream(u, metrics::upstreamRequest)).toList());
         mirror = new MirrorService(served.manifests(), served.blobs(), stores.layout().uploads(), clock,
-                (int) config.maxManifestSize(), limits.maxBlobBytes(), MirrorEvents.NONE);
+                (int) config.maxManifestSize(), limits.maxBlobBytes(), mirrorEvents(metrics));
         StoreCensus census = new StoreCensus(own);
         metrics.watchStore(census, uploads::openSessions);
         // Whether a missed lookup's namespace exists: asked of this node's own store, so that a
@@ -129,6 +135,21 @@ public final class Services {
         } else {
             served.blobs().whenStored(lifecycle::blobStored);
         }
+    }
+
+    /** The mirror's lookups and stale serves, told to the metrics (docs/metrics.md, "What counts as a lookup"). */
+    private static MirrorEvents mirrorEvents(CacheMetrics metrics) {
+        return new MirrorEvents() {
+            @Override
+            public void lookup(String upstream, LookupKind kind, RepositoryName copy, boolean hit) {
+                metrics.mirrorLookup(upstream, kind, copy.toString(), hit);
+            }
+
+            @Override
+            public void stale(String upstream) {
+                metrics.mirrorStale(upstream);
+            }
+        };
     }
 
     private Graph graph(KeyValueStore kv, BlobBackend bytes, Clock clock) {
