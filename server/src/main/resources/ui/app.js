@@ -316,6 +316,47 @@
       rows, [3, 4, 5]);
   }
 
+  // ---- the pull-through mirror (stats.mirror; docs/mirror.md) ---------------------------------
+
+  /**
+   * The mirror's lookups, stale serves and upstream requests, all upstreams together and each;
+   * the section shows only on a node that mirrors something. Its hit rate is its own: the
+   * headline's is the build cache's (docs/metrics.md, "What counts as a lookup").
+   */
+  function renderMirror(stats) {
+    const mirror = stats.mirror;
+    document.getElementById('mirror-card').hidden = !mirror;
+    if (!mirror) {
+      return [];
+    }
+    const row = (label, base, windows, extraClass) => {
+      const w = (name) => (windows && windows[name]) || {};
+      const day = w('24h');
+      return el('tr', { class: extraClass },
+        el('th', { scope: 'row', class: 'name' }, label),
+        statCell(`${base}.24h.lookups`, day.lookups, formatCount(day.lookups)),
+        WINDOWS.map((name) => {
+          const rate = w(name).hit_rate;
+          return stat('td', `${base}.${name}.hit_rate`, rate, formatPercent(rate), { class: 'num ' + hitRateClass(rate) });
+        }),
+        stat('td', `${base}.24h.stale`, day.stale, formatCount(day.stale), { class: 'num' + (day.stale > 0 ? ' warn' : '') }),
+        statCell(`${base}.24h.upstream_requests`, day.upstream_requests, formatCount(day.upstream_requests)),
+        stat('td', `${base}.24h.upstream_errors`, day.upstream_errors, formatCount(day.upstream_errors),
+          { class: 'num' + (day.upstream_errors > 0 ? ' warn' : '') }),
+        statCell(`${base}.24h.served_bytes`, day.served_bytes, formatBytes(day.served_bytes)));
+    };
+    const upstreams = Array.isArray(mirror.upstreams) ? mirror.upstreams : [];
+    const rows = [row('all upstreams', 'mirror.windows', mirror.windows, 'total')]
+      .concat(upstreams.map((u, i) => row(u.upstream, `mirror.upstreams.${i}.windows`, u.windows)));
+    return [
+      table(['Upstream', 'Lookups 24 h', 'Hit rate 5 min', '1 hour', '24 hours', 'Served stale 24 h',
+        'Upstream requests 24 h', 'Upstream errors 24 h', 'Served 24 h'], rows, [1, 2, 3, 4, 5, 6, 7, 8]),
+      el('p', { class: 'muted' }, 'A hit served the copy held here without fetching it (a tag revalidated with a HEAD, ',
+        'or served stale while the upstream could not answer); a miss fetched it. Upstream errors are every ',
+        'failed request but a 404.'),
+    ];
+  }
+
   function renderWindows(stats) {
     const rows = [
       ['lookups', 'Lookups', formatCount],
@@ -547,6 +588,7 @@
     ['tiles', renderTiles],
     ['chart', renderChart],
     ['windows', renderWindows],
+    ['mirror', renderMirror],
     ['builds', renderBuilds],
     ['namespaces', renderNamespaces],
     ['store', renderStore],

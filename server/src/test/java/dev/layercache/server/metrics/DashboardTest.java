@@ -47,6 +47,8 @@ class DashboardTest {
             JsonNode first = assertPageMatchesApi(browser, registry);
             assertTrue(first.get("windows").get("5m").get("lookups").asLong() > 0, "the workload was counted");
             assertTrue(browser.uncaughtExceptions().isEmpty(), "page errors: " + browser.uncaughtExceptions());
+            assertTrue(browser.evaluate("document.getElementById('mirror-card').hidden").asBoolean(),
+                    "no Mirror section on a node that mirrors nothing");
             Path shot = browser.screenshot(Path.of("target", "screenshots", "dashboard-server.png"));
             assertTrue(Files.size(shot) > 10 * 1024, "a real picture of the page");
 

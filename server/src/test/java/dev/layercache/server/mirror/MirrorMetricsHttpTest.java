@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.config.ServerConfig;
+import dev.layercache.server.testing.Chromium;
+import dev.layercache.server.testing.DashboardStats;
 import dev.layercache.server.testing.Http;
 import dev.layercache.server.testing.PrometheusText;
 import dev.layercache.server.testing.ReferenceRegistry;
@@ -250,6 +252,37 @@ class MirrorMetricsHttpTest {
         }
         assertEquals(6, m.samples().stream().filter(s -> s.name().equals("layercache_lookups_total")
                 && "mirror".equals(s.labels().get("surface"))).count(), "tag, manifest, blob times hit, miss");
+    }
+
+    /** The dashboard's Mirror section, in a real browser: shown on a mirroring node, every number the API's. */
+    @Test
+    void theDashboardShowsTheMirrorAsTheStatsSayIt() throws Exception {
+        ReferenceRegistry.Image image = upstream().push("library/page", "1", null, bytes("config page"),
+                random(4_000, 7));
+        pull("/v2/upstream.test/library/page", "1", image, "");
+        pull("/v2/upstream.test/library/page", "1", image, "");
+        try (Chromium browser = Chromium.start()) {
+            browser.navigate("http://127.0.0.1:" + server.port() + "/ui/");
+            browser.waitFor("Number(document.body.dataset.renders || 0) >= 1", Duration.ofSeconds(20));
+            assertEquals(false, browser.evaluate("document.getElementById('mirror-card').hidden").asBoolean());
+            List<String> wrong = List.of();
+            for (int attempt = 0; attempt < 3; attempt++) {
+                String renders = browser.evaluate("document.body.dataset.renders").asText();
+                JsonNode stats = stats();
+                List<String[]> shown = DashboardStats.shownStats(browser).stream()
+                        .filter(s -> s[0].startsWith("mirror.")).toList();
+                // All upstreams and each of the two: lookups, three hit rates, stale, requests, errors, bytes.
+                assertEquals(3 * 8, shown.size(), "the mirror's numbers on the page");
+                wrong = DashboardStats.mismatches(stats, shown, java.util.Set.of());
+                if (wrong.isEmpty()) {
+                    break;
+                }
+                browser.waitFor("document.body.dataset.renders !== '" + renders + "'", Duration.ofSeconds(20));
+            }
+            assertTrue(wrong.isEmpty(), "the page's mirror numbers differ from the JSON:\n" + String.join("\n", wrong));
+            assertTrue(browser.uncaughtExceptions().isEmpty(), "page errors: " + browser.uncaughtExceptions());
+            browser.screenshot(java.nio.file.Path.of("target", "screenshots", "dashboard-mirror.png"));
+        }
     }
 
     // ------------------------------------------------------------------ helpers
