@@ -75,6 +75,13 @@ public final class DeployQueries {
         return query.expr().contains("layercache_bucket_");
     }
 
+    /** True for a query of the mirror's metrics, which only a node that mirrors upstream registries exports. */
+    public static boolean mirrorOnly(Query query) {
+        String expr = query.expr();
+        return expr.contains("surface=\"mirror\"") || expr.contains("layercache_upstream_")
+                || expr.contains("layercache_mirror_");
+    }
+
     /** Every target expression of every panel, variables replaced. */
     public static List<Query> dashboardQueries(Path dashboardJson) {
         JsonNode dashboard = readJson(dashboardJson);
