@@ -214,6 +214,12 @@ public final class MirrorService implements AutoCloseable {
                         fetch(m, digest);
                         mine.complete(null);
                     } catch (Throwable t) {
+                        // Once per fetch, however many wait for it: an upstream (or a proxy before it)
+                        // that sends wrong bytes or stalls is the operator's to know; a 404 is the client's.
+                        if (!(t instanceof UpstreamException u && u.kind() == UpstreamException.Kind.NOT_FOUND)) {
+                            log.warn("mirror: fetching {} of {} from {} failed: {}", digest, m.remote(),
+                                    m.upstream().name(), t.getMessage());
+                        }
                         mine.completeExceptionally(t);
                     } finally {
                         fetching.remove(digest, mine);
