@@ -67,6 +67,10 @@ public final class MirrorService implements AutoCloseable {
         STALE
     }
 
+    /** An upstream's failure to answer about a tag, and when ({@link System#nanoTime}). */
+    private record Failed(long atNanos, UpstreamException error) {
+    }
+
     /** What a request is served from. */
     public record Served(Freshness freshness, String warning) {
         static final Served HELD = new Served(Freshness.HELD, null);
@@ -82,6 +86,8 @@ public final class MirrorService implements AutoCloseable {
     private final long maxBlobBytes;
     private final MirrorEvents events;
     private final Map<String, Instant> validated = new ConcurrentHashMap<>();
+    /** The last question about a tag the upstream could not answer; removed when one succeeds. */
+    private final Map<String, Failed> failed = new ConcurrentHashMap<>();
     private final Map<Digest, CompletableFuture<Void>> fetching = new ConcurrentHashMap<>();
     private final ReentrantLock[] tagLocks = new ReentrantLock[LOCK_STRIPES];
     private final ExecutorService fetchers;
@@ -138,15 +144,22 @@ public final class MirrorService implements AutoCloseable {
         String tag = ((Reference.ByTag) reference).tag().toString();
         String key = m.local() + "\0" + tag;
         ReentrantLock lock = tagLocks[Math.floorMod(key.hashCode(), LOCK_STRIPES)];
+        long arrived = System.nanoTime();
         lock.lock(); // one revalidation of a tag at a time: the others then find it fresh
         try {
-            return tag(m, reference, tag, key, accept);
+            return tag(m, reference, tag, key, accept, arrived);
         } finally {
             lock.unlock();
         }
     }
 
-    private Served tag(Mirrored m, Reference reference, String tag, String key, List<String> accept) {
+    /**
+     * @param arrived when the request came ({@link System#nanoTime}), before it waited for the
+     *                tag's lock: a question the upstream failed to answer since then is this
+     *                request's answer too. Without that, requests queued behind a mute upstream
+     *                would each wait out its timeout in turn, the last of N waiting N times as long.
+     */
+    private Served tag(Mirrored m, Reference reference, String tag, String key, List<String> accept, long arrived) {
         StoredManifest held = held(m.local(), reference);
         Instant now = clock.instant();
         Instant checked = validated.get(key);
@@ -155,11 +168,16 @@ public final class MirrorService implements AutoCloseable {
             events.lookup(m.upstream().name(), true);
             return Served.HELD;
         }
+        Failed last = failed.get(key);
+        if (last != null && last.atNanos() - arrived >= 0) {
+            return unanswered(m, tag, held, last.error());
+        }
         try {
             if (held != null) {
                 Upstream.Head head = m.upstream().head(m.remote(), tag, accept);
                 if (head.digest().equals(held.digest())) {
                     validated.put(key, now);
+                    failed.remove(key);
                     events.lookup(m.upstream().name(), true);
                     return Served.REVALIDATED;
                 }
@@ -168,17 +186,24 @@ public final class MirrorService implements AutoCloseable {
             Upstream.Fetched f = m.upstream().get(m.remote(), tag, accept, maxManifestBytes);
             manifests.putMirrored(m.local(), reference, f.mediaType(), f.content());
             validated.put(key, now);
+            failed.remove(key);
             return Served.FETCHED;
         } catch (UpstreamException e) {
-            if (held != null && e.serveStale()) {
-                events.stale(m.upstream().name());
-                log.warn("mirror: {} could not be asked about {}:{} ({}); serving the copy held here", m.upstream().name(),
-                        m.remote(), tag, e.getMessage());
-                return new Served(Freshness.STALE, m.upstream().name() + " could not be asked (" + e.kind()
-                        + "): serving the copy of " + m.remote() + ":" + tag + " held here, which may be stale");
-            }
-            throw refusal(m, e, ErrorCode.MANIFEST_UNKNOWN, "manifest " + m.remote() + ":" + tag);
+            failed.put(key, new Failed(System.nanoTime(), e));
+            return unanswered(m, tag, held, e);
         }
+    }
+
+    /** A tag the upstream could not answer about: the copy held here, stale, or the upstream's error. */
+    private Served unanswered(Mirrored m, String tag, StoredManifest held, UpstreamException e) {
+        if (held != null && e.serveStale()) {
+            events.stale(m.upstream().name());
+            log.warn("mirror: {} could not be asked about {}:{} ({}); serving the copy held here", m.upstream().name(),
+                    m.remote(), tag, e.getMessage());
+            return new Served(Freshness.STALE, m.upstream().name() + " could not be asked (" + e.kind()
+                    + "): serving the copy of " + m.remote() + ":" + tag + " held here, which may be stale");
+        }
+        throw refusal(m, e, ErrorCode.MANIFEST_UNKNOWN, "manifest " + m.remote() + ":" + tag);
     }
 
     private StoredManifest held(RepositoryName local, Reference reference) {

@@ -331,6 +331,52 @@ class MirrorHostileUpstreamTest {
         assertTrue(waited < 15_000, "two answers within the answer timeout (3 s) each, with room: " + waited + " ms");
     }
 
+    @Test
+    void concurrentPullsOfATagFromAMuteUpstreamShareOneWait() throws Exception {
+        String repository = "library/crowd";
+        ReferenceRegistry.Image image = registry.push(repository, "1", null, bytes("config crowd"), random(800, 16));
+        registry.push(repository, "2", null, bytes("config crowd 2"), random(800, 17));
+        String at = "/v2/" + NAME + "/" + repository + "/manifests/";
+        String remote = "/v2/" + repository + "/manifests/";
+        assertEquals(200, get(at + "1").status());
+        proxy.behave(HostileUpstream.Exchange::stallBeforeHeaders);
+        clock.advance(INTERVAL.plusSeconds(1));
+        int clients = 4;
+        ExecutorService pool = Executors.newFixedThreadPool(2 * clients);
+        try {
+            long start = System.nanoTime();
+            List<Future<Http.Reply>> held = new ArrayList<>();
+            List<Future<Http.Reply>> missing = new ArrayList<>();
+            for (int i = 0; i < clients; i++) {
+                held.add(pool.submit(() -> get(at + "1")));
+                missing.add(pool.submit(() -> get(at + "2")));
+            }
+            for (Future<Http.Reply> f : held) {
+                Http.Reply r = f.get(60, TimeUnit.SECONDS);
+                assertEquals(200, r.status(), r.text());
+                assertArrayEquals(image.manifest(), r.body());
+            }
+            for (Future<Http.Reply> f : missing) {
+                assertEquals(503, f.get(60, TimeUnit.SECONDS).status());
+            }
+            long waited = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            // Each asking in turn would take clients x 3 s: the ones that queued behind a question
+            // take its answer instead.
+            assertTrue(waited < 2 * TIMEOUTS.answer().toMillis() + 1000,
+                    "one answer timeout for all of them, not one each in turn: " + waited + " ms");
+        } finally {
+            pool.shutdownNow();
+        }
+        assertEquals(1, proxy.requests("HEAD", remote + "1"), proxy.requests().toString());
+        assertEquals(1, proxy.requests("GET", remote + "2"), proxy.requests().toString());
+
+        proxy.honest();
+        Http.Reply fresh = get(at + "1");
+        assertEquals(200, fresh.status());
+        assertNull(fresh.header("Warning"), "asked again once the upstream answers: " + fresh.header("Warning"));
+        assertEquals(200, get(at + "2").status());
+    }
+
     // ------------------------------------------------------------------ a client that goes away
 
     @Test
