@@ -79,7 +79,7 @@ public final class LayerCacheServer implements AutoCloseable {
             Services services = Services.over(stores).config(config).metrics(metrics).json(json).clock(clock)
                     .diskExecutor(blocking)
                     .upstreams(config.mirror().upstreams().stream()
-                            .map(u -> (Upstream) new UpstreamClient(u, clock)).toList())
+                            .map(u -> (Upstream) new UpstreamClient(u, clock, config.mirror().timeouts())).toList())
                     .uploadDirectory(cluster == null ? UploadDirectory.NONE
                             : cluster.uploads(json, config.auth().nodeToken()))
                     .build();

@@ -1,5 +1,6 @@
 package dev.layercache.server.config;
 
+import dev.layercache.server.mirror.UpstreamClient;
 import dev.layercache.server.mirror.UpstreamSettings;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -39,11 +40,20 @@ public record ServerConfig(
      * <p>Its {@code toString()} shows user names, never secrets ({@link UpstreamSettings.Credentials}).
      *
      * @param upstreams the upstreams in the order they were configured; no name twice
+     * @param timeouts  how long the node waits for an upstream: for a connection, an answer, the
+     *                  next bytes of a body ({@link UpstreamClient.Timeouts#DEFAULTS}; not a setting
+     *                  yet, tests shorten it to see a stalled upstream fail in seconds)
      */
-    public record Mirror(java.util.List<UpstreamSettings> upstreams) {
+    public record Mirror(java.util.List<UpstreamSettings> upstreams, UpstreamClient.Timeouts timeouts) {
         public static final Mirror NONE = new Mirror(java.util.List.of());
 
+        /** These upstreams, waited for as long as {@link UpstreamClient.Timeouts#DEFAULTS} says. */
+        public Mirror(java.util.List<UpstreamSettings> upstreams) {
+            this(upstreams, UpstreamClient.Timeouts.DEFAULTS);
+        }
+
         public Mirror {
+            java.util.Objects.requireNonNull(timeouts, "timeouts");
             upstreams = java.util.List.copyOf(upstreams);
             java.util.Set<String> names = new java.util.HashSet<>();
             for (UpstreamSettings u : upstreams) {
@@ -51,6 +61,11 @@ public record ServerConfig(
                     throw new IllegalArgumentException("upstream " + u.name() + " is configured twice");
                 }
             }
+        }
+
+        /** The same upstreams, waited for as {@code other} says. */
+        public Mirror withTimeouts(UpstreamClient.Timeouts other) {
+            return new Mirror(upstreams, other);
         }
 
         /** Whether any upstream is mirrored. */

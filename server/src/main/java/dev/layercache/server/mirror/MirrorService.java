@@ -68,6 +68,10 @@ public final class MirrorService implements AutoCloseable {
         STALE
     }
 
+    /** An upstream's failure to answer about a tag, and when ({@link System#nanoTime}). */
+    private record Failed(long atNanos, UpstreamException error) {
+    }
+
     /** What a request is served from. */
     public record Served(Freshness freshness, String warning) {
         static final Served HELD = new Served(Freshness.HELD, null);
@@ -83,6 +87,8 @@ public final class MirrorService implements AutoCloseable {
     private final long maxBlobBytes;
     private final MirrorEvents events;
     private final Map<String, Instant> validated = new ConcurrentHashMap<>();
+    /** The last question about a tag the upstream could not answer; removed when one succeeds. */
+    private final Map<String, Failed> failed = new ConcurrentHashMap<>();
     private final Map<Digest, CompletableFuture<Void>> fetching = new ConcurrentHashMap<>();
     private final ReentrantLock[] tagLocks = new ReentrantLock[LOCK_STRIPES];
     private final ExecutorService fetchers;
@@ -141,15 +147,22 @@ public final class MirrorService implements AutoCloseable {
         String tag = ((Reference.ByTag) reference).tag().toString();
         String key = m.local() + "\0" + tag;
         ReentrantLock lock = tagLocks[Math.floorMod(key.hashCode(), LOCK_STRIPES)];
+        long arrived = System.nanoTime();
         lock.lock(); // one revalidation of a tag at a time: the others then find it fresh
         try {
-            return tag(m, reference, tag, key, accept);
+            return tag(m, reference, tag, key, accept, arrived);
         } finally {
             lock.unlock();
         }
     }
 
-    private Served tag(Mirrored m, Reference reference, String tag, String key, List<String> accept) {
+    /**
+     * @param arrived when the request came ({@link System#nanoTime}), before it waited for the
+     *                tag's lock: a question the upstream failed to answer since then is this
+     *                request's answer too. Without that, requests queued behind a mute upstream
+     *                would each wait out its timeout in turn, the last of N waiting N times as long.
+     */
+    private Served tag(Mirrored m, Reference reference, String tag, String key, List<String> accept, long arrived) {
         StoredManifest held = held(m.local(), reference);
         Instant now = clock.instant();
         Instant checked = validated.get(key);
@@ -158,12 +171,18 @@ public final class MirrorService implements AutoCloseable {
             events.lookup(m.upstream().name(), LookupKind.TAG, m.local(), true);
             return Served.HELD;
         }
+        Failed last = failed.get(key);
         Served served = null;
         try {
+            if (last != null && last.atNanos() - arrived >= 0) {
+                served = unanswered(m, tag, held, last.error());
+                return served;
+            }
             if (held != null) {
                 Upstream.Head head = m.upstream().head(m.remote(), tag, accept);
                 if (head.digest().equals(held.digest())) {
                     validated.put(key, now);
+                    failed.remove(key);
                     served = Served.REVALIDATED;
                     return served;
                 }
@@ -171,24 +190,31 @@ public final class MirrorService implements AutoCloseable {
             Upstream.Fetched f = m.upstream().get(m.remote(), tag, accept, maxManifestBytes);
             manifests.putMirrored(m.local(), reference, f.mediaType(), f.content());
             validated.put(key, now);
+            failed.remove(key);
             served = Served.FETCHED;
             return served;
         } catch (UpstreamException e) {
-            if (held != null && e.serveStale()) {
-                events.stale(m.upstream().name());
-                log.warn("mirror: {} could not be asked about {}:{} ({}); serving the copy held here", m.upstream().name(),
-                        m.remote(), tag, e.getMessage());
-                served = new Served(Freshness.STALE, m.upstream().name() + " could not be asked (" + e.kind()
-                        + "): serving the copy of " + m.remote() + ":" + tag + " held here, which may be stale");
-                return served;
-            }
-            throw refusal(m, e, ErrorCode.MANIFEST_UNKNOWN, "manifest " + m.remote() + ":" + tag);
+            failed.put(key, new Failed(System.nanoTime(), e));
+            served = unanswered(m, tag, held, e);
+            return served;
         } finally {
             // One lookup, told once its outcome is known: the copy held here served (revalidated
             // or stale) is a hit; fetched, or nothing to serve, a miss.
             events.lookup(m.upstream().name(), LookupKind.TAG, m.local(),
                     served != null && served.freshness() != Freshness.FETCHED);
         }
+    }
+
+    /** A tag the upstream could not answer about: the copy held here, stale, or the upstream's error. */
+    private Served unanswered(Mirrored m, String tag, StoredManifest held, UpstreamException e) {
+        if (held != null && e.serveStale()) {
+            events.stale(m.upstream().name());
+            log.warn("mirror: {} could not be asked about {}:{} ({}); serving the copy held here", m.upstream().name(),
+                    m.remote(), tag, e.getMessage());
+            return new Served(Freshness.STALE, m.upstream().name() + " could not be asked (" + e.kind()
+                    + "): serving the copy of " + m.remote() + ":" + tag + " held here, which may be stale");
+        }
+        throw refusal(m, e, ErrorCode.MANIFEST_UNKNOWN, "manifest " + m.remote() + ":" + tag);
     }
 
     private StoredManifest held(RepositoryName local, Reference reference) {
@@ -232,6 +258,12 @@ public final class MirrorService implements AutoCloseable {
                         fetch(m, digest);
                         mine.complete(null);
                     } catch (Throwable t) {
+                        // Once per fetch, however many wait for it: an upstream (or a proxy before it)
+                        // that sends wrong bytes or stalls is the operator's to know; a 404 is the client's.
+                        if (!(t instanceof UpstreamException u && u.kind() == UpstreamException.Kind.NOT_FOUND)) {
+                            log.warn("mirror: fetching {} of {} from {} failed: {}", digest, m.remote(),
+                                    m.upstream().name(), t.getMessage());
+                        }
                         mine.completeExceptionally(t);
                     } finally {
                         fetching.remove(digest, mine);
