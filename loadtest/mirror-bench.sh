@@ -11,7 +11,7 @@
 # `--mirror bench.test=http://127.0.0.1:PORT`. Each round pushes a new image of LAYERS_MIB random
 # layers to Distribution before its clock starts.
 #
-# Settings (environment): ROUNDS=5 WARMUP=3 CONCURRENCY=8 LAYERS_MIB=2,8,32,64,1;
+# Settings (environment): ROUNDS=9 WARMUP=3 CONCURRENCY=8 LAYERS_MIB=2,8,32,64,1;
 # SERVER_JAVA_OPTS (JVM options of the node); OUT_JSON=loadtest/results/mirror-pull.json;
 # START_TIMEOUT=60. Needs java, curl and docker-registry, and about
 # (2 x ROUNDS + WARMUP + 1) x the image's size of disk, twice (upstream and node).
@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-9}
 WARMUP=${WARMUP:-3}
 CONCURRENCY=${CONCURRENCY:-8}
 LAYERS_MIB=${LAYERS_MIB:-2,8,32,64,1}
