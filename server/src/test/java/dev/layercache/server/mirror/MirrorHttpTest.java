@@ -7,14 +7,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.layercache.server.config.ServerConfig;
 import dev.layercache.server.testing.Http;
+import dev.layercache.server.testing.LazyUpstream;
 import dev.layercache.server.testing.ReferenceRegistry;
 import dev.layercache.server.testing.Registry;
 import dev.layercache.server.testing.TestClock;
 import dev.layercache.server.testing.TestServer;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -39,7 +37,7 @@ class MirrorHttpTest {
     private static final String OCI = "application/vnd.oci.image.manifest.v1+json";
     private static final Duration INTERVAL = Duration.ofMinutes(5);
     private static final TestClock clock = new TestClock();
-    private static ReferenceRegistry upstream;
+    private static final LazyUpstream REGISTRY = new LazyUpstream("layercache-upstream");
 
     @RegisterExtension
     static final TestServer server = new TestServer(config -> config.withMirror(new ServerConfig.Mirror(List.of(
@@ -48,25 +46,13 @@ class MirrorHttpTest {
             clock);
 
     /** Started before the node, which needs its address in its configuration. */
-    private static synchronized ReferenceRegistry upstream() {
-        if (upstream == null) {
-            try {
-                upstream = ReferenceRegistry.start(Files.createTempDirectory("layercache-upstream"));
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException(e);
-            }
-        }
-        return upstream;
+    private static ReferenceRegistry upstream() {
+        return REGISTRY.get();
     }
 
     @AfterAll
     static void stopUpstream() throws Exception {
-        if (upstream != null) {
-            upstream.close();
-        }
+        REGISTRY.close();
     }
 
     @Test
