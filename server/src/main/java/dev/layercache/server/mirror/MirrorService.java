@@ -244,11 +244,37 @@ public final class MirrorService implements AutoCloseable {
             events.lookup(m.upstream().name(), LookupKind.BLOB, m.local(), true);
             return Served.HELD;
         }
+        if (blobs.stored(digest) && linkedAfterAsking(m, digest)) {
+            // Held for another repository (a base layer many images share): the upstream says this
+            // one has it too, so the copy is linked, not fetched again.
+            events.lookup(m.upstream().name(), LookupKind.BLOB, m.local(), true);
+            return Served.HELD;
+        }
         try {
             return fetched(m, digest);
         } finally {
             events.lookup(m.upstream().name(), LookupKind.BLOB, m.local(), false);
         }
+    }
+
+    /**
+     * Links a blob this node holds to {@code m}'s copy once the upstream confirms, with a
+     * {@code HEAD}, that {@code m}'s repository has it: never on the node's word alone, which would
+     * tell anyone who may read the mirror what blobs other repositories hold. False when the
+     * upstream cannot confirm (the blob is then fetched, or the fetch's error answered).
+     */
+    private boolean linkedAfterAsking(Mirrored m, Digest digest) {
+        try {
+            waitIfAsked(m);
+            long size = m.upstream().blobSize(m.remote(), digest);
+            if (size >= 0 && size != blobs.storedSize(digest)) {
+                return false; // the upstream describes other bytes: fetch and verify them
+            }
+        } catch (UpstreamException e) {
+            backoffs.note(m.upstream().name(), e, clock.instant());
+            return false;
+        }
+        return blobs.mount(m.local(), digest, null);
     }
 
     /** Waits for the one fetch of {@code digest} (starting it if none runs) and links the blob to {@code m}'s copy. */

@@ -161,6 +161,15 @@ public final class UpstreamClient implements Upstream {
         return new ManifestHead(Digest.parse(digest), mediaType(r, null, path), length(r));
     }
 
+    /** {@code HEAD /v2/<repository>/blobs/<digest>}: the blob's size, or -1 when the upstream does not say. */
+    @Override
+    public long blobSize(String repository, Digest digest) throws UpstreamException {
+        String path = "/v2/" + checkRepository(repository) + "/blobs/" + digest;
+        HttpResponse<InputStream> r = exchange("HEAD", path, repository, List.of());
+        closeQuietly(r.body());
+        return length(r);
+    }
+
     /**
      * {@code GET /v2/<repository>/manifests/<reference>}: the manifest whole, at most
      * {@code maxBytes} ({@link Kind#INVALID} beyond). Its digest is checked against its bytes: against

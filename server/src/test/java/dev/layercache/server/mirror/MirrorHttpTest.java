@@ -178,6 +178,29 @@ class MirrorHttpTest {
     }
 
     @Test
+    void aLayerHeldForOneMirroredRepositoryIsLinkedForAnotherAfterTheUpstreamSaysItHasIt() throws Exception {
+        byte[] shared = random(400_000, 21);
+        upstream().push("library/one", "1", null, bytes("config one"), shared);
+        upstream().push("library/two", "1", null, bytes("config two"), shared);
+        String digest = Registry.sha256(shared);
+        assertArrayEquals(shared, get("/v2/upstream.test/library/one/blobs/" + digest, null).body());
+        Http.Reply second = get("/v2/upstream.test/library/two/blobs/" + digest, null);
+        assertEquals(200, second.status(), second.text());
+        assertArrayEquals(shared, second.body());
+        assertEquals(1, upstream().requests("HEAD", "/v2/library/two/blobs/" + digest), upstream().logText());
+        assertEquals(0, upstream().requests("GET", "/v2/library/two/blobs/" + digest), "linked, not fetched again");
+
+        // A blob this node holds in a repository of its own, which the upstream does not have in the
+        // mirrored repository: never served through the mirror on the node's word.
+        byte[] secret = random(5_000, 22);
+        assertEquals(201, new Registry(server.port()).pushBlob("team/private", secret));
+        upstream().push("library/three", "1", null, bytes("config three"), random(100, 23));
+        Http.Reply leak = get("/v2/upstream.test/library/three/blobs/" + Registry.sha256(secret), null);
+        assertEquals(404, leak.status(), "the upstream does not have it there: " + leak.text());
+        assertTrue(leak.text().contains("BLOB_UNKNOWN"), leak.text());
+    }
+
+    @Test
     void mirroredNamesAreReadOnlyAndStoreNothing() throws Exception {
         Http.Reply post = Http.exchange(server.port(), "POST", "/v2/upstream.test/library/evil/blobs/uploads/",
                 List.of(), null);
