@@ -25,7 +25,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 public final class CountedUpstream implements Upstream {
     /** The {@code operation} label of each request. */
     public enum Operation {
-        HEAD_MANIFEST, GET_MANIFEST, GET_BLOB;
+        HEAD_MANIFEST, GET_MANIFEST, HEAD_BLOB, GET_BLOB;
 
         public String label() {
             return name().toLowerCase(Locale.ROOT);
@@ -93,6 +93,20 @@ public final class CountedUpstream implements Upstream {
         }
         tell(Operation.GET_MANIFEST, OK, start);
         return answer;
+    }
+
+    @Override
+    public long blobSize(String repository, Digest digest) throws UpstreamException {
+        long start = System.nanoTime();
+        long size;
+        try {
+            size = inner.blobSize(repository, digest);
+        } catch (UpstreamException e) {
+            tell(Operation.HEAD_BLOB, outcome(e.kind()), start);
+            throw e;
+        }
+        tell(Operation.HEAD_BLOB, OK, start);
+        return size;
     }
 
     @Override

@@ -92,6 +92,7 @@ public final class MirrorService implements AutoCloseable {
     private final Map<Digest, CompletableFuture<Void>> fetching = new ConcurrentHashMap<>();
     private final ReentrantLock[] tagLocks = new ReentrantLock[LOCK_STRIPES];
     private final ExecutorService fetchers;
+    private final Backoffs backoffs = new Backoffs();
 
     /**
      * @param scratch          where blobs being fetched are written (the uploads folder: a file
@@ -134,10 +135,12 @@ public final class MirrorService implements AutoCloseable {
                 return Served.HELD;
             }
             try {
+                waitIfAsked(m);
                 Upstream.Fetched f = m.upstream().get(m.remote(), d.digest().toString(), accept, maxManifestBytes);
                 manifests.putMirrored(m.local(), reference, f.mediaType(), f.content());
                 return Served.FETCHED;
             } catch (UpstreamException e) {
+                backoffs.note(m.upstream().name(), e, clock.instant());
                 throw refusal(m, e, ErrorCode.MANIFEST_UNKNOWN, "manifest " + d.digest());
             } finally {
                 // Told after the fetch, so that a copy it stored names its namespace.
@@ -178,6 +181,7 @@ public final class MirrorService implements AutoCloseable {
                 served = unanswered(m, tag, held, last.error());
                 return served;
             }
+            waitIfAsked(m);
             if (held != null) {
                 Upstream.Head head = m.upstream().head(m.remote(), tag, accept);
                 if (head.digest().equals(held.digest())) {
@@ -194,6 +198,7 @@ public final class MirrorService implements AutoCloseable {
             served = Served.FETCHED;
             return served;
         } catch (UpstreamException e) {
+            backoffs.note(m.upstream().name(), e, now);
             failed.put(key, new Failed(System.nanoTime(), e));
             served = unanswered(m, tag, held, e);
             return served;
@@ -239,11 +244,37 @@ public final class MirrorService implements AutoCloseable {
             events.lookup(m.upstream().name(), LookupKind.BLOB, m.local(), true);
             return Served.HELD;
         }
+        if (blobs.stored(digest) && linkedAfterAsking(m, digest)) {
+            // Held for another repository (a base layer many images share): the upstream says this
+            // one has it too, so the copy is linked, not fetched again.
+            events.lookup(m.upstream().name(), LookupKind.BLOB, m.local(), true);
+            return Served.HELD;
+        }
         try {
             return fetched(m, digest);
         } finally {
             events.lookup(m.upstream().name(), LookupKind.BLOB, m.local(), false);
         }
+    }
+
+    /**
+     * Links a blob this node holds to {@code m}'s copy once the upstream confirms, with a
+     * {@code HEAD}, that {@code m}'s repository has it: never on the node's word alone, which would
+     * tell anyone who may read the mirror what blobs other repositories hold. False when the
+     * upstream cannot confirm (the blob is then fetched, or the fetch's error answered).
+     */
+    private boolean linkedAfterAsking(Mirrored m, Digest digest) {
+        try {
+            waitIfAsked(m);
+            long size = m.upstream().blobSize(m.remote(), digest);
+            if (size >= 0 && size != blobs.storedSize(digest)) {
+                return false; // the upstream describes other bytes: fetch and verify them
+            }
+        } catch (UpstreamException e) {
+            backoffs.note(m.upstream().name(), e, clock.instant());
+            return false;
+        }
+        return blobs.mount(m.local(), digest, null);
     }
 
     /** Waits for the one fetch of {@code digest} (starting it if none runs) and links the blob to {@code m}'s copy. */
@@ -258,6 +289,9 @@ public final class MirrorService implements AutoCloseable {
                         fetch(m, digest);
                         mine.complete(null);
                     } catch (Throwable t) {
+                        if (t instanceof UpstreamException u) {
+                            backoffs.note(m.upstream().name(), u, clock.instant());
+                        }
                         // Once per fetch, however many wait for it: an upstream (or a proxy before it)
                         // that sends wrong bytes or stalls is the operator's to know; a 404 is the client's.
                         if (!(t instanceof UpstreamException u && u.kind() == UpstreamException.Kind.NOT_FOUND)) {
@@ -300,6 +334,7 @@ public final class MirrorService implements AutoCloseable {
 
     /** One upstream fetch: to a scratch file, hashed on the way, committed only when it verifies. */
     private void fetch(Mirrored m, Digest digest) throws UpstreamException, IOException {
+        waitIfAsked(m);
         Path file = scratch.resolve("mirror-" + UUID.randomUUID());
         try (Upstream.Body body = m.upstream().blob(m.remote(), digest)) {
             if (maxBlobBytes > 0 && body.length() > maxBlobBytes) {
@@ -335,6 +370,14 @@ public final class MirrorService implements AutoCloseable {
             blobs.commitVerified(m.local(), digest, file, size);
         } finally {
             Files.deleteIfExists(file);
+        }
+    }
+
+    /** Fails at once while the upstream asked (429 {@code Retry-After}) not to be asked. */
+    private void waitIfAsked(Mirrored m) throws UpstreamException {
+        UpstreamException wait = backoffs.current(m.upstream().name(), clock.instant());
+        if (wait != null) {
+            throw wait;
         }
     }
 

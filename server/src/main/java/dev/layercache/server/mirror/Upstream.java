@@ -24,6 +24,12 @@ public interface Upstream {
     /** GET of a manifest, at most {@code maxBytes}; by digest, its content checked against it. */
     Fetched get(String repository, String reference, List<String> accept, int maxBytes) throws UpstreamException;
 
+    /**
+     * HEAD of a blob: its size, when the upstream has it in {@code repository} (NOT_FOUND otherwise).
+     * What lets the mirror link a blob it already holds without fetching its bytes again.
+     */
+    long blobSize(String repository, Digest digest) throws UpstreamException;
+
     /** GET of a blob: a stream the caller hashes and closes. */
     Body blob(String repository, Digest digest) throws UpstreamException;
 

@@ -96,6 +96,7 @@ public final class UpstreamClient implements Upstream {
     private final Timeouts timeouts;
     private final HttpClient http;
     private final UpstreamAuth auth;
+    private final Clock clock;
 
     /** A client with {@link Timeouts#DEFAULTS}. */
     public UpstreamClient(UpstreamSettings upstream, Clock clock) {
@@ -105,7 +106,7 @@ public final class UpstreamClient implements Upstream {
     /** A client with its own {@link HttpClient} (HTTP/1.1: registries and CDNs speak it everywhere). */
     public UpstreamClient(UpstreamSettings upstream, Clock clock, Timeouts timeouts) {
         this.upstream = Objects.requireNonNull(upstream, "upstream");
-        Objects.requireNonNull(clock, "clock");
+        this.clock = Objects.requireNonNull(clock, "clock");
         this.timeouts = Objects.requireNonNull(timeouts, "timeouts");
         String url = upstream.url().toString();
         this.base = url.endsWith("/") ? url.substring(0, url.length() - 1) : url;
@@ -158,6 +159,15 @@ public final class UpstreamClient implements Upstream {
                     + (digest == null ? " answered without Docker-Content-Digest" : " answered an invalid Docker-Content-Digest"));
         }
         return new ManifestHead(Digest.parse(digest), mediaType(r, null, path), length(r));
+    }
+
+    /** {@code HEAD /v2/<repository>/blobs/<digest>}: the blob's size, or -1 when the upstream does not say. */
+    @Override
+    public long blobSize(String repository, Digest digest) throws UpstreamException {
+        String path = "/v2/" + checkRepository(repository) + "/blobs/" + digest;
+        HttpResponse<InputStream> r = exchange("HEAD", path, repository, List.of());
+        closeQuietly(r.body());
+        return length(r);
     }
 
     /**
@@ -268,7 +278,32 @@ public final class UpstreamClient implements Upstream {
         String code = errorCode(r);
         throw new UpstreamException(kindOf(r.statusCode()), r.statusCode(), "upstream " + name() + ": " + method + " "
                 + path + " answered " + r.statusCode() + (code == null ? "" : " " + code)
-                + (answer.foreign ? " (redirected to " + answer.uri.getHost() + ")" : ""));
+                + (answer.foreign ? " (redirected to " + answer.uri.getHost() + ")" : ""))
+                .retryAfter(r.statusCode() == 429 ? retryAfter(r.headers().firstValue("Retry-After").orElse(null)) : null);
+    }
+
+    /**
+     * A {@code Retry-After} value (RFC 9110: delay seconds or an HTTP date) as a wait from now;
+     * null when absent or unreadable.
+     */
+    Duration retryAfter(String value) {
+        if (value == null || value.isBlank()) {
+            return null;
+        }
+        String v = value.trim();
+        try {
+            long seconds = Long.parseLong(v);
+            return seconds < 0 ? null : Duration.ofSeconds(seconds);
+        } catch (NumberFormatException notSeconds) {
+            try {
+                java.time.Instant when = java.time.ZonedDateTime.parse(v, java.time.format.DateTimeFormatter.RFC_1123_DATE_TIME)
+                        .toInstant();
+                Duration wait = Duration.between(clock.instant(), when);
+                return wait.isNegative() ? Duration.ZERO : wait;
+            } catch (java.time.format.DateTimeParseException e) {
+                return null;
+            }
+        }
     }
 
     /** An answer, where it came from, and whether that is another origin than the upstream's. */

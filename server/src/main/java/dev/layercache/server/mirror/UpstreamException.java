@@ -25,6 +25,8 @@ public final class UpstreamException extends Exception {
 
     private final Kind kind;
     private final int status;
+    /** How long the upstream asked not to be asked again (a 429's {@code Retry-After}), or null. */
+    private java.time.Duration retryAfter;
 
     /**
      * @param status the upstream's HTTP status, or 0 when there was none
@@ -49,6 +51,17 @@ public final class UpstreamException extends Exception {
     }
 
     /** True when a cached copy should be served instead: the upstream is out of reach or refusing load, not saying no. */
+    /** How long the upstream asked not to be asked again (a 429's {@code Retry-After}), or null when it did not say. */
+    public java.time.Duration retryAfter() {
+        return retryAfter;
+    }
+
+    /** Says how long the upstream asked to be left alone; returns this exception. */
+    public UpstreamException retryAfter(java.time.Duration wait) {
+        this.retryAfter = wait;
+        return this;
+    }
+
     public boolean serveStale() {
         return kind == Kind.UNREACHABLE || kind == Kind.TIMEOUT || kind == Kind.RATE_LIMITED
                 || kind == Kind.SERVER_ERROR;

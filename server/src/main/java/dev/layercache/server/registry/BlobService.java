@@ -139,6 +139,16 @@ public final class BlobService {
         return heldSize(repo, digest) >= 0;
     }
 
+    /** True when this store holds {@code digest}'s bytes, whichever repositories link them. */
+    public boolean stored(Digest digest) {
+        return blobs.size(digest) >= 0;
+    }
+
+    /** The size of {@code digest}'s bytes in this store, whichever repositories link them; -1 when not stored. */
+    public long storedSize(Digest digest) {
+        return blobs.size(digest);
+    }
+
     /** As {@link #holds}, with the blob's size: -1 when it is not readable through {@code repo}. */
     public long heldSize(RepositoryName repo, Digest digest) {
         return links.size(repo, digest);

@@ -12,12 +12,12 @@ import dev.layercache.server.config.ServerConfig;
 import dev.layercache.server.mirror.UpstreamSettings;
 import dev.layercache.server.testing.PrometheusText;
 import dev.layercache.server.testing.RealTools;
+import dev.layercache.server.testing.LazyUpstream;
 import dev.layercache.server.testing.ReferenceRegistry;
 import dev.layercache.server.testing.Registry;
 import dev.layercache.server.testing.TestServer;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -60,7 +60,7 @@ class MirrorRealClientsTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String DOCKER_HUB = "docker.io";
     private static final String TAG = "1";
-    private static ReferenceRegistry upstream;
+    private static final LazyUpstream REGISTRY = new LazyUpstream("layercache-e2e-upstream");
     private static Dockerd dockerd;
     /** The image every repository of the upstream holds (same bytes, pushed to each). */
     private static BaseImage base;
@@ -85,18 +85,8 @@ class MirrorRealClientsTest {
     }
 
     /** Started before the node, which needs its address in its configuration. */
-    private static synchronized ReferenceRegistry upstream() {
-        if (upstream == null) {
-            try {
-                upstream = ReferenceRegistry.start(Files.createTempDirectory("layercache-e2e-upstream"));
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException(e);
-            }
-        }
-        return upstream;
+    private static ReferenceRegistry upstream() {
+        return REGISTRY.get();
     }
 
     @BeforeAll
@@ -110,9 +100,7 @@ class MirrorRealClientsTest {
             dockerd.close();
             dockerd = null;
         }
-        if (upstream != null) {
-            upstream.close();
-        }
+        REGISTRY.close();
     }
 
     // ------------------------------------------------------------------ skopeo
@@ -138,9 +126,9 @@ class MirrorRealClientsTest {
         assertArrayEquals(base.layer(), blob(layout, base.layerDigest()));
 
         // skopeo asked twice (inspect, copy); the upstream once for each part.
-        assertEquals(1, upstream.requests("GET", "/v2/library/busybase-skopeo/manifests/"), upstream.logText());
-        assertEquals(1, upstream.requests("GET", "/v2/library/busybase-skopeo/blobs/" + base.layerDigest()));
-        assertEquals(1, upstream.requests("GET", "/v2/library/busybase-skopeo/blobs/" + base.configDigest()));
+        assertEquals(1, upstream().requests("GET", "/v2/library/busybase-skopeo/manifests/"), upstream().logText());
+        assertEquals(1, upstream().requests("GET", "/v2/library/busybase-skopeo/blobs/" + base.layerDigest()));
+        assertEquals(1, upstream().requests("GET", "/v2/library/busybase-skopeo/blobs/" + base.configDigest()));
     }
 
     @Test
@@ -159,8 +147,8 @@ class MirrorRealClientsTest {
         assertTrue(push.output().contains("initiating layer upload") && push.output().contains("unsupported")
                 && push.output().contains("read-only"), "refused as unsupported, read-only" + push.describe());
         assertFalse(catalog().contains("docker.io/library/x"), "nothing stored: " + catalog());
-        assertEquals(0, upstream.requests("POST", "/v2/library/x/"), "nor passed on: " + upstream.logText());
-        assertEquals(0, upstream.requests("PUT", "/v2/library/x/"));
+        assertEquals(0, upstream().requests("POST", "/v2/library/x/"), "nor passed on: " + upstream().logText());
+        assertEquals(0, upstream().requests("PUT", "/v2/library/x/"));
     }
 
     // ------------------------------------------------------------------ buildah
@@ -275,8 +263,8 @@ class MirrorRealClientsTest {
      */
     private static void assertServedThroughTheNode(String remote, double servedBefore) throws Exception {
         assertTrue(catalog().contains("docker.io/" + remote), "the node holds the copy: " + catalog());
-        assertEquals(1, upstream.requests("GET", "/v2/" + remote + "/manifests/"), upstream.logText());
-        assertEquals(1, upstream.requests("GET", "/v2/" + remote + "/blobs/" + base.layerDigest()));
+        assertEquals(1, upstream().requests("GET", "/v2/" + remote + "/manifests/"), upstream().logText());
+        assertEquals(1, upstream().requests("GET", "/v2/" + remote + "/blobs/" + base.layerDigest()));
         double served = servedBytes() - servedBefore;
         assertTrue(served >= base.layer().length, "the node served the layer: " + served + " bytes");
     }
@@ -290,7 +278,7 @@ class MirrorRealClientsTest {
     }
 
     private static ReferenceRegistry.Image seed(String repository) throws Exception {
-        return upstream.push(repository, TAG, null, base.config(), base.layer());
+        return upstream().push(repository, TAG, null, base.config(), base.layer());
     }
 
     private static String catalog() throws Exception {

@@ -10,13 +10,12 @@ import dev.layercache.server.mirror.UpstreamSettings;
 import dev.layercache.server.testing.Http;
 import dev.layercache.server.testing.PrometheusProcess;
 import dev.layercache.server.testing.RealTools;
+import dev.layercache.server.testing.LazyUpstream;
 import dev.layercache.server.testing.ReferenceRegistry;
 import dev.layercache.server.testing.Registry;
 import dev.layercache.server.testing.TestServer;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -41,7 +40,7 @@ class MirrorPrometheusTest {
     private static final String OCI = "application/vnd.oci.image.manifest.v1+json";
     /** Short, so that a tag is asked again (and served stale) within the test. */
     private static final Duration INTERVAL = Duration.ofSeconds(1);
-    private static ReferenceRegistry upstream;
+    private static final LazyUpstream REGISTRY = new LazyUpstream("layercache-upstream");
 
     @RegisterExtension
     final TestServer server = new TestServer(config -> config.withMirror(new ServerConfig.Mirror(List.of(
@@ -50,25 +49,14 @@ class MirrorPrometheusTest {
     @TempDir
     Path dir;
 
-    private static synchronized ReferenceRegistry upstream() {
-        if (upstream == null) {
-            try {
-                upstream = ReferenceRegistry.start(Files.createTempDirectory("layercache-upstream"));
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException(e);
-            }
-        }
-        return upstream;
+    /** Started before the node, which needs its address in its configuration. */
+    private static ReferenceRegistry upstream() {
+        return REGISTRY.get();
     }
 
     @AfterAll
     static void stopUpstream() throws Exception {
-        if (upstream != null) {
-            upstream.close();
-        }
+        REGISTRY.close();
     }
 
     @Test

@@ -102,6 +102,11 @@ class CountedUpstreamTest {
         }
 
         @Override
+        public long blobSize(String repository, Digest digest) throws UpstreamException {
+            throw new UpstreamException(UpstreamException.Kind.INVALID, 0, "not stubbed");
+        }
+
+        @Override
         public Body blob(String repository, Digest digest) throws UpstreamException {
             throw new UpstreamException(UpstreamException.Kind.INVALID, 0, "not stubbed");
         }

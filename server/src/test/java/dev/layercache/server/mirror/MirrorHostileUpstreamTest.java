@@ -128,6 +128,14 @@ class MirrorHostileUpstreamTest {
         assertTrue(warning.startsWith("299 - \"layercache: ") && warning.contains("stale")
                 && warning.contains(status == 429 ? "RATE_LIMITED" : "SERVER_ERROR"), warning);
         assertEquals(1, proxy.requests("HEAD", remote + "/manifests/1"), "the tag was asked about: " + proxy.requests());
+        boolean retryAfter = headers.containsKey("Retry-After");
+        if (retryAfter) {
+            // The upstream asked not to be asked for 30 s: the next pull is served stale without asking.
+            Http.Reply again = get(at + "/manifests/1");
+            assertEquals(200, again.status(), again.text());
+            assertNotNull(again.header("Warning"), "still stale");
+            assertEquals(1, proxy.requests("HEAD", remote + "/manifests/1"), "Retry-After honoured: " + proxy.requests());
+        }
         for (byte[] blob : blobsOf(image)) {
             Http.Reply b = get(at + "/blobs/" + Registry.sha256(blob));
             assertEquals(200, b.status());
@@ -144,7 +152,12 @@ class MirrorHostileUpstreamTest {
         assertTrue(missingBlob.text().contains(code), missingBlob.text());
         assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(5), "prompt answers, not retries or hangs");
 
+        int asked = proxy.requests().size();
         proxy.honest();
+        if (retryAfter) {
+            assertEquals(asked, proxy.requests().size(), "misses answered 429 without asking while the upstream waits");
+            clock.advance(Duration.ofSeconds(31));
+        }
         long heads = proxy.requests("HEAD", remote + "/manifests/1");
         long gets = proxy.requests("GET", remote + "/manifests/1");
         Http.Reply fresh = get(at + "/manifests/1");

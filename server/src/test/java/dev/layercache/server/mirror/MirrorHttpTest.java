@@ -7,14 +7,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.layercache.server.config.ServerConfig;
 import dev.layercache.server.testing.Http;
+import dev.layercache.server.testing.LazyUpstream;
 import dev.layercache.server.testing.ReferenceRegistry;
 import dev.layercache.server.testing.Registry;
 import dev.layercache.server.testing.TestClock;
 import dev.layercache.server.testing.TestServer;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -39,7 +37,7 @@ class MirrorHttpTest {
     private static final String OCI = "application/vnd.oci.image.manifest.v1+json";
     private static final Duration INTERVAL = Duration.ofMinutes(5);
     private static final TestClock clock = new TestClock();
-    private static ReferenceRegistry upstream;
+    private static final LazyUpstream REGISTRY = new LazyUpstream("layercache-upstream");
 
     @RegisterExtension
     static final TestServer server = new TestServer(config -> config.withMirror(new ServerConfig.Mirror(List.of(
@@ -48,25 +46,13 @@ class MirrorHttpTest {
             clock);
 
     /** Started before the node, which needs its address in its configuration. */
-    private static synchronized ReferenceRegistry upstream() {
-        if (upstream == null) {
-            try {
-                upstream = ReferenceRegistry.start(Files.createTempDirectory("layercache-upstream"));
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException(e);
-            }
-        }
-        return upstream;
+    private static ReferenceRegistry upstream() {
+        return REGISTRY.get();
     }
 
     @AfterAll
     static void stopUpstream() throws Exception {
-        if (upstream != null) {
-            upstream.close();
-        }
+        REGISTRY.close();
     }
 
     @Test
@@ -189,6 +175,29 @@ class MirrorHttpTest {
                 "one upstream fetch for eight clients");
         assertEquals(image.manifestDigest(), get("/v2/upstream.test/library/delta/manifests/1", OCI)
                 .header("Docker-Content-Digest"));
+    }
+
+    @Test
+    void aLayerHeldForOneMirroredRepositoryIsLinkedForAnotherAfterTheUpstreamSaysItHasIt() throws Exception {
+        byte[] shared = random(400_000, 21);
+        upstream().push("library/one", "1", null, bytes("config one"), shared);
+        upstream().push("library/two", "1", null, bytes("config two"), shared);
+        String digest = Registry.sha256(shared);
+        assertArrayEquals(shared, get("/v2/upstream.test/library/one/blobs/" + digest, null).body());
+        Http.Reply second = get("/v2/upstream.test/library/two/blobs/" + digest, null);
+        assertEquals(200, second.status(), second.text());
+        assertArrayEquals(shared, second.body());
+        assertEquals(1, upstream().requests("HEAD", "/v2/library/two/blobs/" + digest), upstream().logText());
+        assertEquals(0, upstream().requests("GET", "/v2/library/two/blobs/" + digest), "linked, not fetched again");
+
+        // A blob this node holds in a repository of its own, which the upstream does not have in the
+        // mirrored repository: never served through the mirror on the node's word.
+        byte[] secret = random(5_000, 22);
+        assertEquals(201, new Registry(server.port()).pushBlob("team/private", secret));
+        upstream().push("library/three", "1", null, bytes("config three"), random(100, 23));
+        Http.Reply leak = get("/v2/upstream.test/library/three/blobs/" + Registry.sha256(secret), null);
+        assertEquals(404, leak.status(), "the upstream does not have it there: " + leak.text());
+        assertTrue(leak.text().contains("BLOB_UNKNOWN"), leak.text());
     }
 
     @Test

@@ -11,14 +11,13 @@ import dev.layercache.server.testing.Chromium;
 import dev.layercache.server.testing.DashboardStats;
 import dev.layercache.server.testing.Http;
 import dev.layercache.server.testing.PrometheusText;
+import dev.layercache.server.testing.LazyUpstream;
 import dev.layercache.server.testing.ReferenceRegistry;
 import dev.layercache.server.testing.Registry;
 import dev.layercache.server.testing.TestClock;
 import dev.layercache.server.testing.TestServer;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -44,7 +43,7 @@ class MirrorMetricsHttpTest {
     private static final Duration INTERVAL = Duration.ofMinutes(5);
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final TestClock clock = new TestClock();
-    private static ReferenceRegistry upstream;
+    private static final LazyUpstream REGISTRY = new LazyUpstream("layercache-upstream");
 
     @RegisterExtension
     static final TestServer server = new TestServer(config -> config.withMirror(new ServerConfig.Mirror(List.of(
@@ -53,25 +52,13 @@ class MirrorMetricsHttpTest {
             clock);
 
     /** Started before the node, which needs its address in its configuration. */
-    private static synchronized ReferenceRegistry upstream() {
-        if (upstream == null) {
-            try {
-                upstream = ReferenceRegistry.start(Files.createTempDirectory("layercache-upstream"));
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException(e);
-            }
-        }
-        return upstream;
+    private static ReferenceRegistry upstream() {
+        return REGISTRY.get();
     }
 
     @AfterAll
     static void stopUpstream() throws Exception {
-        if (upstream != null) {
-            upstream.close();
-        }
+        REGISTRY.close();
     }
 
     @Test
