@@ -19,7 +19,7 @@ import picocli.CommandLine;
  * {@code mirror-pull} against a real node mirroring real CNCF Distribution: every kind of pull is
  * measured in every round with the bytes of the whole image, and the upstream's access log shows
  * what the benchmark claims to measure: each cold image fetched by the node once (also when
- * several pullers ask at once), warm pulls never reaching the upstream. No timing is asserted.
+ * several pullers ask at once), no blob fetched upstream for a warm pull. No timing is asserted.
  */
 class MirrorPullTest {
     private static final int ROUNDS = 2;
