@@ -21,7 +21,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
@@ -132,7 +131,7 @@ class MirrorCredentialsTest {
         Http.Reply m = get("/v2/basic.test/team/base/manifests/1");
         assertEquals(200, m.status(), m.text());
         assertArrayEquals(image.manifest(), m.body());
-        for (byte[] blob : blobsOf(image)) {
+        for (byte[] blob : image.blobs()) {
             Http.Reply b = get("/v2/basic.test/team/base/blobs/" + Registry.sha256(blob));
             assertEquals(200, b.status(), b.text());
             assertArrayEquals(blob, b.body());
@@ -170,7 +169,7 @@ class MirrorCredentialsTest {
         Http.Reply m = get("/v2/tokens.test/team/app/manifests/1");
         assertEquals(200, m.status(), m.text());
         assertArrayEquals(image.manifest(), m.body());
-        for (byte[] blob : blobsOf(image)) {
+        for (byte[] blob : image.blobs()) {
             Http.Reply b = get("/v2/tokens.test/team/app/blobs/" + Registry.sha256(blob));
             assertEquals(200, b.status(), b.text());
             assertArrayEquals(blob, b.body());
@@ -188,7 +187,7 @@ class MirrorCredentialsTest {
                 bytes("config token 2"), random(9000, 5));
         assertArrayEquals(image.manifest(), get("/v2/tokens.test/team/app/manifests/1").body(), "revalidated");
         assertArrayEquals(second.manifest(), get("/v2/tokens.test/team/app/manifests/2").body());
-        for (byte[] blob : blobsOf(second)) {
+        for (byte[] blob : second.blobs()) {
             assertArrayEquals(blob, get("/v2/tokens.test/team/app/blobs/" + Registry.sha256(blob)).body());
         }
         assertEquals(2, realm.requests().stream().filter(r -> scope.equals(r.query().get("scope"))).count(),
@@ -221,11 +220,6 @@ class MirrorCredentialsTest {
                 : List.of(), null);
     }
 
-    private static List<byte[]> blobsOf(ReferenceRegistry.Image image) {
-        List<byte[]> out = new ArrayList<>(image.layers());
-        out.add(0, image.config());
-        return out;
-    }
 
     private static String base64(String s) {
         return Base64.getEncoder().encodeToString(s.getBytes(StandardCharsets.UTF_8));

@@ -114,7 +114,7 @@ class MirrorHostileUpstreamTest {
         String at = "/v2/" + NAME + "/" + repository;
         String remote = "/v2/" + repository;
         assertEquals(200, get(at + "/manifests/1").status());
-        for (byte[] blob : blobsOf(image)) {
+        for (byte[] blob : image.blobs()) {
             assertEquals(200, get(at + "/blobs/" + Registry.sha256(blob)).status());
         }
 
@@ -136,7 +136,7 @@ class MirrorHostileUpstreamTest {
             assertNotNull(again.header("Warning"), "still stale");
             assertEquals(1, proxy.requests("HEAD", remote + "/manifests/1"), "Retry-After honoured: " + proxy.requests());
         }
-        for (byte[] blob : blobsOf(image)) {
+        for (byte[] blob : image.blobs()) {
             Http.Reply b = get(at + "/blobs/" + Registry.sha256(blob));
             assertEquals(200, b.status());
             assertArrayEquals(blob, b.body());
@@ -440,11 +440,6 @@ class MirrorHostileUpstreamTest {
                 : List.of(), null);
     }
 
-    private static List<byte[]> blobsOf(ReferenceRegistry.Image image) {
-        List<byte[]> out = new ArrayList<>(image.layers());
-        out.add(0, image.config());
-        return out;
-    }
 
     private static byte[] bytes(String s) {
         return s.getBytes(StandardCharsets.UTF_8);

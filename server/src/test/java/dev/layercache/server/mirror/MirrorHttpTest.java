@@ -63,7 +63,7 @@ class MirrorHttpTest {
         assertEquals(200, m.status(), m.text());
         assertArrayEquals(image.manifest(), m.body(), "the upstream's manifest, byte for byte");
         assertEquals(image.manifestDigest(), m.header("Docker-Content-Digest"));
-        for (byte[] blob : blobsOf(image)) {
+        for (byte[] blob : image.blobs()) {
             Http.Reply b = get("/v2/upstream.test/library/alpha/blobs/" + Registry.sha256(blob), null);
             assertEquals(200, b.status(), b.text());
             assertArrayEquals(blob, b.body());
@@ -77,7 +77,7 @@ class MirrorHttpTest {
         Http.Reply byNs = get("/v2/library/alpha/manifests/1?ns=upstream.test", OCI);
         assertEquals(200, byNs.status(), byNs.text());
         assertArrayEquals(image.manifest(), byNs.body());
-        for (byte[] blob : blobsOf(image)) {
+        for (byte[] blob : image.blobs()) {
             assertArrayEquals(blob, get("/v2/library/alpha/blobs/" + Registry.sha256(blob) + "?ns=upstream.test", null)
                     .body());
         }
@@ -122,7 +122,7 @@ class MirrorHttpTest {
         ReferenceRegistry.Image never = upstream().push("library/gamma", "never", null, bytes("config gamma never"),
                 random(20_000, 6));
         assertEquals(200, get("/v2/upstream.test/library/gamma/manifests/1", OCI).status());
-        for (byte[] blob : blobsOf(image)) {
+        for (byte[] blob : image.blobs()) {
             assertEquals(200, get("/v2/upstream.test/library/gamma/blobs/" + Registry.sha256(blob), null).status());
         }
         upstream().stop();
@@ -134,7 +134,7 @@ class MirrorHttpTest {
             String warning = stale.header("Warning");
             assertNotNull(warning, "a stale copy says so");
             assertTrue(warning.startsWith("299 - \"layercache: ") && warning.contains("stale"), warning);
-            for (byte[] blob : blobsOf(image)) {
+            for (byte[] blob : image.blobs()) {
                 Http.Reply b = get("/v2/upstream.test/library/gamma/blobs/" + Registry.sha256(blob), null);
                 assertEquals(200, b.status());
                 assertArrayEquals(blob, b.body());
@@ -245,11 +245,6 @@ class MirrorHttpTest {
         return Http.exchange(server.port(), "GET", path, accept == null ? List.of() : List.of("Accept: " + accept), null);
     }
 
-    private static List<byte[]> blobsOf(ReferenceRegistry.Image image) {
-        List<byte[]> out = new ArrayList<>(image.layers());
-        out.add(0, image.config());
-        return out;
-    }
 
     private static byte[] bytes(String s) {
         return s.getBytes(StandardCharsets.UTF_8);

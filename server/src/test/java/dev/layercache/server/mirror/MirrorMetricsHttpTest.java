@@ -66,7 +66,7 @@ class MirrorMetricsHttpTest {
         ReferenceRegistry.Image image = upstream().push("library/cold", "1", null, bytes("config cold"),
                 random(200_000, 1), random(3_000, 2));
         long blobBytes = 0;
-        for (byte[] blob : blobsOf(image)) {
+        for (byte[] blob : image.blobs()) {
             blobBytes += blob.length;
         }
         Snapshot before = snapshot();
@@ -279,7 +279,7 @@ class MirrorMetricsHttpTest {
         Http.Reply m = get(repository + "/manifests/" + tag + query, OCI);
         assertEquals(200, m.status(), m.text());
         assertEquals(image.manifestDigest(), m.header("Docker-Content-Digest"));
-        for (byte[] blob : blobsOf(image)) {
+        for (byte[] blob : image.blobs()) {
             Http.Reply b = get(repository + "/blobs/" + Registry.sha256(blob) + query, null);
             assertEquals(200, b.status(), b.text());
             assertEquals(blob.length, b.body().length);
@@ -347,11 +347,6 @@ class MirrorMetricsHttpTest {
         return Http.exchange(server.port(), "GET", path, accept == null ? List.of() : List.of("Accept: " + accept), null);
     }
 
-    private static List<byte[]> blobsOf(ReferenceRegistry.Image image) {
-        List<byte[]> out = new ArrayList<>(image.layers());
-        out.add(0, image.config());
-        return out;
-    }
 
     private static byte[] bytes(String s) {
         return s.getBytes(StandardCharsets.UTF_8);

@@ -39,6 +39,12 @@ public final class ReferenceRegistry implements AutoCloseable {
     /** An image pushed by {@link #push}: digests in wire form. */
     public record Image(String repository, String tag, String manifestDigest, byte[] manifest, String mediaType,
             byte[] config, List<byte[]> layers) {
+        /** Every blob a pull of the image reads: the config, then the layers. */
+        public List<byte[]> blobs() {
+            List<byte[]> out = new java.util.ArrayList<>(layers);
+            out.add(0, config);
+            return out;
+        }
     }
 
     private ReferenceRegistry(Path binary, Path dir, String auth) throws IOException {
