@@ -26,10 +26,16 @@ final class BlobHandler {
 
     Response get(Request request) throws Exception {
         Digest digest = Digest.parse(request.route().param());
-        MirrorGate.Resolved from = mirrors.blob(request, digest);
+        String rangeAsked = request.header(HttpHeaderNames.RANGE);
+        MirrorGate.Resolved from = rangeAsked == null ? mirrors.blobToRead(request, digest)
+                : mirrors.blob(request, digest);
+        if (from.live() != null) {
+            // Still arriving from the upstream: sent on as it comes (its last byte once verified).
+            return warned(describe(Response.live(HttpResponseStatus.OK, from.live()), digest), from);
+        }
         BlobService.OpenBlob blob = blobs.open(from.repository(), digest);
         try {
-            ByteRange range = ByteRange.parse(request.header(HttpHeaderNames.RANGE), blob.size());
+            ByteRange range = ByteRange.parse(rangeAsked, blob.size());
             if (range == null) {
                 return warned(describe(Response.file(HttpResponseStatus.OK, blob.channel(), 0, blob.size()), digest),
                         from);

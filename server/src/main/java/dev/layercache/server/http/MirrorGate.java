@@ -6,6 +6,7 @@ import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.Reference;
 import dev.layercache.server.core.RepositoryName;
 import dev.layercache.server.metadata.RepositoryIndex;
+import dev.layercache.server.mirror.BlobFetch;
 import dev.layercache.server.mirror.MirrorService;
 import dev.layercache.server.mirror.Mirrored;
 import dev.layercache.server.mirror.Mirrors;
@@ -28,8 +29,14 @@ final class MirrorGate {
             "application/vnd.docker.distribution.manifest.list.v2+json",
             "application/vnd.docker.distribution.manifest.v2+json");
 
-    /** Where to serve from: the copy's repository, and a warning for the answer (null: none). */
-    record Resolved(RepositoryName repository, String warning) {
+    /**
+     * Where to serve from: the copy's repository, and a warning for the answer (null: none); for
+     * a blob still arriving from the upstream, the reader of its fetch ({@code live}, else null).
+     */
+    record Resolved(RepositoryName repository, String warning, BlobFetch.Reader live) {
+        Resolved(RepositoryName repository, String warning) {
+            this(repository, warning, null);
+        }
     }
 
     private final Mirrors mirrors;
@@ -62,6 +69,19 @@ final class MirrorGate {
         }
         MirrorService.Served served = mirror.blob(m.get(), digest);
         return new Resolved(m.get().local(), served.warning());
+    }
+
+    /**
+     * For a whole blob's {@code GET}: like {@link #blob}, but a blob the mirror is still fetching
+     * is given as it arrives ({@link Resolved#live}).
+     */
+    Resolved blobToRead(Request request, Digest digest) {
+        Optional<Mirrored> m = resolve(request);
+        if (m.isEmpty()) {
+            return new Resolved(request.repository(), null);
+        }
+        MirrorService.BlobRead read = mirror.blobToRead(m.get(), digest);
+        return new Resolved(m.get().local(), read.served().warning(), read.live());
     }
 
     /**

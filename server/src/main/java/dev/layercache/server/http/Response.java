@@ -2,6 +2,7 @@ package dev.layercache.server.http;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.layercache.server.mirror.BlobFetch;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.handler.codec.http.DefaultHttpHeaders;
@@ -12,8 +13,8 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 
 /**
- * What a handler answers: a status, headers and one of no body, a small in-memory body, or a
- * region of a file sent with zero copies. For {@code HEAD} the headers describe the body that a
+ * What a handler answers: a status, headers and one of no body, a small in-memory body, a
+ * region of a file sent with zero copies, or a blob read as the mirror fetches it. For {@code HEAD} the headers describe the body that a
  * {@code GET} would have, and no body is sent.
  */
 public final class Response {
@@ -23,6 +24,7 @@ public final class Response {
     private FileChannel file;
     private long filePosition;
     private long fileLength;
+    private BlobFetch.Reader live;
     private boolean close;
 
     private Response(HttpResponseStatus status) {
@@ -60,6 +62,14 @@ public final class Response {
         r.filePosition = position;
         r.fileLength = length;
         r.header(HttpHeaderNames.CONTENT_LENGTH, Long.toString(length));
+        return r;
+    }
+
+    /** Streams a blob still being fetched, as it arrives; the response owns the reader. */
+    public static Response live(HttpResponseStatus status, BlobFetch.Reader reader) {
+        Response r = new Response(status);
+        r.live = reader;
+        r.header(HttpHeaderNames.CONTENT_LENGTH, Long.toString(reader.length()));
         return r;
     }
 
@@ -104,6 +114,10 @@ public final class Response {
         return fileLength;
     }
 
+    BlobFetch.Reader live() {
+        return live;
+    }
+
     boolean closesConnection() {
         return close;
     }
@@ -121,6 +135,14 @@ public final class Response {
                 // nothing else to do with a channel we are dropping
             }
             file = null;
+        }
+        if (live != null) {
+            try {
+                live.close();
+            } catch (java.io.IOException ignored) {
+                // as for the file
+            }
+            live = null;
         }
     }
 }

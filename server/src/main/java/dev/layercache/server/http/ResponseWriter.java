@@ -3,6 +3,7 @@ package dev.layercache.server.http;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.DefaultFileRegion;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
@@ -13,11 +14,13 @@ import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.stream.ChunkedNioFile;
+import io.netty.handler.stream.ChunkedWriteHandler;
 import java.io.IOException;
 
 /**
  * Turns a {@link Response} into Netty's HTTP messages on a connection: no body for {@code HEAD},
- * a buffer in one message, or a file streamed as {@link FileBodies} says. It writes; what happens
+ * a buffer in one message, a file streamed as {@link FileBodies} says, or a blob sent on as the
+ * mirror fetches it ({@link LiveBlobInput}). It writes; what happens
  * to the connection afterwards is {@link HttpDispatcher}'s to decide.
  */
 final class ResponseWriter {
@@ -66,7 +69,7 @@ final class ResponseWriter {
             headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
         }
         ByteBuf body = response.body();
-        if (ex.request.isHead() || (body == null && response.file() == null)) {
+        if (ex.request.isHead() || (body == null && response.file() == null && response.live() == null)) {
             response.discard();
             return ctx.writeAndFlush(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, response.status(),
                     Unpooled.EMPTY_BUFFER, headers, new DefaultHttpHeaders(false)));
@@ -75,6 +78,9 @@ final class ResponseWriter {
             ex.bytesSent = body.readableBytes();
             return ctx.writeAndFlush(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, response.status(), body,
                     headers, new DefaultHttpHeaders(false)));
+        }
+        if (response.live() != null) {
+            return writeLive(ctx, ex, response, headers);
         }
         ex.bytesSent = response.fileLength();
         ctx.write(new DefaultHttpResponse(HttpVersion.HTTP_1_1, response.status(), headers));
@@ -90,6 +96,34 @@ final class ResponseWriter {
                 return null;
             }
         }
+        return ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
+    }
+
+    /**
+     * A blob read as the mirror fetches it: chunks as they arrive. A fetch that fails cuts the
+     * body short and closes the connection, which tells the client the body is not whole (its
+     * length was promised in the headers).
+     */
+    private ChannelFuture writeLive(ChannelHandlerContext ctx, Exchange ex, Response response,
+                                    DefaultHttpHeaders headers) {
+        ex.bytesSent = response.live().length();
+        ChunkedWriteHandler chunks = ctx.pipeline().get(ChunkedWriteHandler.class);
+        if (chunks == null) {
+            // A sendfile(2) pipeline has none: the first live body on the connection adds it.
+            chunks = new ChunkedWriteHandler();
+            ctx.pipeline().addBefore(ctx.name(), "chunked", chunks);
+        }
+        // Flushed at once: a fetch that fails before the first chunk must still leave the client
+        // the status and the promised length it falls short of (a failed chunk flushes nothing).
+        ctx.writeAndFlush(new DefaultHttpResponse(HttpVersion.HTTP_1_1, response.status(), headers));
+        ChunkedWriteHandler resumable = chunks;
+        LiveBlobInput input = new LiveBlobInput(response.live(), fileBodies.chunk > 0 ? fileBodies.chunk
+                : FileBodies.COPY.chunk, resumable::resumeTransfer);
+        ctx.write(input).addListener((ChannelFutureListener) f -> {
+            if (!f.isSuccess()) {
+                f.channel().close();
+            }
+        });
         return ctx.writeAndFlush(LastHttpContent.EMPTY_LAST_CONTENT);
     }
 }

@@ -11,9 +11,10 @@ import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.ManifestService;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
-import java.nio.file.Files;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.time.Clock;
 import java.time.Duration;
@@ -44,8 +45,9 @@ import org.slf4j.LoggerFactory;
  *   <li><b>An upstream that cannot answer</b> (unreachable, slow, 429, 5xx) is no reason to fail a
  *       pull of something this node holds: the copy is served, stale, with a warning
  *       ({@link Served#warning}). What it does not hold gets the upstream's error.</li>
- *   <li><b>One fetch per blob</b>: concurrent requests for a blob wait for the same upstream
- *       fetch, which runs on threads of its own, so a client that goes away stops nobody else's.</li>
+ *   <li><b>One fetch per blob</b>: concurrent requests for a blob share the same upstream
+ *       fetch, each reading it as it arrives ({@link BlobFetch}); the fetch runs on threads of
+ *       its own, so a client that goes away stops nobody else's.</li>
  * </ul>
  * The copy of {@code docker.io/library/busybox} lives in the repository of that name: tags,
  * manifests and blob links as if pushed there, which only the mirror can do ({@link Mirrors#isMirrored}).
@@ -89,7 +91,7 @@ public final class MirrorService implements AutoCloseable {
     private final Map<String, Instant> validated = new ConcurrentHashMap<>();
     /** The last question about a tag the upstream could not answer; removed when one succeeds. */
     private final Map<String, Failed> failed = new ConcurrentHashMap<>();
-    private final Map<Digest, CompletableFuture<Void>> fetching = new ConcurrentHashMap<>();
+    private final Map<Digest, BlobFetch> fetching = new ConcurrentHashMap<>();
     private final ReentrantLock[] tagLocks = new ReentrantLock[LOCK_STRIPES];
     private final ExecutorService fetchers;
     private final Backoffs backoffs = new Backoffs();
@@ -236,22 +238,42 @@ public final class MirrorService implements AutoCloseable {
     // ------------------------------------------------------------------ blobs
 
     /**
+     * What a {@code GET} of a blob is served from: the store ({@code live} null), or the file of
+     * the fetch still bringing it, read as it grows ({@link BlobFetch.Reader}; the caller closes it).
+     */
+    public record BlobRead(Served served, BlobFetch.Reader live) {
+    }
+
+    /**
      * Makes blob {@code digest} of {@code m} be held here, fetched from the upstream once however
-     * many ask for it at the same time.
+     * many ask for it at the same time; returns once it is all here.
      */
     public Served blob(Mirrored m, Digest digest) {
+        return read(m, digest, false).served();
+    }
+
+    /**
+     * Like {@link #blob}, but a blob still being fetched is given to read as it arrives, so that
+     * a client is not kept waiting for all of a large layer before its first byte (a fetch whose
+     * upstream declares no length is waited for).
+     */
+    public BlobRead blobToRead(Mirrored m, Digest digest) {
+        return read(m, digest, true);
+    }
+
+    private BlobRead read(Mirrored m, Digest digest, boolean live) {
         if (blobs.holds(m.local(), digest)) {
             events.lookup(m.upstream().name(), LookupKind.BLOB, m.local(), true);
-            return Served.HELD;
+            return new BlobRead(Served.HELD, null);
         }
         if (blobs.stored(digest) && linkedAfterAsking(m, digest)) {
             // Held for another repository (a base layer many images share): the upstream says this
             // one has it too, so the copy is linked, not fetched again.
             events.lookup(m.upstream().name(), LookupKind.BLOB, m.local(), true);
-            return Served.HELD;
+            return new BlobRead(Served.HELD, null);
         }
         try {
-            return fetched(m, digest);
+            return fetched(m, digest, live);
         } finally {
             events.lookup(m.upstream().name(), LookupKind.BLOB, m.local(), false);
         }
@@ -277,39 +299,102 @@ public final class MirrorService implements AutoCloseable {
         return blobs.mount(m.local(), digest, null);
     }
 
-    /** Waits for the one fetch of {@code digest} (starting it if none runs) and links the blob to {@code m}'s copy. */
-    private Served fetched(Mirrored m, Digest digest) {
-        CompletableFuture<Void> mine = new CompletableFuture<>();
-        CompletableFuture<Void> fetch = fetching.putIfAbsent(digest, mine);
-        if (fetch == null) {
-            fetch = mine;
-            try {
-                fetchers.execute(() -> {
-                    try {
-                        fetch(m, digest);
-                        mine.complete(null);
-                    } catch (Throwable t) {
-                        if (t instanceof UpstreamException u) {
-                            backoffs.note(m.upstream().name(), u, clock.instant());
-                        }
-                        // Once per fetch, however many wait for it: an upstream (or a proxy before it)
-                        // that sends wrong bytes or stalls is the operator's to know; a 404 is the client's.
-                        if (!(t instanceof UpstreamException u && u.kind() == UpstreamException.Kind.NOT_FOUND)) {
-                            log.warn("mirror: fetching {} of {} from {} failed: {}", digest, m.remote(),
-                                    m.upstream().name(), t.getMessage());
-                        }
-                        mine.completeExceptionally(t);
-                    } finally {
-                        fetching.remove(digest, mine);
-                    }
-                });
-            } catch (RuntimeException e) {
-                fetching.remove(digest, mine);
-                throw e;
+    /** Joins the one fetch of {@code digest} (starting it if none runs): read as it grows, or waited for. */
+    private BlobRead fetched(Mirrored m, Digest digest, boolean live) {
+        BlobFetch fetch = join(m, digest);
+        if (live) {
+            long length = await(fetch.started(), m, digest);
+            BlobFetch.Reader reader = null;
+            if (length >= 0) {
+                try {
+                    reader = fetch.open(length);
+                } catch (IOException e) {
+                    throw new RegistryException(ErrorCode.UNAVAILABLE, "cannot read " + digest + " as it arrives: " + e);
+                }
+            }
+            if (reader != null && fetch.done().isCompletedExceptionally()) {
+                closeQuietly(reader); // failed meanwhile: its error is answered below, not a body cut short
+                reader = null;
+            }
+            if (reader != null) {
+                // Fetched for another mirrored repository: linked to this one once committed.
+                fetch.done().thenRun(() -> linkFetched(m, digest));
+                return new BlobRead(Served.FETCHED, reader);
             }
         }
+        await(fetch.done(), m, digest);
+        linkFetched(m, digest);
+        return new BlobRead(Served.FETCHED, null);
+    }
+
+    private static void closeQuietly(BlobFetch.Reader reader) {
         try {
-            fetch.get();
+            reader.close();
+        } catch (IOException ignored) {
+            // a read-only channel: nothing was lost
+        }
+    }
+
+    /**
+     * A blob fetched for another mirrored repository is linked to {@code m}'s copy: this upstream
+     * has it for this one too (its fetch for us would have been the same bytes).
+     */
+    private void linkFetched(Mirrored m, Digest digest) {
+        try {
+            if (!blobs.holds(m.local(), digest)) {
+                blobs.mount(m.local(), digest, null);
+            }
+        } catch (RuntimeException e) {
+            log.warn("mirror: linking {} to {} failed: {}", digest, m.local(), e.toString());
+        }
+    }
+
+    /** The fetch running for {@code digest}, or one started now on the fetchers' threads. */
+    private BlobFetch join(Mirrored m, Digest digest) {
+        BlobFetch mine = new BlobFetch(digest, scratch.resolve("mirror-" + UUID.randomUUID()));
+        BlobFetch running = fetching.putIfAbsent(digest, mine);
+        if (running != null) {
+            return running;
+        }
+        try {
+            fetchers.execute(() -> run(m, mine));
+        } catch (RuntimeException e) {
+            fetching.remove(digest, mine);
+            throw e;
+        }
+        return mine;
+    }
+
+    private void run(Mirrored m, BlobFetch fetch) {
+        Digest digest = fetch.digest();
+        try {
+            fetch(m, fetch);
+            fetch.succeeded();
+        } catch (Throwable t) {
+            if (t instanceof UpstreamException u) {
+                backoffs.note(m.upstream().name(), u, clock.instant());
+            }
+            // Once per fetch, however many wait for it: an upstream (or a proxy before it)
+            // that sends wrong bytes or stalls is the operator's to know; a 404 is the client's.
+            if (!(t instanceof UpstreamException u && u.kind() == UpstreamException.Kind.NOT_FOUND)) {
+                log.warn("mirror: fetching {} of {} from {} failed: {}", digest, m.remote(), m.upstream().name(),
+                        t.getMessage());
+            }
+            fetch.failed(t);
+        } finally {
+            fetching.remove(digest, fetch);
+            try {
+                fetch.removeFile();
+            } catch (IOException e) {
+                log.warn("mirror: cannot remove {}: {}", fetch.file(), e.toString());
+            }
+        }
+    }
+
+    /** Waits for a fetch's step; its failure becomes what the client is told. */
+    private <T> T await(CompletableFuture<T> step, Mirrored m, Digest digest) {
+        try {
+            return step.get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new RegistryException(ErrorCode.UNAVAILABLE, "interrupted while fetching " + digest);
@@ -324,35 +409,44 @@ public final class MirrorService implements AutoCloseable {
             throw new RegistryException(ErrorCode.UNAVAILABLE, "fetching " + digest + " from " + m.upstream().name()
                     + " failed: " + cause);
         }
-        if (!blobs.holds(m.local(), digest)) {
-            // Fetched for another mirrored repository: this upstream has it for this one too
-            // (its fetch for us would have been the same bytes), so link the copy.
-            blobs.mount(m.local(), digest, null);
-        }
-        return Served.FETCHED;
     }
 
-    /** One upstream fetch: to a scratch file, hashed on the way, committed only when it verifies. */
-    private void fetch(Mirrored m, Digest digest) throws UpstreamException, IOException {
+    /**
+     * One upstream fetch: to a scratch file, hashed on the way and readable as it grows,
+     * committed only when it verifies.
+     */
+    private void fetch(Mirrored m, BlobFetch fetch) throws UpstreamException, IOException {
         waitIfAsked(m);
-        Path file = scratch.resolve("mirror-" + UUID.randomUUID());
-        try (Upstream.Body body = m.upstream().blob(m.remote(), digest)) {
-            if (maxBlobBytes > 0 && body.length() > maxBlobBytes) {
-                throw new RegistryException(ErrorCode.BLOB_TOO_LARGE, digest + " is " + body.length()
+        Digest digest = fetch.digest();
+        Path file = fetch.file();
+        try (Upstream.Body body = m.upstream().blob(m.remote(), digest);
+             FileChannel out = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            long declared = body.length();
+            if (maxBlobBytes > 0 && declared > maxBlobBytes) {
+                throw new RegistryException(ErrorCode.BLOB_TOO_LARGE, digest + " is " + declared
                         + " bytes at " + m.upstream().name() + ", more than this node's max-blob-size");
             }
+            fetch.began(declared);
             MessageDigest hash = digest.algorithm().newMessageDigest();
             long size = 0;
             byte[] buffer = new byte[1 << 16];
-            try (InputStream in = body.stream(); OutputStream out = Files.newOutputStream(file)) {
+            try (InputStream in = body.stream()) {
                 for (int n; (n = in.read(buffer)) >= 0; ) {
                     size += n;
                     if (maxBlobBytes > 0 && size > maxBlobBytes) {
                         throw new RegistryException(ErrorCode.BLOB_TOO_LARGE, digest + " from " + m.upstream().name()
                                 + " is larger than this node's max-blob-size");
                     }
+                    if (declared >= 0 && size > declared) {
+                        throw new UpstreamException(UpstreamException.Kind.INVALID, 0, m.upstream().name()
+                                + " declared " + declared + " bytes for " + digest + " and sent more");
+                    }
                     hash.update(buffer, 0, n);
-                    out.write(buffer, 0, n);
+                    ByteBuffer chunk = ByteBuffer.wrap(buffer, 0, n);
+                    while (chunk.hasRemaining()) {
+                        out.write(chunk);
+                    }
+                    fetch.wrote(size);
                 }
             } catch (IOException e) {
                 // A stalled body is a timeout, a broken one an unreachable upstream: both serve stale.
@@ -363,13 +457,12 @@ public final class MirrorService implements AutoCloseable {
                 throw new UpstreamException(UpstreamException.Kind.INVALID, 0, m.upstream().name() + " sent "
                         + size + " bytes for " + digest + " that hash to " + got);
             }
-            if (body.length() >= 0 && body.length() != size) {
+            if (declared >= 0 && declared != size) {
                 throw new UpstreamException(UpstreamException.Kind.INVALID, 0, m.upstream().name() + " declared "
-                        + body.length() + " bytes for " + digest + " and sent " + size);
+                        + declared + " bytes for " + digest + " and sent " + size);
             }
+            out.close(); // all written: the store takes the file from here
             blobs.commitVerified(m.local(), digest, file, size);
-        } finally {
-            Files.deleteIfExists(file);
         }
     }
 

@@ -226,6 +226,24 @@ final class HostileUpstream implements AutoCloseable {
             release.await(2, TimeUnit.MINUTES);
         }
 
+        /**
+         * Sends {@code a}'s headers and the first {@code bytes} of its body, waits for
+         * {@code resume}, then sends the rest: an upstream that pauses, then goes on.
+         */
+        void pauseAfter(Answer a, int bytes, CountDownLatch resume) throws IOException, InterruptedException {
+            copyHeaders(a);
+            raw.sendResponseHeaders(a.status(), a.body().length);
+            OutputStream out = raw.getResponseBody();
+            int first = Math.min(bytes, a.body().length);
+            out.write(a.body(), 0, first);
+            out.flush();
+            if (!resume.await(2, TimeUnit.MINUTES)) {
+                return; // cut short
+            }
+            out.write(a.body(), first, a.body().length - first);
+            out.flush();
+        }
+
         /** Sends no answer at all (not even headers) until the stalls are released. */
         void stallBeforeHeaders() throws InterruptedException {
             stalls.await(2, TimeUnit.MINUTES);
