@@ -34,6 +34,7 @@ final class AuthInterceptor implements ServerInterceptor {
     static final Context.Key<Identity> IDENTITY = Context.key("layercache-identity");
     static final Context.Key<Action> ACTION = Context.key("layercache-action");
     static final Context.Key<AccessControl> CONTROL = Context.key("layercache-access");
+    static final Context.Key<java.util.function.Predicate<String>> READ_ONLY = Context.key("layercache-read-only");
     private static final Metadata.Key<String> AUTHORIZATION =
             Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
 
@@ -60,11 +61,15 @@ final class AuthInterceptor implements ServerInterceptor {
 
     private final dev.layercache.server.auth.RateLimits rates;
     private final CallExecutors executors;
+    /** Namespaces no call may write or delete in: the copies of mirrored registries (docs/mirror.md). */
+    private final java.util.function.Predicate<String> readOnly;
 
-    AuthInterceptor(AccessControl control, dev.layercache.server.auth.RateLimits rates, CallExecutors executors) {
+    AuthInterceptor(AccessControl control, dev.layercache.server.auth.RateLimits rates, CallExecutors executors,
+                    java.util.function.Predicate<String> readOnly) {
         this.control = control;
         this.rates = rates;
         this.executors = executors;
+        this.readOnly = readOnly;
     }
 
     @Override
@@ -100,12 +105,13 @@ final class AuthInterceptor implements ServerInterceptor {
             call.close(refused.getStatus(), refused.getTrailers() == null ? new Metadata() : refused.getTrailers());
             return new ServerCall.Listener<>() { };
         }
-        if (!control.enabled()) {
-            return Contexts.interceptCall(Context.current().withValue(IDENTITY, who), call, headers, next);
-        }
         Action action = ACTIONS.get(call.getMethodDescriptor().getFullMethodName());
+        if (!control.enabled()) {
+            return Contexts.interceptCall(Context.current().withValue(IDENTITY, who).withValue(ACTION, action)
+                    .withValue(READ_ONLY, readOnly), call, headers, next);
+        }
         Context context = Context.current().withValue(IDENTITY, who).withValue(CONTROL, control)
-                .withValue(ACTION, action);
+                .withValue(ACTION, action).withValue(READ_ONLY, readOnly);
         ServerCall<Q, R> audited = action == Action.WRITE || action == Action.DELETE
                 ? new io.grpc.ForwardingServerCall.SimpleForwardingServerCall<>(call) {
                     @Override
@@ -119,12 +125,21 @@ final class AuthInterceptor implements ServerInterceptor {
         return Contexts.interceptCall(context, audited, headers, next);
     }
 
-    /** Throws UNAUTHORIZED or DENIED unless the current call's identity may act in {@code namespace}. */
+    /**
+     * Throws UNAUTHORIZED or DENIED unless the current call's identity may act in {@code namespace},
+     * and UNSUPPORTED for a write or delete in a mirrored registry's namespace, which only the
+     * mirror fills (as the OCI API refuses a push there).
+     */
     static void check(String namespace) {
         AccessControl control = CONTROL.get();
         Action action = ACTION.get();
         if (control != null && action != null) {
             control.check(IDENTITY.get(), action, namespace);
+        }
+        java.util.function.Predicate<String> mirrored = READ_ONLY.get();
+        if ((action == Action.WRITE || action == Action.DELETE) && mirrored != null && mirrored.test(namespace)) {
+            throw new dev.layercache.server.core.RegistryException(dev.layercache.server.core.ErrorCode.UNSUPPORTED,
+                    namespace + " is a mirror of an upstream registry: it is read-only here");
         }
     }
 }

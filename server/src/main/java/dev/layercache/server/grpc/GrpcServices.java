@@ -21,9 +21,11 @@ public final class GrpcServices {
     private final AccessControl access;
     private final RateLimits rates;
     private final CacheMetrics metrics;
+    private final java.util.function.Predicate<String> readOnly;
 
     private GrpcServices(Builder b) {
         Services node = b.services;
+        this.readOnly = node.mirrors()::isMirrored;
         GrpcMetrics recorder = new GrpcMetrics(b.metrics);
         this.services = List.of(new EntryCacheGrpcService(node.served().entries(), recorder),
                 new BlobsGrpcService(node.served().blobs(), node.uploads(), recorder).binding(),
@@ -50,7 +52,7 @@ public final class GrpcServices {
         CallExecutors executors = new CallExecutors(requests, transfers);
         builder.executor(executors.requests())
                 .callExecutor(executors)
-                .intercept(new AuthInterceptor(access, rates, executors))
+                .intercept(new AuthInterceptor(access, rates, executors, readOnly))
                 .intercept(new MetricsInterceptor(metrics))
                 .intercept(ClientAddress.INTERCEPTOR); // added last, runs first: every later one sees the address
         services.forEach(service -> builder.addService(MalformedMessages.guard(service.bindService())));
