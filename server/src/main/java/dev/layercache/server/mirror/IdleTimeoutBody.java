@@ -22,8 +22,8 @@ import java.util.concurrent.TimeUnit;
  * upstream that sends its headers and then stalls would hold the caller's thread for ever.
  *
  * <p>The stream is handed out as soon as the headers are in (the client's request timeout covers
- * only that far). Buffers are requested one list at a time as the reader consumes them, so a slow
- * reader slows the connection rather than filling memory. A stalled read throws
+ * only that far). Buffers are requested a few lists ahead of the reader ({@link #AHEAD}), one more
+ * as each is taken, so a slow reader slows the connection rather than filling memory. A stalled read throws
  * {@link SocketTimeoutException}; a broken connection throws the {@link IOException} the client
  * reported. {@link #close()} (or a timeout) cancels the subscription, which closes the connection
  * unless the body was read to its end; closing after the end leaves the connection to be reused.
@@ -34,6 +34,13 @@ final class IdleTimeoutBody extends InputStream implements HttpResponse.BodySubs
     private static final Object END = new Object();
     /** Wakes a reader blocked in a read when another thread closes the stream. */
     private static final Object CLOSED = new Object();
+
+    /**
+     * Lists of buffers asked for ahead of the reader: enough that the client keeps reading the
+     * socket while the reader hashes and writes (one at a time made the two threads take turns),
+     * few enough to bound what a slow reader leaves in memory (the client's buffers are 16 KiB).
+     */
+    static final int AHEAD = 8;
 
     private final Duration idle;
     private final BlockingQueue<Object> queue = new LinkedBlockingQueue<>();
@@ -67,7 +74,7 @@ final class IdleTimeoutBody extends InputStream implements HttpResponse.BodySubs
         if (closed) {
             s.cancel();
         } else {
-            s.request(1);
+            s.request(AHEAD);
         }
     }
 
@@ -107,7 +114,37 @@ final class IdleTimeoutBody extends InputStream implements HttpResponse.BodySubs
         }
         int n = Math.min(len, next.remaining());
         next.get(b, off, n);
+        // Then whatever else has already arrived, without waiting: one read fills as much of the
+        // caller's array as is here (the client hands over 16 KiB at a time).
+        while (n < len && (next = arrivedBuffer()) != null) {
+            int more = Math.min(len - n, next.remaining());
+            next.get(b, off + n, more);
+            n += more;
+        }
         return n;
+    }
+
+    /** A buffer with bytes that is already here, or null if reading on would have to wait. */
+    private ByteBuffer arrivedBuffer() {
+        while (!closed && failure == null) {
+            if (buffer != null && buffer.hasRemaining()) {
+                return buffer;
+            }
+            if (current.hasNext()) {
+                buffer = current.next();
+                continue;
+            }
+            Object item = queue.peek();
+            if (!(item instanceof List<?>)) {
+                return null; // nothing, or the end, an error or a close: the next read sees it
+            }
+            queue.poll();
+            @SuppressWarnings("unchecked")
+            List<ByteBuffer> list = (List<ByteBuffer>) item;
+            current = list.iterator();
+            subscription.request(1);
+        }
+        return null;
     }
 
     @Override
@@ -161,7 +198,7 @@ final class IdleTimeoutBody extends InputStream implements HttpResponse.BodySubs
             @SuppressWarnings("unchecked")
             List<ByteBuffer> list = (List<ByteBuffer>) item;
             current = list.iterator();
-            // Asked for only now that the previous list is used up: the reader sets the pace.
+            // One more asked for as each is taken: the reader sets the pace, AHEAD lists ahead.
             subscription.request(1);
         }
     }

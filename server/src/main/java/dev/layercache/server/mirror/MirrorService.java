@@ -367,10 +367,11 @@ public final class MirrorService implements AutoCloseable {
 
     private void run(Mirrored m, BlobFetch fetch) {
         Digest digest = fetch.digest();
+        Throwable failure = null;
         try {
             fetch(m, fetch);
-            fetch.succeeded();
         } catch (Throwable t) {
+            failure = t;
             if (t instanceof UpstreamException u) {
                 backoffs.note(m.upstream().name(), u, clock.instant());
             }
@@ -380,14 +381,19 @@ public final class MirrorService implements AutoCloseable {
                 log.warn("mirror: fetching {} of {} from {} failed: {}", digest, m.remote(), m.upstream().name(),
                         t.getMessage());
             }
-            fetch.failed(t);
-        } finally {
-            fetching.remove(digest, fetch);
-            try {
-                fetch.removeFile();
-            } catch (IOException e) {
-                log.warn("mirror: cannot remove {}: {}", fetch.file(), e.toString());
-            }
+        }
+        // Tidied before the waiting clients are told: one that asks again at once must start a new
+        // fetch (or find the blob held), not join this one, and find no scratch file left.
+        fetching.remove(digest, fetch);
+        try {
+            fetch.removeFile();
+        } catch (IOException e) {
+            log.warn("mirror: cannot remove {}: {}", fetch.file(), e.toString());
+        }
+        if (failure == null) {
+            fetch.succeeded();
+        } else {
+            fetch.failed(failure);
         }
     }
 

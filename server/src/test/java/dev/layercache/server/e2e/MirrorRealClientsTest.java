@@ -46,7 +46,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code ctr} with a {@code hosts.toml} mirror ({@code ?ns=docker.io}).
  *
  * <p>The upstream is a real CNCF Distribution configured in the node under the name
- * {@code docker.io}, seeded over HTTP with a busybox image made here (no public registry is
+ * {@code docker.io}, seeded by skopeo with a busybox image made here (no public registry is
  * reachable). The clients are never told its address: their own configuration sends
  * {@code docker.io} to the real Docker Hub, which cannot be reached from these machines, so a pull
  * that succeeds was served by the node. Each client pulls a repository of its own, so each test
@@ -60,7 +60,10 @@ class MirrorRealClientsTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String DOCKER_HUB = "docker.io";
     private static final String TAG = "1";
+    private static final String OCI = "application/vnd.oci.image.manifest.v1+json";
     private static final LazyUpstream REGISTRY = new LazyUpstream("layercache-e2e-upstream");
+    /** The upstream's request counts once each repository was seeded ({@link #sinceSeeded}). */
+    private static final java.util.Map<String, Long> SEEDING = new java.util.concurrent.ConcurrentHashMap<>();
     private static Dockerd dockerd;
     /** The image every repository of the upstream holds (same bytes, pushed to each). */
     private static BaseImage base;
@@ -126,7 +129,7 @@ class MirrorRealClientsTest {
         assertArrayEquals(base.layer(), blob(layout, base.layerDigest()));
 
         // skopeo asked twice (inspect, copy); the upstream once for each part.
-        assertEquals(1, upstream().requests("GET", "/v2/library/busybase-skopeo/manifests/"), upstream().logText());
+        assertEquals(1, sinceSeeded("GET", "/v2/library/busybase-skopeo/manifests/"), upstream().logText());
         assertEquals(1, askedOnce("library/busybase-skopeo", base.layerDigest()));
         assertEquals(1, askedOnce("library/busybase-skopeo", base.configDigest()));
     }
@@ -263,7 +266,7 @@ class MirrorRealClientsTest {
      */
     private static void assertServedThroughTheNode(String remote, double servedBefore) throws Exception {
         assertTrue(catalog().contains("docker.io/" + remote), "the node holds the copy: " + catalog());
-        assertEquals(1, upstream().requests("GET", "/v2/" + remote + "/manifests/"), upstream().logText());
+        assertEquals(1, sinceSeeded("GET", "/v2/" + remote + "/manifests/"), upstream().logText());
         assertEquals(1, askedOnce(remote, base.layerDigest()), upstream().logText());
         double served = servedBytes() - servedBefore;
         assertTrue(served >= base.layer().length, "the node served the layer: " + served + " bytes");
@@ -275,8 +278,16 @@ class MirrorRealClientsTest {
      * the same busybox image), confirmed with a HEAD and linked.
      */
     private static long askedOnce(String remote, String digest) {
-        return upstream().requests("GET", "/v2/" + remote + "/blobs/" + digest)
-                + upstream().requests("HEAD", "/v2/" + remote + "/blobs/" + digest);
+        return sinceSeeded("GET", "/v2/" + remote + "/blobs/" + digest)
+                + sinceSeeded("HEAD", "/v2/" + remote + "/blobs/" + digest);
+    }
+
+    /**
+     * Requests of {@code method} to paths under {@code pathPrefix} the upstream received since its
+     * repository was seeded: skopeo's push asks about the same blobs and manifest first.
+     */
+    private static long sinceSeeded(String method, String pathPrefix) {
+        return upstream().requests(method, pathPrefix) - SEEDING.getOrDefault(method + " " + pathPrefix, 0L);
     }
 
         /** The dockerd of this class, started once with the node as its Docker Hub mirror. */
@@ -287,8 +298,38 @@ class MirrorRealClientsTest {
         return dockerd;
     }
 
+    /**
+     * Seeds the upstream's {@code repository} with the base image as an operator would, with
+     * skopeo copying an OCI layout to it ({@code --preserve-digests}: the manifest Distribution
+     * holds is the one written here, whose digest every client's result is checked against).
+     */
     private static ReferenceRegistry.Image seed(String repository) throws Exception {
-        return upstream().push(repository, TAG, null, base.config(), base.layer());
+        Path skopeo = RealTools.require("skopeo", "skopeo seeding the upstream with the base image");
+        byte[] manifest = Registry.imageManifest(base.config(), base.layer()).getBytes(StandardCharsets.UTF_8);
+        Path layout = Files.createTempDirectory("layercache-seed");
+        try {
+            Path blobs = Files.createDirectories(layout.resolve("blobs/sha256"));
+            for (byte[] blob : List.of(base.config(), base.layer(), manifest)) {
+                Files.write(blobs.resolve(Registry.sha256(blob).substring("sha256:".length())), blob);
+            }
+            Files.writeString(layout.resolve("oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}");
+            Files.writeString(layout.resolve("index.json"), "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\""
+                    + OCI + "\",\"digest\":\"" + Registry.sha256(manifest) + "\",\"size\":" + manifest.length
+                    + ",\"annotations\":{\"org.opencontainers.image.ref.name\":\"" + TAG + "\"}}]}");
+            Cmd.of(skopeo, "copy", "--preserve-digests", "--dest-tls-verify=false", "oci:" + layout + ":" + TAG,
+                    "docker://127.0.0.1:" + upstream().port() + "/" + repository + ":" + TAG).ok();
+            String at = "/v2/" + repository;
+            for (String method : List.of("GET", "HEAD")) {
+                for (String path : List.of(at + "/manifests/", at + "/blobs/" + base.layerDigest(),
+                        at + "/blobs/" + base.configDigest())) {
+                    SEEDING.put(method + " " + path, upstream().requests(method, path));
+                }
+            }
+        } finally {
+            TestServer.deleteRecursively(layout);
+        }
+        return new ReferenceRegistry.Image(repository, TAG, Registry.sha256(manifest), manifest, OCI, base.config(),
+                List.of(base.layer()));
     }
 
     private static String catalog() throws Exception {
