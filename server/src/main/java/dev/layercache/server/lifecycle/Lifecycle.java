@@ -81,6 +81,11 @@ public final class Lifecycle implements AutoCloseable {
     private long lastAgePass;
     /** In a cluster: runs the shared bucket's collection (see {@code BucketCollector}); null alone. */
     private volatile Callable<? extends Record> bucketCollection;
+    /** Purges over the served stores and over this node's own copies (the same alone); see {@link #purge}. */
+    private volatile NamespacePurge servedPurge;
+    private volatile NamespacePurge localPurge;
+    /** In a cluster: tells the other nodes of a purge (see {@code BucketPurge}). */
+    private volatile java.util.function.Consumer<String> purged = ns -> { };
 
     public Lifecycle(ServerConfig.Lifecycle settings, Path dataDir, KeyValueStore kv,
                      ManifestService manifests, EntryService entries, UploadService uploads, Collector collector,
@@ -360,6 +365,52 @@ public final class Lifecycle implements AutoCloseable {
             metrics.evicted(root.kind().label(), root.repository(), root.reference(), c.bytes());
         }
         return gone;
+    }
+
+    /** How namespaces are purged: over the served stores, and over this node's own copies. */
+    public void purges(NamespacePurge served, NamespacePurge local) {
+        this.servedPurge = served;
+        this.localPurge = local;
+    }
+
+    /** Who hears of each namespace purged through this node (the other nodes of a cluster). */
+    public void whenPurged(java.util.function.Consumer<String> listener) {
+        this.purged = listener;
+    }
+
+    /**
+     * Purges a namespace now (see {@link NamespacePurge}); a dry run only reports. Under the
+     * lifecycle's lock: no collection or eviction runs meanwhile (both use the collection's guard).
+     */
+    public synchronized NamespacePurge.Report purge(String prefix, boolean dryRun) {
+        RepositoryName ns = NamespacePurge.namespace(prefix);
+        access.flush();
+        NamespacePurge.Report report = servedPurge.purge(ns, dryRun);
+        if (!dryRun) {
+            if (localPurge != servedPurge) {
+                localPurge.purge(ns, false);
+            }
+            purged.accept(ns.toString());
+            metrics.refreshStore();
+            log.info("purged {}: {} repositories, {} tags, {} manifests, {} entries, {} blobs ({} bytes)", ns,
+                    report.repositories().size(), report.tags(), report.manifests(), report.entries(),
+                    report.blobs(), report.bytes());
+        }
+        return report;
+    }
+
+    /** Another node purged {@code prefix}: this node drops its own copies of it. */
+    public synchronized void purgeCopies(String prefix) {
+        if (!RepositoryName.isValid(prefix)) {
+            return;
+        }
+        NamespacePurge.Report report = localPurge.purge(RepositoryName.parse(prefix), false);
+        if (report.tags() + report.manifests() + report.entries() + report.blobs() > 0
+                || !report.repositories().isEmpty()) {
+            metrics.refreshStore();
+            log.info("dropped this node's copies of the purged namespace {}: {} manifests, {} blobs ({} bytes)",
+                    prefix, report.manifests(), report.blobs(), report.bytes());
+        }
     }
 
     public void bucketCollection(Callable<? extends Record> run) {
