@@ -76,6 +76,7 @@ public final class Lifecycle implements AutoCloseable {
     private final Path dataDir;
     private final EvictionPolicy policy;
     private final Candidates candidates;
+    private final ProtectedRefs protect;
     private final StoreStatus status = new StoreStatus();
     private final LifecycleScheduler scheduler;
     private long lastAgePass;
@@ -107,6 +108,7 @@ public final class Lifecycle implements AutoCloseable {
         this.clock = clock;
         this.policy = new EvictionPolicy(settings);
         this.candidates = new Candidates(kv, manifests, access);
+        this.protect = new ProtectedRefs(settings.protect());
         this.scheduler = new LifecycleScheduler(settings, status, this::countAtStart,
                 () -> run(dueForAgePass()), () -> scrub(settings.scrubRate()));
         // Blob bytes are counted on the lifecycle's thread once it starts, not on the way to ready.
@@ -227,7 +229,8 @@ public final class Lifecycle implements AutoCloseable {
             lastAgePass = access.now();
             if (policy.agesApply()) {
                 long now = access.now();
-                for (EvictionPolicy.Expired e : policy.byAge(candidates.read(false, askedSince(false)), now)) {
+                for (EvictionPolicy.Expired e : policy.byAge(protect.unprotected(
+                        candidates.read(false, askedSince(false))), now)) {
                     if (evict(e.candidate())) {
                         if (e.rule() == EvictionPolicy.Age.MAX_AGE) {
                             byAge++;
@@ -239,7 +242,7 @@ public final class Lifecycle implements AutoCloseable {
             }
         }
         if (policy.anyNamespaceBudget()) {
-            byBudget += evict(policy.overNamespaceBudgets(candidates.read(true, askedSince(false))));
+            byBudget += evict(policy.overNamespaceBudgets(protect.unprotected(candidates.read(true, askedSince(false)))));
         }
         long usage = before;
         if (byAge + untagged + byBudget > 0) {
@@ -251,9 +254,15 @@ public final class Lifecycle implements AutoCloseable {
                 && usage > (round == 0 ? inForce.highBytes() : inForce.lowBytes()); round++) {
             // About to pass min-free-disk: blobs merely asked about count as freed.
             boolean diskFull = inForce.limitedByFreeSpace();
-            int evicted = evict(EvictionPolicy.toFree(candidates.read(true, askedSince(diskFull)),
-                    usage - inForce.lowBytes()));
+            List<Candidate> roots = candidates.read(true, askedSince(diskFull));
+            int evicted = evict(EvictionPolicy.toFree(protect.unprotected(roots), usage - inForce.lowBytes()));
             if (evicted == 0) {
+                long held = NamespaceUsage.distinctBytes(protect.protectedOnes(roots));
+                if (held > inForce.lowBytes()) {
+                    log.warn("the roots of protect ({}) alone hold {} bytes of blobs, over the low watermark of the"
+                            + " budget ({} bytes): they are not evicted, and the store stays over its budget",
+                            String.join(",", protect.patterns()), held, inForce.lowBytes());
+                }
                 long young = collection == null ? -1 : collection.keptInGrace();
                 log.warn("store at {} bytes of blobs is over its budget of {} and no root's eviction would free"
                         + " bytes{}", usage, inForce.maxBytes(), young < 0 ? ""
@@ -283,6 +292,9 @@ public final class Lifecycle implements AutoCloseable {
         metrics.budget(inForce.maxBytes());
         // Blobs clients heard of stay in memory until their grace is over, collection or not.
         access.forgetBlobsSeenBefore(clock.millis() - settings.gcGrace().toMillis());
+        if (agePass) {
+            countNamespaces();
+        }
         MetadataPruner.Report pruned = history.prune(agePass);
         Run run = new Run(clock.instant(), expired, byAge, byBudget, before, usage, collection, untagged,
                 inForce.maxBytes(), pruned);
@@ -301,6 +313,20 @@ public final class Lifecycle implements AutoCloseable {
      */
     private long askedSince(boolean diskFull) {
         return diskFull ? Long.MAX_VALUE : clock.millis() - settings.askedGrace().toMillis();
+    }
+
+    /**
+     * Counts each namespace's bytes exactly (distinct blobs of its roots) and what protect holds:
+     * a pass over every root and a size lookup per blob, so only on the runs that look at ages
+     * (at most every few minutes), shown in {@code /api/v1/store} and as a gauge per namespace.
+     */
+    private void countNamespaces() {
+        NamespaceUsage counted = NamespaceUsage.of(clock.instant(), candidates.read(true, Long.MAX_VALUE),
+                metrics::namespaceLabel, protect);
+        status.namespaces(counted);
+        java.util.Map<String, Long> bytes = new java.util.HashMap<>();
+        counted.rows().forEach(r -> bytes.put(r.namespace(), r.bytes()));
+        metrics.namespaceBytes(bytes);
     }
 
     /** Blob bytes now; writes from now on add to it until the next count. */
