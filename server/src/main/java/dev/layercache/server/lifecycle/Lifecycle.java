@@ -41,6 +41,11 @@ import org.slf4j.LoggerFactory;
  * <p>The parts: {@link EvictionPolicy} decides which roots go (from {@link Candidates} this
  * class reads), {@link LifecycleScheduler} decides when a run happens, {@link StoreStatus} holds
  * what the runs report; this class carries a run out and evicts.
+ *
+ * <p>Why over 400 lines: everything that removes roots or blobs (a run's evictions, a collection,
+ * a namespace's purge through {@link NamespacePurge}) goes through this class's lock, because
+ * they share the collection's guard and must never interleave; the purge's entry points are here
+ * for that reason, its work in {@link NamespacePurge}.
  */
 public final class Lifecycle implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Lifecycle.class);
