@@ -5,6 +5,7 @@ import dev.layercache.api.v1.Entry;
 import dev.layercache.api.v1.LayerDescriptor;
 import dev.layercache.server.config.ServerConfig;
 import dev.layercache.server.core.Digest;
+import dev.layercache.server.lifecycle.ProtectedRefs;
 import dev.layercache.server.metadata.BuildIndex;
 import dev.layercache.server.metadata.Keys;
 import dev.layercache.server.metadata.ManifestIndex;
@@ -36,7 +37,9 @@ import org.slf4j.LoggerFactory;
  * names), evicts roots unused for longer than {@code maxAge} and, over budget, the least recently
  * used ones until usage would fall below the low watermark. A root's last use is the later of
  * when it was written and its newest access mark ({@code access/...}, which nodes write at most
- * every few minutes per root they serve, see {@link AccessMarks}).
+ * every few minutes per root they serve, see {@link AccessMarks}). Tags the {@code protect}
+ * patterns name ({@link ProtectedRefs}, the same as a single node's eviction) are never evicted,
+ * neither by age nor by budget; what they reach stays with them.
  *
  * <p>Blobs no root reaches are removed in two steps, {@code gcGrace} apart: a run marks such a
  * blob pending ({@code gc/pending/<digest>}), and a later run deletes it if it is still pending
@@ -94,26 +97,34 @@ public final class BucketCollector {
      * @param history       how much history (tombstones, step publications) each repository keeps
      * @param uploadTimeout directory records of upload sessions older than this are removed
      *                      (their node died with them; a live node removes its own)
+     * @param protect       the {@code protect} setting: {@code repository:tag} patterns of tags
+     *                      never evicted (see {@link ProtectedRefs})
      */
     public record Limits(long maxBytes, int highPercent, int lowPercent, Duration maxAge, Duration gcGrace,
-                         ServerConfig.History history, Duration uploadTimeout) {
+                         ServerConfig.History history, Duration uploadTimeout, List<String> protect) {
+        public Limits {
+            protect = List.copyOf(protect);
+        }
     }
 
     /**
      * What one run did.
      *
+     * @param rootsProtected the tags in the bucket that {@code protect} names, which eviction skipped
      * @param historyPruned tombstones, step publications, access marks of roots gone and stale
      *                      upload records removed from the bucket
      */
-    public record Report(boolean ran, long blobs, long bytesBefore, int rootsEvicted, int markedPending,
-                         int deleted, long bytesDeleted, int revived, long historyPruned, long millis) {
-        static final Report SKIPPED = new Report(false, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    public record Report(boolean ran, long blobs, long bytesBefore, int rootsEvicted, int rootsProtected,
+                         int markedPending, int deleted, long bytesDeleted, int revived, long historyPruned,
+                         long millis) {
+        static final Report SKIPPED = new Report(false, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
     }
 
     private final ObjectStore bucket;
     private final ManifestService manifests;
     private final Lease lease;
     private final Limits limits;
+    private final ProtectedRefs protect;
     private final Clock clock;
     private volatile Report last = Report.SKIPPED;
     // Per run: how many tags name each manifest object, and which manifests an index names.
@@ -125,6 +136,7 @@ public final class BucketCollector {
         this.manifests = manifests;
         this.lease = lease;
         this.limits = limits;
+        this.protect = new ProtectedRefs(limits.protect());
         this.clock = clock;
     }
 
@@ -216,12 +228,14 @@ public final class BucketCollector {
             }
         }
         long pruned = pruneHistory(now, accessed.keySet(), roots);
-        Report report = new Report(true, blobs.size(), bytesBefore, evicted, markedPending, deleted, bytesDeleted,
-                revived, pruned, (System.nanoTime() - started) / 1_000_000);
+        int kept = (int) roots.stream().filter(r -> r.isProtected).count();
+        Report report = new Report(true, blobs.size(), bytesBefore, evicted, kept, markedPending, deleted,
+                bytesDeleted, revived, pruned, (System.nanoTime() - started) / 1_000_000);
         last = report;
-        log.info("bucket collection: {} blobs ({} bytes), {} roots evicted, {} blobs marked pending, {} deleted"
-                        + " ({} bytes), {} revived, {} history records pruned, in {} ms", blobs.size(), bytesBefore,
-                evicted, markedPending, deleted, bytesDeleted, revived, pruned, report.millis());
+        log.info("bucket collection: {} blobs ({} bytes), {} roots evicted ({} protected kept), {} blobs marked"
+                        + " pending, {} deleted ({} bytes), {} revived, {} history records pruned, in {} ms",
+                blobs.size(), bytesBefore, evicted, kept, markedPending, deleted, bytesDeleted, revived, pruned,
+                report.millis());
         return report;
     }
 
@@ -360,13 +374,20 @@ public final class BucketCollector {
         final Set<Digest> references;
         /** For a tag: the manifest object it names, which goes with its last tag. */
         final String target;
+        /** A tag the {@code protect} patterns name: never evicted. */
+        final boolean isProtected;
         boolean evicted;
 
         RootInfo(String object, long lastUse, Set<Digest> references, String target) {
+            this(object, lastUse, references, target, false);
+        }
+
+        RootInfo(String object, long lastUse, Set<Digest> references, String target, boolean isProtected) {
             this.object = object;
             this.lastUse = lastUse;
             this.references = references;
             this.target = target;
+            this.isProtected = isProtected;
         }
     }
 
@@ -401,12 +422,15 @@ public final class BucketCollector {
             if (value == null) {
                 continue;
             }
-            String repo = Keys.string(MetaKeys.key(Table.TAGS, o.key())).split("\0", 2)[0];
+            String[] repoAndTag = Keys.split(MetaKeys.key(Table.TAGS, o.key()));
+            String repo = repoAndTag[0];
             String manifest = MetaKeys.object(Table.MANIFESTS, Keys.of(repo, Keys.string(value)));
             named.add(manifest);
             Set<Digest> refs = new HashSet<>(manifestRefs.getOrDefault(manifest, Set.of()));
             addChildren(manifest, repo, manifestRefs, refs);
-            roots.add(new RootInfo(o.key(), lastUse(o, accessed), refs, manifest));
+            boolean isProtected = repoAndTag.length == 2 && !protect.isEmpty()
+                    && protect.protectsTag(repo, repoAndTag[1]);
+            roots.add(new RootInfo(o.key(), lastUse(o, accessed), refs, manifest, isProtected));
             tagsNaming.merge(manifest, 1, Integer::sum);
         }
         for (ObjectInfo o : manifestObjects.values()) {
@@ -453,13 +477,16 @@ public final class BucketCollector {
         return Math.max(o.lastModifiedMillis(), accessed.getOrDefault(o.key(), 0L));
     }
 
-    /** Evicts by age, then by budget (least recently used first); returns how many roots went. */
+    /**
+     * Evicts by age, then by budget (least recently used first), never a protected tag; returns
+     * how many roots went.
+     */
     private int evict(List<RootInfo> roots, Map<Digest, ObjectInfo> blobs, long now) throws IOException {
         int evicted = 0;
         long maxAge = limits.maxAge().toMillis();
         if (maxAge > 0) {
             for (RootInfo r : roots) {
-                if (now - r.lastUse > maxAge && lease.held()) {
+                if (!r.isProtected && now - r.lastUse > maxAge && lease.held()) {
                     evicted += remove(r);
                 }
             }
@@ -489,7 +516,7 @@ public final class BucketCollector {
             if (reachable <= low || !lease.held()) {
                 break;
             }
-            if (r.evicted) {
+            if (r.evicted || r.isProtected) {
                 continue;
             }
             evicted += remove(r);
@@ -500,7 +527,34 @@ public final class BucketCollector {
                 }
             }
         }
+        if (reachable > low && lease.held()) {
+            warnIfProtectedAlone(roots, blobs, low);
+        }
         return evicted;
+    }
+
+    /**
+     * Once per run, when the bucket stays over the low watermark because the protected tags alone
+     * hold more than it (in the words of the single node's {@code Lifecycle}): only removing or
+     * unprotecting tags brings it back, which an operator must hear of.
+     */
+    private void warnIfProtectedAlone(List<RootInfo> roots, Map<Digest, ObjectInfo> blobs, long low) {
+        Set<Digest> held = new HashSet<>();
+        for (RootInfo r : roots) {
+            if (r.isProtected) {
+                held.addAll(r.references);
+            }
+        }
+        long bytes = 0;
+        for (Digest d : held) {
+            ObjectInfo o = blobs.get(d);
+            bytes += o == null ? 0 : o.size();
+        }
+        if (bytes > low) {
+            log.warn("bucket: the roots of protect ({}) alone hold {} bytes of blobs, over the low watermark of"
+                    + " s3-max-size ({} bytes): they are not evicted, and the bucket stays over its budget",
+                    String.join(",", protect.patterns()), bytes, low);
+        }
     }
 
     private int remove(RootInfo r) throws IOException {

@@ -140,7 +140,8 @@ public final class ClusterNode implements AutoCloseable {
         Duration term = clamp(settings.gcInterval().multipliedBy(3), Duration.ofSeconds(30), Duration.ofHours(6));
         BucketCollector collector = new BucketCollector(bucket, manifests, new Lease(bucket, nodeUrl, term, clock),
                 new BucketCollector.Limits(settings.maxBytes(), lifecycle.highPercent(), lifecycle.lowPercent(),
-                        settings.maxAge(), lifecycle.gcGrace(), lifecycle.history(), lifecycle.uploadTimeout()), clock);
+                        settings.maxAge(), lifecycle.gcGrace(), lifecycle.history(), lifecycle.uploadTimeout(),
+                        lifecycle.protect()), clock);
         long period = settings.gcInterval().toMillis();
         // Started at a random point of the first interval, so that nodes started together do not
         // all ask for the lease at once.

@@ -19,7 +19,11 @@ public final class ProtectedRefs {
     private final List<Pattern> repositories = new ArrayList<>();
     private final List<Pattern> tags = new ArrayList<>();
 
-    ProtectedRefs(List<String> patterns) {
+    /**
+     * @param patterns {@code repository:tag} patterns, each with a colon (the configuration
+     *                 checks them when it is loaded)
+     */
+    public ProtectedRefs(List<String> patterns) {
         this.patterns = List.copyOf(patterns);
         for (String p : patterns) {
             int colon = p.lastIndexOf(':');
@@ -33,17 +37,23 @@ public final class ProtectedRefs {
         return patterns;
     }
 
-    boolean isEmpty() {
+    /** True when no pattern is configured, so nothing is protected. */
+    public boolean isEmpty() {
         return patterns.isEmpty();
     }
 
     /** True for a tag some pattern names. */
     boolean protects(Root root) {
-        if (root.kind() != Root.Kind.TAG) {
-            return false;
-        }
+        return root.kind() == Root.Kind.TAG && protectsTag(root.repository(), root.name());
+    }
+
+    /**
+     * True when some pattern names tag {@code tag} of {@code repository}; also for the bucket's
+     * collection in a cluster, which finds its tags as objects rather than {@link Root}s.
+     */
+    public boolean protectsTag(String repository, String tag) {
         for (int i = 0; i < patterns.size(); i++) {
-            if (repositories.get(i).matcher(root.repository()).matches() && tags.get(i).matcher(root.name()).matches()) {
+            if (repositories.get(i).matcher(repository).matches() && tags.get(i).matcher(tag).matches()) {
                 return true;
             }
         }

@@ -80,7 +80,7 @@ class CollectionRaceTest {
         collector = new BucketCollector(collectorBucket, a.manifests,
                 new Lease(collectorBucket, "collector", Duration.ofMinutes(5), clock),
                 new BucketCollector.Limits(0, 90, 80, Duration.ZERO, Duration.ZERO, ServerConfig.History.DEFAULT,
-                        Duration.ofHours(1)), clock);
+                        Duration.ofHours(1), List.of()), clock);
     }
 
     /**
