@@ -115,12 +115,16 @@ final class ClusterBench implements Callable<Integer> {
 
     /** Everything measured, by phase: lists of per-run maps, ready for JSON. */
     private final Map<String, Object> results = new LinkedHashMap<>();
+    private ClusterProcesses procs;
+    private ClusterTransfers transfers;
 
     @Override
     public Integer call() throws Exception {
         if (nodes.size() != nodesGrpc.size() || (nodePids != null && nodePids.size() != nodes.size())) {
             throw new IllegalArgumentException("--nodes, --nodes-grpc and --node-pids name the same nodes");
         }
+        procs = new ClusterProcesses(singlePid, nodes, nodePids, s3Metrics, s3Pid);
+        transfers = new ClusterTransfers(procs, single, nodes, sizes, rounds, repeats, workDir);
         int faults = 0;
         if (jitWarmup > 0) {
             warmup();
@@ -141,10 +145,10 @@ final class ClusterBench implements Callable<Integer> {
             }
         }
         if (phases.contains("reads")) {
-            results.put("reads", reads());
+            results.put("reads", transfers.reads());
         }
         if (phases.contains("writes")) {
-            results.put("writes", writes());
+            results.put("writes", transfers.writes());
         }
         String markdown = ClusterTables.markdown(this, results);
         System.out.println(markdown);
@@ -193,11 +197,11 @@ final class ClusterBench implements Callable<Integer> {
         String repo = "cluster-bench/warmup";
         for (int i = 0; i < 2 * nodes.size(); i++) {
             for (long bytes : new long[] {4 << 10, 1 << 20, 16 << 20}) {
-                push(single, repo, bytes);
-                String digest = push(nodes.get(i % nodes.size()), repo, bytes);
+                transfers.push(single, repo, bytes);
+                String digest = transfers.push(nodes.get(i % nodes.size()), repo, bytes);
                 try (HttpConnection c = new HttpConnection(nodes.get((i + 1) % nodes.size()), 1 << 20)) {
-                    get(c, repo, digest, bytes);
-                    get(c, repo, digest, bytes);
+                    ClusterTransfers.get(c, repo, digest, bytes);
+                    ClusterTransfers.get(c, repo, digest, bytes);
                 }
             }
         }
@@ -205,15 +209,15 @@ final class ClusterBench implements Callable<Integer> {
 
     /** Bucket requests per second with no client: what the nodes do on their own. */
     private Map<String, Object> idle() throws Exception {
-        Counts before = counts();
+        ClusterProcesses.Counts before = procs.counts();
         long t0 = System.nanoTime();
         Thread.sleep(TimeUnit.SECONDS.toMillis(idleSeconds));
         double seconds = (System.nanoTime() - t0) / 1e9;
-        Counts d = counts().minus(before);
+        ClusterProcesses.Counts d = procs.counts().minus(before);
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("seconds", seconds);
-        m.put("node_requests_per_s", scale(d.node, 1 / seconds));
-        m.put("s3_requests_per_s", scale(d.s3, 1 / seconds));
+        m.put("node_requests_per_s", scale(d.node(), 1 / seconds));
+        m.put("s3_requests_per_s", scale(d.s3(), 1 / seconds));
         return m;
     }
 
@@ -226,13 +230,13 @@ final class ClusterBench implements Callable<Integer> {
                 .namespacePrefix("cluster-bench").runId("r" + ProcessHandle.current().pid() + "-" + round
                         + (cluster ? "-cluster" : "-single"))
                 .grpcTarget(target).build();
-        Counts before = counts();
-        List<Double> cpuBefore = cpu();
+        ClusterProcesses.Counts before = procs.counts();
+        List<Double> cpuBefore = procs.cpu();
         long t0 = System.nanoTime();
         Fleet.Result r = Fleet.run(config, Protocol.GRPC, null);
         double wall = (System.nanoTime() - t0) / 1e9;
-        List<Double> cpu = minus(cpu(), cpuBefore);
-        Counts d = counts().minus(before);
+        List<Double> cpu = ClusterProcesses.minus(procs.cpu(), cpuBefore);
+        ClusterProcesses.Counts d = procs.counts().minus(before);
         FleetStats s = r.measured();
         long allBuilds = s.builds.sum() + r.warmup().builds.sum();
         Map<String, Object> m = new LinkedHashMap<>();
@@ -260,10 +264,10 @@ final class ClusterBench implements Callable<Integer> {
         m.put("node_cpu_ms_per_build", nodeCpu.stream().mapToDouble(Double::doubleValue).sum() * 1000 / allBuilds);
         m.put("s3_cpu_ms_per_build", cpu.get(cpu.size() - 1) * 1000 / allBuilds);
         m.put("client_cpu_ms_per_build", cpu.get(cpu.size() - 2) * 1000 / allBuilds);
-        m.put("node_bucket_requests", d.node);
-        m.put("s3_requests", d.s3);
-        m.put("node_bucket_requests_per_build", scale(d.node, 1.0 / allBuilds));
-        m.put("s3_requests_per_build", scale(d.s3, 1.0 / allBuilds));
+        m.put("node_bucket_requests", d.node());
+        m.put("s3_requests", d.s3());
+        m.put("node_bucket_requests_per_build", scale(d.node(), 1.0 / allBuilds));
+        m.put("s3_requests_per_build", scale(d.s3(), 1.0 / allBuilds));
         m.put("errors", s.errors.sum() + r.warmup().errors.sum());
         m.put("unexpected", s.unexpected() + r.warmup().unexpected());
         List<String> samples = new ArrayList<>(s.errorSamples());
@@ -274,190 +278,6 @@ final class ClusterBench implements Callable<Integer> {
         System.err.printf(Locale.ROOT, "fleet round %d %s: %d builds, %.2f builds/s, %d errors%n", round,
                 m.get("side"), s.builds.sum(), (double) m.get("builds_per_s"), (long) m.get("errors"));
         return m;
-    }
-
-    /**
-     * A fresh blob pushed through node {@code w}, then read through node {@code (w+1) % N} twice:
-     * from the bucket (that node never saw it), then from its disk. The writer turns every time.
-     */
-    private List<Map<String, Object>> reads() throws Exception {
-        List<Map<String, Object>> out = new ArrayList<>();
-        String repo = "cluster-bench/reads";
-        int turn = 0;
-        for (int round = 1; round <= rounds; round++) {
-            for (String size : sizes) {
-                long bytes = parseSize(size);
-                for (int i = 0; i < repeats; i++, turn++) {
-                    int writer = turn % nodes.size();
-                    int reader = (writer + 1) % nodes.size();
-                    String digest = push(nodes.get(writer), repo, bytes);
-                    Map<String, Object> m = new LinkedHashMap<>();
-                    m.put("round", round);
-                    m.put("size", size);
-                    m.put("bytes", bytes);
-                    m.put("writer", writer);
-                    m.put("reader", reader);
-                    try (HttpConnection c = new HttpConnection(nodes.get(reader), 1 << 20)) {
-                        c.send("GET", "/v2/", Map.of(), HttpConnection.Body.DISCARD); // connected before the clock
-                        Map<String, Double> before = nodeCounts(List.of(reader));
-                        m.put("bucket_ms", get(c, repo, digest, bytes));
-                        m.put("bucket_read_requests", BucketCounts.delta(before, nodeCounts(List.of(reader))));
-                        before = nodeCounts(List.of(reader));
-                        m.put("hot_ms", get(c, repo, digest, bytes));
-                        m.put("hot_again_ms", get(c, repo, digest, bytes));
-                        m.put("hot_read_requests", BucketCounts.delta(before, nodeCounts(List.of(reader))));
-                    }
-                    out.add(m);
-                }
-            }
-            System.err.printf("reads round %d of %d done%n", round, rounds);
-        }
-        return out;
-    }
-
-    /** The same fresh blob pushed to the standalone node and to a cluster node, the order turning. */
-    private List<Map<String, Object>> writes() throws Exception {
-        List<Map<String, Object>> out = new ArrayList<>();
-        String repo = "cluster-bench/writes";
-        int turn = 0;
-        for (int round = 1; round <= rounds; round++) {
-            for (String size : sizes) {
-                long bytes = parseSize(size);
-                for (int i = 0; i < repeats; i++, turn++) {
-                    int node = turn % nodes.size();
-                    Path file = Files.createTempFile(workDir, "cluster-bench", ".bin");
-                    try {
-                        String digest = RandomContent.file(file, bytes);
-                        Map<String, Object> m = new LinkedHashMap<>();
-                        m.put("round", round);
-                        m.put("size", size);
-                        m.put("bytes", bytes);
-                        m.put("node", node);
-                        boolean singleFirst = turn % 2 == 0;
-                        for (boolean cluster : singleFirst ? new boolean[] {false, true} : new boolean[] {true, false}) {
-                            URI base = cluster ? nodes.get(node) : single;
-                            List<Integer> involved = cluster ? List.of(1 + node, nodes.size() + 2) : List.of(0);
-                            settle(involved);
-                            List<Double> cpuBefore = cpu();
-                            Map<String, Double> before = cluster ? nodeCounts(List.of(node)) : Map.of();
-                            double ms = timedPush(base, repo, file, bytes, digest);
-                            settle(involved);
-                            List<Double> cpu = minus(cpu(), cpuBefore);
-                            String side = cluster ? "cluster" : "single";
-                            m.put(side + "_ms", ms);
-                            double serverCpu = cluster ? cpu.get(1 + node) + cpu.get(cpu.size() - 1) : cpu.get(0);
-                            m.put(side + "_server_cpu_ms", serverCpu * 1000);
-                            if (cluster) {
-                                m.put("cluster_bucket_requests", BucketCounts.delta(before, nodeCounts(List.of(node))));
-                            }
-                        }
-                        out.add(m);
-                    } finally {
-                        Files.deleteIfExists(file);
-                    }
-                }
-            }
-            System.err.printf("writes round %d of %d done%n", round, rounds);
-        }
-        return out;
-    }
-
-    /** A GET of the whole blob on {@code c}: its wall time in ms, the length checked. */
-    private static double get(HttpConnection c, String repo, String digest, long bytes) throws IOException {
-        long t0 = System.nanoTime();
-        HttpConnection.Response r = c.send("GET", Oci.blobPath(repo, digest), Map.of(), HttpConnection.Body.DISCARD);
-        double ms = (System.nanoTime() - t0) / 1e6;
-        Oci.expect(r, 200, "GET blob " + digest);
-        if (r.bodyLength() != bytes) {
-            throw new IOException("GET blob " + digest + " gave " + r.bodyLength() + " bytes, not " + bytes);
-        }
-        return ms;
-    }
-
-    /** Pushes a fresh random blob of {@code bytes}; returns its digest. */
-    private String push(URI base, String repo, long bytes) throws IOException {
-        Path file = Files.createTempFile(workDir, "cluster-bench", ".bin");
-        try {
-            String digest = RandomContent.file(file, bytes);
-            timedPush(base, repo, file, bytes, digest);
-            return digest;
-        } finally {
-            Files.deleteIfExists(file);
-        }
-    }
-
-    /** POST, then one PUT of the file (sendfile): a monolithic push on a connection opened before the clock. */
-    private double timedPush(URI base, String repo, Path file, long bytes, String digest) throws IOException {
-        try (HttpConnection c = new HttpConnection(base); FileChannel in = FileChannel.open(file)) {
-            c.send("GET", "/v2/", Map.of(), HttpConnection.Body.DISCARD);
-            long t0 = System.nanoTime();
-            Oci.pushBlob(c, repo, in, bytes, digest);
-            return (System.nanoTime() - t0) / 1e6;
-        }
-    }
-
-    /**
-     * CPU seconds so far of: the standalone node, each cluster node, this process (the client),
-     * the S3 server, in that order (0 for a process not named).
-     */
-    private List<Double> cpu() throws IOException {
-        List<Double> out = new ArrayList<>();
-        out.add(ServerCpu.seconds(singlePid));
-        for (int i = 0; i < nodes.size(); i++) {
-            out.add(ServerCpu.seconds(nodePids == null ? null : nodePids.get(i)));
-        }
-        out.add(ServerCpu.seconds(ProcessHandle.current().pid()));
-        out.add(ServerCpu.seconds(s3Pid));
-        return out;
-    }
-
-    private static List<Double> minus(List<Double> after, List<Double> before) {
-        List<Double> d = new ArrayList<>();
-        for (int i = 0; i < after.size(); i++) {
-            d.add(after.get(i) - before.get(i));
-        }
-        return d;
-    }
-
-    /**
-     * Until the CPU time of the processes at {@code involved} (indexes into {@link #cpu()}) has not
-     * moved for 300 ms, 2 s at most: work left behind by a push (a commit, a flush) is its own.
-     */
-    private void settle(List<Integer> involved) throws IOException, InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
-        List<Double> last = pick(cpu(), involved);
-        int still = 0;
-        while (still < 3 && System.nanoTime() < deadline) {
-            Thread.sleep(100);
-            List<Double> now = pick(cpu(), involved);
-            still = now.equals(last) ? still + 1 : 0;
-            last = now;
-        }
-    }
-
-    private static List<Double> pick(List<Double> all, List<Integer> indexes) {
-        return indexes.stream().map(all::get).toList();
-    }
-
-    /** Both counts of bucket requests, as they stand. */
-    private record Counts(Map<String, Double> node, Map<String, Double> s3) {
-        Counts minus(Counts before) {
-            return new Counts(BucketCounts.delta(before.node, node), BucketCounts.delta(before.s3, s3));
-        }
-    }
-
-    private Counts counts() throws IOException {
-        List<Integer> all = new ArrayList<>();
-        for (int i = 0; i < nodes.size(); i++) {
-            all.add(i);
-        }
-        return new Counts(nodeCounts(all), s3Metrics == null ? Map.of()
-                : BucketCounts.read(List.of(s3Metrics), BucketCounts.S3_METRIC, BucketCounts.S3_LABEL));
-    }
-
-    private Map<String, Double> nodeCounts(List<Integer> which) throws IOException {
-        return BucketCounts.read(which.stream().map(i -> nodes.get(i).resolve("/metrics")).toList(),
-                BucketCounts.NODE_METRIC, BucketCounts.NODE_LABEL);
     }
 
     private static Map<String, Double> scale(Map<String, Double> counts, double factor) {
