@@ -110,6 +110,9 @@ final class ClusterBench implements Callable<Integer> {
     @Option(names = "--work-dir", defaultValue = "/dev/shm", description = "where blobs are made before a push")
     Path workDir;
 
+    @Option(names = "--context", description = "what to keep with the figures (commit, machine, load), in the JSON")
+    String context;
+
     @Option(names = "--json", description = "every round's figures and the tables")
     Path json;
 
@@ -164,6 +167,9 @@ final class ClusterBench implements Callable<Integer> {
 
     Map<String, Object> settings() {
         Map<String, Object> s = new LinkedHashMap<>();
+        if (context != null) {
+            s.put("context", context);
+        }
         s.put("nodes", nodes.size());
         s.put("rounds", rounds);
         s.put("fleet_seconds", fleetSeconds);
