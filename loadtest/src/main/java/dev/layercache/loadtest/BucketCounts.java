@@ -76,7 +76,7 @@ final class BucketCounts {
         return d;
     }
 
-    private static String fetch(URI url) throws IOException {
+    static String fetch(URI url) throws IOException {
         try {
             HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(url).timeout(Duration.ofSeconds(30)).build(),
                     HttpResponse.BodyHandlers.ofString());

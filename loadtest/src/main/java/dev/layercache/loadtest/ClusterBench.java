@@ -238,6 +238,7 @@ final class ClusterBench implements Callable<Integer> {
                 .grpcTarget(target).build();
         ClusterProcesses.Counts before = procs.counts();
         List<Double> cpuBefore = procs.cpu();
+        List<Double> lookupsBefore = procs.grpcLookups();
         long t0 = System.nanoTime();
         Fleet.Result r = Fleet.run(config, Protocol.GRPC, null);
         double wall = (System.nanoTime() - t0) / 1e9;
@@ -267,6 +268,9 @@ final class ClusterBench implements Callable<Integer> {
         // CPU over the whole run (warm-up included), so per build of the whole run.
         List<Double> nodeCpu = cluster ? cpu.subList(1, 1 + nodes.size()) : cpu.subList(0, 1);
         m.put("node_cpu_s", nodeCpu);
+        if (cluster) {
+            m.put("node_grpc_lookups", ClusterProcesses.minus(procs.grpcLookups(), lookupsBefore));
+        }
         m.put("node_cpu_ms_per_build", nodeCpu.stream().mapToDouble(Double::doubleValue).sum() * 1000 / allBuilds);
         m.put("s3_cpu_ms_per_build", cpu.get(cpu.size() - 1) * 1000 / allBuilds);
         m.put("client_cpu_ms_per_build", cpu.get(cpu.size() - 2) * 1000 / allBuilds);

@@ -91,4 +91,15 @@ final class ClusterProcesses {
                 BucketCounts.NODE_METRIC, BucketCounts.NODE_LABEL);
     }
 
+
+    /** Each cluster node's gRPC lookups so far ({@code layercache_lookups_total{surface="grpc"}}): how round robin spread them. */
+    List<Double> grpcLookups() throws IOException {
+        List<Double> out = new ArrayList<>();
+        for (URI node : nodes) {
+            double v = NodeProbe.Prometheus.sum(BucketCounts.fetch(node.resolve("/metrics")), "layercache_lookups_total",
+                    "surface=\"grpc\"");
+            out.add(Double.isNaN(v) ? 0 : v);
+        }
+        return out;
+    }
 }

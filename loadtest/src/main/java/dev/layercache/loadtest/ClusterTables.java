@@ -58,6 +58,14 @@ final class ClusterTables {
                     .append(Stats.of(cluster.stream().map(m -> cpuOf(m, node) / num(m, "wall_s")).toList()).text())
                     .append(" | |\n");
         }
+        for (int i = 0; i < n; i++) {
+            int node = i;
+            List<Map<String, Object>> counted = cluster.stream().filter(m -> m.containsKey("node_grpc_lookups")).toList();
+            if (!counted.isEmpty()) {
+                sb.append("| node ").append(i + 1).append(" share of the lookups, % | | ")
+                        .append(Stats.of(counted.stream().map(m -> 100 * share(m, node)).toList()).text()).append(" | |\n");
+            }
+        }
         sb.append('\n');
 
         // Requests per build by kind, cluster runs only; and the nodes' background rate with no client.
@@ -168,5 +176,11 @@ final class ClusterTables {
     @SuppressWarnings("unchecked")
     private static double cpuOf(Map<String, Object> m, int node) {
         return ((List<Double>) m.get("node_cpu_s")).get(node);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static double share(Map<String, Object> m, int node) {
+        List<Double> lookups = (List<Double>) m.get("node_grpc_lookups");
+        return lookups.get(node) / lookups.stream().mapToDouble(Double::doubleValue).sum();
     }
 }

@@ -88,9 +88,13 @@ class ClusterBenchTest {
                 if (isCluster) {
                     assertTrue(asked.path("put").asDouble() + asked.path("put_file").asDouble()
                             >= run.path("layer_uploads").asDouble(), "every layer written through: " + run);
-                    for (JsonNode cpu : run.path("node_cpu_s")) {
-                        assertTrue(cpu.asDouble() > 0, "round robin gives every node work: " + run);
+                    double lookups = 0;
+                    for (JsonNode each : run.path("node_grpc_lookups")) {
+                        assertTrue(each.asDouble() > 0, "round robin gives every node lookups: " + run);
+                        lookups += each.asDouble();
                     }
+                    assertEquals(NODES, run.path("node_grpc_lookups").size());
+                    assertTrue(lookups >= run.path("lookups").asDouble(), "the nodes served the fleet's lookups: " + run);
                     // The nodes' count and the S3 server's: the same requests, give or take the
                     // probes in flight at either end of the run.
                     double nodesTotal = asked.path("total").asDouble();
