@@ -82,6 +82,7 @@ public final class LayerCacheServer implements AutoCloseable {
                             .map(u -> (Upstream) new UpstreamClient(u, clock, config.mirror().timeouts())).toList())
                     .uploadDirectory(cluster == null ? UploadDirectory.NONE
                             : cluster.uploads(json, config.auth().nodeToken()))
+                    .sharedCopy(cluster == null ? null : cluster.purges())
                     .build();
             lifecycle = services.lifecycle();
             builds = services.builds();
@@ -134,6 +135,15 @@ public final class LayerCacheServer implements AutoCloseable {
                 services.served().manifests(), services.access(), services.guard(), services.repair()::forget, url,
                 clock);
         lifecycle.bucketCollection(bucketGc::run);
+        // A purge through this node tells the others; one through another node drops this one's copies.
+        lifecycle.whenPurged(ns -> {
+            try {
+                cluster.purges().announce(ns);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        cluster.purges().whenPurged(lifecycle::purgeCopies);
     }
 
     /** Opens the stores in {@code config.dataDir()} and starts serving. */

@@ -14,7 +14,7 @@ import picocli.CommandLine.Option;
 
 /**
  * The server's HTTP administration API ({@code /api/v1/...} on the OCI port), for the commands
- * that look after the store rather than the cache: {@code store}, {@code gc}, {@code analyze},
+ * that look after the store rather than the cache: {@code store}, {@code gc}, {@code purge}, {@code analyze},
  * {@code sharing} and {@code builds}.
  */
 final class AdminHttp {
@@ -34,6 +34,10 @@ final class AdminHttp {
 
     JsonNode post(String path) {
         return send(HttpRequest.newBuilder(uri(path)).POST(HttpRequest.BodyPublishers.noBody()));
+    }
+
+    JsonNode delete(String path) {
+        return send(HttpRequest.newBuilder(uri(path)).DELETE());
     }
 
     private URI uri(String path) {

@@ -19,7 +19,7 @@ import picocli.CommandLine.Command;
 @Command(name = "layercache",
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
-        description = {"Client of a layercache server's gRPC cache API (and, for store, gc, analyze, sharing and builds, its HTTP API).", ""},
+        description = {"Client of a layercache server's gRPC cache API (and, for store, gc, purge, analyze, sharing and builds, its HTTP API).", ""},
         subcommands = {
             KeyCommand.class,
             LookupCommand.class,
@@ -30,6 +30,7 @@ import picocli.CommandLine.Command;
             PullLayoutCommand.class,
             StoreCommand.class,
             GcCommand.class,
+            PurgeCommand.class,
             AnalyzeCommand.class,
             SharingCommand.class,
             BuildsCommand.class,
@@ -49,7 +50,7 @@ import picocli.CommandLine.Command;
         footer = {
             "  LAYERCACHE_TARGET     default for --target",
             "  LAYERCACHE_NAMESPACE  default for --namespace",
-            "  LAYERCACHE_HTTP       default for --http (store, gc, analyze, sharing, builds)",
+            "  LAYERCACHE_HTTP       default for --http (store, gc, purge, analyze, sharing, builds)",
             "  LAYERCACHE_TOKEN      default for --token (safer than --token)"
         })
 public final class Main implements Runnable {

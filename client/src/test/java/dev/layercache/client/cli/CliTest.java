@@ -2,6 +2,7 @@ package dev.layercache.client.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.layercache.client.Digest;
@@ -227,5 +228,68 @@ class CliTest {
         assertEquals(ExitCodes.UNREACHABLE, down.code(), down.toString());
         Run bad = run("gc", "--http", "not a url");
         assertEquals(ExitCodes.INVALID, bad.code(), bad.toString());
+    }
+
+    @Test
+    void purgeRemovesANamespaceThroughTheHttpApi() throws Exception {
+        String http = "http://127.0.0.1:" + server.httpPort();
+        java.net.http.HttpClient client = java.net.http.HttpClient.newHttpClient();
+        byte[] layer = "a layer of cli/purge/app".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] config = "{}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        String manifest = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+                + "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\""
+                + sha256(config) + "\",\"size\":" + config.length + "},\"layers\":[{\"mediaType\":"
+                + "\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"" + sha256(layer) + "\",\"size\":"
+                + layer.length + "}]}";
+        for (String repo : List.of("cli/purge/app", "cli/purgekeep")) {
+            for (byte[] blob : List.of(config, layer)) {
+                assertEquals(201, client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(http + "/v2/"
+                        + repo + "/blobs/uploads/?digest=" + sha256(blob))).POST(
+                        java.net.http.HttpRequest.BodyPublishers.ofByteArray(blob)).build(),
+                        java.net.http.HttpResponse.BodyHandlers.discarding()).statusCode());
+            }
+        }
+        assertEquals(201, client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(http
+                + "/v2/cli/purge/app/manifests/v1")).header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                .PUT(java.net.http.HttpRequest.BodyPublishers.ofString(manifest)).build(),
+                java.net.http.HttpResponse.BodyHandlers.discarding()).statusCode());
+        java.util.function.IntSupplier tagStatus = () -> {
+            try {
+                return client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(http
+                        + "/v2/cli/purge/app/manifests/v1")).build(),
+                        java.net.http.HttpResponse.BodyHandlers.discarding()).statusCode();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        };
+
+        Run dry = run("purge", "--http", http, "cli/purge", "--dry-run");
+        assertEquals(0, dry.code(), dry.toString());
+        // cli/purgekeep links the same two blobs: nothing of them goes.
+        assertTrue(dry.out().contains("repository cli/purge/app"), dry.toString());
+        assertTrue(dry.out().contains("would purge cli/purge: 1 repositories, 1 tags, 1 manifests, 0 entries,"
+                + " 0 blobs (0 B)"), dry.toString());
+        assertEquals(200, tagStatus.getAsInt(), "a dry run removes nothing");
+
+        Run purge = run("purge", "--http", http, "cli/purge", "--json");
+        assertEquals(0, purge.code(), purge.toString());
+        com.fasterxml.jackson.databind.JsonNode report = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(purge.out());
+        assertEquals(1, report.get("tags").asLong(), purge.toString());
+        assertFalse(report.get("dry_run").asBoolean());
+        assertEquals(404, tagStatus.getAsInt(), "purged");
+        Run again = run("purge", "--http", http, "cli/purge");
+        assertTrue(again.out().contains("purged cli/purge: 0 repositories, 0 tags"), again.toString());
+
+        Run empty = run("purge", "--http", http, "");
+        assertEquals(ExitCodes.INVALID, empty.code(), empty.toString());
+        Run malformed = run("purge", "--http", http, "Not/Valid");
+        assertEquals(ExitCodes.INVALID, malformed.code(), malformed.toString());
+        assertTrue(malformed.err().contains("400"), malformed.toString());
+    }
+
+    private static String sha256(byte[] bytes) throws Exception {
+        return "sha256:" + java.util.HexFormat.of().formatHex(
+                java.security.MessageDigest.getInstance("SHA-256").digest(bytes));
     }
 }

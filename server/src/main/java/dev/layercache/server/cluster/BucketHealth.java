@@ -24,11 +24,25 @@ public final class BucketHealth implements AutoCloseable {
         return t;
     });
 
+    /** What a probe does: one cheap bucket request, which fails when the bucket cannot be reached. */
+    @FunctionalInterface
+    public interface Probe {
+        void run() throws Exception;
+    }
+
     /** Probes {@code bucket} every {@code every} (a one-key listing: the cheapest request there is). */
     public void watch(ObjectStore bucket, Duration every) {
+        watch(every, () -> bucket.list("nodes/", null, 1));
+    }
+
+    /**
+     * Runs {@code request} every {@code every}: a cluster node's probe lists the purge notices
+     * ({@link BucketPurge#poll}), a listing it would make anyway.
+     */
+    public void watch(Duration every, Probe request) {
         probe.scheduleWithFixedDelay(() -> {
             try {
-                bucket.list("nodes/", null, 1);
+                request.run();
                 up();
             } catch (Exception e) {
                 down(e);

@@ -33,6 +33,7 @@ import org.slf4j.LoggerFactory;
  *   gc/pending/&lt;digest&gt;         a blob no root reached at the last collection ({@link BucketCollector})
  *   gc/sweeping/&lt;digest&gt;        a collector deleting that blob right now
  *   lease/collector             which node collects
+ *   purges/&lt;millis&gt;-&lt;uuid&gt;      a namespace purged through some node ({@link BucketPurge})
  * </pre>
  */
 public final class ClusterNode implements AutoCloseable {
@@ -40,6 +41,7 @@ public final class ClusterNode implements AutoCloseable {
 
     private final ObjectStore bucket;
     private final BucketHealth health = new BucketHealth();
+    private final BucketPurge purges;
     private ClusterUploads uploads;
     private AccessMarks marks;
     private final java.util.concurrent.ScheduledExecutorService gc =
@@ -51,6 +53,7 @@ public final class ClusterNode implements AutoCloseable {
 
     private ClusterNode(ObjectStore bucket) {
         this.bucket = bucket;
+        this.purges = new BucketPurge(bucket, java.time.Clock.systemUTC());
     }
 
     /** Connects to the bucket of {@code settings} and starts watching whether it can be reached. */
@@ -59,7 +62,7 @@ public final class ClusterNode implements AutoCloseable {
                 settings.s3Endpoint().isEmpty() ? null : URI.create(settings.s3Endpoint()), settings.s3Region(),
                 settings.s3Bucket(), settings.s3Prefix(), settings.s3PathStyle(), null);
         ClusterNode node = new ClusterNode(S3ObjectStore.open(s3, metrics::bucketRequest));
-        node.health.watch(node.bucket, Duration.ofSeconds(2));
+        node.health.watch(Duration.ofSeconds(2), node.purges::poll);
         log.info("cluster mode: shared bucket {} at {}", settings.s3Bucket(),
                 settings.s3Endpoint().isEmpty() ? "AWS S3 (" + settings.s3Region() + ")" : settings.s3Endpoint());
         return node;
@@ -71,6 +74,11 @@ public final class ClusterNode implements AutoCloseable {
 
     public BucketHealth health() {
         return health;
+    }
+
+    /** Namespace purges' share of the bucket: blobs' copies and the notices to the other nodes. */
+    public BucketPurge purges() {
+        return purges;
     }
 
     /** The directory of upload sessions; the node's URL is known once it has joined. */

@@ -143,6 +143,13 @@ public final class ConfigLoader {
                 values.put(s, "");
                 continue;
             }
+            if (s == Setting.PROTECT && e.getValue().isArray()) {
+                // A YAML list of patterns reads as the comma-separated form.
+                List<String> items = new ArrayList<>();
+                e.getValue().forEach(item -> items.add(item.asText()));
+                values.put(s, String.join(",", items));
+                continue;
+            }
             if (!e.getValue().isValueNode()) {
                 throw new ConfigException("setting " + s.key() + " in config file " + file + " must be a single value"
                         + (s == Setting.MIRROR ? " or a list of upstreams" : ""));
@@ -231,6 +238,7 @@ public final class ConfigLoader {
                 .untaggedMaxAge(duration(v, Setting.UNTAGGED_MAX_AGE))
                 .history(new ServerConfig.History(duration(v, Setting.HISTORY_MAX_AGE),
                         integer(v, Setting.HISTORY_MAX_RECORDS, 0, 100_000_000)))
+                .protect(protect(v))
                 .build();
         if (lifecycle.maxDisk().percent() > 0 && lifecycle.maxDisk().percent() + lifecycle.minFreeDisk().percent() > 100) {
             throw v.invalid(Setting.MIN_FREE_DISK, "together with max-disk-size (" + lifecycle.maxDisk()
@@ -248,6 +256,25 @@ public final class ConfigLoader {
             case "sendfile" -> ServerConfig.HttpDownloads.SENDFILE;
             default -> throw v.invalid(Setting.HTTP_DOWNLOADS, "must be copy or sendfile");
         };
+    }
+
+    /** The protect patterns, REPOSITORY:TAG with {@code *} for any characters, checked once here. */
+    private static List<String> protect(Values v) throws ConfigException {
+        List<String> out = new ArrayList<>();
+        for (String item : v.get(Setting.PROTECT).split(",")) {
+            String pattern = item.trim();
+            if (pattern.isEmpty()) {
+                continue;
+            }
+            int colon = pattern.lastIndexOf(':');
+            if (colon <= 0 || colon == pattern.length() - 1
+                    || !pattern.substring(0, colon).matches("[a-z0-9._/*-]+")
+                    || !pattern.substring(colon + 1).matches("[A-Za-z0-9._*-]+")) {
+                throw v.invalid(Setting.PROTECT, "'" + pattern + "' is not REPOSITORY:TAG (with * for any characters)");
+            }
+            out.add(pattern);
+        }
+        return out;
     }
 
     /** {@code team/ci:max-disk-size=50GiB,max-age=7d;legacy:max-age=1d} */

@@ -339,18 +339,22 @@ public record ServerConfig(
      * @param untaggedMaxAge untagged manifests that nothing names (superseded cache exports) go
      *                       after this long unused; zero for never
      * @param history        how much history (tombstones, step publications) each repository keeps
+     * @param protect        {@code repository:tag} patterns ({@code *} matches any run of characters)
+     *                       whose tags eviction never takes (see {@code lifecycle.ProtectedRefs})
      */
     public record Lifecycle(DiskShare maxDisk, int highPercent, int lowPercent, Duration maxAge, Duration gcGrace,
                             Duration uploadTimeout, Duration interval, long scrubRate, Duration scrubEvery,
                             java.util.List<NamespaceLimit> namespaces, DiskShare minFreeDisk,
-                            Duration untaggedMaxAge, History history) {
+                            Duration untaggedMaxAge, History history, java.util.List<String> protect) {
         /** The defaults: 60% of the file system for blobs (as BuildKit's own collector), 10% kept free. */
         public static final Lifecycle DEFAULT = new Lifecycle(DiskShare.ofPercent(60), 90, 80, Duration.ZERO,
                 Duration.ofHours(2), Duration.ofHours(24), Duration.ofMinutes(1), 32L << 20, Duration.ofHours(24),
-                java.util.List.of(), DiskShare.ofPercent(10), Duration.ofHours(24), History.DEFAULT);
+                java.util.List.of(), DiskShare.ofPercent(10), Duration.ofHours(24), History.DEFAULT,
+                java.util.List.of());
 
         public Lifecycle {
             namespaces = java.util.List.copyOf(namespaces);
+            protect = java.util.List.copyOf(protect);
         }
 
         /** The defaults ({@link #DEFAULT}), to change with the builder's setters. */
@@ -441,6 +445,7 @@ public record ServerConfig(
             private DiskShare minFreeDisk;
             private Duration untaggedMaxAge;
             private History history;
+            private java.util.List<String> protect;
 
             private Builder(Lifecycle from) {
                 maxDisk = from.maxDisk;
@@ -456,6 +461,7 @@ public record ServerConfig(
                 minFreeDisk = from.minFreeDisk;
                 untaggedMaxAge = from.untaggedMaxAge;
                 history = from.history;
+                protect = from.protect;
             }
 
             public Builder maxDisk(DiskShare budget) {
@@ -525,9 +531,15 @@ public record ServerConfig(
                 return this;
             }
 
+            /** {@code repository:tag} patterns whose tags eviction never takes. */
+            public Builder protect(java.util.List<String> patterns) {
+                protect = patterns;
+                return this;
+            }
+
             public Lifecycle build() {
                 return new Lifecycle(maxDisk, highPercent, lowPercent, maxAge, gcGrace, uploadTimeout, interval,
-                        scrubRate, scrubEvery, namespaces, minFreeDisk, untaggedMaxAge, history);
+                        scrubRate, scrubEvery, namespaces, minFreeDisk, untaggedMaxAge, history, protect);
             }
         }
     }

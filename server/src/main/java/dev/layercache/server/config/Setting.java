@@ -59,6 +59,8 @@ public enum Setting {
     SCRUB_EVERY("scrub-every", "24h", "pause between two scrubs of the whole store"),
     NAMESPACE_LIMITS("namespace-limits", "",
             "per-namespace budget and age, e.g. 'team/ci:max-disk-size=50GiB,max-age=7d;legacy:max-age=1d'"),
+    PROTECT("protect", "", "tags eviction never takes: comma-separated repository:tag patterns, * matching any"
+            + " characters, e.g. '*/cache:main,team/*:release-*' (they are kept even past the budget)"),
     S3_BUCKET("s3-bucket", "", "cluster mode: the S3-compatible bucket the nodes share (empty: one node on its own disk)"),
     S3_ENDPOINT("s3-endpoint", "", "the S3 API's URL, e.g. http://minio:9000 (empty: AWS's endpoint for s3-region)"),
     S3_REGION("s3-region", "us-east-1", "the bucket's region"),

@@ -13,7 +13,7 @@ import java.util.concurrent.CompletableFuture;
 /**
  * Which action each route and method needs, checked once per request before any handler runs:
  * pulls need {@code read} in the repository, pushes {@code write}, deletions {@code delete}, and
- * the store's administration {@code admin}; {@code /v2/} needs credentials (when any are asked
+ * the store's administration (a namespace's purge included) {@code admin}; {@code /v2/} needs credentials (when any are asked
  * for), the catalog and the metrics pages an identity some rule names (anonymous included when
  * a rule or {@code auth-anonymous-read} lets it read); the analysis of a manifest needs {@code read}
  * in its repository, the sharing report an identity some rule names (it is filtered to the
@@ -62,7 +62,7 @@ final class HttpAccess {
             case HEALTHZ, READYZ, NOT_FOUND -> { }
             case BASE -> control.checkAuthenticated(who);
             case CATALOG, METRICS, STATS, UI -> control.checkKnown(who);
-            case STORE, GC, HANDOVER -> control.check(who, Action.ADMIN, null);
+            case STORE, GC, HANDOVER, NAMESPACE -> control.check(who, Action.ADMIN, null);
             case TAGS, REFERRERS, ANALYSIS -> control.check(who, Action.READ, route.name());
             // Answers list only the repositories the caller may read (see AnalysisHandler).
             case SHARING, BUILDS -> control.checkKnown(who); // the handler checks read on the repository asked for

@@ -29,6 +29,8 @@ public record Route(Resource resource, String name, String param) {
         SHARING,
         /** {@code /api/v1/builds?repository=<name>}: what stock builders' builds reused and rebuilt. */
         BUILDS,
+        /** {@code /api/v1/namespaces/<prefix>}: DELETE purges the namespace ({@code ?dry_run=true} only reports); name: the prefix, maybe empty. */
+        NAMESPACE,
         /** {@code /internal/v1/uploads/<id>}: GET hands an upload session over to another node of the cluster. */
         HANDOVER,
         NOT_FOUND
@@ -36,6 +38,7 @@ public record Route(Resource resource, String name, String param) {
 
     private static final String V2 = "/v2/";
     private static final String ANALYSIS = "/api/v1/analysis/";
+    private static final String NAMESPACES = "/api/v1/namespaces/";
 
     /** Routes a raw (not percent-decoded) path without query string. */
     public static Route of(String path) {
@@ -59,6 +62,11 @@ public record Route(Resource resource, String name, String param) {
         }
         if (path.equals("/api/v1/gc")) {
             return new Route(Resource.GC, null, null);
+        }
+        if (path.equals("/api/v1/namespaces") || path.startsWith(NAMESPACES)) {
+            // An empty prefix is routed too, so that the handler can refuse it with 400.
+            return new Route(Resource.NAMESPACE, path.length() > NAMESPACES.length()
+                    ? path.substring(NAMESPACES.length()) : "", null);
         }
         if (path.equals("/api/v1/builds")) {
             return new Route(Resource.BUILDS, null, null);

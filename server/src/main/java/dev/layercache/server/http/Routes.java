@@ -67,6 +67,7 @@ final class Routes {
         plain(Route.Resource.UI, GET, observability::ui);
         plain(Route.Resource.STORE, GET, store::status);
         plain(Route.Resource.GC, POST, store::collect);
+        plain(Route.Resource.NAMESPACE, DELETE, new NamespaceHandler(services.lifecycle(), json)::purge);
         plain(Route.Resource.ANALYSIS, GET, analyses::analysis);
         plain(Route.Resource.SHARING, GET, analyses::sharing);
         plain(Route.Resource.BUILDS, GET, builds::list);

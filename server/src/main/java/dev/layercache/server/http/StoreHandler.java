@@ -96,6 +96,20 @@ final class StoreHandler {
             c.put("millis", check.millis());
         }
         out.set("usage", json.valueToTree(lifecycle.usage()));
+        var counted = status.namespaces();
+        ObjectNode ns = out.putObject("namespaces");
+        if (counted.at() == null) {
+            ns.putNull("at");
+        } else {
+            ns.put("at", counted.at().toString());
+        }
+        var rows = ns.putArray("usage");
+        counted.rows().forEach(r -> rows.addObject().put("namespace", r.namespace()).put("bytes", r.bytes())
+                .put("blobs", r.blobs()).put("roots", r.roots()));
+        ObjectNode p = out.putObject("protect");
+        s.protect().forEach(p.putArray("patterns")::add);
+        p.put("roots", counted.protect().roots());
+        p.put("bytes", counted.protect().bytes());
         return Response.json(HttpResponseStatus.OK, json, out, "application/json");
     }
 

@@ -41,6 +41,11 @@ import org.slf4j.LoggerFactory;
  * <p>The parts: {@link EvictionPolicy} decides which roots go (from {@link Candidates} this
  * class reads), {@link LifecycleScheduler} decides when a run happens, {@link StoreStatus} holds
  * what the runs report; this class carries a run out and evicts.
+ *
+ * <p>Why over 400 lines: everything that removes roots or blobs (a run's evictions, a collection,
+ * a namespace's purge through {@link NamespacePurge}) goes through this class's lock, because
+ * they share the collection's guard and must never interleave; the purge's entry points are here
+ * for that reason, its work in {@link NamespacePurge}.
  */
 public final class Lifecycle implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Lifecycle.class);
@@ -76,11 +81,17 @@ public final class Lifecycle implements AutoCloseable {
     private final Path dataDir;
     private final EvictionPolicy policy;
     private final Candidates candidates;
+    private final ProtectedRefs protect;
     private final StoreStatus status = new StoreStatus();
     private final LifecycleScheduler scheduler;
     private long lastAgePass;
     /** In a cluster: runs the shared bucket's collection (see {@code BucketCollector}); null alone. */
     private volatile Callable<? extends Record> bucketCollection;
+    /** Purges over the served stores and over this node's own copies (the same alone); see {@link #purge}. */
+    private volatile NamespacePurge servedPurge;
+    private volatile NamespacePurge localPurge;
+    /** In a cluster: tells the other nodes of a purge (see {@code BucketPurge}). */
+    private volatile java.util.function.Consumer<String> purged = ns -> { };
 
     public Lifecycle(ServerConfig.Lifecycle settings, Path dataDir, KeyValueStore kv,
                      ManifestService manifests, EntryService entries, UploadService uploads, Collector collector,
@@ -102,6 +113,7 @@ public final class Lifecycle implements AutoCloseable {
         this.clock = clock;
         this.policy = new EvictionPolicy(settings);
         this.candidates = new Candidates(kv, manifests, access);
+        this.protect = new ProtectedRefs(settings.protect());
         this.scheduler = new LifecycleScheduler(settings, status, this::countAtStart,
                 () -> run(dueForAgePass()), () -> scrub(settings.scrubRate()));
         // Blob bytes are counted on the lifecycle's thread once it starts, not on the way to ready.
@@ -222,7 +234,8 @@ public final class Lifecycle implements AutoCloseable {
             lastAgePass = access.now();
             if (policy.agesApply()) {
                 long now = access.now();
-                for (EvictionPolicy.Expired e : policy.byAge(candidates.read(false, askedSince(false)), now)) {
+                for (EvictionPolicy.Expired e : policy.byAge(protect.unprotected(
+                        candidates.read(false, askedSince(false))), now)) {
                     if (evict(e.candidate())) {
                         if (e.rule() == EvictionPolicy.Age.MAX_AGE) {
                             byAge++;
@@ -234,7 +247,7 @@ public final class Lifecycle implements AutoCloseable {
             }
         }
         if (policy.anyNamespaceBudget()) {
-            byBudget += evict(policy.overNamespaceBudgets(candidates.read(true, askedSince(false))));
+            byBudget += evict(policy.overNamespaceBudgets(protect.unprotected(candidates.read(true, askedSince(false)))));
         }
         long usage = before;
         if (byAge + untagged + byBudget > 0) {
@@ -246,9 +259,15 @@ public final class Lifecycle implements AutoCloseable {
                 && usage > (round == 0 ? inForce.highBytes() : inForce.lowBytes()); round++) {
             // About to pass min-free-disk: blobs merely asked about count as freed.
             boolean diskFull = inForce.limitedByFreeSpace();
-            int evicted = evict(EvictionPolicy.toFree(candidates.read(true, askedSince(diskFull)),
-                    usage - inForce.lowBytes()));
+            List<Candidate> roots = candidates.read(true, askedSince(diskFull));
+            int evicted = evict(EvictionPolicy.toFree(protect.unprotected(roots), usage - inForce.lowBytes()));
             if (evicted == 0) {
+                long held = NamespaceUsage.distinctBytes(protect.protectedOnes(roots));
+                if (held > inForce.lowBytes()) {
+                    log.warn("the roots of protect ({}) alone hold {} bytes of blobs, over the low watermark of the"
+                            + " budget ({} bytes): they are not evicted, and the store stays over its budget",
+                            String.join(",", protect.patterns()), held, inForce.lowBytes());
+                }
                 long young = collection == null ? -1 : collection.keptInGrace();
                 log.warn("store at {} bytes of blobs is over its budget of {} and no root's eviction would free"
                         + " bytes{}", usage, inForce.maxBytes(), young < 0 ? ""
@@ -278,6 +297,9 @@ public final class Lifecycle implements AutoCloseable {
         metrics.budget(inForce.maxBytes());
         // Blobs clients heard of stay in memory until their grace is over, collection or not.
         access.forgetBlobsSeenBefore(clock.millis() - settings.gcGrace().toMillis());
+        if (agePass) {
+            countNamespaces();
+        }
         MetadataPruner.Report pruned = history.prune(agePass);
         Run run = new Run(clock.instant(), expired, byAge, byBudget, before, usage, collection, untagged,
                 inForce.maxBytes(), pruned);
@@ -296,6 +318,20 @@ public final class Lifecycle implements AutoCloseable {
      */
     private long askedSince(boolean diskFull) {
         return diskFull ? Long.MAX_VALUE : clock.millis() - settings.askedGrace().toMillis();
+    }
+
+    /**
+     * Counts each namespace's bytes exactly (distinct blobs of its roots) and what protect holds:
+     * a pass over every root and a size lookup per blob, so only on the runs that look at ages
+     * (at most every few minutes), shown in {@code /api/v1/store} and as a gauge per namespace.
+     */
+    private void countNamespaces() {
+        NamespaceUsage counted = NamespaceUsage.of(clock.instant(), candidates.read(true, Long.MAX_VALUE),
+                metrics::namespaceLabel, protect);
+        status.namespaces(counted);
+        java.util.Map<String, Long> bytes = new java.util.HashMap<>();
+        counted.rows().forEach(r -> bytes.put(r.namespace(), r.bytes()));
+        metrics.namespaceBytes(bytes);
     }
 
     /** Blob bytes now; writes from now on add to it until the next count. */
@@ -360,6 +396,52 @@ public final class Lifecycle implements AutoCloseable {
             metrics.evicted(root.kind().label(), root.repository(), root.reference(), c.bytes());
         }
         return gone;
+    }
+
+    /** How namespaces are purged: over the served stores, and over this node's own copies. */
+    public void purges(NamespacePurge served, NamespacePurge local) {
+        this.servedPurge = served;
+        this.localPurge = local;
+    }
+
+    /** Who hears of each namespace purged through this node (the other nodes of a cluster). */
+    public void whenPurged(java.util.function.Consumer<String> listener) {
+        this.purged = listener;
+    }
+
+    /**
+     * Purges a namespace now (see {@link NamespacePurge}); a dry run only reports. Under the
+     * lifecycle's lock: no collection or eviction runs meanwhile (both use the collection's guard).
+     */
+    public synchronized NamespacePurge.Report purge(String prefix, boolean dryRun) {
+        RepositoryName ns = NamespacePurge.namespace(prefix);
+        access.flush();
+        NamespacePurge.Report report = servedPurge.purge(ns, dryRun);
+        if (!dryRun) {
+            if (localPurge != servedPurge) {
+                localPurge.purge(ns, false);
+            }
+            purged.accept(ns.toString());
+            metrics.refreshStore();
+            log.info("purged {}: {} repositories, {} tags, {} manifests, {} entries, {} blobs ({} bytes)", ns,
+                    report.repositories().size(), report.tags(), report.manifests(), report.entries(),
+                    report.blobs(), report.bytes());
+        }
+        return report;
+    }
+
+    /** Another node purged {@code prefix}: this node drops its own copies of it. */
+    public synchronized void purgeCopies(String prefix) {
+        if (!RepositoryName.isValid(prefix)) {
+            return;
+        }
+        NamespacePurge.Report report = localPurge.purge(RepositoryName.parse(prefix), false);
+        if (report.tags() + report.manifests() + report.entries() + report.blobs() > 0
+                || !report.repositories().isEmpty()) {
+            metrics.refreshStore();
+            log.info("dropped this node's copies of the purged namespace {}: {} manifests, {} blobs ({} bytes)",
+                    prefix, report.manifests(), report.blobs(), report.bytes());
+        }
     }
 
     public void bucketCollection(Callable<? extends Record> run) {

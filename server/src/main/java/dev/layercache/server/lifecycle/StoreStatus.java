@@ -14,6 +14,7 @@ public final class StoreStatus {
     private volatile Collector.Report lastCollection;
     private volatile Scrubber.Report lastScrub;
     private volatile StartupCheck.Report startupCheck;
+    private volatile NamespaceUsage namespaces = NamespaceUsage.NONE;
     /** Blob bytes at the last count, and stored since: what a write compares with the high watermark. */
     private volatile long countedBytes;
     private final AtomicLong storedSinceCount = new AtomicLong();
@@ -46,6 +47,15 @@ public final class StoreStatus {
     /** The consistency pass this start ran. */
     public StartupCheck.Report startupCheck() {
         return startupCheck;
+    }
+
+    /** Each namespace's bytes and what protect holds, at the last run that looked at ages; {@code at} null before. */
+    public NamespaceUsage namespaces() {
+        return namespaces;
+    }
+
+    void namespaces(NamespaceUsage counted) {
+        this.namespaces = counted;
     }
 
     void budget(Budget inForce) {

@@ -48,6 +48,8 @@ public final class CacheMetrics implements AutoCloseable {
     private final BucketMeters buckets;
     private final BuildMeters builds;
     private final RecentBuildSeries recentBuilds;
+    /** Each namespace's bytes ({@code layercache_namespace_store_bytes}); null when disabled. */
+    private final io.micrometer.core.instrument.MultiGauge namespaceBytes;
     /** Null until {@link #mirrors} names the upstreams, and on a node that mirrors nothing. */
     private volatile MirrorMeters mirror;
 
@@ -63,7 +65,11 @@ public final class CacheMetrics implements AutoCloseable {
             buckets = new BucketMeters(registry);
             builds = new BuildMeters(registry);
             recentBuilds = new RecentBuildSeries(registry, namespaces::missLabel);
+            namespaceBytes = io.micrometer.core.instrument.MultiGauge.builder("layercache.namespace.store.bytes")
+                    .description("Bytes of the distinct blobs each namespace's roots reach (a blob shared by"
+                            + " namespaces counts in each)").register(registry);
         } else {
+            namespaceBytes = null;
             latency = null;
             meters = null;
             buckets = null;
@@ -148,6 +154,24 @@ public final class CacheMetrics implements AutoCloseable {
             mirror = new MirrorMeters(registry, upstreams);
         } else if (!mirror.upstreams().equals(upstreams)) {
             throw new IllegalStateException("the mirror's meters are made for " + mirror.upstreams() + ", not " + upstreams);
+        }
+    }
+
+    /**
+     * The namespace label of a repository the store holds (as {@code namespace} in every metric:
+     * bounded by {@code metrics-max-namespaces}, later ones {@code other}).
+     */
+    public String namespaceLabel(String repository) {
+        return namespaces.label(repository);
+    }
+
+    /** Each namespace's bytes as the lifecycle last counted them (a namespace gone drops its series). */
+    public void namespaceBytes(java.util.Map<String, Long> bytesByLabel) {
+        if (enabled) {
+            namespaceBytes.register(bytesByLabel.entrySet().stream()
+                    .map(e -> io.micrometer.core.instrument.MultiGauge.Row.of(
+                            io.micrometer.core.instrument.Tags.of("namespace", e.getKey()), e.getValue()))
+                    .toList(), true);
         }
     }
 

@@ -13,6 +13,7 @@ import dev.layercache.server.lifecycle.BlobRepair;
 import dev.layercache.server.lifecycle.Collector;
 import dev.layercache.server.lifecycle.Lifecycle;
 import dev.layercache.server.lifecycle.MetadataPruner;
+import dev.layercache.server.lifecycle.NamespacePurge;
 import dev.layercache.server.lifecycle.Scrubber;
 import dev.layercache.server.lifecycle.StartupCheck;
 import dev.layercache.server.metadata.KeyValueStore;
@@ -128,6 +129,10 @@ public final class Services {
                 new Scrubber(own, stores.disk(), stores.layout(), repair, clock), access, census, metrics,
                 new MetadataPruner(settings.history(), own, AnalysisRules.VERSION, clock), clock);
         lifecycle.startupChecked(check);
+        NamespacePurge servedPurge = new NamespacePurge(stores.served(), stores.servedBytes(), served.manifests(),
+                guard, access, b.sharedCopy, clock);
+        lifecycle.purges(servedPurge, stores.clustered()
+                ? new NamespacePurge(own, stores.disk(), local.manifests(), guard, access, null, clock) : servedPurge);
         // A write past the high watermark starts a run at once: on this node's own stores alone,
         // on the hot tier's copies in a cluster.
         if (stores.clustered()) {
@@ -262,6 +267,7 @@ public final class Services {
         private Executor disk = ForkJoinPool.commonPool();
         private UploadDirectory uploadDirectory = UploadDirectory.NONE;
         private java.util.List<Upstream> upstreams = java.util.List.of();
+        private NamespacePurge.SharedCopy sharedCopy;
 
         private Builder(Stores stores) {
             this.stores = Objects.requireNonNull(stores, "stores");
@@ -303,6 +309,12 @@ public final class Services {
         /** The upstream registries to mirror (none by default). */
         public Builder upstreams(java.util.List<Upstream> upstreams) {
             this.upstreams = java.util.List.copyOf(upstreams);
+            return this;
+        }
+
+        /** In a cluster: how a namespace purge removes the bucket's copy of a blob (none alone). */
+        public Builder sharedCopy(NamespacePurge.SharedCopy copy) {
+            this.sharedCopy = copy;
             return this;
         }
 

@@ -187,4 +187,22 @@ class ConfigLoaderTest {
             assertTrue(usage.contains(s.flag()) && usage.contains(s.envVar()), s.key());
         }
     }
+
+    @Test
+    void protectPatternsComeFromTheFlagTheEnvironmentOrAYamlList() throws Exception {
+        assertEquals(java.util.List.of(), ConfigLoader.load(new String[0], Map.of()).lifecycle().protect());
+        assertEquals(java.util.List.of("*/cache:main", "team/*:release-*"), ConfigLoader.load(
+                new String[] {"--protect", "*/cache:main, team/*:release-*"}, Map.of()).lifecycle().protect());
+        assertEquals(java.util.List.of("a/cache:main"), ConfigLoader.load(new String[0],
+                Map.of("LAYERCACHE_PROTECT", "a/cache:main")).lifecycle().protect());
+        Path file = dir.resolve("protect.yaml");
+        Files.writeString(file, "protect:\n  - \"*/cache:main\"\n  - \"team/*:release-*\"\n");
+        assertEquals(java.util.List.of("*/cache:main", "team/*:release-*"), ConfigLoader.load(
+                new String[] {"--config", file.toString()}, Map.of()).lifecycle().protect());
+        for (String bad : new String[] {"team/app", ":main", "team/app:", "Team/App:main"}) {
+            ConfigException e = assertThrows(ConfigException.class,
+                    () -> ConfigLoader.load(new String[] {"--protect", bad}, Map.of()), bad);
+            assertTrue(e.getMessage().contains("protect"), e.getMessage());
+        }
+    }
 }

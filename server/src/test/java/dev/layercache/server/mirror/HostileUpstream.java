@@ -45,6 +45,56 @@ final class HostileUpstream implements AutoCloseable {
     private static final Set<String> HOP = Set.of("content-length", "transfer-encoding", "connection", "date",
             "keep-alive");
 
+    /**
+     * A real registry ({@code ReferenceRegistry}) behind a proxy, both started on first use: a
+     * mirroring node's configuration needs the proxy's address when the node starts, which is
+     * before any of the test class's own {@code @BeforeAll} methods run.
+     */
+    static final class Lazy implements AutoCloseable {
+        private final String folderPrefix;
+        private dev.layercache.server.testing.ReferenceRegistry registry;
+        private HostileUpstream proxy;
+
+        Lazy(String folderPrefix) {
+            this.folderPrefix = folderPrefix;
+        }
+
+        /** The proxy, started now (with its registry) if it is not yet. */
+        synchronized HostileUpstream proxy() {
+            if (proxy == null) {
+                try {
+                    registry = dev.layercache.server.testing.ReferenceRegistry.start(
+                            java.nio.file.Files.createTempDirectory(folderPrefix));
+                    proxy = new HostileUpstream(registry.url());
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException(e);
+                }
+            }
+            return proxy;
+        }
+
+        /** The registry behind the proxy. */
+        synchronized dev.layercache.server.testing.ReferenceRegistry registry() {
+            proxy();
+            return registry;
+        }
+
+        @Override
+        public synchronized void close() throws InterruptedException {
+            if (proxy != null) {
+                proxy.close();
+                proxy = null;
+            }
+            if (registry != null) {
+                registry.close();
+                registry = null;
+            }
+        }
+    }
+
     private final URI target;
     private final HttpServer server;
     private final ExecutorService threads = Executors.newCachedThreadPool(r -> {

@@ -14,7 +14,6 @@ import dev.layercache.server.testing.TestClock;
 import dev.layercache.server.testing.TestServer;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -51,27 +50,18 @@ class MirrorHostileUpstreamTest {
     private static final UpstreamClient.Timeouts TIMEOUTS =
             new UpstreamClient.Timeouts(Duration.ofSeconds(2), Duration.ofSeconds(3), Duration.ofSeconds(2));
     private static final TestClock clock = new TestClock();
-    private static ReferenceRegistry registry;
-    private static HostileUpstream proxy;
+    private static final HostileUpstream.Lazy UPSTREAM = new HostileUpstream.Lazy("layercache-hostile");
 
     @RegisterExtension
     static final TestServer server = new TestServer(config -> config.withMirror(new ServerConfig.Mirror(List.of(
             new UpstreamSettings(NAME, proxy().url(), UpstreamSettings.Credentials.NONE, INTERVAL)), TIMEOUTS)), clock);
 
-    /** Started before the node, which needs the proxy's address in its configuration. */
-    private static synchronized HostileUpstream proxy() {
-        if (proxy == null) {
-            try {
-                registry = ReferenceRegistry.start(Files.createTempDirectory("layercache-hostile"));
-                proxy = new HostileUpstream(registry.url());
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException(e);
-            }
-        }
-        return proxy;
+    private static HostileUpstream proxy() {
+        return UPSTREAM.proxy();
+    }
+
+    private static ReferenceRegistry registry() {
+        return UPSTREAM.registry();
     }
 
     @AfterEach
@@ -81,12 +71,7 @@ class MirrorHostileUpstreamTest {
 
     @AfterAll
     static void stopUpstream() throws Exception {
-        if (proxy != null) {
-            proxy.close();
-        }
-        if (registry != null) {
-            registry.close();
-        }
+        UPSTREAM.close();
     }
 
     // ------------------------------------------------------------------ 429 and 5xx
@@ -107,9 +92,9 @@ class MirrorHostileUpstreamTest {
      * {@code status} at once; when the upstream is honest again, one HEAD revalidates the tag.
      */
     private void throttled(String repository, int status, String code, Map<String, String> headers) throws Exception {
-        ReferenceRegistry.Image image = registry.push(repository, "1", null, bytes("config " + repository),
+        ReferenceRegistry.Image image = registry().push(repository, "1", null, bytes("config " + repository),
                 random(200_000, repository.hashCode()));
-        ReferenceRegistry.Image never = registry.push(repository, "never", null, bytes("never " + repository),
+        ReferenceRegistry.Image never = registry().push(repository, "never", null, bytes("never " + repository),
                 random(3000, repository.hashCode() + 1));
         String at = "/v2/" + NAME + "/" + repository;
         String remote = "/v2/" + repository;
@@ -118,7 +103,7 @@ class MirrorHostileUpstreamTest {
             assertEquals(200, get(at + "/blobs/" + Registry.sha256(blob)).status());
         }
 
-        proxy.behave(x -> x.error(status, code, headers));
+        proxy().behave(x -> x.error(status, code, headers));
         clock.advance(INTERVAL.plusSeconds(1));
         Http.Reply stale = get(at + "/manifests/1");
         assertEquals(200, stale.status(), stale.text());
@@ -127,14 +112,14 @@ class MirrorHostileUpstreamTest {
         assertNotNull(warning, "a stale copy says so");
         assertTrue(warning.startsWith("299 - \"layercache: ") && warning.contains("stale")
                 && warning.contains(status == 429 ? "RATE_LIMITED" : "SERVER_ERROR"), warning);
-        assertEquals(1, proxy.requests("HEAD", remote + "/manifests/1"), "the tag was asked about: " + proxy.requests());
+        assertEquals(1, proxy().requests("HEAD", remote + "/manifests/1"), "the tag was asked about: " + proxy().requests());
         boolean retryAfter = headers.containsKey("Retry-After");
         if (retryAfter) {
             // The upstream asked not to be asked for 30 s: the next pull is served stale without asking.
             Http.Reply again = get(at + "/manifests/1");
             assertEquals(200, again.status(), again.text());
             assertNotNull(again.header("Warning"), "still stale");
-            assertEquals(1, proxy.requests("HEAD", remote + "/manifests/1"), "Retry-After honoured: " + proxy.requests());
+            assertEquals(1, proxy().requests("HEAD", remote + "/manifests/1"), "Retry-After honoured: " + proxy().requests());
         }
         for (byte[] blob : image.blobs()) {
             Http.Reply b = get(at + "/blobs/" + Registry.sha256(blob));
@@ -152,22 +137,22 @@ class MirrorHostileUpstreamTest {
         assertTrue(missingBlob.text().contains(code), missingBlob.text());
         assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(5), "prompt answers, not retries or hangs");
 
-        int asked = proxy.requests().size();
-        proxy.honest();
+        int asked = proxy().requests().size();
+        proxy().honest();
         if (retryAfter) {
-            assertEquals(asked, proxy.requests().size(), "misses answered 429 without asking while the upstream waits");
+            assertEquals(asked, proxy().requests().size(), "misses answered 429 without asking while the upstream waits");
             clock.advance(Duration.ofSeconds(31));
         }
-        long heads = proxy.requests("HEAD", remote + "/manifests/1");
-        long gets = proxy.requests("GET", remote + "/manifests/1");
+        long heads = proxy().requests("HEAD", remote + "/manifests/1");
+        long gets = proxy().requests("GET", remote + "/manifests/1");
         Http.Reply fresh = get(at + "/manifests/1");
         assertEquals(200, fresh.status());
         assertArrayEquals(image.manifest(), fresh.body());
         assertNull(fresh.header("Warning"), "revalidated: no longer stale");
-        assertEquals(heads + 1, proxy.requests("HEAD", remote + "/manifests/1"), "one HEAD revalidates");
-        assertEquals(gets, proxy.requests("GET", remote + "/manifests/1"), "an unmoved tag is not fetched again");
+        assertEquals(heads + 1, proxy().requests("HEAD", remote + "/manifests/1"), "one HEAD revalidates");
+        assertEquals(gets, proxy().requests("GET", remote + "/manifests/1"), "an unmoved tag is not fetched again");
         get(at + "/manifests/1");
-        assertEquals(heads + 1, proxy.requests("HEAD", remote + "/manifests/1"), "then trusted for the interval");
+        assertEquals(heads + 1, proxy().requests("HEAD", remote + "/manifests/1"), "then trusted for the interval");
         assertEquals(200, get(at + "/manifests/never").status(), "and the miss is fetched now");
     }
 
@@ -213,11 +198,11 @@ class MirrorHostileUpstreamTest {
      */
     private void lyingBlob(String repository, Lie lie, String reason) throws Exception {
         byte[] layer = random(150_000, repository.hashCode());
-        registry.push(repository, "1", null, bytes("config " + repository), layer);
+        registry().push(repository, "1", null, bytes("config " + repository), layer);
         String digest = Registry.sha256(layer);
         String path = "/v2/" + NAME + "/" + repository + "/blobs/" + digest;
         String remote = "/v2/" + repository + "/blobs/" + digest;
-        proxy.behave(x -> {
+        proxy().behave(x -> {
             if (x.path().equals(remote) && x.method().equals("GET")) {
                 lie.tell(x, x.forward());
             } else {
@@ -227,27 +212,27 @@ class MirrorHostileUpstreamTest {
         Http.Reply head = Http.exchange(server.port(), "HEAD", path, List.of(), null);
         assertEquals(503, head.status(), "a HEAD waits for the whole fetch, which fails");
         assertRefusedOrCutShort(Http.exchange(server.port(), "GET", path, List.of(), null), digest, reason, layer.length);
-        assertEquals(2, proxy.requests("GET", remote), "each pull asked again: nothing was kept");
+        assertEquals(2, proxy().requests("GET", remote), "each pull asked again: nothing was kept");
         assertNoScratchFiles();
 
-        proxy.honest();
+        proxy().honest();
         Http.Reply right = get(path);
         assertEquals(200, right.status(), right.text());
         assertArrayEquals(layer, right.body(), "the right bytes, fetched anew");
-        assertEquals(3, proxy.requests("GET", remote));
+        assertEquals(3, proxy().requests("GET", remote));
         assertArrayEquals(layer, get(path).body());
-        assertEquals(3, proxy.requests("GET", remote), "kept now");
+        assertEquals(3, proxy().requests("GET", remote), "kept now");
     }
 
     @Test
     void aManifestThatDoesNotMatchItsDigestIsRefusedAndNotStored() throws Exception {
         String repository = "library/forged";
-        ReferenceRegistry.Image image = registry.push(repository, "1", null, bytes("config forged"),
+        ReferenceRegistry.Image image = registry().push(repository, "1", null, bytes("config forged"),
                 random(500, 11));
         String at = "/v2/" + NAME + "/" + repository + "/manifests/";
         String remote = "/v2/" + repository + "/manifests/";
         // Valid JSON, another manifest: whitespace added changes the digest, not the meaning.
-        proxy.behave(x -> {
+        proxy().behave(x -> {
             HostileUpstream.Answer a = x.forward();
             if (x.isManifest() && x.method().equals("GET")) {
                 byte[] forged = (new String(a.body(), StandardCharsets.UTF_8) + "\n").getBytes(StandardCharsets.UTF_8);
@@ -264,13 +249,13 @@ class MirrorHostileUpstreamTest {
         assertEquals(503, byTag.status(), byTag.text());
         assertTrue(byTag.text().contains("whose digest is"), byTag.text());
 
-        proxy.honest();
-        long gets = proxy.requests("GET", remote);
+        proxy().honest();
+        long gets = proxy().requests("GET", remote);
         Http.Reply right = get(at + image.manifestDigest());
         assertEquals(200, right.status(), right.text());
         assertArrayEquals(image.manifest(), right.body());
         assertArrayEquals(image.manifest(), get(at + "1").body());
-        assertEquals(gets + 2, proxy.requests("GET", remote), "both fetched anew: the forgery was not kept");
+        assertEquals(gets + 2, proxy().requests("GET", remote), "both fetched anew: the forgery was not kept");
     }
 
     // ------------------------------------------------------------------ a slow upstream
@@ -279,11 +264,11 @@ class MirrorHostileUpstreamTest {
     void aStalledBlobFailsItsClientsWithinTheIdleTimeoutAndLeavesNothing() throws Exception {
         String repository = "library/stalled";
         byte[] layer = random(3 << 20, 12);
-        registry.push(repository, "1", null, bytes("config stalled"), layer);
+        registry().push(repository, "1", null, bytes("config stalled"), layer);
         String digest = Registry.sha256(layer);
         String path = "/v2/" + NAME + "/" + repository + "/blobs/" + digest;
         String remote = "/v2/" + repository + "/blobs/" + digest;
-        proxy.behave(x -> {
+        proxy().behave(x -> {
             if (x.path().equals(remote)) {
                 x.stallAfter(x.forward(), layer.length / 2);
             } else {
@@ -306,24 +291,24 @@ class MirrorHostileUpstreamTest {
         } finally {
             clients.shutdownNow();
         }
-        assertEquals(1, proxy.requests("GET", remote), "one fetch for the three clients");
+        assertEquals(1, proxy().requests("GET", remote), "one fetch for the three clients");
         assertNoScratchFiles();
 
-        proxy.honest();
+        proxy().honest();
         Http.Reply right = get(path);
         assertEquals(200, right.status(), right.text());
         assertArrayEquals(layer, right.body());
-        assertEquals(2, proxy.requests("GET", remote), "fetched anew: nothing partial was kept");
+        assertEquals(2, proxy().requests("GET", remote), "fetched anew: nothing partial was kept");
     }
 
     @Test
     void anUpstreamThatDoesNotAnswerServesTheHeldTagStaleAndTheMissFailsInTime() throws Exception {
         String repository = "library/mute";
-        ReferenceRegistry.Image image = registry.push(repository, "1", null, bytes("config mute"), random(800, 13));
-        registry.push(repository, "2", null, bytes("config mute 2"), random(800, 14));
+        ReferenceRegistry.Image image = registry().push(repository, "1", null, bytes("config mute"), random(800, 13));
+        registry().push(repository, "2", null, bytes("config mute 2"), random(800, 14));
         String at = "/v2/" + NAME + "/" + repository + "/manifests/";
         assertEquals(200, get(at + "1").status());
-        proxy.behave(HostileUpstream.Exchange::stallBeforeHeaders);
+        proxy().behave(HostileUpstream.Exchange::stallBeforeHeaders);
         clock.advance(INTERVAL.plusSeconds(1));
         long start = System.nanoTime();
         Http.Reply stale = get(at + "1");
@@ -341,12 +326,12 @@ class MirrorHostileUpstreamTest {
     @Test
     void concurrentPullsOfATagFromAMuteUpstreamShareOneWait() throws Exception {
         String repository = "library/crowd";
-        ReferenceRegistry.Image image = registry.push(repository, "1", null, bytes("config crowd"), random(800, 16));
-        registry.push(repository, "2", null, bytes("config crowd 2"), random(800, 17));
+        ReferenceRegistry.Image image = registry().push(repository, "1", null, bytes("config crowd"), random(800, 16));
+        registry().push(repository, "2", null, bytes("config crowd 2"), random(800, 17));
         String at = "/v2/" + NAME + "/" + repository + "/manifests/";
         String remote = "/v2/" + repository + "/manifests/";
         assertEquals(200, get(at + "1").status());
-        proxy.behave(HostileUpstream.Exchange::stallBeforeHeaders);
+        proxy().behave(HostileUpstream.Exchange::stallBeforeHeaders);
         clock.advance(INTERVAL.plusSeconds(1));
         int clients = 4;
         ExecutorService pool = Executors.newFixedThreadPool(2 * clients);
@@ -374,10 +359,10 @@ class MirrorHostileUpstreamTest {
         } finally {
             pool.shutdownNow();
         }
-        assertEquals(1, proxy.requests("HEAD", remote + "1"), proxy.requests().toString());
-        assertEquals(1, proxy.requests("GET", remote + "2"), proxy.requests().toString());
+        assertEquals(1, proxy().requests("HEAD", remote + "1"), proxy().requests().toString());
+        assertEquals(1, proxy().requests("GET", remote + "2"), proxy().requests().toString());
 
-        proxy.honest();
+        proxy().honest();
         Http.Reply fresh = get(at + "1");
         assertEquals(200, fresh.status());
         assertNull(fresh.header("Warning"), "asked again once the upstream answers: " + fresh.header("Warning"));
@@ -390,12 +375,12 @@ class MirrorHostileUpstreamTest {
     void aClientThatGoesAwayStopsNoOneElsesPull() throws Exception {
         String repository = "library/steady";
         byte[] layer = random(6 << 20, 15);
-        registry.push(repository, "1", null, bytes("config steady"), layer);
+        registry().push(repository, "1", null, bytes("config steady"), layer);
         String digest = Registry.sha256(layer);
         String path = "/v2/" + NAME + "/" + repository + "/blobs/" + digest;
         String remote = "/v2/" + repository + "/blobs/" + digest;
         // 6 MiB in 256 KiB pieces 100 ms apart: about 2.4 s, each pause well under the idle timeout.
-        proxy.behave(x -> {
+        proxy().behave(x -> {
             if (x.path().equals(remote)) {
                 x.trickle(x.forward(), 256 << 10, Duration.ofMillis(100));
             } else {
@@ -406,7 +391,7 @@ class MirrorHostileUpstreamTest {
             OutputStream out = leaving.getOutputStream();
             out.write(("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
             out.flush();
-            proxy.awaitRequests("GET", remote, 1, Duration.ofSeconds(10));
+            proxy().awaitRequests("GET", remote, 1, Duration.ofSeconds(10));
             Thread.sleep(300);
             leaving.setSoLinger(true, 0); // a reset, as a killed client leaves
         }
@@ -415,9 +400,9 @@ class MirrorHostileUpstreamTest {
         assertEquals(200, whole.status(), whole.text());
         assertArrayEquals(layer, whole.body(), "all of it, although the first client went away");
         assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(20));
-        assertEquals(1, proxy.requests("GET", remote), "the second client joined the first one's fetch");
+        assertEquals(1, proxy().requests("GET", remote), "the second client joined the first one's fetch");
         assertArrayEquals(layer, get(path).body());
-        assertEquals(1, proxy.requests("GET", remote));
+        assertEquals(1, proxy().requests("GET", remote));
     }
 
     // ------------------------------------------------------------------ helpers

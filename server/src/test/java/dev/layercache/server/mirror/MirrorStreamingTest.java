@@ -15,7 +15,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -52,27 +51,19 @@ class MirrorStreamingTest {
     private static final int CLIENTS = 16;
     private static final UpstreamClient.Timeouts TIMEOUTS =
             new UpstreamClient.Timeouts(Duration.ofSeconds(5), Duration.ofSeconds(10), Duration.ofSeconds(60));
-    private static ReferenceRegistry registry;
-    private static HostileUpstream proxy;
+    private static final HostileUpstream.Lazy UPSTREAM = new HostileUpstream.Lazy("layercache-streaming");
 
     @RegisterExtension
     static final TestServer server = new TestServer(config -> config.withMirror(new ServerConfig.Mirror(List.of(
             new UpstreamSettings(NAME, proxy().url(), UpstreamSettings.Credentials.NONE, Duration.ofMinutes(5))),
             TIMEOUTS)), new TestClock());
 
-    private static synchronized HostileUpstream proxy() {
-        if (proxy == null) {
-            try {
-                registry = ReferenceRegistry.start(Files.createTempDirectory("layercache-streaming"));
-                proxy = new HostileUpstream(registry.url());
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException(e);
-            }
-        }
-        return proxy;
+    private static HostileUpstream proxy() {
+        return UPSTREAM.proxy();
+    }
+
+    private static ReferenceRegistry registry() {
+        return UPSTREAM.registry();
     }
 
     @AfterEach
@@ -82,24 +73,19 @@ class MirrorStreamingTest {
 
     @AfterAll
     static void stopUpstream() throws Exception {
-        if (proxy != null) {
-            proxy.close();
-        }
-        if (registry != null) {
-            registry.close();
-        }
+        UPSTREAM.close();
     }
 
     @Test
     void sixteenClientsPullingOne256MiBLayerShareOneFetchAndReadItAsItArrives() throws Exception {
         byte[] layer = random(256 << 20, 1);
         String digest = Registry.sha256(layer);
-        registry.push("library/big", "1", null, bytes("config big"), layer);
+        registry().push("library/big", "1", null, bytes("config big"), layer);
         String path = "/v2/" + NAME + "/library/big/blobs/" + digest;
         String remote = "/v2/library/big/blobs/" + digest;
         int half = layer.length / 2;
         CountDownLatch goOn = new CountDownLatch(1);
-        proxy.behave(x -> {
+        proxy().behave(x -> {
             if (x.path().equals(remote) && x.method().equals("GET")) {
                 x.pauseAfter(x.forward(), half, goOn);
             } else {
@@ -132,7 +118,7 @@ class MirrorStreamingTest {
                 assertEquals(half, p.received.get(), "no more than the upstream sent");
             }
             assertTrue(left.get(30, TimeUnit.SECONDS).bytes() >= 1 << 20, "the leaving client read, then left");
-            assertEquals(1, proxy.requests("GET", remote), "one upstream fetch for all of them");
+            assertEquals(1, proxy().requests("GET", remote), "one upstream fetch for all of them");
             assertTrue(!ranged.isDone(), "a range waits for the whole blob");
 
             goOn.countDown();
@@ -149,10 +135,10 @@ class MirrorStreamingTest {
         } finally {
             threads.shutdownNow();
         }
-        assertEquals(1, proxy.requests("GET", remote), "still one upstream fetch");
+        assertEquals(1, proxy().requests("GET", remote), "still one upstream fetch");
         Pulled again = new Puller(path, List.of(), Long.MAX_VALUE).call();
         assertEquals(digest, again.digest(), "held now");
-        assertEquals(1, proxy.requests("GET", remote), "served from the copy held here");
+        assertEquals(1, proxy().requests("GET", remote), "served from the copy held here");
         assertNoScratchFiles();
     }
 
@@ -160,12 +146,12 @@ class MirrorStreamingTest {
     void clientsReadingABlobWhoseRestDoesNotVerifyAreCutShortAndNothingIsKept() throws Exception {
         byte[] layer = random(8 << 20, 2);
         String digest = Registry.sha256(layer);
-        registry.push("library/lie", "1", null, bytes("config lie"), layer);
+        registry().push("library/lie", "1", null, bytes("config lie"), layer);
         String path = "/v2/" + NAME + "/library/lie/blobs/" + digest;
         String remote = "/v2/library/lie/blobs/" + digest;
         int half = layer.length / 2;
         CountDownLatch goOn = new CountDownLatch(1);
-        proxy.behave(x -> {
+        proxy().behave(x -> {
             if (x.path().equals(remote) && x.method().equals("GET")) {
                 HostileUpstream.Answer honest = x.forward();
                 byte[] altered = honest.body().clone();
@@ -202,10 +188,10 @@ class MirrorStreamingTest {
             threads.shutdownNow();
         }
         assertNoScratchFiles();
-        proxy.honest();
+        proxy().honest();
         Pulled right = new Puller(path, List.of(), Long.MAX_VALUE).call();
         assertEquals(digest, right.digest(), "fetched anew");
-        assertEquals(2, proxy.requests("GET", remote), "nothing of the lie was kept");
+        assertEquals(2, proxy().requests("GET", remote), "nothing of the lie was kept");
     }
 
     // ------------------------------------------------------------------ helpers
