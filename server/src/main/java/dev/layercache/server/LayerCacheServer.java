@@ -17,6 +17,7 @@ import dev.layercache.server.http.HttpServer;
 import dev.layercache.server.http.HttpSurface;
 import dev.layercache.server.lifecycle.Lifecycle;
 import dev.layercache.server.metrics.CacheMetrics;
+import dev.layercache.server.node.ListenAddresses;
 import dev.layercache.server.node.Services;
 import dev.layercache.server.node.Stores;
 import dev.layercache.server.registry.UploadDirectory;
@@ -95,14 +96,26 @@ public final class LayerCacheServer implements AutoCloseable {
             ReloadingTls tls = ReloadingTls.open(config.tls().certChain(), config.tls().privateKey(),
                     config.tls().grpcClientCa());
             transport = new Transport();
-            http = new HttpServer(HttpServer.Options.of(config, tls),
-                    HttpSurface.over(services).metrics(metrics).access(access, rates).ready(this::isReady)
-                            .maxManifestBytes((int) config.maxManifestSize()).build(),
-                    transport, requests, blocking);
-            grpc = new GrpcServer(GrpcServer.Options.of(config, tls),
-                    GrpcServices.over(services).metrics(metrics).access(access, rates)
-                            .maxManifestBytes((int) config.maxManifestSize()).build(),
-                    transport, requests, blocking);
+            try {
+                http = new HttpServer(HttpServer.Options.of(config, tls),
+                        HttpSurface.over(services).metrics(metrics).access(access, rates).ready(this::isReady)
+                                .maxManifestBytes((int) config.maxManifestSize()).build(),
+                        transport, requests, blocking);
+            } catch (Exception e) {
+                transport.close();
+                throw ListenAddresses.explain(e, config.bindAddress(), config.httpPort(), "http-port");
+            }
+            try {
+                grpc = new GrpcServer(GrpcServer.Options.of(config, tls),
+                        GrpcServices.over(services).metrics(metrics).access(access, rates)
+                                .maxManifestBytes((int) config.maxManifestSize()).build(),
+                        transport, requests, blocking);
+            } catch (Exception e) {
+                http.close();
+                transport.close();
+                throw ListenAddresses.explain(e, config.bindAddress(), config.grpcPort(), "grpc-port");
+            }
+            warnIfOpen(access);
             grpc.setServing(true);
             if (cluster != null) {
                 join(services, clock);
@@ -119,6 +132,19 @@ public final class LayerCacheServer implements AutoCloseable {
         }
         ready.set(true);
         log.info("layercache ready: data in {}", stores.layout().root());
+    }
+
+    /**
+     * A node that anyone on the network may write to is the default (a laptop needs no
+     * credentials), but it must not be a silent one: say so, and the one line that turns it off.
+     */
+    private void warnIfOpen(AccessControl access) {
+        if (!access.enabled() && !ListenAddresses.isLoopbackOnly(config.bindAddress())) {
+            log.warn("access control is off and the node listens on {}: anyone who can reach it may read and write"
+                    + " the cache. Turn it on with --auth-htpasswd FILE or --auth-tokens FILE"
+                    + " (docs/access-control.md), or listen on this machine only with --bind-address 127.0.0.1",
+                    config.bindAddress());
+        }
     }
 
     /**

@@ -58,8 +58,10 @@ public final class ConfigLoader {
         CommandLine.ParseResult parsed;
         try {
             parsed = new CommandLine(spec).parseArgs(args);
+        } catch (CommandLine.UnmatchedArgumentException e) {
+            throw new ConfigException(unknownOption(e.getUnmatched(), spec));
         } catch (CommandLine.ParameterException e) {
-            throw new ConfigException(e.getMessage());
+            throw new ConfigException(e.getMessage() + " (see --help)");
         }
         if (parsed.isUsageHelpRequested()) {
             throw new HelpRequested();
@@ -99,6 +101,9 @@ public final class ConfigLoader {
 
     private static CommandSpec commandSpec() {
         CommandSpec spec = CommandSpec.create().name("java -jar layercache-server.jar");
+        // Without this, -http-port (one dash) reads as -h followed by "ttp-port": help and exit 0,
+        // which systemd and CI take for success. Every flag here is long, so nothing is lost.
+        spec.parser().posixClusteredShortOptionsAllowed(false);
         spec.usageMessage().description("layercache: a remote build cache for container image layers.",
                 "Settings come from flags, then LAYERCACHE_* environment variables, then the YAML file.");
         spec.addOption(OptionSpec.builder("--config").paramLabel("FILE").type(String.class)
@@ -107,7 +112,8 @@ public final class ConfigLoader {
         for (Setting s : Setting.values()) {
             spec.addOption(OptionSpec.builder(s.flag()).paramLabel("VALUE").type(String.class)
                     // picocli formats descriptions with String.format: a literal % (the "60%" default) is %%
-                    .description((s.description() + " [env " + s.envVar() + ", default " + s.defaultValue() + "]")
+                    .description((s.description() + " [env " + s.envVar()
+                            + (s.defaultValue().isEmpty() ? ", no default" : ", default " + s.defaultValue()) + "]")
                             .replace("%", "%%"))
                     .build());
         }
@@ -115,14 +121,73 @@ public final class ConfigLoader {
         return spec;
     }
 
+    /**
+     * One line for the first of {@code unmatched}: the argument, and the flag it was probably meant
+     * to be ({@code -http-port} for {@code --http-port}, or the closest spelling).
+     */
+    static String unknownOption(List<String> unmatched, CommandSpec spec) {
+        String arg = unmatched.isEmpty() ? "" : unmatched.get(0);
+        if (!arg.startsWith("-")) {
+            return "unexpected argument " + arg + ": settings are flags such as --http-port 5000 (see --help)";
+        }
+        String name = arg.contains("=") ? arg.substring(0, arg.indexOf('=')) : arg;
+        String bare = name.replaceFirst("^-+", "");
+        String best = null;
+        int bestDistance = Integer.MAX_VALUE;
+        for (OptionSpec o : spec.options()) {
+            String candidate = o.longestName();
+            int d = distance(bare, candidate.replaceFirst("^-+", ""));
+            if (d < bestDistance) {
+                bestDistance = d;
+                best = candidate;
+            }
+        }
+        // A guess further than a third of the word away is noise rather than help.
+        String hint = best != null && bestDistance <= Math.max(1, bare.length() / 3)
+                ? "did you mean " + best + "?" : "see --help for the settings";
+        return "unknown option " + name + "; " + hint;
+    }
+
+    /** Levenshtein distance, for the "did you mean" of {@link #unknownOption}. */
+    private static int distance(String a, String b) {
+        int[] prev = new int[b.length() + 1];
+        int[] cur = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            prev[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            cur[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+                cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
+            }
+            int[] t = prev;
+            prev = cur;
+            cur = t;
+        }
+        return prev[b.length()];
+    }
+
     /** Reads the file into {@code values}; returns the list form of {@code mirror} if the file has it. */
     private static JsonNode readYaml(Path file, Map<Setting, String> values, Map<Setting, String> origin)
             throws ConfigException {
+        if (!Files.exists(file)) {
+            throw new ConfigException("config file " + file + " does not exist");
+        }
+        if (!Files.isRegularFile(file)) {
+            throw new ConfigException("config file " + file + " is not a file");
+        }
         JsonNode root;
+        byte[] bytes;
         try {
-            root = new ObjectMapper(new YAMLFactory()).readTree(Files.readAllBytes(file));
+            bytes = Files.readAllBytes(file);
         } catch (IOException e) {
-            throw new ConfigException("cannot read config file " + file + ": " + oneLine(e.getMessage()));
+            throw new ConfigException("cannot read config file " + file + ": " + oneLine(e.toString()));
+        }
+        try {
+            root = new ObjectMapper(new YAMLFactory()).readTree(bytes);
+        } catch (IOException e) {
+            throw new ConfigException(yamlProblem(file, e));
         }
         if (root == null || root.isMissingNode() || root.isNull()) {
             return null;
@@ -267,10 +332,21 @@ public final class ConfigLoader {
                 continue;
             }
             int colon = pattern.lastIndexOf(':');
-            if (colon <= 0 || colon == pattern.length() - 1
-                    || !pattern.substring(0, colon).matches("[a-z0-9._/*-]+")
-                    || !pattern.substring(colon + 1).matches("[A-Za-z0-9._*-]+")) {
+            if (colon <= 0 || colon == pattern.length() - 1) {
                 throw v.invalid(Setting.PROTECT, "'" + pattern + "' is not REPOSITORY:TAG (with * for any characters)");
+            }
+            if (!pattern.substring(0, colon).matches("[a-z0-9._/*-]+")) {
+                // The rule the repository part breaks, with each * standing for a letter.
+                String repository = pattern.substring(0, colon);
+                String problem = !repository.equals(repository.toLowerCase(Locale.ROOT))
+                        ? "names are lowercase (" + repository.toLowerCase(Locale.ROOT) + ")"
+                        : dev.layercache.server.core.RepositoryName.problem(repository.replace('*', 'a'));
+                throw v.invalid(Setting.PROTECT, "'" + pattern + "': the repository is not a valid name: "
+                        + (problem != null ? problem : "only a-z, 0-9, '.', '_', '-', '/' and *"));
+            }
+            if (!pattern.substring(colon + 1).matches("[A-Za-z0-9._*-]+")) {
+                throw v.invalid(Setting.PROTECT, "'" + pattern + "': the tag may hold only A-Z, a-z, 0-9, '.', '_', '-'"
+                        + " and *");
             }
             out.add(pattern);
         }
@@ -287,8 +363,12 @@ public final class ConfigLoader {
         for (String item : text.split(";")) {
             String[] nameAndLimits = item.trim().split(":", 2);
             String prefix = nameAndLimits[0].trim();
-            if (prefix.isEmpty() || nameAndLimits.length < 2 || !prefix.matches("[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*")) {
+            if (prefix.isEmpty() || nameAndLimits.length < 2) {
                 throw v.invalid(Setting.NAMESPACE_LIMITS, "'" + item.trim() + "' is not NAMESPACE:max-disk-size=SIZE,max-age=DURATION");
+            }
+            String problem = dev.layercache.server.core.RepositoryName.problem(prefix);
+            if (problem != null) {
+                throw v.invalid(Setting.NAMESPACE_LIMITS, "namespace '" + prefix + "' is not a valid name: " + problem);
             }
             long disk = 0;
             Duration age = null;
@@ -527,6 +607,25 @@ public final class ConfigLoader {
         } catch (DateTimeParseException e) {
             throw new IllegalArgumentException("not a duration (examples: 30s, 5m, 2h)");
         }
+    }
+
+    /**
+     * "config file F, line L, column C: PROBLEM" from the parser's exception, whose own message
+     * repeats the source and draws a caret over several lines.
+     */
+    private static String yamlProblem(Path file, IOException e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof org.yaml.snakeyaml.error.MarkedYAMLException m && m.getProblemMark() != null) {
+                return "config file " + file + ", line " + (m.getProblemMark().getLine() + 1) + ", column "
+                        + (m.getProblemMark().getColumn() + 1) + ": " + oneLine(m.getProblem())
+                        + (m.getContext() != null ? " (" + oneLine(m.getContext()) + ")" : "");
+            }
+        }
+        if (e instanceof com.fasterxml.jackson.core.JsonProcessingException j && j.getLocation() != null) {
+            return "config file " + file + ", line " + j.getLocation().getLineNr() + ", column "
+                    + j.getLocation().getColumnNr() + ": " + oneLine(j.getOriginalMessage());
+        }
+        return "config file " + file + " is not valid YAML: " + oneLine(e.getMessage());
     }
 
     static String oneLine(String s) {

@@ -25,9 +25,11 @@ public final class RepositoryName implements Comparable<RepositoryName> {
 
     public static RepositoryName parse(String name) {
         Objects.requireNonNull(name, "name");
-        if (!isValid(name)) {
+        String problem = problem(name);
+        if (problem != null) {
             throw new RegistryException(ErrorCode.NAME_INVALID,
-                    "invalid repository name: " + Digest.abbreviate(name), name.length() > 255 ? null : name);
+                    "invalid repository name " + Digest.abbreviate(name) + ": " + problem,
+                    name.length() > 255 ? null : name);
         }
         return new RepositoryName(name);
     }
@@ -35,6 +37,36 @@ public final class RepositoryName implements Comparable<RepositoryName> {
     /** True when {@link #parse} would accept {@code name} (null: false), for callers that only need to know. */
     public static boolean isValid(String name) {
         return name != null && !name.isEmpty() && name.length() <= MAX_LENGTH && GRAMMAR.matcher(name).matches();
+    }
+
+    /**
+     * Which rule {@code name} breaks, in words for the person who typed it, or null when it is a
+     * valid name. The first broken rule is named, in the order a reader would check them.
+     */
+    public static String problem(String name) {
+        if (name == null || name.isEmpty()) {
+            return "it is empty";
+        }
+        if (name.length() > MAX_LENGTH) {
+            return "longer than " + MAX_LENGTH + " characters";
+        }
+        if (GRAMMAR.matcher(name).matches()) {
+            return null;
+        }
+        if (!name.equals(name.toLowerCase(java.util.Locale.ROOT))) {
+            return "names are lowercase (" + name.toLowerCase(java.util.Locale.ROOT) + ")";
+        }
+        for (int i = 0; i < name.length(); i++) {
+            char c = name.charAt(i);
+            if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && ".-_/".indexOf(c) < 0) {
+                return "'" + c + "' is not allowed (only a-z, 0-9 and the separators '.', '_', '-', '/')";
+            }
+        }
+        if (name.startsWith("/") || name.endsWith("/") || name.contains("//")) {
+            return "components are separated by single '/', with none empty";
+        }
+        return "each component separated by '/' starts and ends with a-z or 0-9, with single '.', '_' or '__'"
+                + " or dashes between";
     }
 
     /** The first path component, for example {@code team} for {@code team/app}. */

@@ -2,6 +2,7 @@ package dev.layercache.server.grpc;
 
 import dev.layercache.server.concurrent.Transport;
 import dev.layercache.server.config.ServerConfig;
+import dev.layercache.server.node.ListenAddresses;
 import dev.layercache.server.tls.ReloadingTls;
 import io.grpc.Server;
 import io.grpc.ServerCredentials;
@@ -128,7 +129,8 @@ public final class GrpcServer implements AutoCloseable {
                 .addService(health.getHealthService())
                 .addService(ProtoReflectionServiceV1.newInstance());
         server = services.addTo(builder, requests, transfers).build().start();
-        log.info("gRPC (native cache API) listening on {} ({})", server.getListenSockets(), tls == null ? "plaintext"
+        log.info("gRPC (native cache API) listening on {} ({})",
+                ListenAddresses.format(options.bindAddress(), port()), tls == null ? "plaintext"
                 : tls.requiresGrpcClientCertificates() ? "TLS, client certificates required" : "TLS");
     }
 

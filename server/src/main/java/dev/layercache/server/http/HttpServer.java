@@ -3,6 +3,7 @@ package dev.layercache.server.http;
 import dev.layercache.server.concurrent.Transport;
 import dev.layercache.server.config.ServerConfig;
 import dev.layercache.server.tls.ReloadingTls;
+import dev.layercache.server.node.ListenAddresses;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.PooledByteBufAllocator;
 import io.netty.channel.Channel;
@@ -142,7 +143,8 @@ public final class HttpServer implements AutoCloseable {
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
                 .childHandler(new HttpPipeline(options, surface, requests, transfers));
         serverChannel = bootstrap.bind(new InetSocketAddress(options.bindAddress(), options.port())).sync().channel();
-        log.info("HTTP (OCI Distribution) listening on {} ({}, {} transport)", serverChannel.localAddress(),
+        log.info("HTTP (OCI Distribution) listening on {} ({}, {} transport)",
+                ListenAddresses.format(options.bindAddress(), port()),
                 options.tls() != null ? "HTTPS" : "plain HTTP", transport.name());
     }
 

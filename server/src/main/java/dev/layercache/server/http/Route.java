@@ -17,7 +17,7 @@ public record Route(Resource resource, String name, String param) {
         METRICS,
         /** {@code /api/v1/stats}: hit rates and usage as JSON. */
         STATS,
-        /** {@code /ui/...}: the dashboard page and its files (param: the file name; null for {@code /ui}). */
+        /** {@code /ui/...}: the dashboard page and its files (param: the file name; null for {@code /ui} and {@code /}). */
         UI,
         /** {@code /api/v1/store}: usage, budget, counts, the last collection. */
         STORE,
@@ -82,7 +82,8 @@ public record Route(Resource resource, String name, String param) {
         if (path.startsWith("/internal/v1/uploads/") && path.length() > "/internal/v1/uploads/".length()) {
             return new Route(Resource.HANDOVER, null, path.substring("/internal/v1/uploads/".length()));
         }
-        if (path.equals("/ui")) {
+        // "/" is where a person's browser goes first: to the dashboard, as "/ui" does.
+        if (path.equals("/ui") || path.equals("/")) {
             return new Route(Resource.UI, null, null);
         }
         if (path.startsWith("/ui/")) {

@@ -76,6 +76,13 @@ public final class RocksKeyValueStore implements KeyValueStore {
                 tables.put(t, handles.get(t.ordinal() + 1));
             }
         } catch (RocksDBException | java.io.IOException e) {
+            String why = String.valueOf(e.getMessage());
+            if (why.contains("LOCK") && (why.contains("temporarily unavailable") || why.contains("lock hold"))) {
+                // RocksDB's own folder lock: another process (a node of an older version, or a
+                // tool) has this store open. Said plainly rather than as RocksDB's errno text.
+                throw new MetadataException("metadata store " + directory + " is in use by another process"
+                        + " (RocksDB's LOCK file is held): stop it, or choose another --data-dir", e);
+            }
             throw new MetadataException("cannot open metadata store in " + directory + ": " + e.getMessage(), e);
         }
     }

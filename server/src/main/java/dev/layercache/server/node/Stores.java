@@ -39,6 +39,9 @@ public final class Stores implements AutoCloseable {
     /** Told of the bytes of each copy a cluster node keeps on its disk (see {@link #whenCopiedToDisk}). */
     private volatile LongConsumer copiedToDisk = bytes -> { };
 
+    /** This process's claim on the data directory; null for stores built over an open layout (tests). */
+    private DataDirLock lock;
+
     private Stores(DataLayout layout, RocksKeyValueStore local, DiskBlobBackend disk, KeyValueStore served,
                    BlobBackend servedBytes, boolean clustered) {
         this.layout = layout;
@@ -52,9 +55,21 @@ public final class Stores implements AutoCloseable {
     /** A node on its own: creates the folders of {@code dataDir} and opens its metadata store. */
     public static Stores alone(Path dataDir) throws IOException {
         DataLayout layout = new DataLayout(dataDir).create();
-        RocksKeyValueStore local = new RocksKeyValueStore(layout.metadata());
-        DiskBlobBackend disk = new DiskBlobBackend(layout);
-        return new Stores(layout, local, disk, local, disk, false);
+        DataDirLock lock = DataDirLock.acquire(layout);
+        try {
+            RocksKeyValueStore local = new RocksKeyValueStore(layout.metadata());
+            DiskBlobBackend disk = new DiskBlobBackend(layout);
+            return new Stores(layout, local, disk, local, disk, false).holding(lock);
+        } catch (RuntimeException | Error e) {
+            lock.close();
+            throw e;
+        }
+    }
+
+    /** Keeps {@code lock} until {@link #close()}. */
+    private Stores holding(DataDirLock lock) {
+        this.lock = lock;
+        return this;
     }
 
     /**
@@ -67,11 +82,19 @@ public final class Stores implements AutoCloseable {
         Objects.requireNonNull(bucket, "bucket");
         Objects.requireNonNull(health, "health");
         DataLayout layout = new DataLayout(dataDir).create();
-        RocksKeyValueStore local = new RocksKeyValueStore(layout.metadata());
+        DataDirLock lock = DataDirLock.acquire(layout);
+        RocksKeyValueStore local;
         try {
-            return clustered(layout, local, bucket, health, clock);
+            local = new RocksKeyValueStore(layout.metadata());
+        } catch (RuntimeException | Error e) {
+            lock.close();
+            throw e;
+        }
+        try {
+            return clustered(layout, local, bucket, health, clock).holding(lock);
         } catch (RuntimeException e) {
             local.close();
+            lock.close();
             throw e;
         }
     }
@@ -136,5 +159,8 @@ public final class Stores implements AutoCloseable {
     @Override
     public void close() {
         local.close();
+        if (lock != null) {
+            lock.close();
+        }
     }
 }

@@ -10,6 +10,7 @@ import java.nio.file.Path;
  *
  * <pre>
  *   data-dir/
+ *     layercache.pid                 the id of the process that holds the directory, under an OS lock (node.DataDirLock)
  *     metadata/                      RocksDB: blob records, links, manifests, tags, referrers, uploads
  *     blobs/sha256/ab/abcdef...      verified blob content, named by digest (sha512/ likewise)
  *     uploads/&lt;upload-id&gt;            bytes of an upload in progress; renamed into blobs/ when verified
@@ -37,6 +38,11 @@ public final class DataLayout {
 
     public Path root() {
         return root;
+    }
+
+    /** The file whose lock claims the directory for one process (see {@code node.DataDirLock}). */
+    public Path pidFile() {
+        return root.resolve("layercache.pid");
     }
 
     public Path metadata() {

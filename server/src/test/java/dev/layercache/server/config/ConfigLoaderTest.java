@@ -141,12 +141,57 @@ class ConfigLoaderTest {
     void unreadableOrMalformedFileIsOneClearLine() throws Exception {
         ConfigException e = assertThrows(ConfigException.class,
                 () -> ConfigLoader.load(new String[] {"--config", dir.resolve("missing.yaml").toString()}, Map.of()));
-        assertTrue(e.getMessage().startsWith("cannot read config file"), e.getMessage());
+        assertEquals("config file " + dir.resolve("missing.yaml") + " does not exist", e.getMessage());
         Path file = dir.resolve("broken.yaml");
         Files.writeString(file, "http-port: [1, 2\n  nope");
         e = assertThrows(ConfigException.class,
                 () -> ConfigLoader.load(new String[] {"--config", file.toString()}, Map.of()));
         assertEquals(1, e.getMessage().lines().count(), e.getMessage());
+        e = assertThrows(ConfigException.class,
+                () -> ConfigLoader.load(new String[] {"--config", dir.toString()}, Map.of()));
+        assertEquals("config file " + dir + " is not a file", e.getMessage());
+    }
+
+    /** The parser's problem with its line and column, not its multi-line dump with a caret. */
+    @Test
+    void malformedYamlSaysLineAndColumn() throws Exception {
+        Path file = dir.resolve("bad.yaml");
+        Files.writeString(file, "http-port: 5000\n  data-dir: [x\n");
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> ConfigLoader.load(new String[] {"--config", file.toString()}, Map.of()));
+        assertEquals("config file " + file + ", line 2, column 11: mapping values are not allowed here",
+                e.getMessage());
+    }
+
+    /** -http-port (one dash) once read as -h: help and exit 0, which systemd and CI take for success. */
+    @Test
+    void unknownFlagsNameTheFlagAndTheLikelyOne() {
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> ConfigLoader.load(new String[] {"-http-port", "5001"}, Map.of()));
+        assertEquals("unknown option -http-port; did you mean --http-port?", e.getMessage());
+        e = assertThrows(ConfigException.class, () -> ConfigLoader.load(new String[] {"--data-dri=x"}, Map.of()));
+        assertEquals("unknown option --data-dri; did you mean --data-dir?", e.getMessage());
+        e = assertThrows(ConfigException.class, () -> ConfigLoader.load(new String[] {"--frobnicate"}, Map.of()));
+        assertEquals("unknown option --frobnicate; see --help for the settings", e.getMessage());
+        e = assertThrows(ConfigException.class, () -> ConfigLoader.load(new String[] {"serve"}, Map.of()));
+        assertTrue(e.getMessage().startsWith("unexpected argument serve"), e.getMessage());
+        assertThrows(ConfigLoader.HelpRequested.class, () -> ConfigLoader.load(new String[] {"-h"}, Map.of()));
+    }
+
+    /** A name in the configuration says which rule of repository names it breaks. */
+    @Test
+    void invalidNamesInSettingsSayTheRule() {
+        ConfigException e = assertThrows(ConfigException.class, () -> ConfigLoader.load(
+                new String[] {"--namespace-limits", "Team/App:max-age=1d"}, Map.of()));
+        assertTrue(e.getMessage().endsWith("namespace 'Team/App' is not a valid name: names are lowercase (team/app)"),
+                e.getMessage());
+        e = assertThrows(ConfigException.class, () -> ConfigLoader.load(
+                new String[] {"--namespace-limits", "team//app:max-age=1d"}, Map.of()));
+        assertTrue(e.getMessage().contains("separated by single '/'"), e.getMessage());
+        e = assertThrows(ConfigException.class, () -> ConfigLoader.load(
+                new String[] {"--protect", "Team/*:latest"}, Map.of()));
+        assertTrue(e.getMessage().endsWith("the repository is not a valid name: names are lowercase (team/*)"),
+                e.getMessage());
     }
 
     @Test
@@ -176,6 +221,8 @@ class ConfigLoaderTest {
         }
         assertTrue(usage.contains("LAYERCACHE_MAX_DISK_SIZE, default 60%]"), usage);
         assertTrue(usage.contains("LAYERCACHE_MIN_FREE_DISK, default 10%]"), usage);
+        assertTrue(usage.contains("LAYERCACHE_AUTH_HTPASSWD, no default]"), usage);
+        assertTrue(!usage.contains("default ]"), usage);
         assertEquals("", captured.toString(), "picocli warned while formatting the help");
     }
 

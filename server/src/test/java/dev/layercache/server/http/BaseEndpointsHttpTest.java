@@ -64,13 +64,23 @@ class BaseEndpointsHttpTest {
 
     @Test
     void unknownPathsAre404() {
-        for (String path : List.of("/", "/v3/", "/v2/foo", "/v2/foo/bar", "/v2/foo/things/x", "/v2/foo/blobs/",
+        for (String path : List.of("/v3/", "/v2/foo", "/v2/foo/bar", "/v2/foo/things/x", "/v2/foo/blobs/",
                 "/healthz/x", "/metrics-nope")) {
             Oci.Res r = oci.get(path);
             assertErrorBody(r, 404);
             assertEquals("registry/2.0", r.header("Docker-Distribution-Api-Version"), path);
         }
         assertEquals(404, oci.head("/v3/").status());
+    }
+
+    /** A browser pointed at the node lands on the dashboard, not on a JSON 404. */
+    @Test
+    void rootPointsAtTheDashboard() {
+        Oci.Res r = oci.get("/");
+        assertEquals(301, r.status());
+        assertEquals("/ui/", r.header("Location"));
+        assertEquals(200, oci.get("/ui/").status());
+        assertEquals(200, oci.get("/v2/").status(), "the OCI base path is unchanged");
     }
 
     private record Call(String method, String path) {

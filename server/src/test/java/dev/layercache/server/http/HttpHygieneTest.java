@@ -43,20 +43,62 @@ class HttpHygieneTest {
         return s.getBytes(StandardCharsets.ISO_8859_1);
     }
 
+    /**
+     * Go's crypto/tls reads a first record starting with {@code HTTP/} as "server gave HTTP response
+     * to HTTPS client": the answer must start so, say what to do, and end at once.
+     */
     @Test
-    void tlsClientHelloIsClosedAtOnce() throws IOException {
-        try (Socket s = connect()) {
-            s.setSoTimeout(5_000);
-            s.getOutputStream().write(CLIENT_HELLO);
-            s.getOutputStream().flush();
-            long start = System.nanoTime();
-            int read = s.getInputStream().read();
-            long millis = (System.nanoTime() - start) / 1_000_000;
-            assertEquals(-1, read, "the server must close without answering");
-            assertTrue(millis < 1000, "closed after " + millis + " ms");
-        }
+    void tlsClientHelloIsAnsweredWithPlainHttp400() throws IOException {
+        assertPlainHttpAnswer(CLIENT_HELLO);
         // Plain HTTP still works.
         assertEquals(200, oci.get("/v2/").status());
+    }
+
+    /** The same with a whole ClientHello as the JDK's TLS client writes it (several hundred bytes). */
+    @Test
+    void aRealClientHelloGetsTheSameAnswer() throws Exception {
+        javax.net.ssl.SSLEngine engine = javax.net.ssl.SSLContext.getDefault().createSSLEngine("127.0.0.1", server.port());
+        engine.setUseClientMode(true);
+        java.nio.ByteBuffer hello = java.nio.ByteBuffer.allocate(engine.getSession().getPacketBufferSize());
+        engine.beginHandshake();
+        engine.wrap(java.nio.ByteBuffer.allocate(0), hello);
+        hello.flip();
+        byte[] bytes = new byte[hello.remaining()];
+        hello.get(bytes);
+        assertEquals(0x16, bytes[0], "a TLS handshake record");
+        assertTrue(bytes.length > 100, "a whole ClientHello: " + bytes.length + " bytes");
+        assertPlainHttpAnswer(bytes);
+    }
+
+    /** skopeo without --tls-verify=false says at once that the port speaks plain HTTP. */
+    @Test
+    void skopeoSaysTheServerSpeaksPlainHttp() throws Exception {
+        java.nio.file.Path skopeo = dev.layercache.server.testing.RealTools.require("skopeo",
+                "the TLS probe answer is checked against Go's HTTPS client");
+        long start = System.nanoTime();
+        Process p = new ProcessBuilder(skopeo.toString(), "inspect", "--retry-times", "0",
+                "docker://127.0.0.1:" + server.port() + "/x/y:1").redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS));
+        long millis = (System.nanoTime() - start) / 1_000_000;
+        assertTrue(p.exitValue() != 0, out);
+        assertTrue(out.contains("server gave HTTP response to HTTPS client"), out);
+        assertTrue(millis < 5000, "skopeo took " + millis + " ms: " + out);
+    }
+
+    private void assertPlainHttpAnswer(byte[] hello) throws IOException {
+        try (Socket s = connect()) {
+            s.setSoTimeout(5_000);
+            s.getOutputStream().write(hello);
+            s.getOutputStream().flush();
+            long start = System.nanoTime();
+            byte[] answer = s.getInputStream().readAllBytes(); // to the end: the server closes its side
+            long millis = (System.nanoTime() - start) / 1_000_000;
+            String text = new String(answer, StandardCharsets.US_ASCII);
+            assertTrue(text.startsWith("HTTP/1.0 400 "), text);
+            assertTrue(text.contains("http://") && text.contains("--tls-verify=false"), text);
+            assertTrue(millis < 1000, "answered and closed after " + millis + " ms");
+        }
     }
 
     @Test

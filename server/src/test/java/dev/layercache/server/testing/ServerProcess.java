@@ -15,7 +15,7 @@ import java.util.regex.Pattern;
  */
 public final class ServerProcess implements AutoCloseable {
     private static final Pattern LISTENING = Pattern.compile("HTTP .*listening on .*:(\\d+) ");
-    private static final Pattern GRPC_LISTENING = Pattern.compile("gRPC .*listening on \\[.*:(\\d+)\\]");
+    private static final Pattern GRPC_LISTENING = Pattern.compile("gRPC .*listening on \\S*:(\\d+) ");
 
     private final Process process;
     private final Path log;
