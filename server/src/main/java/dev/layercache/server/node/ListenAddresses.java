@@ -1,6 +1,5 @@
 package dev.layercache.server.node;
 
-import java.io.IOException;
 import java.net.BindException;
 import java.net.Inet6Address;
 import java.net.InetAddress;
@@ -96,9 +95,6 @@ public final class ListenAddresses {
             if (m.contains("Cannot assign requested address") || m.contains("error(-99)")) {
                 return new BindException("address " + bindAddress + " (bind-address) is not an address of this"
                         + " machine: choose one with --bind-address (0.0.0.0 for all, 127.0.0.1 for this machine only)");
-            }
-            if (t instanceof IOException && t.getCause() == t) {
-                break;
             }
         }
         return failure;
