@@ -5,12 +5,12 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.net.URI;
+import java.net.URISyntaxException;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.HttpTimeoutException;
 import java.time.Duration;
-import picocli.CommandLine.Option;
 
 /**
  * The server's HTTP administration API ({@code /api/v1/...} on the OCI port), for the commands
@@ -20,13 +20,14 @@ import picocli.CommandLine.Option;
 final class AdminHttp {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    @Option(names = "--http", paramLabel = "URL", defaultValue = "${env:LAYERCACHE_HTTP:-http://127.0.0.1:5000}",
-            description = "The server's HTTP (OCI) address (default: ${DEFAULT-VALUE}, or $LAYERCACHE_HTTP).")
-    String http;
+    /** The base URL, as given (for messages). */
+    private final String http;
+    private final String token;
 
-    @Option(names = "--token", paramLabel = "TOKEN", defaultValue = "${env:LAYERCACHE_TOKEN}",
-            description = "Bearer token sent with the request (default: $LAYERCACHE_TOKEN).")
-    String token;
+    AdminHttp(String http, String token) {
+        this.http = http;
+        this.token = token;
+    }
 
     JsonNode get(String path) {
         return send(HttpRequest.newBuilder(uri(path)).GET());
@@ -41,14 +42,31 @@ final class AdminHttp {
     }
 
     private URI uri(String path) {
+        return URI.create(base(http) + path);
+    }
+
+    /**
+     * The base URL of {@code --http}: {@code http://} is assumed when there is no scheme, as people
+     * write "127.0.0.1:5000" (which {@link URI} would read as the scheme "127.0.0.1").
+     */
+    static URI base(String http) {
+        String s = http.trim();
+        while (s.endsWith("/")) {
+            s = s.substring(0, s.length() - 1);
+        }
+        if (!s.contains("://")) {
+            s = "http://" + s;
+        }
         try {
-            URI base = URI.create(http.endsWith("/") ? http.substring(0, http.length() - 1) : http);
-            if (base.getScheme() == null || base.getHost() == null) {
-                throw new IllegalArgumentException("not an http(s) URL");
+            URI base = new URI(s);
+            if (!("http".equalsIgnoreCase(base.getScheme()) || "https".equalsIgnoreCase(base.getScheme()))
+                    || base.getHost() == null) {
+                throw new URISyntaxException(s, "not an http(s) URL");
             }
-            return URI.create(base + path);
-        } catch (IllegalArgumentException e) {
-            throw new CliException(ExitCodes.INVALID, "--http " + http + ": " + e.getMessage());
+            return base;
+        } catch (URISyntaxException e) {
+            throw new CliException(ExitCodes.INVALID, "--http " + http + " is not a URL of the server's HTTP port"
+                    + " (want http://HOST:PORT, such as " + GlobalOptions.DEFAULT_HTTP + ")");
         }
     }
 
@@ -61,9 +79,16 @@ final class AdminHttp {
         try {
             r = client.send(request.timeout(Duration.ofMinutes(30)).build(), HttpResponse.BodyHandlers.ofByteArray());
         } catch (ConnectException | HttpTimeoutException e) {
-            throw new CliException(ExitCodes.UNREACHABLE, "cannot reach " + http + ": " + e.getMessage());
+            throw new CliException(ExitCodes.UNREACHABLE, "cannot reach " + base(http) + ": " + WrongPort.cause(e));
         } catch (IOException e) {
-            throw new CliException(ExitCodes.UNREACHABLE, "cannot talk to " + http + ": " + e);
+            // Not an HTTP/1.1 answer: most often the gRPC port, which answers with HTTP/2 frames.
+            URI base = base(http);
+            if (WrongPort.speaksHttp2(base)) {
+                throw new CliException(ExitCodes.UNREACHABLE, base + " answered in HTTP/2 frames: is this the gRPC port?"
+                        + " --http wants the node's HTTP port (--http-port, 5000 by default); the gRPC port goes to"
+                        + " --target");
+            }
+            throw new CliException(ExitCodes.UNREACHABLE, "cannot talk HTTP to " + base + ": " + WrongPort.cause(e));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new CliException(ExitCodes.SERVER, "interrupted");
@@ -91,12 +116,13 @@ final class AdminHttp {
                 case 404 -> ExitCodes.NOT_FOUND;
                 default -> ExitCodes.SERVER;
             };
-            throw new CliException(exit, http + " answered " + r.statusCode() + ": " + body);
+            throw new CliException(exit, base(http) + " answered " + r.statusCode() + ": " + body);
         }
         try {
             return JSON.readTree(r.body());
         } catch (IOException e) {
-            throw new CliException(ExitCodes.SERVER, http + " answered something other than JSON");
+            throw new CliException(ExitCodes.SERVER, base(http) + " answered something other than JSON"
+                    + " (is it a layercache node's HTTP port?)");
         }
     }
 

@@ -7,7 +7,6 @@ import java.nio.charset.StandardCharsets;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -26,9 +25,6 @@ final class AnalyzeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Mixin
-    AdminHttp admin;
-
     @Parameters(index = "0", paramLabel = "REPO[:TAG|@DIGEST]", description = "The manifest to analyse (tag latest by default).")
     String image;
 
@@ -46,7 +42,7 @@ final class AnalyzeCommand implements Callable<Integer> {
         ImageRef ref = ImageRef.parse(image);
         String path = "/api/v1/analysis/" + ref.namespace() + "/" + ref.reference()
                 + (platform == null ? "" : "?platform=" + URLEncoder.encode(platform, StandardCharsets.UTF_8));
-        JsonNode report = admin.get(path);
+        JsonNode report = admin().get(path);
         PrintWriter out = spec.commandLine().getOut();
         long secrets = 0;
         if (json) {
@@ -132,5 +128,9 @@ final class AnalyzeCommand implements Callable<Integer> {
     private static String clip(String s, int max) {
         String oneLine = s.replace('\n', ' ');
         return oneLine.length() <= max ? oneLine : oneLine.substring(0, max - 1) + "…";
+    }
+
+    private AdminHttp admin() {
+        return GlobalOptions.of(spec).admin(spec);
     }
 }

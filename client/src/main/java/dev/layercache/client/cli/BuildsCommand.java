@@ -11,7 +11,6 @@ import java.time.format.DateTimeParseException;
 import java.time.temporal.ChronoUnit;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -40,9 +39,6 @@ final class BuildsCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Mixin
-    AdminHttp admin;
-
     @Parameters(index = "0", paramLabel = "REPO", description = "The repository whose builds to list, such as team/app.")
     String repository;
 
@@ -60,7 +56,7 @@ final class BuildsCommand implements Callable<Integer> {
         if (limit != null && limit < 1) {
             throw new CliException(ExitCodes.INVALID, "--limit must be at least 1, not " + limit);
         }
-        JsonNode answer = admin.get("/api/v1/builds?repository=" + URLEncoder.encode(repository, StandardCharsets.UTF_8)
+        JsonNode answer = admin().get("/api/v1/builds?repository=" + URLEncoder.encode(repository, StandardCharsets.UTF_8)
                 + (limit == null ? "" : "&limit=" + limit));
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
@@ -153,5 +149,9 @@ final class BuildsCommand implements Callable<Integer> {
 
     private static String plural(int n, String noun) {
         return n + " " + noun + (n == 1 ? "" : "s");
+    }
+
+    private AdminHttp admin() {
+        return GlobalOptions.of(spec).admin(spec);
     }
 }

@@ -27,8 +27,8 @@ import picocli.CommandLine.Spec;
         header = "Explains why a build's steps missed.",
         description = {"Explains a build's cache misses: one row per step (hit or miss, the reason, what changed),",
             "the root cause (the first step that missed for a reason of its own) and a summary.",
-            "The steps are a build record (--lookups FILE, written by the client library's BuildRecord:",
-            "a layercache.v1.ExplainBuildRequest in protobuf text format), or STEP_ID=KEY pairs in build order",
+            "The steps are a build record (--lookups FILE, written by 'lookup --record FILE' or the client",
+            "library's BuildRecord: a layercache.v1.ExplainBuildRequest in protobuf text format), or STEP_ID=KEY pairs in build order",
             "(each step's parent is the key before it; the reasons are then given without what changed).",
             "Exits with 1 when any step missed."})
 final class ExplainCommand implements Callable<Integer> {
@@ -36,12 +36,9 @@ final class ExplainCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Mixin
-    GlobalOptions global;
-
-    @Mixin
     NamespaceOption ns;
 
-    @Option(names = "--lookups", paramLabel = "FILE", description = "A build record (protobuf text format).")
+    @Option(names = "--lookups", paramLabel = "FILE", description = "A build record: written by 'lookup --record FILE' (or BuildRecord).")
     Path lookups;
 
     @Parameters(paramLabel = "STEP_ID=KEY", arity = "0..*", description = "The build's steps, in order.")
@@ -79,9 +76,9 @@ final class ExplainCommand implements Callable<Integer> {
         if (namespace == null || namespace.isEmpty()) {
             namespace = ns.require();
         }
-        try (LayerCacheClient client = global.connect(Progress.forTerminal(spec.commandLine().getErr(),
-                global.verbose))) {
-            BuildExplanation e = client.explainBuild(namespace, all);
+        try (LayerCacheClient client = global().connect(spec, Progress.forTerminal(spec.commandLine().getErr(),
+                global().verbose))) {
+            BuildExplanation e = client.explainBuild(NamespaceName.check(namespace), all);
             if (!bare.isEmpty()) {
                 List<StepVerdict> verdicts = new ArrayList<>();
                 for (int i = 0; i < e.steps().size(); i++) {
@@ -96,5 +93,9 @@ final class ExplainCommand implements Callable<Integer> {
             spec.commandLine().getOut().flush();
             return e.hits() == e.steps().size() ? ExitCodes.OK : ExitCodes.NOT_FOUND;
         }
+    }
+
+    private GlobalOptions global() {
+        return GlobalOptions.of(spec);
     }
 }

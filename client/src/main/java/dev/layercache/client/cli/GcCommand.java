@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.io.PrintWriter;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -17,9 +16,6 @@ final class GcCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Mixin
-    AdminHttp admin;
-
     @Option(names = "--dry-run", description = "Only list the blobs that would be collected.")
     boolean dryRun;
 
@@ -28,7 +24,7 @@ final class GcCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        JsonNode report = admin.post("/api/v1/gc" + (dryRun ? "?dry_run=true" : ""));
+        JsonNode report = admin().post("/api/v1/gc" + (dryRun ? "?dry_run=true" : ""));
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             out.println(AdminHttp.json(report));
@@ -36,13 +32,20 @@ final class GcCommand implements Callable<Integer> {
             if (dryRun) {
                 report.path("digests").forEach(d -> out.println(d.asText()));
             }
-            out.printf("%s %d blobs (%s); %d scanned, %d referenced, %d kept in grace; %d ms%n",
+            // blobs_scanned counts the blobs stored; referenced counts the distinct digests that the
+            // manifests and entries name (manifests and blobs of every repository), so it can exceed it.
+            out.printf("%s %d blobs (%s) of %d stored; %d unreferenced kept within the grace period;"
+                            + " %d digests referenced by manifests and entries; %d ms%n",
                     dryRun ? "would collect" : "collected", report.path("collected").asLong(),
                     AdminHttp.bytes(report.path("collected_bytes").asLong()), report.path("blobs_scanned").asLong(),
-                    report.path("referenced").asLong(), report.path("kept_in_grace").asLong(),
+                    report.path("kept_in_grace").asLong(), report.path("referenced").asLong(),
                     report.path("millis").asLong());
         }
         out.flush();
         return ExitCodes.OK;
+    }
+
+    private AdminHttp admin() {
+        return GlobalOptions.of(spec).admin(spec);
     }
 }

@@ -32,7 +32,7 @@ record ImageRef(String namespace, Optional<String> tag, Optional<Digest> digest)
         if (ns.isEmpty()) {
             throw new CliException(ExitCodes.INVALID, "no namespace in \"" + text + "\" (want team/app[:tag])");
         }
-        return new ImageRef(ns, tag, digest);
+        return new ImageRef(NamespaceName.check(ns), tag, digest);
     }
 
     /** The reference for GetManifest: the digest, the tag, or {@code latest}. */

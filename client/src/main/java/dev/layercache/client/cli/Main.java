@@ -19,7 +19,13 @@ import picocli.CommandLine.Command;
 @Command(name = "layercache",
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
-        description = {"Client of a layercache server's gRPC cache API (and, for store, gc, purge, analyze, sharing and builds, its HTTP API).", ""},
+        description = {"Client of a layercache node, which has two ports:",
+            "  gRPC, --target HOST:PORT (9092 by default): key, lookup, put-entry, stat,",
+            "    explain, push-layout and pull-layout;",
+            "  HTTP, --http URL (5000 by default): store, gc, purge, analyze, sharing and",
+            "    builds.",
+            "Give the options once, before or after the command name, or in the environment:",
+            "  layercache --target cache:9092 --http http://cache:5000 <command> ...", ""},
         subcommands = {
             KeyCommand.class,
             LookupCommand.class,
@@ -48,15 +54,24 @@ import picocli.CommandLine.Command;
         },
         footerHeading = "%nEnvironment:%n",
         footer = {
-            "  LAYERCACHE_TARGET     default for --target",
-            "  LAYERCACHE_NAMESPACE  default for --namespace",
-            "  LAYERCACHE_HTTP       default for --http (store, gc, purge, analyze, sharing, builds)",
-            "  LAYERCACHE_TOKEN      default for --token (safer than --token)"
+            "  LAYERCACHE_TARGET       default for --target (gRPC), else 127.0.0.1:9092",
+            "  LAYERCACHE_HTTP         default for --http (HTTP), else http://127.0.0.1:5000",
+            "  LAYERCACHE_NAMESPACE    default for --namespace",
+            "  LAYERCACHE_TOKEN        default for --token (safer than --token)",
+            "  LAYERCACHE_TLS          default for --tls (true or false)",
+            "  LAYERCACHE_CA_FILE      default for --ca-file",
+            "  LAYERCACHE_CLIENT_CERT  default for --client-cert",
+            "  LAYERCACHE_CLIENT_KEY   default for --client-key",
+            "  LAYERCACHE_RETRIES      default for --retries"
         })
 public final class Main implements Runnable {
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
+
+    /** The connection options, inherited by every command (so accepted before or after its name). */
+    @CommandLine.Mixin
+    GlobalOptions global;
 
     /** Runs the tool and exits with its exit code. */
     public static void main(String[] args) {
@@ -88,6 +103,8 @@ public final class Main implements Runnable {
             String message = message(e);
             if (message.contains("TLS handshake failed")) {
                 message += " (the server may not use TLS: drop --tls and --ca-file)";
+            } else if (e instanceof LayerCacheException && WrongPort.looksLikeHttp1Peer(message)) {
+                message += WrongPort.HTTP_PORT_HINT;
             }
             commandLine.getErr().println("layercache: " + message);
             commandLine.getErr().flush();

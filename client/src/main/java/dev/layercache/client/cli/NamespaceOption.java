@@ -12,6 +12,6 @@ final class NamespaceOption {
         if (namespace == null || namespace.isEmpty()) {
             throw new CliException(ExitCodes.INVALID, "a namespace is required: --namespace team/app");
         }
-        return namespace;
+        return NamespaceName.check(namespace);
     }
 }

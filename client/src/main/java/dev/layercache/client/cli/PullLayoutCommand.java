@@ -17,7 +17,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
@@ -27,13 +27,11 @@ import picocli.CommandLine.Model.CommandSpec;
         header = "Pulls an image into an OCI image layout directory.",
         description = {"Pulls an image (a manifest, or an index and its manifests, with every blob they reference)",
             "from the server over gRPC into an OCI image layout directory, creating it if needed and downloading",
-            "only the blobs not there yet. index.json gets the manifest, named TAG (default: latest)."})
+            "only the blobs not there yet. index.json gets the manifest, named TAG (default: latest).",
+            "DIR must be new, empty or an OCI image layout (--force writes into any directory)."})
 final class PullLayoutCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
-
-    @Mixin
-    GlobalOptions global;
 
     @Parameters(index = "0", paramLabel = "NAMESPACE[:TAG]", description = "What to pull: team/app:v1 or team/app@sha256:...")
     String source;
@@ -41,14 +39,19 @@ final class PullLayoutCommand implements Callable<Integer> {
     @Parameters(index = "1", paramLabel = "DIR", description = "The OCI image layout directory.")
     Path dir;
 
+    @Option(names = "--force", description = "Write into DIR even when it is a non-empty directory that is not an"
+            + " OCI image layout.")
+    boolean force;
+
     @Override
     public Integer call() throws Exception {
         ImageRef ref = ImageRef.parse(source);
         String ns = ref.namespace();
+        refuseForeignDirectory();
         OciLayout layout = new OciLayout(dir);
         PrintWriter out = spec.commandLine().getOut();
-        Progress progress = Progress.forTerminal(spec.commandLine().getErr(), global.verbose);
-        try (LayerCacheClient client = global.connect(progress)) {
+        Progress progress = Progress.forTerminal(spec.commandLine().getErr(), global().verbose);
+        try (LayerCacheClient client = global().connect(spec, progress)) {
             Manifest root = client.getManifest(ns, ref.reference())
                     .orElseThrow(() -> new CliException(ExitCodes.NOT_FOUND, "no manifest " + (ref.digest().isPresent()
                             ? ref.toString() : ns + ":" + ref.reference()) + " on " + client.target()));
@@ -118,11 +121,34 @@ final class PullLayoutCommand implements Callable<Integer> {
         return ExitCodes.OK;
     }
 
+    /**
+     * A mistyped DIR (the home directory, a source tree) would get blobs/, index.json and
+     * oci-layout among its files: only an empty directory or an OCI layout is written to.
+     */
+    private void refuseForeignDirectory() throws java.io.IOException {
+        if (Files.exists(dir) && !Files.isDirectory(dir)) {
+            throw new CliException(ExitCodes.INVALID, dir + " is a file, not a directory");
+        }
+        if (force || !Files.isDirectory(dir) || Files.exists(dir.resolve("oci-layout"))) {
+            return;
+        }
+        try (java.util.stream.Stream<Path> entries = Files.list(dir)) {
+            if (entries.findAny().isPresent()) {
+                throw new CliException(ExitCodes.INVALID, dir + " is a non-empty directory that is not an OCI image"
+                        + " layout (no oci-layout file): give an empty or new directory, or --force to write into it");
+            }
+        }
+    }
+
     private static void verify(Manifest m, Digest expected) {
         Digest actual = Digest.of(expected.algorithm(), expected.algorithm().newMessageDigest().digest(m.content()));
         if (!actual.equals(expected)) {
             throw new CliException(ExitCodes.SERVER, "manifest " + expected + " from the server does not match its"
                     + " digest (got " + actual + ")");
         }
+    }
+
+    private GlobalOptions global() {
+        return GlobalOptions.of(spec);
     }
 }

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.io.PrintWriter;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -21,9 +20,6 @@ final class PurgeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Mixin
-    AdminHttp admin;
-
     @Parameters(index = "0", paramLabel = "PREFIX", description = "The namespace: a repository name or its leading path components.")
     String prefix;
 
@@ -38,7 +34,7 @@ final class PurgeCommand implements Callable<Integer> {
         if (prefix.isBlank()) {
             throw new CliException(ExitCodes.INVALID, "purge needs a namespace: an empty PREFIX would be every repository");
         }
-        JsonNode report = admin.delete("/api/v1/namespaces/" + prefix + (dryRun ? "?dry_run=true" : ""));
+        JsonNode report = admin().delete("/api/v1/namespaces/" + prefix + (dryRun ? "?dry_run=true" : ""));
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             out.println(AdminHttp.json(report));
@@ -56,5 +52,9 @@ final class PurgeCommand implements Callable<Integer> {
         }
         out.flush();
         return ExitCodes.OK;
+    }
+
+    private AdminHttp admin() {
+        return GlobalOptions.of(spec).admin(spec);
     }
 }

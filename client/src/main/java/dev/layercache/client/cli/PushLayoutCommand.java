@@ -17,7 +17,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
@@ -28,14 +27,12 @@ import picocli.CommandLine.Spec;
         description = {"Pushes an OCI image layout directory (oci-layout, index.json, blobs/sha256/...) to the",
             "server over gRPC, sending only the blobs the namespace lacks, then its manifests.",
             "With TAG, pushes the manifest of index.json whose org.opencontainers.image.ref.name is TAG (or the",
-            "only manifest, tagged TAG); without, every manifest of index.json, each tagged by its ref name.",
+            "only manifest when it has no ref name, tagged TAG); a TAG the layout does not name is refused, with",
+            "the layout's tags. Without TAG, every manifest of index.json, each tagged by its ref name.",
             "The result is pullable by any registry client through the server's OCI API."})
 final class PushLayoutCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
-
-    @Mixin
-    GlobalOptions global;
 
     @Parameters(index = "0", paramLabel = "DIR", description = "The OCI image layout directory.")
     Path dir;
@@ -63,8 +60,8 @@ final class PushLayoutCommand implements Callable<Integer> {
         }
 
         PrintWriter out = spec.commandLine().getOut();
-        Progress progress = Progress.forTerminal(spec.commandLine().getErr(), global.verbose);
-        try (LayerCacheClient client = global.connect(progress)) {
+        Progress progress = Progress.forTerminal(spec.commandLine().getErr(), global().verbose);
+        try (LayerCacheClient client = global().connect(spec, progress)) {
             String ns = ref.namespace();
             List<Digest> missing = client.findMissingBlobs(ns, blobs.keySet());
             List<BlobUpload> uploads = new ArrayList<>();
@@ -129,13 +126,16 @@ final class PushLayoutCommand implements Callable<Integer> {
                     roots.put(d, tag);
                 }
             }
-            if (roots.isEmpty() && index.size() == 1) {
+            // The only manifest is tagged TAG only when it has no name of its own (a BuildKit cache
+            // export): a named one under another tag is a typo, which would push the wrong image.
+            if (roots.isEmpty() && index.size() == 1 && index.get(0).refName().isEmpty()) {
                 roots.put(index.get(0), tag);
             }
             if (roots.isEmpty()) {
+                List<String> names = index.stream().map(Descriptor::refName).filter(s -> !s.isEmpty()).toList();
                 throw new CliException(ExitCodes.INVALID, "no manifest named " + tag + " in " + dir.resolve("index.json")
-                        + " (ref names: " + index.stream().map(Descriptor::refName).filter(s -> !s.isEmpty()).toList()
-                        + ")");
+                        + (names.isEmpty() ? " (its manifests have no ref names: push without :TAG)"
+                        : " (its tags: " + String.join(", ", names) + ")"));
             }
             if (roots.size() > 1) {
                 throw new CliException(ExitCodes.INVALID, roots.size() + " manifests are named " + tag + " in "
@@ -180,5 +180,9 @@ final class PushLayoutCommand implements Callable<Integer> {
         }
         manifests.add(d);
         contents.put(d.digest(), content);
+    }
+
+    private GlobalOptions global() {
+        return GlobalOptions.of(spec);
     }
 }

@@ -31,9 +31,6 @@ final class PutEntryCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Mixin
-    GlobalOptions global;
-
-    @Mixin
     NamespaceOption ns;
 
     @Option(names = "--key", paramLabel = "KEY", description = "The key to publish under.")
@@ -80,8 +77,8 @@ final class PutEntryCommand implements Callable<Integer> {
                 entry.layer(Layer.of(u.digest(), u.size(), mediaType));
             }
         }
-        Progress progress = Progress.forTerminal(spec.commandLine().getErr(), global.verbose);
-        try (LayerCacheClient client = global.connect(progress)) {
+        Progress progress = Progress.forTerminal(spec.commandLine().getErr(), global().verbose);
+        try (LayerCacheClient client = global().connect(spec, progress)) {
             if (!uploads.isEmpty()) {
                 progress.start("uploading layers", uploads.size(), uploads.stream().mapToLong(BlobUpload::size).sum());
                 TransferSummary s;
@@ -90,7 +87,7 @@ final class PutEntryCommand implements Callable<Integer> {
                 } finally {
                     progress.finish();
                 }
-                if (global.verbose) {
+                if (global().verbose) {
                     spec.commandLine().getErr().println(s.transferred() + " layer(s) uploaded ("
                             + Terminal.bytes(s.bytes()) + "), " + s.skipped() + " already present");
                 }
@@ -100,5 +97,9 @@ final class PutEntryCommand implements Callable<Integer> {
             spec.commandLine().getOut().flush();
         }
         return ExitCodes.OK;
+    }
+
+    private GlobalOptions global() {
+        return GlobalOptions.of(spec);
     }
 }

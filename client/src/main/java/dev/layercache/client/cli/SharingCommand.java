@@ -6,7 +6,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -20,15 +19,12 @@ final class SharingCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Mixin
-    AdminHttp admin;
-
     @Option(names = "--json", description = "Print the server's JSON as it is.")
     boolean json;
 
     @Override
     public Integer call() {
-        JsonNode s = admin.get("/api/v1/sharing");
+        JsonNode s = admin().get("/api/v1/sharing");
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             out.println(AdminHttp.json(s));
@@ -60,5 +56,9 @@ final class SharingCommand implements Callable<Integer> {
         }
         out.flush();
         return ExitCodes.OK;
+    }
+
+    private AdminHttp admin() {
+        return GlobalOptions.of(spec).admin(spec);
     }
 }

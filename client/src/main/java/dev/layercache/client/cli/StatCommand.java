@@ -23,9 +23,6 @@ final class StatCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Mixin
-    GlobalOptions global;
-
-    @Mixin
     NamespaceOption ns;
 
     @Parameters(paramLabel = "DIGEST", arity = "1..*", description = "Blob digests (sha256:...).")
@@ -37,8 +34,8 @@ final class StatCommand implements Callable<Integer> {
         List<Digest> parsed = digests.stream().map(Digest::parse).toList();
         PrintWriter out = spec.commandLine().getOut();
         int code = ExitCodes.OK;
-        try (LayerCacheClient client = global.connect(Progress.forTerminal(spec.commandLine().getErr(),
-                global.verbose))) {
+        try (LayerCacheClient client = global().connect(spec, Progress.forTerminal(spec.commandLine().getErr(),
+                global().verbose))) {
             for (Digest d : parsed) {
                 OptionalLong size = client.statBlob(namespace, d);
                 if (size.isPresent()) {
@@ -51,5 +48,9 @@ final class StatCommand implements Callable<Integer> {
         }
         out.flush();
         return code;
+    }
+
+    private GlobalOptions global() {
+        return GlobalOptions.of(spec);
     }
 }

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.io.PrintWriter;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -16,15 +15,12 @@ final class StoreCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Mixin
-    AdminHttp admin;
-
     @Option(names = "--json", description = "Print the server's JSON as it is.")
     boolean json;
 
     @Override
     public Integer call() {
-        JsonNode store = admin.get("/api/v1/store");
+        JsonNode store = admin().get("/api/v1/store");
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             out.println(AdminHttp.json(store));
@@ -51,5 +47,9 @@ final class StoreCommand implements Callable<Integer> {
                         scrub.path("blobs").asLong(), scrub.path("corrupt").asInt(), scrub.path("missing").asInt()));
         out.flush();
         return ExitCodes.OK;
+    }
+
+    private AdminHttp admin() {
+        return GlobalOptions.of(spec).admin(spec);
     }
 }
