@@ -20,6 +20,8 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
@@ -55,6 +57,8 @@ class ReadmeCommandsTest {
     static Path work;
 
     private static Process node;
+    /** The docker client the blocks run, once a block needed it. */
+    private static Path dockerCli;
     private static int httpPort;
     private static int grpcPort;
 
@@ -180,12 +184,23 @@ class ReadmeCommandsTest {
         pb.environment().putAll(env);
         pb.environment().put("PATH", binShims + ":" + Path.of(System.getProperty("java.home"), "bin") + ":"
                 + System.getenv().getOrDefault("PATH", "/usr/local/bin:/usr/bin:/bin"));
+        // The daemon is shared with other tests: what a block tags there is removed afterwards.
+        Set<String> imagesBefore = block.needs().contains("docker") ? dockerImages() : Set.of();
         Process p = pb.start();
         boolean done = p.waitFor(BLOCK_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
         if (!done) {
             p.descendants().forEach(ProcessHandle::destroyForcibly);
             p.destroyForcibly();
             p.waitFor(10, TimeUnit.SECONDS);
+        }
+        if (block.needs().contains("docker")) {
+            Set<String> made = new TreeSet<>(dockerImages());
+            made.removeAll(imagesBefore);
+            if (!made.isEmpty()) {
+                List<String> rmi = new ArrayList<>(List.of(dockerCli.toString(), "rmi", "-f"));
+                rmi.addAll(made);
+                docker(rmi);
+            }
         }
         String text = Files.readString(output, StandardCharsets.UTF_8);
         if (!done || p.exitValue() != 0) {
@@ -309,9 +324,31 @@ class ReadmeCommandsTest {
             info.destroyForcibly();
         }
         RealTools.requireThat(answered, "no Docker daemon answers at DOCKER_HOST=" + host);
+        dockerCli = docker;
         Path shim = binShims.resolve("docker");
         Files.writeString(shim, "#!/bin/sh\nexec " + docker + " \"$@\"\n");
         shim.toFile().setExecutable(true);
+    }
+
+    /** The daemon's images as {@code REPOSITORY:TAG} (and {@code ID} for untagged ones). */
+    private static Set<String> dockerImages() throws Exception {
+        Set<String> images = new TreeSet<>();
+        for (String l : docker(List.of(dockerCli.toString(), "images", "-a", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}")).split("\n")) {
+            String[] parts = l.strip().split(" ");
+            if (parts.length == 2) {
+                images.add(parts[0].endsWith("<none>") ? parts[1] : parts[0]);
+            }
+        }
+        return images;
+    }
+
+    private static String docker(List<String> command) throws Exception {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+        }
+        return out;
     }
 
     private static String tail(String text, int max) {
