@@ -212,8 +212,11 @@ class MirrorMetricsHttpTest {
         byte[] layer = random(500, 6);
         assertEquals(201, local.pushBlob("team/local", config));
         assertEquals(201, local.pushBlob("team/local", layer));
+        Snapshot beforePush = snapshot();
         assertEquals(201, local.pushManifest("team/local", "1", OCI, Registry.imageManifest(config, layer)));
-        Snapshot before = snapshot();
+        // The manifest's PUT is counted once its answer is written, which may be after the client
+        // read it: wait for it, or the pulls below would count it too.
+        Snapshot before = settled(beforePush, 1);
         assertEquals(200, get("/v2/team/local/manifests/1", OCI).status());
         assertEquals(200, get("/v2/team/local/blobs/" + Registry.sha256(layer), null).status());
         Snapshot after = settled(before, 2);
