@@ -79,6 +79,9 @@ class ReadmeCommandsTest {
         s.put("127.0.0.1:9092", "127.0.0.1:{GRPC}");
         s.put("/tmp/cache", "{WORK}/cache");
         s.put("/etc/prometheus/", "{WORK}/etc/prometheus/");
+        // The jars by their place in the repository: a block that needs a build context runs in it.
+        s.put(" client/target/layercache.jar", " {ROOT}/client/target/layercache.jar");
+        s.put(" server/target/layercache-server.jar", " {ROOT}/server/target/layercache-server.jar");
         return s;
     }
 
@@ -217,7 +220,7 @@ class ReadmeCommandsTest {
         if (node != null) {
             out = out.replace("{HTTP}", Integer.toString(httpPort)).replace("{GRPC}", Integer.toString(grpcPort));
         }
-        return out.replace("{WORK}", work.toString());
+        return out.replace("{WORK}", work.toString()).replace("{ROOT}", ROOT.toString());
     }
 
     // ------------------------------------------------------------------------ what blocks need
@@ -290,7 +293,7 @@ class ReadmeCommandsTest {
         Files.writeString(dir.resolve("oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}");
         Files.writeString(dir.resolve("index.json"), "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
                 + "\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"" + manifestDigest
-                + "\",\"size\":" + manifest.length + ",\"annotations\":{\"org.opencontainers.image.ref.name\":\"main\"}}]}");
+                + "\",\"size\":" + manifest.length + ",\"annotations\":{\"org.opencontainers.image.ref.name\":\"latest\"}}]}");
     }
 
     private static String blob(Path blobs, byte[] content) throws Exception {
@@ -304,6 +307,7 @@ class ReadmeCommandsTest {
         Files.createDirectories(dir);
         Files.writeString(dir.resolve("Dockerfile"), "FROM scratch\nCOPY hello.txt /hello.txt\n");
         Files.writeString(dir.resolve("hello.txt"), "hello from the README test\n");
+        Files.writeString(dir.resolve("package.json"), "{\"name\": \"app\"}\n"); // client/README.md's steps read it
         return dir;
     }
 
