@@ -46,7 +46,7 @@ import org.junit.jupiter.api.io.TempDir;
 class ReadmeCommandsTest {
     /** The Markdown files whose shell blocks are checked, relative to the repository root. */
     static final List<String> FILES = List.of("README.md", "client/README.md", "deploy/README.md",
-            "deploy/helm/layercache/README.md");
+            "deploy/helm/layercache/README.md", "deploy/systemd/README.md");
     static final Duration BLOCK_TIMEOUT = Duration.ofSeconds(90);
 
     private static final Path ROOT = DockerFixtures.repoRoot();

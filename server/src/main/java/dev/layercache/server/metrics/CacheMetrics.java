@@ -49,7 +49,7 @@ public final class CacheMetrics implements AutoCloseable {
     private final BuildMeters builds;
     private final RecentBuildSeries recentBuilds;
     /** Each namespace's bytes ({@code layercache_namespace_store_bytes}); null when disabled. */
-    private final io.micrometer.core.instrument.MultiGauge namespaceBytes;
+    private final NamespaceBytes namespaceBytes;
     /** Null until {@link #mirrors} names the upstreams, and on a node that mirrors nothing. */
     private volatile MirrorMeters mirror;
 
@@ -65,9 +65,7 @@ public final class CacheMetrics implements AutoCloseable {
             buckets = new BucketMeters(registry);
             builds = new BuildMeters(registry);
             recentBuilds = new RecentBuildSeries(registry, namespaces::missLabel);
-            namespaceBytes = io.micrometer.core.instrument.MultiGauge.builder("layercache.namespace.store.bytes")
-                    .description("Bytes of the distinct blobs each namespace's roots reach (a blob shared by"
-                            + " namespaces counts in each)").register(registry);
+            namespaceBytes = new NamespaceBytes(registry);
         } else {
             namespaceBytes = null;
             latency = null;
@@ -168,10 +166,7 @@ public final class CacheMetrics implements AutoCloseable {
     /** Each namespace's bytes as the lifecycle last counted them (a namespace gone drops its series). */
     public void namespaceBytes(java.util.Map<String, Long> bytesByLabel) {
         if (enabled) {
-            namespaceBytes.register(bytesByLabel.entrySet().stream()
-                    .map(e -> io.micrometer.core.instrument.MultiGauge.Row.of(
-                            io.micrometer.core.instrument.Tags.of("namespace", e.getKey()), e.getValue()))
-                    .toList(), true);
+            namespaceBytes.update(bytesByLabel);
         }
     }
 

@@ -61,8 +61,10 @@ class ClusterPrometheusTest {
             prom.awaitAtLeast("sum(layercache_bucket_requests_total{outcome=\"error\"})", 1);
             Thread.sleep(3000); // a few more scrapes, so rate() has samples after the outage too
 
-            PrometheusText exported = new PrometheusText(new String(node.get("/metrics").body(),
-                    StandardCharsets.UTF_8));
+            java.net.http.HttpResponse<byte[]> scraped = node.get("/metrics");
+            assertEquals(200, scraped.statusCode(), () -> "GET /metrics: "
+                    + new String(scraped.body(), StandardCharsets.UTF_8) + "\n" + cluster.logs());
+            PrometheusText exported = new PrometheusText(new String(scraped.body(), StandardCharsets.UTF_8));
             assertTrue(exported.value("layercache_bucket_request_duration_seconds_count",
                     "operation", "put_file", "outcome", "ok") >= 1, "the layer's upload was timed");
 
