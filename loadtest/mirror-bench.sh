@@ -28,8 +28,8 @@ START_TIMEOUT=${START_TIMEOUT:-60}
 SERVER_JAR=server/target/layercache-server.jar
 LOADTEST_JAR=loadtest/target/layercache-loadtest.jar
 
-log() { printf '[mirror-bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+BENCH=mirror-bench
+. loadtest/bench-lib.sh
 for tool in java curl docker-registry; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (docker-registry: apt-get install docker-registry)"
 done
@@ -37,37 +37,7 @@ for jar in "$SERVER_JAR" "$LOADTEST_JAR"; do
   [ -f "$jar" ] || die "$jar is missing: run ./mvnw -B -DskipTests package first (this script builds nothing)"
 done
 
-work=$(mktemp -d /var/tmp/layercache-mirror-bench.XXXXXX)
-pids=()
-cleanup() {
-  local status=$?
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null || true
-  done
-  rm -rf "$work"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-next_port=$(( 20000 + RANDOM % 20000 ))
-free_port() { # variable name (not $(free_port): the counter must move in this shell)
-  while port_in_use "$next_port"; do next_port=$((next_port + 1)); done
-  printf -v "$1" '%s' "$next_port"; next_port=$((next_port + 1))
-}
-wait_for() { # url pid name log
-  local deadline=$((SECONDS + START_TIMEOUT))
-  while [ "$SECONDS" -lt "$deadline" ]; do
-    curl -sf -o /dev/null "$1" && return 0
-    kill -0 "$2" 2>/dev/null || { tail -20 "$4" >&2; die "$3 exited while starting"; }
-    sleep 0.2
-  done
-  tail -20 "$4" >&2
-  die "$3 did not answer $1 within ${START_TIMEOUT}s"
-}
+make_work /var/tmp layercache-mirror-bench
 
 free_port dist_port
 cat > "$work/distribution.yml" <<EOF

@@ -43,8 +43,8 @@ MEMORY_JAVA_OPTS=${MEMORY_JAVA_OPTS--Xmx256m}
 SERVER_JAR=server/target/layercache-server.jar
 LOADTEST_JAR=loadtest/target/layercache-loadtest.jar
 
-log() { printf '[side-by-side %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+BENCH=side-by-side
+. loadtest/bench-lib.sh
 
 # ------------------------------------------------------------------ tools
 for tool in java curl jq openssl docker-registry nginx timeout awk; do
@@ -66,21 +66,8 @@ free_mib=$(df -Pm "$work_parent" | awk 'NR == 2 {print $4}')
 [ "$free_mib" -ge "$need_mib" ] || die "needs about $((need_mib / 1024)) GiB free in $work_parent, has $((free_mib / 1024)) GiB: lower ROUNDS, BIG_MIB or MEMORY_MIB"
 
 # ------------------------------------------------------------------ clean-up
-work=$(mktemp -d "$work_parent/side-by-side.XXXXXX")
+make_work "$work_parent" side-by-side
 chmod 755 "$work"   # nginx's workers (nobody) read the files it serves
-pids=()
-cleanup() {
-  local status=$?
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null || true
-  done
-  rm -rf "$work"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 commands=()
 # Records a command for the report, the temporary folder written as $WORK.
@@ -95,23 +82,6 @@ run() {
   timeout --kill-after=10 "$PHASE_TIMEOUT" "$@"
 }
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-next_port=$(( 20000 + RANDOM % 20000 ))
-free_port() { # variable name (not $(free_port): the counter must move in this shell)
-  while port_in_use "$next_port"; do next_port=$((next_port + 1)); done
-  printf -v "$1" '%s' "$next_port"; next_port=$((next_port + 1))
-}
-
-wait_for() { # url pid name log
-  local deadline=$((SECONDS + START_TIMEOUT))
-  while [ "$SECONDS" -lt "$deadline" ]; do
-    curl -sf -o /dev/null "$1" && return 0
-    kill -0 "$2" 2>/dev/null || { tail -20 "$4" >&2; die "$3 exited while starting"; }
-    sleep 0.2
-  done
-  tail -20 "$4" >&2
-  die "$3 did not answer $1 within ${START_TIMEOUT}s"
-}
 
 start_layercache() { # name -> sets lc_pid lc_http lc_grpc
   free_port lc_http; free_port lc_grpc

@@ -1,0 +1,45 @@
+# Sourced by the benchmark scripts (side-by-side.sh, mirror-bench.sh, cluster-bench.sh): their
+# messages, a work folder that goes away with every process started in it, free ports on
+# 127.0.0.1, and waiting for a server to answer. Set before sourcing: BENCH (the script's name in
+# its messages); before calling wait_for: START_TIMEOUT (seconds).
+
+log() { printf '[%s %s] %s\n' "$BENCH" "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# make_work PARENT PREFIX: a new folder $work; on exit (also after an error or Ctrl-C) every
+# process whose pid is in $pids is stopped (TERM, then KILL after 5 s) and $work removed.
+make_work() {
+  work=$(mktemp -d "$1/$2.XXXXXX")
+  pids=()
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+cleanup() {
+  local status=$?
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+  done
+  rm -rf "$work"
+  exit "$status"
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+next_port=$(( 20000 + RANDOM % 20000 ))
+free_port() { # variable name (not $(free_port): the counter must move in this shell)
+  while port_in_use "$next_port"; do next_port=$((next_port + 1)); done
+  printf -v "$1" '%s' "$next_port"; next_port=$((next_port + 1))
+}
+
+# wait_for URL PID NAME LOG: until URL answers 2xx, failing early if PID exits (LOG's tail shown).
+wait_for() {
+  local deadline=$((SECONDS + START_TIMEOUT))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    curl -sf -o /dev/null "$1" && return 0
+    kill -0 "$2" 2>/dev/null || { tail -20 "$4" >&2; die "$3 exited while starting"; }
+    sleep 0.2
+  done
+  tail -20 "$4" >&2
+  die "$3 did not answer $1 within ${START_TIMEOUT}s"
+}
