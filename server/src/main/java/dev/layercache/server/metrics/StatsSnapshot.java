@@ -133,19 +133,23 @@ public record StatsSnapshot(
         return root;
     }
 
+    /** A window's lookups, hits, misses and hit rate ({@code null} without lookups), into {@code o}. */
+    private static ObjectNode lookupsJson(ObjectNode o, long lookups, long hits, long misses, Double hitRate) {
+        o.put("lookups", lookups);
+        o.put("hits", hits);
+        o.put("misses", misses);
+        if (hitRate == null) {
+            o.putNull("hit_rate");
+        } else {
+            o.put("hit_rate", hitRate);
+        }
+        return o;
+    }
+
     private static ObjectNode mirrorWindowsJson(ObjectMapper json, Map<String, MirrorWindow> windows) {
         ObjectNode out = json.createObjectNode();
         windows.forEach((name, w) -> {
-            ObjectNode o = out.putObject(name);
-            o.put("lookups", w.lookups());
-            o.put("hits", w.hits());
-            o.put("misses", w.misses());
-            Double rate = w.hitRate();
-            if (rate == null) {
-                o.putNull("hit_rate");
-            } else {
-                o.put("hit_rate", rate);
-            }
+            ObjectNode o = lookupsJson(out.putObject(name), w.lookups(), w.hits(), w.misses(), w.hitRate());
             o.put("stale", w.stale());
             o.put("served_bytes", w.servedBytes());
             o.put("upstream_requests", w.upstreamRequests());
@@ -157,16 +161,7 @@ public record StatsSnapshot(
     private static ObjectNode windowsJson(ObjectMapper json, Map<String, Window> windows) {
         ObjectNode out = json.createObjectNode();
         windows.forEach((name, w) -> {
-            ObjectNode o = out.putObject(name);
-            o.put("lookups", w.lookups());
-            o.put("hits", w.hits());
-            o.put("misses", w.misses());
-            Double rate = w.hitRate();
-            if (rate == null) {
-                o.putNull("hit_rate");
-            } else {
-                o.put("hit_rate", rate);
-            }
+            ObjectNode o = lookupsJson(out.putObject(name), w.lookups(), w.hits(), w.misses(), w.hitRate());
             o.put("capacity_misses", w.capacityMisses());
             o.put("served_bytes", w.servedBytes());
             o.put("received_bytes", w.receivedBytes());
