@@ -101,10 +101,25 @@ class MirrorEvictionTest {
         assertEquals(gets, upstream.requests("GET", "/v2/"), "a and c held");
 
         // The evicted copy is fetched again, whole, on the next pull.
-        long bGets = upstream.requests("GET", "/v2/library/b/blobs/" + Registry.sha256(b.layers().get(1)));
+        String bLayer = "/v2/library/b/blobs/" + Registry.sha256(b.layers().get(1));
+        long bGets = upstream.requests("GET", bLayer);
         pull(node, b);
-        assertEquals(bGets + 1, upstream.requests("GET", "/v2/library/b/blobs/" + Registry.sha256(b.layers().get(1))),
-                "b's layer fetched again");
+        assertEquals(bGets + 1, awaitRequests(upstream, "GET", bLayer, bGets + 1), "b's layer fetched again");
+    }
+
+    /**
+     * The upstream's count of such requests once it reaches {@code n} or 5 s have passed:
+     * Distribution writes a request's access-log line after its answer, so a client can be done
+     * before the line is there.
+     */
+    private static long awaitRequests(ReferenceRegistry upstream, String method, String path, long n)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+        long seen;
+        while ((seen = upstream.requests(method, path)) < n && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        return seen;
     }
 
     /** Pulls {@code image} through the mirror by tag, checking every byte against the upstream's. */

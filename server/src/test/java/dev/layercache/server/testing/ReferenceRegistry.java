@@ -158,10 +158,30 @@ public final class ReferenceRegistry implements AutoCloseable {
         }
     }
 
-    /** How many requests of {@code method} to paths starting with {@code pathPrefix} the access log shows. */
+    /**
+     * How many requests of {@code method} to paths starting with {@code pathPrefix} the access log
+     * shows, once it has settled: Distribution writes a request's line after its answer, so a
+     * client can be done a moment before the line is there. The log is read until two reads 50 ms
+     * apart agree (at most 2 s).
+     */
     public long requests(String method, String pathPrefix) {
         String needle = "\"" + method + " " + pathPrefix;
-        return logText().lines().filter(l -> l.contains(needle)).count();
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(2);
+        long count = logText().lines().filter(l -> l.contains(needle)).count();
+        while (System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+            long again = logText().lines().filter(l -> l.contains(needle)).count();
+            if (again == count) {
+                break;
+            }
+            count = again;
+        }
+        return count;
     }
 
     /**
