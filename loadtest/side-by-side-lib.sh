@@ -95,8 +95,10 @@ prof_start() { # pid
 }
 prof_stop() { # pid phase
   [ "$PROFILE" = 1 ] || return 0
-  jcmd "$1" JVMTI.agent_load "$ASYNC_PROFILER_LIB" "\"stop,file=$PWD/$PROFILE_DIR/side-by-side-$2.html\"" > /dev/null \
-    && log "flame graph: $PROFILE_DIR/side-by-side-$2.html" || log "async-profiler did not stop in $1"
+  local out="$PROFILE_DIR/side-by-side-$2.html"
+  jcmd "$1" JVMTI.agent_load "$ASYNC_PROFILER_LIB" "\"stop,file=$out\"" > /dev/null || true
+  # jcmd succeeds even when the agent fails: the file is the proof.
+  if [ -s "$out" ]; then log "flame graph: $out"; else log "async-profiler wrote no $out"; fi
 }
 
 # wrk against a manifest in a loop until $1.stop appears: small requests served while big blobs

@@ -20,6 +20,8 @@
 #   WRK_THREADS=2 WRK_CONNECTIONS=32  wrk's threads and connections (hey: the same connections),
 #                     the same for layercache and nginx
 #   LC_JAVA_OPTS=     JVM options of the layercache node (none: the JVM's defaults, as the tables say)
+#   LC_ARGS=          extra server arguments of every node (none); on a disk with less than 10% free
+#                     beyond what the run needs, LC_ARGS='--min-free-disk 0' (else the node evicts)
 #   MEMORY_JAVA_OPTS= JVM options of the memory phase's node: none by default, the README's plain
 #                     `java -jar` (issue 24: under 512 MiB without asking the user for JVM flags)
 #   CONTAINER_IMAGE=  an image of the server (deploy/Dockerfile) to measure under CONTAINER_MEMORY_MIB=1024
@@ -53,6 +55,7 @@ PHASE_TIMEOUT=${PHASE_TIMEOUT:-1800}    # seconds for each benchmark command
 OUT_MD=${OUT_MD:-BENCHMARKS.md}
 OUT_JSON=${OUT_JSON:-loadtest/results/side-by-side.json}
 read -r -a lc_java_opts <<< "${LC_JAVA_OPTS:-}"   # JVM options of the layercache node: none by default
+read -r -a lc_args <<< "${LC_ARGS:-}"             # extra server arguments of every node: none by default
 jvm_options=${LC_JAVA_OPTS:-"none, so the JVM sizes its heap from the machine's RAM"}
 MEMORY_JAVA_OPTS=${MEMORY_JAVA_OPTS:-}
 WRK_THREADS=${WRK_THREADS:-2}
@@ -84,6 +87,7 @@ if [ "$PROFILE" = 1 ]; then
   command -v jcmd >/dev/null 2>&1 || die "PROFILE=1 needs jcmd (a JDK)"
   [ -f "$ASYNC_PROFILER_LIB" ] || die "PROFILE=1: no async-profiler at ASYNC_PROFILER_LIB=$ASYNC_PROFILER_LIB"
   mkdir -p "$PROFILE_DIR"
+  PROFILE_DIR=$(cd "$PROFILE_DIR" && pwd)   # the agent writes from the server's working directory
 fi
 for jar in "$SERVER_JAR" "$LOADTEST_JAR"; do
   [ -f "$jar" ] || die "$jar is missing: run ./mvnw -B -DskipTests package first"
@@ -101,6 +105,12 @@ need_mib=$(( (main_mib > memory_mib ? main_mib : memory_mib) + startup_mib + 204
 work_parent=${TMPDIR:-/tmp}
 free_mib=$(df -Pm "$work_parent" | awk 'NR == 2 {print $4}')
 [ "$free_mib" -ge "$need_mib" ] || die "needs about $((need_mib / 1024)) GiB free in $work_parent, has $((free_mib / 1024)) GiB: lower ROUNDS, BIG_MIB or MEMORY_MIB"
+# A node keeps min-free-disk (10% of its file system by default) free by evicting: on a fuller
+# disk it would drop the blobs the benchmark just pushed, and every later step would fail on it.
+if [[ " ${LC_ARGS:-} " != *" --min-free-disk "* ]]; then
+  fs_mib=$(df -Pm "$work_parent" | awk 'NR == 2 {print $2}')
+  [ "$free_mib" -ge $(( need_mib + fs_mib / 10 )) ] || die "needs about $((need_mib / 1024)) GiB free in $work_parent beyond the node's min-free-disk (10% of the file system, $((fs_mib / 10240)) GiB), has $((free_mib / 1024)) GiB: free some, or LC_ARGS='--min-free-disk 0'"
+fi
 
 # ------------------------------------------------------------------ clean-up
 make_work "$work_parent" side-by-side
@@ -123,7 +133,7 @@ run() {
 start_layercache() { # name -> sets lc_pid lc_http lc_grpc
   free_port lc_http; free_port lc_grpc
   local cmd=(java "${lc_java_opts[@]}" -jar "$SERVER_JAR" --bind-address 127.0.0.1 --http-port "$lc_http"
-             --grpc-port "$lc_grpc" --data-dir "$work/$1")
+             --grpc-port "$lc_grpc" --data-dir "$work/$1" "${lc_args[@]}")
   record "${cmd[@]}"
   "${cmd[@]}" > "$work/$1.log" 2>&1 &
   lc_pid=$!; pids+=("$lc_pid")
@@ -426,7 +436,8 @@ if [ "$STARTUP_BLOBS" -gt 0 ]; then
   kept=$(printf 'synthetic blob 1%200s' '' | sha256sum | cut -d' ' -f1)
   rm "$work/big/blobs/sha256/${gone:0:2}/$gone"   # a link: the kept store still has it
   free_port lc_http; free_port lc_grpc
-  cmd=(java -jar "$SERVER_JAR" --bind-address 127.0.0.1 --http-port "$lc_http" --grpc-port "$lc_grpc" --data-dir "$work/big")
+  cmd=(java -jar "$SERVER_JAR" --bind-address 127.0.0.1 --http-port "$lc_http" --grpc-port "$lc_grpc" --data-dir "$work/big"
+       "${lc_args[@]}")
   record "${cmd[@]}"
   t0=$(date +%s%N)
   "${cmd[@]}" > "$work/big.log" 2>&1 &
