@@ -44,7 +44,8 @@ class SideBySideLibTest {
         Path lib = Path.of("side-by-side-lib.sh").toAbsolutePath();
         assertTrue(Files.exists(lib), "run from the loadtest module: " + lib);
         try (ServerProcess server = ServerProcess.start(Files.createDirectories(work.resolve("data")),
-                work.resolve("server.log"))) {
+                work.resolve("server.log"), "--min-free-disk", "0")) {
+            // No floor of free disk: on a shared, fuller disk the node would evict the pushed image.
             String url = "http://127.0.0.1:" + server.port();
             long pid = server.process().pid();
             String missing = "sha256:" + "0".repeat(64);
