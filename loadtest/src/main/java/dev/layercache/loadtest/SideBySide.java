@@ -22,6 +22,10 @@ import picocli.CommandLine.Option;
  * and the facts the script gathered (machine, commands, SHA-256 rate, memory), takes medians and
  * spreads, ratios of medians, and judges each figure against the benchmark issue's targets. Writes
  * Markdown, optionally between the markers of a file (BENCHMARKS.md), and one JSON of it all.
+ * Issue 24's targets, judged against ceilings of the same run, are {@link MachineTargets}'.
+ *
+ * <p>Over 400 lines: the tables of one report read best side by side (each row's words and its
+ * rule together); the rules that need a ceiling measured in the run live in {@link MachineTargets}.
  */
 @Command(name = "compare", mixinStandardHelpOptions = true,
         description = "Side-by-side tables with targets met / not met, from the JSON of http and grpc")
