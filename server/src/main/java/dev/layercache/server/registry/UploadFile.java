@@ -26,7 +26,12 @@ import org.slf4j.LoggerFactory;
  * request next opens it.
  *
  * <p>Bytes are hashed on the caller's thread and written behind it ({@link WriteBehind}), so that
- * a verified upload costs the slower of hashing and writing, not their sum. One thread at a time.
+ * a verified upload costs the slower of hashing and writing, not their sum. The first
+ * {@link #SMALL} bytes of a request wait on the heap instead and go to the file in one ordinary
+ * write on the caller's thread when the request acknowledges or commits them: most blobs are
+ * small, and for them the writer's second (direct) descriptor, its 4 MiB stage and the hand-off
+ * to the disk pool and back cost more than the write itself (issue 24, "Small blobs"). One
+ * thread at a time.
  */
 final class UploadFile {
     private static final Logger log = LoggerFactory.getLogger(UploadFile.class);
@@ -37,13 +42,26 @@ final class UploadFile {
      */
     private static final ThreadLocal<byte[]> SCRATCH = ThreadLocal.withInitial(() -> new byte[256 << 10]);
 
+    /**
+     * Bytes a request may add before its file gets a {@link WriteBehind}: past it the overlap of
+     * hashing and writing pays; below it one write on the caller's thread is cheaper. Held on the
+     * heap only while a request runs, so the node holds at most this much per request in flight.
+     */
+    static final int SMALL = 64 << 10;
+
     private final Path path;
     /** Runs the file writes. */
     private final Executor disk;
     /** Open only while a request works on the file; null when parked. */
     private FileChannel channel;
-    /** Writes to {@link #channel} behind the hashing caller; drained before anything reads the file. Null when parked. */
+    /**
+     * Writes to {@link #channel} behind the hashing caller; drained before anything reads the file.
+     * Null when parked, and until a request adds more than {@link #SMALL} bytes.
+     */
     private WriteBehind writer;
+    /** Bytes [size - pendingLength, size) not yet on the file, while no {@link #writer} is open; null when none. */
+    private byte[] pending;
+    private int pendingLength;
     /** Hash of bytes [0, size); null after a restart until the file is hashed again. */
     private MessageDigest sha256;
     /** Bytes written (acknowledged, or being added by the current request). */
@@ -85,13 +103,13 @@ final class UploadFile {
 
     /** Bytes at the start of the file that the disk already has: safe to record without waiting. */
     long onFile() {
-        return writer == null ? size : Math.min(writer.onFile(), size);
+        return writer == null ? size - pendingLength : Math.min(writer.onFile(), size);
     }
 
     /**
      * Opens a parked file, cutting it back to {@link #size} (a request that died may have left
-     * more), and its writer: direct I/O where the file system has it (see {@link WriteBehind}),
-     * buffered otherwise. Rebuilds the hash if a restart lost it.
+     * more). Rebuilds the hash if a restart lost it. The writer opens later, with the bytes that
+     * need it ({@link #writer()}).
      */
     private void open() throws IOException {
         if (channel == null) {
@@ -100,7 +118,6 @@ final class UploadFile {
                 if (opened.size() != size) {
                     opened.truncate(size);
                 }
-                writer = WriteBehind.open(path, opened, size, disk);
                 channel = opened;
             } catch (IOException | RuntimeException e) {
                 opened.close();
@@ -114,8 +131,60 @@ final class UploadFile {
         }
     }
 
+    /**
+     * The file's writer, opened now if need be with the heap's bytes handed to it first: direct
+     * I/O where the file system has it (see {@link WriteBehind}), buffered otherwise.
+     */
+    private WriteBehind writer() throws IOException {
+        if (writer == null) {
+            long start = size - pendingLength;
+            WriteBehind opened = WriteBehind.open(path, channel, start, disk);
+            if (pendingLength > 0) {
+                try {
+                    opened.write(ByteBuffer.wrap(pending, 0, pendingLength), start);
+                } catch (IOException | RuntimeException e) {
+                    opened.settle();
+                    opened.close();
+                    throw e;
+                }
+            }
+            writer = opened;
+            pending = null;
+            pendingLength = 0;
+        }
+        return writer;
+    }
+
+    /**
+     * Puts the heap's bytes on the file in one write on this thread; then the file holds every
+     * byte written (with the writer drained).
+     */
+    private void writePending() throws IOException {
+        if (pendingLength == 0) {
+            return;
+        }
+        ByteBuffer b = ByteBuffer.wrap(pending, 0, pendingLength);
+        long position = size - pendingLength;
+        while (b.hasRemaining()) {
+            position += channel.write(b, position);
+        }
+        pending = null;
+        pendingLength = 0;
+    }
+
     /** Closes the file and gives its buffers back: nothing is held between requests. */
     void park() {
+        // As the writer's staged bytes below, the heap's go to the file before it closes: the
+        // session's size counts them.
+        if (channel != null) {
+            try {
+                writePending();
+            } catch (IOException e) {
+                log.debug("writing upload file {}", path.getFileName(), e);
+            }
+        }
+        pending = null;
+        pendingLength = 0;
         if (writer != null) {
             writer.settle();
             writer.close();
@@ -158,9 +227,12 @@ final class UploadFile {
     void write(ByteBuffer bytes) throws IOException {
         beginWrite();
         if (bytes.hasArray()) {
-            sha256.update(bytes.array(), bytes.arrayOffset() + bytes.position(), bytes.remaining());
-            writer.write(bytes, size);
-            size += bytes.remaining();
+            int n = bytes.remaining();
+            sha256.update(bytes.array(), bytes.arrayOffset() + bytes.position(), n);
+            if (!hold(bytes, n)) {
+                writer().write(bytes, size);
+            }
+            size += n;
             return;
         }
         // Direct bytes (from the network) reach the SHA-256 intrinsic only as an array: copy them
@@ -191,13 +263,34 @@ final class UploadFile {
 
     private void append(byte[] bytes, int n) throws IOException {
         sha256.update(bytes, 0, n);
-        writer.write(ByteBuffer.wrap(bytes, 0, n), size);
+        ByteBuffer b = ByteBuffer.wrap(bytes, 0, n);
+        if (!hold(b, n)) {
+            writer().write(b, size);
+        }
         size += n;
+    }
+
+    /** Keeps {@code n} bytes of {@code b} on the heap if this request's bytes are still few; false otherwise. */
+    private boolean hold(ByteBuffer b, int n) {
+        if (writer != null || pendingLength + n > SMALL) {
+            return false;
+        }
+        if (pending == null || pending.length < pendingLength + n) {
+            byte[] grown = new byte[Math.min(SMALL, Math.max(pendingLength + n, 2 * pendingLength))];
+            if (pendingLength > 0) {
+                System.arraycopy(pending, 0, grown, 0, pendingLength);
+            }
+            pending = grown;
+        }
+        b.duplicate().get(pending, pendingLength, n);
+        pendingLength += n;
+        return true;
     }
 
     /** Waits until every byte written is in the file; they become what a rollback returns to. */
     void acknowledge() throws IOException {
-        if (writer != null) { // null when nothing has been written since the file was opened
+        writePending();
+        if (writer != null) { // null when nothing has been written since the file was opened, or little
             writer.drain();
         }
         markHash = null;
@@ -208,9 +301,15 @@ final class UploadFile {
         if (markHash == null) {
             return;
         }
-        writer.settle();
+        pending = null;
+        pendingLength = 0;
+        if (writer != null) {
+            writer.settle();
+        }
         channel.truncate(markSize);
-        writer.truncated(markSize);
+        if (writer != null) {
+            writer.truncated(markSize);
+        }
         size = markSize;
         sha256 = markHash;
         markHash = null;
@@ -219,7 +318,10 @@ final class UploadFile {
     /** The digest of all the bytes written, once they are all in the file. */
     Digest digest(Digest.Algorithm algorithm) throws IOException {
         open();
-        writer.drain();
+        writePending();
+        if (writer != null) {
+            writer.drain();
+        }
         if (algorithm == Digest.Algorithm.SHA256) {
             return Digest.of(Digest.Algorithm.SHA256, cloneDigest(sha256).digest());
         }
@@ -231,6 +333,10 @@ final class UploadFile {
     /** Makes the bytes durable: before the file is renamed into the store, so that the name never points at missing bytes. */
     void force() throws IOException {
         open();
+        writePending();
+        if (writer != null) {
+            writer.drain();
+        }
         channel.force(true);
     }
 

@@ -47,9 +47,22 @@ final class UploadRecords {
         return index.all();
     }
 
+    /**
+     * A record that already says the same offset is not written again within this time: a POST
+     * records its new session and then acknowledges it, empty, at once. The record's time is only
+     * read for expiry after a restart, measured in minutes or hours.
+     */
+    static final long SAME_RECORD_MILLIS = 1000;
+
     /** Records session {@code s} with its file good up to {@code offset}, worked on now. */
     void record(UploadSession s, long offset) {
-        put(s.record(offset, clock.millis()));
+        long now = clock.millis();
+        if (offset == s.recordedOffset && now - s.recordedAtMillis < SAME_RECORD_MILLIS) {
+            return;
+        }
+        put(s.record(offset, now));
+        s.recordedOffset = offset;
+        s.recordedAtMillis = now;
     }
 
     private void put(UploadRecord r) {
@@ -69,6 +82,7 @@ final class UploadRecords {
         try {
             directory.announce(s.id, s.repository);
         } catch (IOException | RuntimeException e) {
+            s.recordedOffset = -1;
             forgetHere(s.id);
             throw e;
         }

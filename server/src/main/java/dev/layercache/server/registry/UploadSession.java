@@ -25,6 +25,12 @@ final class UploadSession {
     /** When a request last worked on the session. */
     volatile long lastActiveMillis;
     final UploadFile file;
+    /**
+     * The offset last recorded for this session, and when (see {@link UploadRecords#record}); -1
+     * when it has no record yet. Only the request holding the session writes these.
+     */
+    long recordedOffset = -1;
+    long recordedAtMillis;
 
     UploadSession(String id, RepositoryName repository, long startedAtMillis, String owner, String client,
                   long lastActiveMillis, UploadFile file) {

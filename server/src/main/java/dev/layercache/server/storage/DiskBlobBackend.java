@@ -48,14 +48,30 @@ public final class DiskBlobBackend implements BlobBackend {
             return;
         }
         Path dir = target.getParent();
-        Files.createDirectories(dir);
         try {
-            // rename(2) is atomic: readers see no file or the whole verified file, also after a crash.
+            move(verifiedFile, target);
+        } catch (NoSuchFileException e) {
+            if (!Files.exists(verifiedFile)) {
+                throw e;
+            }
+            // The first blob of its shard (the folder is made here, not on every commit: trying
+            // to make an existing folder costs an exception each time). The new folder's own
+            // entry must be durable too, or a crash could take the blob with it.
+            Files.createDirectories(dir);
+            fsyncDirectory(dir.getParent());
+            fsyncDirectory(dir.getParent().getParent()); // the algorithm's folder may be new too
+            move(verifiedFile, target);
+        }
+        fsyncDirectory(dir);
+    }
+
+    /** rename(2) is atomic: readers see no file or the whole verified file, also after a crash. */
+    private static void move(Path verifiedFile, Path target) throws IOException {
+        try {
             Files.move(verifiedFile, target, StandardCopyOption.ATOMIC_MOVE);
         } catch (AtomicMoveNotSupportedException e) {
             throw new IOException("uploads/ and blobs/ must be on one file system", e);
         }
-        fsyncDirectory(dir);
     }
 
     @Override
