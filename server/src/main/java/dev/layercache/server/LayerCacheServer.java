@@ -16,6 +16,7 @@ import dev.layercache.server.grpc.GrpcServices;
 import dev.layercache.server.http.HttpServer;
 import dev.layercache.server.http.HttpSurface;
 import dev.layercache.server.lifecycle.Lifecycle;
+import dev.layercache.server.lifecycle.StartupCheck;
 import dev.layercache.server.metrics.CacheMetrics;
 import dev.layercache.server.node.ListenAddresses;
 import dev.layercache.server.node.Services;
@@ -48,6 +49,7 @@ public final class LayerCacheServer implements AutoCloseable {
     private final GrpcServer grpc;
     private final CacheMetrics metrics;
     private final Lifecycle lifecycle;
+    private final Services services;
     private final BuildInsight builds;
     private final MirrorService mirror;
     /** The cluster's shared parts; null for a node on its own. */
@@ -55,7 +57,8 @@ public final class LayerCacheServer implements AutoCloseable {
     private final AtomicBoolean ready = new AtomicBoolean();
     private final AtomicBoolean stopped = new AtomicBoolean();
 
-    private LayerCacheServer(ServerConfig config, Clock clock) throws Exception {
+    private LayerCacheServer(ServerConfig config, Clock clock, StartupCheck.Hook startupHook) throws Exception {
+        long began = System.nanoTime();
         this.config = config;
         ServerConfig.Metrics counting = config.metrics();
         metrics = counting.enabled()
@@ -66,6 +69,7 @@ public final class LayerCacheServer implements AutoCloseable {
         // tier) in their budget with services of their own (see Services).
         cluster = config.cluster().enabled() ? ClusterNode.open(config.cluster(), metrics) : null;
         Stores opened = null;
+        Services built = null;
         try {
             opened = cluster == null ? Stores.alone(config.dataDir())
                     : Stores.clustered(config.dataDir(), cluster.bucket(), cluster.health(), clock);
@@ -77,14 +81,18 @@ public final class LayerCacheServer implements AutoCloseable {
             // pool of their own: they must not queue behind the disk work of uploads and streams.
             requests = new ForkJoinPool(config.blockingThreads(), named("layercache-requests"), null, true);
             ObjectMapper json = Services.jsonMapper();
-            Services services = Services.over(stores).config(config).metrics(metrics).json(json).clock(clock)
+            // The start-up check runs beside requests: on a million blobs it takes tens of
+            // seconds, and answers stay right meanwhile (see StartupCheck).
+            built = Services.over(stores).config(config).metrics(metrics).json(json).clock(clock)
                     .diskExecutor(blocking)
                     .upstreams(config.mirror().upstreams().stream()
                             .map(u -> (Upstream) new UpstreamClient(u, clock, config.mirror().timeouts())).toList())
                     .uploadDirectory(cluster == null ? UploadDirectory.NONE
                             : cluster.uploads(json, config.auth().nodeToken()))
                     .sharedCopy(cluster == null ? null : cluster.purges())
+                    .startupCheckInBackground(startupHook)
                     .build();
+            services = built;
             lifecycle = services.lifecycle();
             builds = services.builds();
             mirror = services.mirror();
@@ -122,6 +130,9 @@ public final class LayerCacheServer implements AutoCloseable {
             }
             lifecycle.start();
         } catch (Exception | Error e) {
+            if (built != null) {
+                built.stopStartupCheck();
+            }
             if (cluster != null) {
                 cluster.close();
             }
@@ -131,7 +142,17 @@ public final class LayerCacheServer implements AutoCloseable {
             throw e;
         }
         ready.set(true);
-        log.info("layercache ready: data in {}", stores.layout().root());
+        log.info("layercache ready: data in {}; {} ms to start the node{}{}", stores.layout().root(),
+                (System.nanoTime() - began) / 1_000_000, sinceProcessStart(),
+                lifecycle.status().startupCheckRunning() ? "; the start-up check runs in the background" : "");
+    }
+
+    /** ", N ms after the process started" when the system says when it did (what an operator waits). */
+    private static String sinceProcessStart() {
+        return ProcessHandle.current().info().startInstant()
+                .map(at -> ", " + java.time.Duration.between(at, java.time.Instant.now()).toMillis()
+                        + " ms after the process started")
+                .orElse("");
     }
 
     /**
@@ -174,12 +195,21 @@ public final class LayerCacheServer implements AutoCloseable {
 
     /** Opens the stores in {@code config.dataDir()} and starts serving. */
     public static LayerCacheServer start(ServerConfig config) throws Exception {
-        return new LayerCacheServer(config, Clock.systemUTC());
+        return new LayerCacheServer(config, Clock.systemUTC(), StartupCheck.Hook.NONE);
     }
 
     /** As {@link #start(ServerConfig)}, telling time by {@code clock} (tests move it forward). */
     public static LayerCacheServer start(ServerConfig config, Clock clock) throws Exception {
-        return new LayerCacheServer(config, clock);
+        return new LayerCacheServer(config, clock, StartupCheck.Hook.NONE);
+    }
+
+    /**
+     * As {@link #start(ServerConfig, Clock)}, calling {@code startupHook} on the start-up check's
+     * thread before the check begins: tests hold it there to see the node serve meanwhile.
+     */
+    public static LayerCacheServer start(ServerConfig config, Clock clock, StartupCheck.Hook startupHook)
+            throws Exception {
+        return new LayerCacheServer(config, clock, startupHook);
     }
 
     /** Serving, and in a cluster able to reach the bucket: what {@code /readyz} reports. */
@@ -255,7 +285,8 @@ public final class LayerCacheServer implements AutoCloseable {
         }
         builds.close(); // open buildah builds are recorded, queued analyses finish
         mirror.close();
-        lifecycle.close();
+        lifecycle.close(); // first: its count waits for the start-up check, and must not follow a stopped one
+        services.stopStartupCheck();
         if (cluster != null) {
             cluster.close();
         }

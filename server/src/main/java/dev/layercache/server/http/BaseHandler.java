@@ -6,9 +6,12 @@ import java.util.function.BooleanSupplier;
 /** {@code /v2/} (API version check), {@code /healthz} (process is up) and {@code /readyz} (serving). */
 final class BaseHandler {
     private final BooleanSupplier ready;
+    /** True while the start-up check runs in the background. */
+    private final BooleanSupplier checking;
 
-    BaseHandler(BooleanSupplier ready) {
+    BaseHandler(BooleanSupplier ready, BooleanSupplier checking) {
         this.ready = ready;
+        this.checking = checking;
     }
 
     Response base(Request request) {
@@ -21,8 +24,11 @@ final class BaseHandler {
     }
 
     Response readyz(Request request) {
-        return ready.getAsBoolean()
-                ? Response.text(HttpResponseStatus.OK, "ready\n")
-                : Response.text(HttpResponseStatus.SERVICE_UNAVAILABLE, "not ready\n");
+        if (!ready.getAsBoolean()) {
+            return Response.text(HttpResponseStatus.SERVICE_UNAVAILABLE, "not ready\n");
+        }
+        // Ready does not wait for the start-up check (answers are right meanwhile): say it runs.
+        return Response.text(HttpResponseStatus.OK, checking.getAsBoolean()
+                ? "ready; start-up check running\n" : "ready\n");
     }
 }

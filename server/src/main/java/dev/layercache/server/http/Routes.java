@@ -44,7 +44,7 @@ final class Routes {
         ObjectMapper json = services.json();
         BlobService blobs = services.served().blobs();
         ManifestService manifests = services.served().manifests();
-        BaseHandler base = new BaseHandler(ready);
+        BaseHandler base = new BaseHandler(ready, services.lifecycle().status()::startupCheckRunning);
         MirrorGate mirrorGate = new MirrorGate(services.mirrors(), services.mirror(),
                 new RepositoryIndex(services.stores().served()), access);
         BlobHandler blob = new BlobHandler(blobs, mirrorGate);

@@ -84,10 +84,15 @@ final class StoreHandler {
             sc.put("millis", scrub.millis());
         }
         var check = status.startupCheck();
-        if (check == null) {
+        if (status.startupCheckRunning()) {
+            // Begun in the background at start; the node serves meanwhile (see StartupCheck).
+            out.putObject("startup_check").put("running", true).put("began", status.startupCheckBegan().toString());
+        } else if (check == null) {
             out.putNull("startup_check");
         } else {
             ObjectNode c = out.putObject("startup_check");
+            c.put("running", false);
+            c.put("began", check.at().toString());
             c.put("records", check.records());
             c.put("files", check.files());
             c.put("records_without_file", check.recordsWithoutFile());

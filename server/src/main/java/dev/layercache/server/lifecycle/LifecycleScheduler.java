@@ -10,7 +10,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * When the lifecycle works: once at start (count the store), every {@code lifecycle-interval},
+ * When the lifecycle works: once at start (count the store, once the start-up check has ended),
+ * every {@code lifecycle-interval},
  * at once when writes take the store past the high watermark of its budget, and the scrub every
  * {@code scrub-every} on a low-priority thread of its own. Runs never overlap: they share one
  * thread, and requests go on meanwhile.
@@ -50,8 +51,14 @@ final class LifecycleScheduler implements AutoCloseable {
         });
         thread.execute(() -> {
             try {
+                // The start-up check may still be forgetting records and adopting files in the
+                // background: a count before its end would be of a half-repaired store, and every
+                // run on this thread comes after the count.
+                status.awaitStartupCheck();
                 count.run();
                 blobStored(0); // over the watermark already: a run now
+            } catch (InterruptedException stopping) {
+                Thread.currentThread().interrupt();
             } catch (RuntimeException e) {
                 log.error("counting the store failed", e);
             }

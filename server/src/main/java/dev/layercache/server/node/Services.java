@@ -54,8 +54,10 @@ import org.slf4j.LoggerFactory;
  * <p>Links that cannot be constructor arguments, because they close a cycle, are made here and
  * nowhere else: a blob whose bytes turn out lost is forgotten through the local graph (which
  * needs the blob service), and a blob stored tells the lifecycle (which needs the services).
- * Nothing runs until {@link Lifecycle#start()}; the start-up check and the recovery of upload
- * sessions have run by the time {@link Builder#build} returns.
+ * Nothing runs until {@link Lifecycle#start()} but the recovery of upload sessions, which has run
+ * by the time {@link Builder#build} returns, and the start-up check: run there too, or begun in
+ * the background ({@link Builder#startupCheckInBackground}, what a node does), in which case
+ * {@link #stopStartupCheck} must be called before the stores close.
  */
 public final class Services {
     private static final Logger log = LoggerFactory.getLogger(Services.class);
@@ -76,6 +78,8 @@ public final class Services {
     private final ReferenceGuard guard;
     private final BlobRepair repair;
     private final Lifecycle lifecycle;
+    /** The start-up check running in the background; null when it ran in {@link Builder#build}. */
+    private final StartupCheck.Background startupCheck;
     private final ObjectMapper json;
 
     private Services(Builder b) throws IOException {
@@ -120,15 +124,21 @@ public final class Services {
         metrics.holdsRepositories(prefix -> repositoriesHere.anyUnder(RepositoryName.parse(prefix)));
 
         repair = new BlobRepair(own, local.manifests(), local.entries());
-        served.blobs().whenBytesLost(repair::forget);
-        local.blobs().whenBytesLost(repair::forget);
-        StartupCheck.Report check = new StartupCheck(own, stores.disk(), repair, clock).run();
+        StartupCheck check = new StartupCheck(own, stores.disk(), repair, guard, clock);
+        served.blobs().whenBytesLost(check.lost(repair::forget));
+        local.blobs().whenBytesLost(check.lost(repair::forget));
         ServerConfig.Lifecycle settings = localBudget(config.lifecycle(), stores.clustered());
         lifecycle = new Lifecycle(settings, stores.layout().root(), own, local.manifests(), local.entries(),
                 uploads, new Collector(own, stores.disk(), local.manifests(), guard, access, clock),
                 new Scrubber(own, stores.disk(), stores.layout(), repair, clock), access, census, metrics,
                 new MetadataPruner(settings.history(), own, AnalysisRules.VERSION, clock), clock);
-        lifecycle.startupChecked(check);
+        if (b.startupHook == null) {
+            lifecycle.startupChecked(check.run());
+            startupCheck = null;
+        } else {
+            // The node's own blobs are the ones the pass checks (in a cluster, the hot tier's copies).
+            startupCheck = check.inBackground(lifecycle.status(), local.blobs()::filesInDoubt, b.startupHook);
+        }
         NamespacePurge servedPurge = new NamespacePurge(stores.served(), stores.servedBytes(), served.manifests(),
                 guard, access, b.sharedCopy, clock);
         lifecycle.purges(servedPurge, stores.clustered()
@@ -226,6 +236,16 @@ public final class Services {
         return lifecycle;
     }
 
+    /**
+     * Stops the start-up check if it still runs in the background, and waits for its thread: it
+     * reads the metadata store, which must not close under it.
+     */
+    public void stopStartupCheck() {
+        if (startupCheck != null) {
+            startupCheck.close();
+        }
+    }
+
     /** The JSON mapper the services read manifests with. */
     public ObjectMapper json() {
         return json;
@@ -268,6 +288,7 @@ public final class Services {
         private UploadDirectory uploadDirectory = UploadDirectory.NONE;
         private java.util.List<Upstream> upstreams = java.util.List.of();
         private NamespacePurge.SharedCopy sharedCopy;
+        private StartupCheck.Hook startupHook;
 
         private Builder(Stores stores) {
             this.stores = Objects.requireNonNull(stores, "stores");
@@ -318,7 +339,18 @@ public final class Services {
             return this;
         }
 
-        /** Builds the services, recovers upload sessions and runs the start-up check. */
+        /**
+         * Runs the start-up check in the background rather than in {@link #build}: the services
+         * answer requests meanwhile, correctly (see {@link StartupCheck}), and the lifecycle's
+         * count waits for it. {@code hook} is called on the check's thread before it begins
+         * ({@link StartupCheck.Hook#NONE} but in tests that hold it there).
+         */
+        public Builder startupCheckInBackground(StartupCheck.Hook hook) {
+            this.startupHook = Objects.requireNonNull(hook, "hook");
+            return this;
+        }
+
+        /** Builds the services, recovers upload sessions and runs (or begins) the start-up check. */
         public Services build() throws IOException {
             Objects.requireNonNull(config, "config");
             return new Services(this);

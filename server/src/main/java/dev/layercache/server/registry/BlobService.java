@@ -43,6 +43,11 @@ public final class BlobService {
     private volatile java.util.function.LongConsumer stored = bytes -> { };
     /** Told of a blob whose record exists but whose file does not (see {@link #whenBytesLost}). */
     private volatile BiConsumer<Digest, String> lost = (digest, why) -> { };
+    /**
+     * True while the start-up check runs (see {@link #filesInDoubt}): records may then outlive
+     * their files, so every answer that says a blob exists also looks for its file.
+     */
+    private volatile boolean filesInDoubt;
 
     public BlobService(KeyValueStore kv, BlobBackend backend, Clock clock, AccessTracker access,
                        ReferenceGuard guard) {
@@ -68,6 +73,34 @@ public final class BlobService {
      */
     public void whenBytesLost(BiConsumer<Digest, String> handler) {
         this.lost = handler;
+    }
+
+    /**
+     * While {@code inDoubt}, a record is not taken as proof that a blob's file exists: the
+     * start-up check, which finds records whose file was lost while the node was down, runs in
+     * the background after the node is ready. Lookups, mounts and the checks of a publication
+     * then look for the file as reads always do (a stat each); a blob without one is a miss and
+     * is reported to {@link #whenBytesLost}. Off again once the check has repaired the store,
+     * so that the lookups of a node in steady state cost no system call.
+     */
+    public void filesInDoubt(boolean inDoubt) {
+        this.filesInDoubt = inDoubt;
+    }
+
+    /** {@code size} when it is -1 or the file is there (or need not be looked for), else -1. */
+    private long unlessFileLost(Digest digest, long size) {
+        if (size < 0 || !filesInDoubt) {
+            return size;
+        }
+        try {
+            if (backend.size(digest) >= 0) {
+                return size;
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        lost.accept(digest, "has no file");
+        return -1;
     }
 
     /**
@@ -108,7 +141,7 @@ public final class BlobService {
      */
     public long sizeIfLinked(RepositoryName repo, Digest digest) {
         return guard.asking(digest, () -> {
-            long size = links.size(repo, digest);
+            long size = unlessFileLost(digest, links.size(repo, digest));
             if (size >= 0) {
                 access.touchBlob(digest);
             }
@@ -141,17 +174,17 @@ public final class BlobService {
 
     /** True when this store holds {@code digest}'s bytes, whichever repositories link them. */
     public boolean stored(Digest digest) {
-        return blobs.size(digest) >= 0;
+        return storedSize(digest) >= 0;
     }
 
     /** The size of {@code digest}'s bytes in this store, whichever repositories link them; -1 when not stored. */
     public long storedSize(Digest digest) {
-        return blobs.size(digest);
+        return unlessFileLost(digest, blobs.size(digest));
     }
 
     /** As {@link #holds}, with the blob's size: -1 when it is not readable through {@code repo}. */
     public long heldSize(RepositoryName repo, Digest digest) {
-        return links.size(repo, digest);
+        return unlessFileLost(digest, links.size(repo, digest));
     }
 
     public OpenBlob open(RepositoryName repo, Digest digest) throws IOException {
@@ -188,7 +221,7 @@ public final class BlobService {
     public boolean mount(RepositoryName target, Digest digest, RepositoryName from) {
         // Under the digest's lock: collection cannot remove the blob between the check and the link.
         return guard.publishing(List.of(digest), () -> {
-            long size = from != null ? links.size(from, digest) : blobs.size(digest);
+            long size = unlessFileLost(digest, from != null ? links.size(from, digest) : blobs.size(digest));
             if (size < 0) {
                 return false;
             }

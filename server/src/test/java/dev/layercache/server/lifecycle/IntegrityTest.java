@@ -94,6 +94,8 @@ class IntegrityTest {
         Files.write(blobFile(misnamedDigest), misnamed);
         server.start();
         registry = new Registry(server.port());
+        // The check runs in the background once the node is ready (BackgroundStartupCheckTest).
+        server.server().lifecycle().status().awaitStartupCheck(java.time.Duration.ofSeconds(60));
 
         com.fasterxml.jackson.databind.JsonNode check = new com.fasterxml.jackson.databind.ObjectMapper()
                 .readTree(registry.get("/api/v1/store").body()).get("startup_check");
