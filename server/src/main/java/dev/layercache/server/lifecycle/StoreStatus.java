@@ -33,6 +33,8 @@ public final class StoreStatus {
     private final AtomicLong storedSinceCount = new AtomicLong();
     /** The last run could not get under the high watermark (blobs in their grace period). */
     private volatile boolean endedOverHighWatermark;
+    /** {@link System#nanoTime()} when the last run ended. */
+    private volatile long runEndedNanos = System.nanoTime();
 
     StoreStatus() {
     }
@@ -109,6 +111,7 @@ public final class StoreStatus {
     void runEnded(Budget inForce, long blobBytes) {
         this.budget = inForce;
         this.endedOverHighWatermark = inForce.maxBytes() > 0 && blobBytes > inForce.highBytes();
+        this.runEndedNanos = System.nanoTime();
     }
 
     void ran(Lifecycle.Run run) {
@@ -158,5 +161,10 @@ public final class StoreStatus {
 
     boolean endedOverHighWatermark() {
         return endedOverHighWatermark;
+    }
+
+    /** Nanoseconds since the last run ended (or since start). */
+    long nanosSinceRunEnded() {
+        return System.nanoTime() - runEndedNanos;
     }
 }
