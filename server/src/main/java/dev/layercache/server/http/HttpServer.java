@@ -28,11 +28,12 @@ public final class HttpServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(HttpServer.class);
     /**
      * Reads that grow to 1 MiB while an upload body fills them, instead of Netty's 64 KiB: each
-     * read costs a pass through the pipeline, a buffer and a hand-off to the upload's thread
-     * whatever its size, and at 64 KiB those were about a sixth of a big upload's CPU (issue 24,
-     * {@code loadtest/results/profiles/upload-*.html}). Small requests never fill a read, so they
-     * keep Netty's small first guess. Upload bytes waiting for the disk stay bounded by the
-     * dispatcher's high-water mark, which turns reading off.
+     * read costs a system call, a pass through the pipeline, a buffer and a hand-off to the
+     * upload's thread whatever its size. At 64 KiB the receiving side took over a third of a big
+     * upload's CPU, more than the SHA-256; at 1 MiB it took 40% less, about 0.3 CPU-s per GiB
+     * saved (issue 24, {@code loadtest/results/profiles/upload-monolithic-*.html}). Small
+     * requests never fill a read, so they keep Netty's small first guess. Upload bytes waiting
+     * for the disk stay bounded by the dispatcher's high-water mark, which turns reading off.
      */
     static final AdaptiveRecvByteBufAllocator UPLOAD_READS = new AdaptiveRecvByteBufAllocator(64, 2048, 1 << 20);
 
