@@ -17,6 +17,8 @@ import org.slf4j.LoggerFactory;
  * thread, and requests go on meanwhile.
  */
 final class LifecycleScheduler implements AutoCloseable {
+    /** The least time between write-triggered runs while the store stays over its watermark. */
+    private static final long PAUSE_AFTER_RUN_OVER_NANOS = 1_000_000_000L;
     private static final Logger log = LoggerFactory.getLogger(LifecycleScheduler.class);
 
     private final ServerConfig.Lifecycle settings;
@@ -102,8 +104,11 @@ final class LifecycleScheduler implements AutoCloseable {
         Budget b = status.budget();
         ScheduledExecutorService t = thread;
         // After a run that could not get under the watermark (blobs in their grace period), the
-        // next one waits for another watermark's gap of new bytes: not a full pass per upload.
-        boolean worthARun = !status.endedOverHighWatermark() || since >= b.highBytes() - b.lowBytes();
+        // next one waits for another watermark's gap of new bytes and a second: not a full pass
+        // per upload, also when the gap is next to nothing (a budget lowered to a few bytes by
+        // min-free-disk on a full disk made every stored blob a pass over the whole store).
+        boolean worthARun = !status.endedOverHighWatermark()
+                || (since >= b.highBytes() - b.lowBytes() && status.nanosSinceRunEnded() >= PAUSE_AFTER_RUN_OVER_NANOS);
         if (b.maxBytes() > 0 && estimate > b.highBytes() && worthARun && t != null
                 && runRequested.compareAndSet(false, true)) {
             try {
