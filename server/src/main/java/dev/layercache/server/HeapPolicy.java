@@ -37,9 +37,7 @@ import org.slf4j.LoggerFactory;
  *       so that the young generation starts small;
  *   <li>after each young collection that leaves more than {@link #BUDGET} committed, one full
  *       collection on a thread of its own (never on the notification thread), which gives the
- *       growth back before the new regions are touched; {@code MaxHeapFreeRatio} (manageable) set
- *       just before it makes the collection leave about three quarters of the budget, not just
- *       three times the live data;
+ *       growth back before the new regions are touched;
  *   <li>if the live data itself outgrows half the budget, the budget doubles (up to the JVM's
  *       maximum) rather than collecting in a loop: a node with much metadata gets the heap it
  *       needs;
@@ -54,9 +52,6 @@ final class HeapPolicy {
     /** An idle node collects (concurrently) after this long without a collection. */
     static final long PERIODIC_GC_MILLIS = 60_000;
 
-    /** G1's default {@code MinHeapFreeRatio}: {@code MaxHeapFreeRatio} may not go below it. */
-    private static final long MIN_FREE_RATIO = 40;
-
     /** JVM options by which a user sizes the heap; any of them turns the policy off. */
     private static final List<String> HEAP_OPTIONS = List.of("-Xmx", "-Xms", "-XX:MaxHeapSize=",
             "-XX:InitialHeapSize=", "-XX:MinHeapSize=", "-XX:MaxRAMPercentage=", "-XX:MinRAMPercentage=",
@@ -66,10 +61,7 @@ final class HeapPolicy {
 
     private final MemoryMXBean memory = ManagementFactory.getMemoryMXBean();
     private final long maxHeap = memory.getHeapMemoryUsage().getMax();
-    private final HotSpotDiagnosticMXBean hotspot = ManagementFactory.getPlatformMXBean(HotSpotDiagnosticMXBean.class);
     private final AtomicLong budget = new AtomicLong(BUDGET);
-    /** The heap used after the last full collection: the live data, about. */
-    private volatile long live = 16L << 20;
     private final AtomicBoolean pending = new AtomicBoolean();
     private final Object signal = new Object();
 
@@ -132,19 +124,6 @@ final class HeapPolicy {
                 + " -XX:MaxRAMPercentage overrides", mib(max), mib(BUDGET), PERIODIC_GC_MILLIS / 1000);
     }
 
-    /**
-     * Sets {@code MaxHeapFreeRatio} so that the full collection leaves about three quarters of the
-     * budget committed rather than three times the live data (G1's default 70%): a young
-     * generation of a few tens of MiB under a node's allocation rate means a collection every few
-     * tenths of a second, whose share of the time makes G1 grow the heap again at once; measured,
-     * one full collection for every six young ones.
-     */
-    private void roomAfterCollection() {
-        long target = budget.get() * 3 / 4;
-        long ratio = 100 - Math.max(1, live * 100 / target);
-        hotspot.setVMOption("MaxHeapFreeRatio", Long.toString(Math.max(MIN_FREE_RATIO, Math.min(95, ratio))));
-    }
-
     private void collected(GarbageCollectionNotificationInfo info) {
         if (!info.getGcName().equals("G1 Young Generation")) {
             return;
@@ -166,10 +145,8 @@ final class HeapPolicy {
                         signal.wait();
                     }
                 }
-                roomAfterCollection();
                 System.gc();
                 long used = memory.getHeapMemoryUsage().getUsed();
-                live = used;
                 long current = budget.get();
                 if (used > current / 2 && current < maxHeap) {
                     long raised = Math.min(maxHeap, current * 2);
