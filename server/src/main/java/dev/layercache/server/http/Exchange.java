@@ -24,6 +24,8 @@ final class Exchange {
     long bytesSent;
     long declaredLength = -1;
     int status;
+    /** An HTTP/1.0 request: its keep-alive must be confirmed in the response, or the client closes. */
+    boolean http10;
     boolean bodyComplete;
     boolean responded;
     /** False when the request cannot be parsed further: after an early answer, close at once. */

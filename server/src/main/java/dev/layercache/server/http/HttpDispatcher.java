@@ -130,6 +130,7 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         }
         Exchange ex = new Exchange(request, binding, HttpUtil.isKeepAlive(http) && decoded.isSuccess(),
                 binding instanceof Binding.Streaming ? transfers : requests);
+        ex.http10 = http.protocolVersion().equals(io.netty.handler.codec.http.HttpVersion.HTTP_1_0);
         current = ex;
 
         if (!decoded.isSuccess()) {

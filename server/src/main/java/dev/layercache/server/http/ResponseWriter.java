@@ -67,6 +67,9 @@ final class ResponseWriter {
         headers.add(response.headers());
         if (close) {
             headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+        } else if (ex.http10) {
+            // HTTP/1.0 closes after each response unless the server says otherwise (ab -k).
+            headers.set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
         }
         ByteBuf body = response.body();
         if (ex.request.isHead() || (body == null && response.file() == null && response.live() == null)) {

@@ -111,6 +111,23 @@ public final class RocksKeyValueStore implements KeyValueStore {
     @Override
     public List<Entry> scan(Table table, byte[] prefix, byte[] startAfter, int limit) {
         List<Entry> out = new ArrayList<>(Math.min(limit, 1024));
+        scan(table, prefix, startAfter, limit, (key, it) -> out.add(new Entry(key, it.value())), out::size);
+        return out;
+    }
+
+    /**
+     * Keys only: a value is copied across JNI for nothing otherwise (the tags list reads fifty
+     * keys per request; their values were an eighth of its CPU).
+     */
+    @Override
+    public List<byte[]> scanKeys(Table table, byte[] prefix, byte[] startAfter, int limit) {
+        List<byte[]> out = new ArrayList<>(Math.min(limit, 1024));
+        scan(table, prefix, startAfter, limit, (key, it) -> out.add(key), out::size);
+        return out;
+    }
+
+    private void scan(Table table, byte[] prefix, byte[] startAfter, int limit,
+                      java.util.function.BiConsumer<byte[], RocksIterator> take, java.util.function.IntSupplier taken) {
         enter();
         try (ReadOptions ro = new ReadOptions().setPrefixSameAsStart(false);
              RocksIterator it = db.newIterator(tables.get(table), ro)) {
@@ -122,18 +139,17 @@ public final class RocksKeyValueStore implements KeyValueStore {
             } else {
                 it.seek(prefix);
             }
-            while (it.isValid() && out.size() < limit) {
+            while (it.isValid() && taken.getAsInt() < limit) {
                 byte[] key = it.key();
                 if (!startsWith(key, prefix)) {
                     break;
                 }
-                out.add(new Entry(key, it.value()));
+                take.accept(key, it);
                 it.next();
             }
         } finally {
             inFlight.decrement();
         }
-        return out;
     }
 
     @Override

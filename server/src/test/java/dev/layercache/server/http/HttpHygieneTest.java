@@ -275,6 +275,30 @@ class HttpHygieneTest {
         }
     }
 
+    /**
+     * An HTTP/1.0 client asking for keep-alive (ab -k, which the small-request benchmark of HEAD
+     * uses) is told the connection stays open, or it waits for a close that never comes; a HEAD
+     * then a GET on the one connection.
+     */
+    @Test
+    void http10KeepAliveIsConfirmed() throws IOException {
+        try (Socket s = connect()) {
+            OutputStream out = s.getOutputStream();
+            InputStream in = s.getInputStream();
+            out.write(ascii("HEAD /v2/ HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+            out.flush();
+            Http.Reply head = Http.read(in, true);
+            assertEquals(200, head.status());
+            assertEquals("keep-alive", head.header("Connection").toLowerCase(java.util.Locale.ROOT));
+            out.write(ascii("GET /v2/ HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
+            out.flush();
+            Http.Reply get = Http.read(in, false);
+            assertEquals(200, get.status());
+            assertEquals("{}", get.text());
+            assertEquals("keep-alive", get.header("Connection").toLowerCase(java.util.Locale.ROOT));
+        }
+    }
+
     @Test
     void http10WithoutKeepAliveCloses() throws IOException {
         try (Socket s = connect()) {
