@@ -39,6 +39,7 @@ public final class Main {
             System.exit(EXIT_CONFIG);
             return;
         }
+        HeapPolicy.apply();
         LayerCacheServer server;
         try {
             server = LayerCacheServer.start(config);
