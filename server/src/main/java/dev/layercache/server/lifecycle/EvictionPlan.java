@@ -54,6 +54,9 @@ final class EvictionPlan {
                 ids[distinct++] = ids[i];
             }
         }
+        if (distinct == 0) {
+            return List.of(); // no root holds a blob (none at all, or only empty ones): none frees anything
+        }
         ids = Arrays.copyOf(ids, distinct);
         long[] recency = new long[distinct];
         long[] size = new long[distinct];

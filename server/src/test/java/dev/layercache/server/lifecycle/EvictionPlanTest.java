@@ -36,6 +36,14 @@ class EvictionPlanTest {
     }
 
     @Test
+    void rootsHoldingNoBlobAtAllFreeNothingEvenUnderABudgetOfAByte() {
+        // A budget lowered to a byte (min-free-disk on a full disk) asked for a plan over roots
+        // with no blobs, and the plan failed on its empty arrays at every run.
+        assertEquals(List.of(), chosen(List.of(), Long.MAX_VALUE));
+        assertEquals(List.of(), chosen(List.of(root("empty", 10), root("also", 20)), Long.MAX_VALUE));
+    }
+
+    @Test
     void theSharedBaseIsFreedOnlyWithTheLastRootHoldingIt() {
         List<EvictionPlan.Root> roots = List.of(
                 root("a", 10, BASE, 100, 11, 50),
