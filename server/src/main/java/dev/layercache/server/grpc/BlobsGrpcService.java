@@ -13,6 +13,7 @@ import dev.layercache.api.v1.FindMissingBlobsResponse;
 import dev.layercache.api.v1.QueryWriteStatusRequest;
 import dev.layercache.api.v1.QueryWriteStatusResponse;
 import dev.layercache.api.v1.ReadBlobRequest;
+import dev.layercache.api.v1.ReadBlobResponse;
 import dev.layercache.api.v1.StatBlobRequest;
 import dev.layercache.api.v1.StatBlobResponse;
 import dev.layercache.api.v1.WriteBlobResponse;
@@ -92,12 +93,9 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
         });
     }
 
-    /**
-     * ReadBlob, answered with {@link ReadChunk}s (registered in {@link #definition} in place of
-     * the generated method, whose messages would hold each chunk in a heap array).
-     */
-    void readChunks(ReadBlobRequest request, StreamObserver<ReadChunk> observer) {
-        ServerCallStreamObserver<ReadChunk> call = (ServerCallStreamObserver<ReadChunk>) observer;
+    @Override
+    public void readBlob(ReadBlobRequest request, StreamObserver<ReadBlobResponse> observer) {
+        ServerCallStreamObserver<ReadBlobResponse> call = (ServerCallStreamObserver<ReadBlobResponse>) observer;
         BlobService.OpenBlob blob;
         long end;
         try {
@@ -122,15 +120,20 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
 
     /** Sends a blob region as fast as the client takes it, never faster. */
     private final class BlobSender implements Runnable {
-        private final ServerCallStreamObserver<ReadChunk> call;
+        private final ServerCallStreamObserver<ReadBlobResponse> call;
         private final BlobService.OpenBlob blob;
         private final long end;
         private final String namespace;
         private long position;
+        /**
+         * One array for all of the call's messages: gRPC serialises a message into the transport's
+         * buffers before {@code onNext} returns, so the array is free again right after.
+         */
+        private byte[] buffer;
         private boolean first = true;
         private boolean done;
 
-        BlobSender(ServerCallStreamObserver<ReadChunk> call, BlobService.OpenBlob blob, long start, long end,
+        BlobSender(ServerCallStreamObserver<ReadBlobResponse> call, BlobService.OpenBlob blob, long start, long end,
                    String namespace) {
             this.call = call;
             this.namespace = namespace;
@@ -156,10 +159,23 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
             try {
                 while (call.isReady() && (position < end || first)) {
                     int n = (int) Math.min(CHUNK, end - position);
-                    // Read before onNext, so that a failing read ends the call with its own status.
-                    ReadChunk chunk = ReadChunk.read(blob.channel(), position, n, first ? blob.size() : 0);
-                    first = false;
-                    call.onNext(chunk);
+                    if (buffer == null) {
+                        buffer = new byte[(int) Math.min(CHUNK, end - position)];
+                    }
+                    byte[] bytes = n == buffer.length ? buffer : new byte[n];
+                    ByteBuffer buf = ByteBuffer.wrap(bytes);
+                    while (buf.hasRemaining()) {
+                        if (blob.channel().read(buf, position + buf.position()) < 0) {
+                            throw new IOException("blob file shorter than recorded");
+                        }
+                    }
+                    ReadBlobResponse.Builder msg = ReadBlobResponse.newBuilder()
+                            .setData(UnsafeByteOperations.unsafeWrap(bytes));
+                    if (first) {
+                        msg.setSize(blob.size());
+                        first = false;
+                    }
+                    call.onNext(msg.build());
                     position += n;
                     metrics.served(namespace, n);
                 }
@@ -188,7 +204,7 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
     /**
      * The service to register: the generated binding, with WriteBlob taking {@link WriteChunk}s,
      * whose data stays in the transport's buffers instead of being copied into a new array per
-     * message, and ReadBlob sending {@link ReadChunk}s, written from the file's read buffer.
+     * message.
      */
     BindableService binding() {
         return this::definition;
@@ -197,7 +213,6 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
     private ServerServiceDefinition definition() {
         ServerServiceDefinition generated = bindService();
         MethodDescriptor<WriteChunk, WriteBlobResponse> write = WriteChunk.method(BlobsGrpc.getWriteBlobMethod());
-        MethodDescriptor<ReadBlobRequest, ReadChunk> read = ReadChunk.method(BlobsGrpc.getReadBlobMethod());
         ServiceDescriptor.Builder descriptor = ServiceDescriptor.newBuilder(BlobsGrpc.SERVICE_NAME)
                 .setSchemaDescriptor(generated.getServiceDescriptor().getSchemaDescriptor());
         List<ServerMethodDefinition<?, ?>> methods = new ArrayList<>();
@@ -207,9 +222,6 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
                         ServerCalls.asyncClientStreamingCall(
                         observer -> new WriteBlobStream(observer, blobs, uploads, metrics))));
                 descriptor.addMethod(write);
-            } else if (m.getMethodDescriptor().getFullMethodName().equals(read.getFullMethodName())) {
-                methods.add(ServerMethodDefinition.create(read, ServerCalls.asyncServerStreamingCall(this::readChunks)));
-                descriptor.addMethod(read);
             } else {
                 methods.add(m);
                 descriptor.addMethod(m.getMethodDescriptor());
