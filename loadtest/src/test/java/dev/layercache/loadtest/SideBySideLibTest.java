@@ -2,7 +2,6 @@ package dev.layercache.loadtest;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -26,7 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
  * wrk (`GET` manifest by tag, `GET` tags list) and hey (`HEAD` blob, and `HEAD` of a blob the
  * node does not have, whose 404s must be counted as errors, or the phase could pass on errors).
  * Then `compare`'s rows judge what was written. Skipped with the reason where wrk, hey, jq or
- * curl is missing: CI does not install the benchmark's tools, and the script checks for them.
+ * curl is missing; in CI (which installs them) it fails instead.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class SideBySideLibTest {
@@ -38,8 +37,7 @@ class SideBySideLibTest {
     @Test
     void smallRequestRoundsWithWrkAndHeyCountRequestsCpuAndErrors() throws Exception {
         for (String tool : List.of("bash", "wrk", "hey", "jq", "curl", "sha256sum")) {
-            assumeTrue(RealTools.find(tool) != null, tool + " is not installed (side-by-side.sh's small-request "
-                    + "phase needs it: apt-get install wrk hey jq curl)");
+            RealTools.require(tool, "side-by-side.sh's small-request phase needs it: apt-get install wrk hey jq curl");
         }
         Path lib = Path.of("side-by-side-lib.sh").toAbsolutePath();
         assertTrue(Files.exists(lib), "run from the loadtest module: " + lib);
