@@ -33,7 +33,7 @@ import org.slf4j.LoggerFactory;
 public final class RocksKeyValueStore implements KeyValueStore {
 
     static {
-        RocksDB.loadLibrary();
+        RocksNative.load();
     }
 
     private final RocksDB db;
