@@ -26,7 +26,8 @@ final class BlobHandler {
         MirrorGate.Resolved from = mirrors.blob(request, digest);
         long size = blobs.stat(from.repository(), digest);
         if (answers != null && from.warning() == null && from.repository().equals(request.repository())) {
-            answers.put(new AnswerCache.BlobKey(from.repository().toString(), request.route().param()), size, stamp, 0);
+            // Keyed by the digest as the store writes it, whose writes void the answer.
+            answers.put(new AnswerCache.BlobKey(from.repository().toString(), digest.toString()), size, stamp, 0);
         }
         return warned(headAnswer(digest, size), from);
     }

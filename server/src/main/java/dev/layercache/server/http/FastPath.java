@@ -86,11 +86,11 @@ final class FastPath {
     }
 
     private Response blobHead(Request request, InetAddress client) {
-        AnswerCache.BlobKey key = new AnswerCache.BlobKey(request.repository().toString(), request.route().param());
+        Digest digest = Digest.parse(request.route().param());
+        AnswerCache.BlobKey key = new AnswerCache.BlobKey(request.repository().toString(), digest.toString());
         if (!(answers.get(key) instanceof Long size)) {
             return null;
         }
-        Digest digest = Digest.parse(request.route().param());
         // Asked under the digest's lock, as the usual way asks: a collection removing the blob
         // voids the memory under that lock, so "still held" is never said of a blob already gone.
         if (!admitted(request, client) || !blobs.askedFromMemory(digest, () -> answers.holds(key))) {
