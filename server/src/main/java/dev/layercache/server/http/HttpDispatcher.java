@@ -239,13 +239,19 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
             }
             if (last) {
                 ex.bodyComplete = true;
-                // Answer in order: read nothing more from this connection until this response is out.
-                ctx.channel().config().setAutoRead(false);
                 if (ex.fast != null) {
+                    // Usually written at once, and the next request taken: reading pauses (two
+                    // epoll_ctl calls) only when the answer could not be written yet. Pipelined
+                    // requests read meanwhile wait in the backlog, in order.
                     Response fast = ex.fast;
                     ex.fast = null;
                     send(ex, fast);
+                    if (current == ex) {
+                        ctx.channel().config().setAutoRead(false);
+                    }
                 } else {
+                    // Answer in order: read nothing more from this connection until this response is out.
+                    ctx.channel().config().setAutoRead(false);
                     ex.queue.submit(() -> finish(ex));
                 }
             }

@@ -143,4 +143,36 @@ class FastPathHttpTest {
                 "lost in a test");
         assertEquals(404, oci.head(blob).status());
     }
+
+    @Test
+    void pipelinedRequestsAreAnsweredInOrder() throws Exception {
+        String repo = "fast/pipelined";
+        byte[] a = pushImage(repo, "a", "pa");
+        byte[] b = pushImage(repo, "b", "pb");
+        for (int i = 0; i < 2; i++) {
+            oci.get("/v2/" + repo + "/manifests/a");
+            oci.get("/v2/" + repo + "/manifests/b");
+        }
+        long hits = answers().hits();
+        StringBuilder requests = new StringBuilder();
+        for (String tag : List.of("a", "b", "a", "missing", "b")) {
+            requests.append("GET /v2/").append(repo).append("/manifests/").append(tag)
+                    .append(" HTTP/1.1\r\nHost: x\r\n\r\n");
+        }
+        requests.append("GET /v2/").append(repo).append("/manifests/a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", server.port())) {
+            socket.getOutputStream().write(requests.toString().getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            String all = new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.ISO_8859_1);
+            List<String> digests = new java.util.ArrayList<>();
+            java.util.regex.Matcher m = java.util.regex.Pattern
+                    .compile("(?i)HTTP/1.1 (\\d+)[^\\r]*\\r\\n(?:(?:(?!\\r\\n\\r\\n).)*?docker-content-digest: (\\S+))?", java.util.regex.Pattern.DOTALL)
+                    .matcher(all);
+            while (m.find()) {
+                digests.add(m.group(1) + " " + (m.group(1).equals("200") ? m.group(2) : "-"));
+            }
+            assertEquals(List.of("200 " + sha256(a), "200 " + sha256(b), "200 " + sha256(a), "404 -",
+                    "200 " + sha256(b), "200 " + sha256(a)), digests, all);
+        }
+        assertEquals(hits + 5, answers().hits());
+    }
 }
