@@ -175,4 +175,24 @@ class FastPathHttpTest {
         }
         assertEquals(hits + 5, answers().hits());
     }
+
+    @Test
+    void nothingIsAnsweredFromMemoryWhileFilesAreInDoubt() {
+        String repo = "fast/doubt";
+        pushImage(repo, "v1", "doubt");
+        oci.get("/v2/" + repo + "/manifests/v1");
+        dev.layercache.server.registry.BlobService blobs = server.server().services().served().blobs();
+        blobs.filesInDoubt(true); // as while the start-up check runs
+        try {
+            long hits = answers().hits();
+            assertEquals(200, oci.get("/v2/" + repo + "/manifests/v1").status());
+            assertEquals(200, oci.get("/v2/" + repo + "/tags/list").status());
+            assertEquals(hits, answers().hits());
+        } finally {
+            blobs.filesInDoubt(false);
+        }
+        long hits = answers().hits();
+        assertEquals(200, oci.get("/v2/" + repo + "/manifests/v1").status());
+        assertEquals(hits + 1, answers().hits());
+    }
 }
