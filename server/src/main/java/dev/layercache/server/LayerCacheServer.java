@@ -229,6 +229,11 @@ public final class LayerCacheServer implements AutoCloseable {
         return config;
     }
 
+    /** The node's services (for tests and embedding). */
+    public Services services() {
+        return services;
+    }
+
     /** The node's lifecycle (eviction, collection), for tests and embedding. */
     public Lifecycle lifecycle() {
         return lifecycle;

@@ -2,6 +2,7 @@ package dev.layercache.server.http;
 
 import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.RepositoryName;
+import dev.layercache.server.registry.AnswerCache;
 import dev.layercache.server.registry.BlobService;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpResponseStatus;
@@ -10,18 +11,30 @@ import io.netty.handler.codec.http.HttpResponseStatus;
 final class BlobHandler {
     private final BlobService blobs;
     private final MirrorGate mirrors;
+    /** Filled with each blob size told (see {@link FastPath}); null: none. */
+    private final AnswerCache answers;
 
-    BlobHandler(BlobService blobs, MirrorGate mirrors) {
+    BlobHandler(BlobService blobs, MirrorGate mirrors, AnswerCache answers) {
         this.blobs = blobs;
         this.mirrors = mirrors;
+        this.answers = answers;
     }
 
     Response head(Request request) {
         Digest digest = Digest.parse(request.route().param());
+        long stamp = answers == null ? 0 : answers.blobStamp(digest.toString()); // before the store is read
         MirrorGate.Resolved from = mirrors.blob(request, digest);
         long size = blobs.stat(from.repository(), digest);
-        return warned(describe(Response.status(HttpResponseStatus.OK), digest), from)
-                .header(HttpHeaderNames.CONTENT_LENGTH, size);
+        if (answers != null && from.warning() == null && from.repository().equals(request.repository())) {
+            // Keyed by the digest as the store writes it, whose writes void the answer.
+            answers.put(new AnswerCache.BlobKey(from.repository().toString(), digest.toString()), size, stamp, 0);
+        }
+        return warned(headAnswer(digest, size), from);
+    }
+
+    /** The answer to a HEAD of a blob of {@code size} bytes: the same whether its size came from the store or memory. */
+    static Response headAnswer(Digest digest, long size) {
+        return describe(Response.status(HttpResponseStatus.OK), digest).header(HttpHeaderNames.CONTENT_LENGTH, size);
     }
 
     Response get(Request request) throws Exception {

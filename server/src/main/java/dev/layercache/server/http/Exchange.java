@@ -35,6 +35,8 @@ final class Exchange {
      * ignored, and the answer comes once the request's writes are rolled back.
      */
     boolean abandoned;
+    /** The answer from memory ({@link FastPath}), sent once the request is complete; null: none. */
+    Response fast;
     /** A manifest body collected so far (a {@link Binding.Buffered} request). */
     CompositeByteBuf buffered;
 

@@ -22,12 +22,20 @@ public final class HttpSurface {
     private final RequestListener listener;
     private final AtomicInteger activeExchanges = new AtomicInteger();
     private final HttpAccess access;
+    /** Small reads answered from memory on the event loop; null: every request goes to the pool. */
+    private final FastPath fastPath;
 
-    private HttpSurface(Routes routes, ErrorMapper errors, RequestListener listener, HttpAccess access) {
+    private HttpSurface(Routes routes, ErrorMapper errors, RequestListener listener, HttpAccess access,
+                        FastPath fastPath) {
         this.routes = routes;
         this.errors = errors;
         this.listener = listener;
         this.access = access;
+        this.fastPath = fastPath;
+    }
+
+    FastPath fastPath() {
+        return fastPath;
     }
 
     /**
@@ -123,8 +131,14 @@ public final class HttpSurface {
             RequestListener told = listener != null ? listener : services == null ? (r, s, in, out, d, n) -> { }
                     : RequestListener.all(List.of(new AccessLog(),
                             new RequestMetrics(metrics, services.served().manifests())));
-            return new HttpSurface(table, new ErrorMapper(mapper), told, new HttpAccess(access, rates,
-                    services == null ? name -> false : services.mirrors()::isMirrored));
+            HttpAccess admission = new HttpAccess(access, rates,
+                    services == null ? name -> false : services.mirrors()::isMirrored);
+            // Answers from memory only where admission is pure CPU: with credentials, a new one
+            // takes a bcrypt check, which never runs on an event loop.
+            FastPath fast = services == null || services.answers() == null || access.enabled() ? null
+                    : new FastPath(services.answers(), services.served().manifests(), services.served().blobs(),
+                            admission);
+            return new HttpSurface(table, new ErrorMapper(mapper), told, admission, fast);
         }
     }
 }

@@ -9,6 +9,7 @@ import dev.layercache.server.core.MediaTypes;
 import dev.layercache.server.core.RegistryException;
 import dev.layercache.server.core.RepositoryName;
 import dev.layercache.server.core.manifest.Descriptor;
+import dev.layercache.server.registry.AnswerCache;
 import dev.layercache.server.registry.ManifestService;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpResponseStatus;
@@ -28,29 +29,52 @@ final class ListingHandler {
     private final ObjectMapper json;
 
     private final dev.layercache.server.auth.AccessControl access;
+    /** Filled with each tags page served (see {@link FastPath}); null: none. */
+    private final AnswerCache answers;
 
-    ListingHandler(ManifestService manifests, ObjectMapper json, dev.layercache.server.auth.AccessControl access) {
+    /** A rendered page: its JSON, and the {@code Link} to the next page (null: the last page). */
+    record Page(byte[] json, String link) {
+    }
+
+    ListingHandler(ManifestService manifests, ObjectMapper json, dev.layercache.server.auth.AccessControl access,
+                   AnswerCache answers) {
         this.access = access;
+        this.answers = answers;
         this.manifests = manifests;
         this.json = json;
     }
 
     Response tags(Request request) {
         RepositoryName repo = request.repository();
+        long stamp = answers == null ? 0 : answers.repositoryStamp(repo.toString()); // before the store is read
         int n = pageSize(request);
         String last = request.param("last");
         // Even n=0 asks about a repository: an unknown one is NAME_UNKNOWN, not an empty page.
         List<String> page = manifests.tags(repo, last, n + 1);
         ObjectNode body = json.createObjectNode();
         body.put("name", repo.toString());
-        return paginated(body, "tags", page, n, "/v2/" + repo + "/tags/list");
+        Page rendered = paginated(body, "tags", page, n, "/v2/" + repo + "/tags/list");
+        if (answers != null) {
+            answers.put(new AnswerCache.TagsKey(repo.toString(), request.param("n"), last), rendered, stamp,
+                    rendered.json().length);
+        }
+        return answer(rendered);
+    }
+
+    /** The answer with a rendered page: the same whether the page was rendered now or kept in memory. */
+    static Response answer(Page page) {
+        Response r = Response.bytes(HttpResponseStatus.OK, page.json(), "application/json");
+        if (page.link() != null) {
+            r.header(Headers.LINK, page.link());
+        }
+        return r;
     }
 
     Response catalog(Request request) {
         int n = pageSize(request);
         String last = request.param("last");
         List<String> page = n == 0 ? List.of() : readable(request, last, n + 1);
-        return paginated(json.createObjectNode(), "repositories", page, n, "/v2/_catalog");
+        return answer(paginated(json.createObjectNode(), "repositories", page, n, "/v2/_catalog"));
     }
 
     Response referrers(Request request) {
@@ -103,19 +127,23 @@ final class ListingHandler {
         return out;
     }
 
-    private Response paginated(ObjectNode body, String field, List<String> fetched, int n, String path) {
+    private Page paginated(ObjectNode body, String field, List<String> fetched, int n, String path) {
         List<String> page = fetched.size() > n ? fetched.subList(0, n) : fetched;
         boolean more = n > 0 && fetched.size() > n;
         ArrayNode items = body.putArray(field);
         page.forEach(items::add);
-        Response r = Response.json(HttpResponseStatus.OK, json, body, "application/json");
+        String link = null;
         if (more) {
             QueryStringEncoder next = new QueryStringEncoder(path);
             next.addParam("n", Integer.toString(n));
             next.addParam("last", page.get(page.size() - 1));
-            r.header(Headers.LINK, "<" + next + ">; rel=\"next\"");
+            link = "<" + next + ">; rel=\"next\"";
         }
-        return r;
+        try {
+            return new Page(json.writeValueAsBytes(body), link);
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     private static int pageSize(Request request) {

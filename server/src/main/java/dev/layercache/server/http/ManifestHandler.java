@@ -6,6 +6,7 @@ import dev.layercache.server.core.Reference;
 import dev.layercache.server.core.RegistryException;
 import dev.layercache.server.core.RepositoryName;
 import dev.layercache.server.metadata.ManifestIndex.StoredManifest;
+import dev.layercache.server.registry.AnswerCache;
 import dev.layercache.server.registry.ManifestService;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.handler.codec.http.HttpHeaderNames;
@@ -26,15 +27,20 @@ final class ManifestHandler {
     private final ManifestService manifests;
     private final BuildInsight builds;
     private final MirrorGate mirrors;
+    /** Filled with each manifest served (see {@link FastPath}); null: none. */
+    private final AnswerCache answers;
 
-    ManifestHandler(ManifestService manifests, BuildInsight builds, MirrorGate mirrors) {
+    ManifestHandler(ManifestService manifests, BuildInsight builds, MirrorGate mirrors, AnswerCache answers) {
         this.manifests = manifests;
         this.builds = builds;
         this.mirrors = mirrors;
+        this.answers = answers;
     }
 
     Response get(Request request) {
         Reference reference = Reference.parse(request.route().param());
+        String repo = request.repository().toString();
+        long stamp = answers == null ? 0 : answers.repositoryStamp(repo); // before the store is read
         StoredManifest m;
         MirrorGate.Resolved from;
         try {
@@ -48,13 +54,21 @@ final class ManifestHandler {
             throw e;
         }
         lookedUp(request, reference, true);
-        Response r = Response.bytes(HttpResponseStatus.OK, m.content(), m.mediaType())
-                .header(Headers.CONTENT_DIGEST, m.digest())
-                .header(HttpHeaderNames.ETAG, "\"" + m.digest() + "\"");
+        if (answers != null && from.warning() == null && from.repository().toString().equals(repo)) {
+            answers.put(new AnswerCache.ManifestKey(repo, request.route().param()), m, stamp, m.content().length);
+        }
+        Response r = answer(m);
         if (from.warning() != null) {
             r.addHeader(HttpHeaderNames.WARNING, warning(from.warning()));
         }
         return r;
+    }
+
+    /** The answer to a read of {@code m}: the same whether it was read from the store or from memory. */
+    static Response answer(StoredManifest m) {
+        return Response.bytes(HttpResponseStatus.OK, m.content(), m.mediaType())
+                .header(Headers.CONTENT_DIGEST, m.digest())
+                .header(HttpHeaderNames.ETAG, "\"" + m.digest() + "\"");
     }
 
     Response put(Request request) {
@@ -93,6 +107,24 @@ final class ManifestHandler {
         }
     }
 
+    /** True when the request's {@code Accept} lines (if any) admit {@code m}'s media type (see {@link #checkAccepted}). */
+    static boolean accepts(Request request, StoredManifest m) {
+        List<String> lines = request.headers().getAll(HttpHeaderNames.ACCEPT);
+        if (lines.isEmpty()) {
+            return true;
+        }
+        for (String line : lines) {
+            for (String item : line.split(",")) {
+                String type = item.split(";", 2)[0].trim();
+                if (type.isEmpty() || type.equals("*/*") || type.equals("application/*")
+                        || type.equalsIgnoreCase(m.mediaType())) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
     /** {@code 299 - "layercache: TEXT"}, the text made safe for a quoted header value (printable ASCII, no quote). */
     static String warning(String text) {
         StringBuilder out = new StringBuilder("299 - \"layercache: ");
@@ -110,18 +142,8 @@ final class ManifestHandler {
      * one comma-joined line (containerd) or one type per line (buildah, skopeo): read them all.
      */
     private static void checkAccepted(Request request, StoredManifest m) {
-        List<String> lines = request.headers().getAll(HttpHeaderNames.ACCEPT);
-        if (lines.isEmpty()) {
+        if (accepts(request, m)) {
             return;
-        }
-        for (String line : lines) {
-            for (String item : line.split(",")) {
-                String type = item.split(";", 2)[0].trim();
-                if (type.isEmpty() || type.equals("*/*") || type.equals("application/*")
-                        || type.equalsIgnoreCase(m.mediaType())) {
-                    return;
-                }
-            }
         }
         throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN,
                 "manifest " + m.digest() + " has media type " + m.mediaType() + ", which the request does not accept",

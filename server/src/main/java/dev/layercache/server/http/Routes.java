@@ -47,13 +47,13 @@ final class Routes {
         BaseHandler base = new BaseHandler(ready, services.lifecycle().status()::startupCheckRunning);
         MirrorGate mirrorGate = new MirrorGate(services.mirrors(), services.mirror(),
                 new RepositoryIndex(services.stores().served()), access);
-        BlobHandler blob = new BlobHandler(blobs, mirrorGate);
+        BlobHandler blob = new BlobHandler(blobs, mirrorGate, services.answers());
         UploadHandler upload = new UploadHandler(services.uploads(), blobs, access);
         ObservabilityHandler observability = new ObservabilityHandler(metrics, json, access, services.builds());
         BuildsHandler builds = new BuildsHandler(services.builds(), json, access);
         StoreHandler store = new StoreHandler(services.lifecycle(), json);
-        ManifestHandler manifest = new ManifestHandler(manifests, services.builds(), mirrorGate);
-        ListingHandler listing = new ListingHandler(manifests, json, access);
+        ManifestHandler manifest = new ManifestHandler(manifests, services.builds(), mirrorGate, services.answers());
+        ListingHandler listing = new ListingHandler(manifests, json, access, services.answers());
         AnalysisHandler analyses = new AnalysisHandler(services.analysis(), json, access);
 
         plain(Route.Resource.BASE, GET, base::base);

@@ -71,6 +71,15 @@ public interface KeyValueStore extends AutoCloseable {
     @Override
     void close();
 
+    /**
+     * Told of each key a batch put or deleted, once the batch is applied (or failed: the caller
+     * then cannot know, so it is told all the same). Runs on the committing thread: it must be
+     * cheap and must not block.
+     */
+    interface ChangeListener {
+        void changed(Table table, byte[] key);
+    }
+
     /** Puts and deletes across tables, applied all or nothing. */
     interface Batch {
         Batch put(Table table, byte[] key, byte[] value);

@@ -46,6 +46,20 @@ public final class RocksKeyValueStore implements KeyValueStore {
     /** Operations in progress: striped, so that counting costs the hot paths no shared cache line. */
     private final LongAdder inFlight = new LongAdder();
     private volatile boolean closed;
+    /** Told of the changes to {@link #watched} tables (see {@link #whenCommitted}); null: nobody. */
+    private volatile ChangeListener changes;
+    private volatile java.util.Set<Table> watched = java.util.Set.of();
+
+    /**
+     * Tells {@code listener} of every key of {@code tables} that any batch puts or deletes, after
+     * the batch is written: every writer of this store, whatever its path (push, eviction,
+     * collection, repair...), so that a memory of answers over these tables (the HTTP fast path's
+     * {@code registry.AnswerCache}) never depends on each writer remembering to say so.
+     */
+    public void whenCommitted(java.util.Set<Table> tables, ChangeListener listener) {
+        this.watched = java.util.EnumSet.copyOf(tables);
+        this.changes = listener;
+    }
 
     public RocksKeyValueStore(Path directory) {
         try {
@@ -193,9 +207,22 @@ public final class RocksKeyValueStore implements KeyValueStore {
 
     private final class RocksBatch implements Batch {
         private final WriteBatch batch = new WriteBatch();
+        /** The keys of watched tables this batch changes, alternating table and key; null: none yet. */
+        private List<Object> changed;
+
+        private void note(Table table, byte[] key) {
+            if (changes != null && watched.contains(table)) {
+                if (changed == null) {
+                    changed = new ArrayList<>(4);
+                }
+                changed.add(table);
+                changed.add(key);
+            }
+        }
 
         @Override
         public Batch put(Table table, byte[] key, byte[] value) {
+            note(table, key);
             enter(); // the column family handle is native too
             try {
                 batch.put(tables.get(table), key, value);
@@ -209,6 +236,7 @@ public final class RocksKeyValueStore implements KeyValueStore {
 
         @Override
         public Batch delete(Table table, byte[] key) {
+            note(table, key);
             enter(); // the column family handle is native too
             try {
                 batch.delete(tables.get(table), key);
@@ -231,6 +259,18 @@ public final class RocksKeyValueStore implements KeyValueStore {
                 }
             } catch (RocksDBException e) {
                 throw new MetadataException("metadata write failed: " + e.getMessage(), e);
+            } finally {
+                tell();
+            }
+        }
+
+        private void tell() {
+            ChangeListener listener = changes;
+            if (changed == null || listener == null) {
+                return;
+            }
+            for (int i = 0; i < changed.size(); i += 2) {
+                listener.changed((Table) changed.get(i), (byte[]) changed.get(i + 1));
             }
         }
     }

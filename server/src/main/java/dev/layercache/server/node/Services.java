@@ -27,6 +27,7 @@ import dev.layercache.server.mirror.MirrorEvents;
 import dev.layercache.server.mirror.MirrorService;
 import dev.layercache.server.mirror.Mirrors;
 import dev.layercache.server.mirror.Upstream;
+import dev.layercache.server.registry.AnswerCache;
 import dev.layercache.server.registry.BlobService;
 import dev.layercache.server.registry.ManifestService;
 import dev.layercache.server.registry.UploadDirectory;
@@ -61,6 +62,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class Services {
     private static final Logger log = LoggerFactory.getLogger(Services.class);
+    /** The memory of small answers (manifests, tags pages, blob sizes); see {@link AnswerCache}. */
+    private static final long ANSWER_CACHE_BYTES = 16L << 20;
 
     /** Blobs, manifests and cache entries over one pair of stores (metadata and bytes). */
     public record Graph(BlobService blobs, ManifestService manifests, EntryService entries) {
@@ -81,10 +84,21 @@ public final class Services {
     /** The start-up check running in the background; null when it ran in {@link Builder#build}. */
     private final StartupCheck.Background startupCheck;
     private final ObjectMapper json;
+    /** Answers the HTTP surface may give from memory; null where this node is not their only writer. */
+    private final AnswerCache answers;
 
     private Services(Builder b) throws IOException {
         stores = b.stores;
         json = b.json;
+        // Only where this node alone writes what it answers: not in a cluster (other nodes move
+        // tags in the bucket), not with mirrors (their answers are revalidated upstream). Told of
+        // every write to the store before any service writes, recovery included.
+        if (stores.clustered() || !b.upstreams.isEmpty()) {
+            answers = null;
+        } else {
+            answers = new AnswerCache(ANSWER_CACHE_BYTES);
+            stores.local().whenCommitted(AnswerCache.WATCHED, answers.listener());
+        }
         Clock clock = b.clock;
         ServerConfig config = b.config;
         KeyValueStore own = stores.local();
@@ -219,6 +233,14 @@ public final class Services {
     /** When roots and blobs were last used; shared by both graphs. */
     public AccessTracker access() {
         return access;
+    }
+
+    /**
+     * The memory of recent small answers that the HTTP surface gives on its event loops, kept
+     * true by the metadata store's writes; null in a cluster or with mirrors (see {@link AnswerCache}).
+     */
+    public AnswerCache answers() {
+        return answers;
     }
 
     /** Keeps blobs being published from collection; shared by both graphs. */

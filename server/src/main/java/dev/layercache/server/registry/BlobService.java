@@ -87,6 +87,29 @@ public final class BlobService {
         this.filesInDoubt = inDoubt;
     }
 
+    /** True while the start-up check runs: no answer about a blob may be given from memory. */
+    public boolean filesInDoubt() {
+        return filesInDoubt;
+    }
+
+    /**
+     * A client asks about {@code digest}, and the answer comes from memory ({@code registry.AnswerCache}):
+     * recorded as {@link #stat} records it, under the digest's lock, so that a collection either
+     * removed the blob before (and {@code stillHeld}, asked under the lock, says no) or sees the
+     * question and keeps it. False when the answer may not be given so: the lock is busy, or the
+     * memory no longer holds it.
+     */
+    public boolean askedFromMemory(Digest digest, java.util.function.BooleanSupplier stillHeld) {
+        Boolean yes = guard.tryAsking(digest, () -> {
+            if (!stillHeld.getAsBoolean()) {
+                return false;
+            }
+            access.touchBlob(digest);
+            return true;
+        });
+        return Boolean.TRUE.equals(yes);
+    }
+
     /** {@code size} when it is -1 or the file is there (or need not be looked for), else -1. */
     private long unlessFileLost(Digest digest, long size) {
         if (size < 0 || !filesInDoubt) {

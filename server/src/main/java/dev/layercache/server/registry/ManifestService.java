@@ -155,10 +155,18 @@ public final class ManifestService {
             throw new RegistryException(ErrorCode.MANIFEST_UNKNOWN,
                     "manifest unknown to registry: " + repo + ":" + reference, reference.toString());
         }
+        used(repo, reference, m);
+        return m;
+    }
+
+    /**
+     * Records a read of {@code m} through {@code reference} for least-recently-used eviction: what
+     * {@link #get} does, for an answer given from memory ({@code registry.AnswerCache}).
+     */
+    public void used(RepositoryName repo, Reference reference, StoredManifest m) {
         access.touch(reference instanceof Reference.ByTag t
                 ? new Root(Root.Kind.TAG, repo.toString(), t.tag().toString())
                 : new Root(Root.Kind.MANIFEST, repo.toString(), m.digest().toString()));
-        return m;
     }
 
     /**

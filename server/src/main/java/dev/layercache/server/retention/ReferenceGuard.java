@@ -118,6 +118,23 @@ public final class ReferenceGuard {
         }
     }
 
+    /**
+     * As {@link #asking}, for a thread that must not wait (an event loop answering from memory):
+     * null, with {@code answer} not run, when the digest's lock is held (a collection may be
+     * removing the blob right now; the caller then asks the slow way).
+     */
+    public <T> T tryAsking(Digest digest, Supplier<T> answer) {
+        ReentrantLock lock = locks[stripe(digest)];
+        if (!lock.tryLock()) {
+            return null;
+        }
+        try {
+            return answer.get();
+        } finally {
+            lock.unlock();
+        }
+    }
+
     private static int stripe(Digest d) {
         return Math.floorMod(d.hashCode(), STRIPES);
     }
