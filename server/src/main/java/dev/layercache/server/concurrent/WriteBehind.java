@@ -59,6 +59,14 @@ public final class WriteBehind {
      * and two at once no more than one (BENCHMARKS.md, "Figures behind choices in the code").
      */
     static final int STAGE = 4 << 20;
+    /**
+     * The first stage of a writer, and the last of a request whose end is known
+     * ({@link #expectEnd}), are smaller than {@link #STAGE}: the disk starts writing after a
+     * quarter of the hashing, and the wait for the last bytes to reach the file (which a chunked
+     * upload pays at every {@code PATCH}, before its 202) is for a short write, not a 4 MiB one.
+     * In between, the disk and the hashing caller overlap as before.
+     */
+    static final int EDGE_STAGE = 1 << 20;
     /** Stages per file: the caller fills one while the disk writes the other. */
     static final int STAGES_PER_FILE = 2;
     /** Bytes written between background flushes. */
@@ -97,6 +105,10 @@ public final class WriteBehind {
     private int owned;
     /** True when no stage was to be had: every write goes to the file on the caller's thread. */
     private boolean unstaged;
+    /** Stages given to the disk so far: the first is an {@link #EDGE_STAGE}. */
+    private long stagesWritten;
+    /** Where the caller said its bytes will end (see {@link #expectEnd}); -1 when unknown. */
+    private long expectedEnd = -1;
 
     // The disk's (tasks of the serial queue).
     /** Some file systems open with O_DIRECT and then refuse the writes: go on buffered. */
@@ -165,7 +177,8 @@ public final class WriteBehind {
             if (!s.hasRemaining()) {
                 long start = stageStart;
                 stage = null;
-                stageStart += STAGE;
+                stageStart += s.position();
+                stagesWritten++;
                 queue.submit(() -> writeStage(s, start));
                 throwIfFailed();
             }
@@ -184,6 +197,36 @@ public final class WriteBehind {
         }
         stageStart = at;
         onFile = at;
+    }
+
+    /**
+     * The caller's bytes will end at file offset {@code end} (say, a request body of a declared
+     * length): the stages are sized so that the last write before that end is a short one. Only a
+     * hint: bytes may end sooner or go on past it.
+     */
+    public void expectEnd(long end) {
+        expectedEnd = end;
+        if (stage != null) {
+            sizeStage(stage);
+        }
+    }
+
+    /**
+     * Sets how far {@code s}, the stage being filled from {@link #stageStart}, fills before it goes
+     * to the disk: a multiple of {@link #BLOCK}, beyond what it holds already.
+     */
+    private void sizeStage(ByteBuffer s) {
+        int size = STAGE;
+        if (stagesWritten == 0) {
+            size = EDGE_STAGE;
+        }
+        long left = expectedEnd - stageStart;
+        if (expectedEnd >= 0 && left > EDGE_STAGE && left <= size + EDGE_STAGE) {
+            // The bytes before the last EDGE_STAGE in one write; those after, in a short one.
+            long head = left - EDGE_STAGE;
+            size = (int) (head - head % BLOCK);
+        }
+        s.limit(Math.max(size, s.position() - s.position() % BLOCK + BLOCK));
     }
 
     /** True when this writer found no stage free and writes on the caller's thread (for tests). */
@@ -244,6 +287,7 @@ public final class WriteBehind {
         onFile = stageStart;
         if (stage != null) {
             stage.clear();
+            sizeStage(stage);
         }
         int tail = (int) (size - stageStart);
         if (tail > 0) {
@@ -317,6 +361,7 @@ public final class WriteBehind {
                 s = awaitSpare();
                 throwIfFailed();
             }
+            sizeStage(s);
             stage = s;
         }
         return stage;
@@ -366,9 +411,10 @@ public final class WriteBehind {
     private void writeStage(ByteBuffer full, long position) {
         try {
             if (failure == null) {
+                int length = full.position();
                 writeAligned(full.duplicate().flip(), position);
-                onFile = position + STAGE;
-                unflushed += STAGE;
+                onFile = position + length;
+                unflushed += length;
                 if (unflushed >= FLUSH_EVERY && flushing.tryAcquire()) {
                     unflushed = 0;
                     disk.execute(this::flushInBackground);
@@ -413,6 +459,8 @@ public final class WriteBehind {
             stage.position(aligned).limit(filled);
             stage.compact();
             stageStart += aligned;
+            stagesWritten++;
+            sizeStage(stage);
         }
         onFile = stageStart + stage.position();
     }

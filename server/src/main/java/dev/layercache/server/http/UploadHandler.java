@@ -57,7 +57,7 @@ final class UploadHandler {
         }
         Upload upload = uploads.start(Surface.OCI, repo, request.identity().name(), request.client(), digest == null);
         if (digest == null) {
-            return new Chunk(upload, null) {
+            return new Chunk(upload, null, null) {
                 @Override
                 public void write(ByteBuf chunk) {
                     throw new RegistryException(ErrorCode.BLOB_UPLOAD_INVALID,
@@ -71,7 +71,7 @@ final class UploadHandler {
                 }
             };
         }
-        return new Chunk(upload, null) {
+        return new Chunk(upload, null, declared) {
             @Override
             Response done() throws Exception {
                 upload.commit(digest);
@@ -84,7 +84,7 @@ final class UploadHandler {
     StreamingEndpoint.BodyStream patch(Request request) throws Exception {
         ContentRange range = ContentRange.parse(request.header(HttpHeaderNames.CONTENT_RANGE));
         Upload upload = resumeForChunk(request, range);
-        return new Chunk(upload, range) {
+        return new Chunk(upload, range, request.header(HttpHeaderNames.CONTENT_LENGTH)) {
             @Override
             Response done() throws Exception {
                 upload.acknowledge();
@@ -103,7 +103,7 @@ final class UploadHandler {
         Digest digest = Digest.parse(digestParam);
         ContentRange range = ContentRange.parse(request.header(HttpHeaderNames.CONTENT_RANGE));
         Upload upload = resumeForChunk(request, range);
-        return new Chunk(upload, range) {
+        return new Chunk(upload, range, request.header(HttpHeaderNames.CONTENT_LENGTH)) {
             @Override
             Response done() throws Exception {
                 upload.commit(digest);
@@ -200,10 +200,18 @@ final class UploadHandler {
         private final long acknowledged;
         private long received;
 
-        Chunk(Upload upload, ContentRange range) {
+        /** {@code contentLength}: the request's Content-Length header, or null. */
+        Chunk(Upload upload, ContentRange range, String contentLength) {
             this.upload = upload;
             this.range = range;
             this.acknowledged = upload.size();
+            // Where the body will end, if the request says: the upload's file then ends its last
+            // write early, so that the answer waits less for the disk (see Upload#expect).
+            if (range != null) {
+                upload.expect(range.length());
+            } else if (contentLength != null && contentLength.matches("\\d{1,18}")) {
+                upload.expect(Long.parseLong(contentLength));
+            }
         }
 
         @Override

@@ -96,6 +96,18 @@ public final class Upload implements Closeable {
         session.file.write(bytes);
     }
 
+    /**
+     * Says that this request is about to add {@code bytes} bytes (a declared body length), so that
+     * the file's last write before {@link #acknowledge} is a short one. Only a hint: the bytes
+     * that arrive are what counts.
+     */
+    public void expect(long bytes) {
+        checkOpen();
+        if (bytes > 0) {
+            session.file.expect(bytes);
+        }
+    }
+
     /** Appends the next {@code length} bytes of {@code in}, as {@link #write}; {@code in} ending sooner is an {@link java.io.EOFException}. */
     public void readFrom(InputStream in, long length) throws IOException {
         checkOpen();

@@ -30,8 +30,9 @@ import org.slf4j.LoggerFactory;
  * {@link #SMALL} bytes of a request wait on the heap instead and go to the file in one ordinary
  * write on the caller's thread when the request acknowledges or commits them: most blobs are
  * small, and for them the writer's second (direct) descriptor, its 4 MiB stage and the hand-off
- * to the disk pool and back cost more than the write itself (issue 24, "Small blobs"). One
- * thread at a time.
+ * to the disk pool and back cost more than the write itself (issue 24, "Small blobs"). A request
+ * that declares more bytes ({@link #expect}) goes to the writer from its first byte. One thread
+ * at a time.
  */
 final class UploadFile {
     private static final Logger log = LoggerFactory.getLogger(UploadFile.class);
@@ -66,6 +67,9 @@ final class UploadFile {
     private MessageDigest sha256;
     /** Bytes written (acknowledged, or being added by the current request). */
     private volatile long size;
+
+    /** Where the current request's bytes are expected to end (see {@link #expect}); -1 when unknown. */
+    private long expectedEnd = -1;
 
     // Where the file stood at the last acknowledgement; markHash null when nothing was written since.
     private long markSize;
@@ -139,6 +143,9 @@ final class UploadFile {
         if (writer == null) {
             long start = size - pendingLength;
             WriteBehind opened = WriteBehind.open(path, channel, start, disk);
+            if (expectedEnd >= 0) {
+                opened.expectEnd(expectedEnd);
+            }
             if (pendingLength > 0) {
                 try {
                     opened.write(ByteBuffer.wrap(pending, 0, pendingLength), start);
@@ -185,6 +192,7 @@ final class UploadFile {
         }
         pending = null;
         pendingLength = 0;
+        expectedEnd = -1;
         if (writer != null) {
             writer.settle();
             writer.close();
@@ -246,6 +254,18 @@ final class UploadFile {
         }
     }
 
+    /**
+     * The current request will add about {@code bytes} more bytes (a declared body length): lets
+     * the writer make its last write before that end a short one, which the acknowledgement then
+     * waits for (see {@link WriteBehind#expectEnd}). Only a hint.
+     */
+    void expect(long bytes) {
+        expectedEnd = size + bytes;
+        if (writer != null) {
+            writer.expectEnd(expectedEnd);
+        }
+    }
+
     /** Appends the next {@code length} bytes of {@code in}, as {@link #write}; {@code in} ending sooner is an {@link EOFException}. */
     void readFrom(InputStream in, long length) throws IOException {
         beginWrite();
@@ -270,9 +290,12 @@ final class UploadFile {
         size += n;
     }
 
-    /** Keeps {@code n} bytes of {@code b} on the heap if this request's bytes are still few; false otherwise. */
+    /**
+     * Keeps {@code n} bytes of {@code b} on the heap if this request's bytes are still few, and
+     * it did not say ({@link #expect}) that many more follow; false otherwise.
+     */
     private boolean hold(ByteBuffer b, int n) {
-        if (writer != null || pendingLength + n > SMALL) {
+        if (writer != null || pendingLength + n > SMALL || expectedEnd - (size - pendingLength) > SMALL) {
             return false;
         }
         if (pending == null || pending.length < pendingLength + n) {

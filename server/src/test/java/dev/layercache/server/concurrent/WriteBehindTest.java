@@ -57,6 +57,10 @@ class WriteBehindTest {
                     random.nextBytes(bytes);
                     ByteBuffer src = random.nextBoolean() ? ByteBuffer.wrap(bytes)
                             : ByteBuffer.allocateDirect(n).put(bytes).flip();
+                    if (random.nextInt(4) == 0) {
+                        // A hint of where the bytes end: right, short of it, or past it.
+                        writer.expectEnd(model.size() + n + (random.nextInt(3) - 1) * random.nextInt(3 << 20));
+                    }
                     writer.write(src, model.size());
                     assertEquals(0, src.position(), "the caller's buffer is left as it was");
                     model.writeBytes(bytes);
@@ -110,6 +114,45 @@ class WriteBehindTest {
             writer.close();
         }
         assertArrayEquals(expected, Files.readAllBytes(file));
+    }
+
+    /**
+     * The disk starts after the first {@link WriteBehind#EDGE_STAGE} bytes, not a whole stage; and
+     * with the end announced, all but the last {@code EDGE_STAGE} bytes reach the file before the
+     * caller drains: a drain (a PATCH's acknowledgement) waits for one short write.
+     */
+    @Test
+    void theFirstStageAndTheLastBeforeAnAnnouncedEndAreShort() throws Exception {
+        Path file = dir.resolve("upload");
+        Random random = new Random(5);
+        int end = 3 * WriteBehind.STAGE + 2 * WriteBehind.EDGE_STAGE + 12_345;
+        byte[] bytes = new byte[end];
+        random.nextBytes(bytes);
+        try (FileChannel buffered = open(file)) {
+            WriteBehind writer = WriteBehind.open(file, buffered, 0, disk);
+            writer.write(ByteBuffer.wrap(bytes, 0, WriteBehind.EDGE_STAGE), 0);
+            awaitOnFile(writer, WriteBehind.EDGE_STAGE);
+            writer.expectEnd(end);
+            for (int at = WriteBehind.EDGE_STAGE; at < end; ) {
+                int n = Math.min(256 << 10, end - at);
+                writer.write(ByteBuffer.wrap(bytes, at, n), at);
+                at += n;
+            }
+            awaitOnFile(writer, end - WriteBehind.EDGE_STAGE - WriteBehind.BLOCK);
+            assertTrue(writer.onFile() < end, "the last bytes wait for the drain");
+            writer.drain();
+            assertEquals(end, writer.onFile());
+            writer.close();
+        }
+        assertArrayEquals(bytes, Files.readAllBytes(file));
+    }
+
+    private static void awaitOnFile(WriteBehind writer, long atLeast) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (writer.onFile() < atLeast) {
+            assertTrue(System.nanoTime() < deadline, "onFile " + writer.onFile() + " never reached " + atLeast);
+            Thread.sleep(5);
+        }
     }
 
     /** What {@link WriteBehind#onFile} reports, without a drain, is in the file already: safe to record. */

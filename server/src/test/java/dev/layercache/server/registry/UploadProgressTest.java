@@ -40,19 +40,21 @@ class UploadProgressTest {
             byte[] bytes = new byte[24 << 20];
             new Random(8).nextBytes(bytes);
 
-            // Exactly the two stages a file has: both go to the (held) disk, none is waited for.
-            s.readFrom(new ByteArrayInputStream(bytes, 0, 8 << 20), 8 << 20);
+            // Exactly the two stages a file has (its first of 1 MiB, then one of 4 MiB): both go to
+            // the (held) disk, none is waited for.
+            int twoStages = 5 << 20;
+            s.readFrom(new ByteArrayInputStream(bytes, 0, twoStages), twoStages);
             s.recordProgress();
             long recorded = new UploadIndex(kv).get(s.id()).offset();
             assertEquals(0, recorded, "the disk has written nothing yet, so nothing is recorded");
             assertEquals(0, Files.size(layout.upload(s.id())));
 
-            disk.release(); // the disk writes what it was given (two full 4 MiB stages)
-            s.readFrom(new ByteArrayInputStream(bytes, 8 << 20, 16 << 20), 16 << 20);
+            disk.release(); // the disk writes what it was given (two full stages)
+            s.readFrom(new ByteArrayInputStream(bytes, twoStages, bytes.length - twoStages), bytes.length - twoStages);
             s.recordProgress();
             recorded = new UploadIndex(kv).get(s.id()).offset();
             long onFile = Files.size(layout.upload(s.id()));
-            assertTrue(recorded >= 8 << 20 && recorded <= onFile,
+            assertTrue(recorded >= twoStages && recorded <= onFile,
                     "recorded " + recorded + " with " + onFile + " bytes in the file");
             byte[] head = java.util.Arrays.copyOf(Files.readAllBytes(layout.upload(s.id())), (int) recorded);
             assertTrue(java.util.Arrays.equals(java.util.Arrays.copyOf(bytes, (int) recorded), head),
