@@ -27,7 +27,6 @@ import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.nio.channels.Channels;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -275,7 +274,7 @@ public final class AnalysisService {
                 continue;
             }
             BlobService.OpenBlob blob = open(repo, m, digest, "layer " + i);
-            try (InputStream in = new BufferedInputStream(Channels.newInputStream(blob.channel()), 1 << 16)) {
+            try (InputStream in = new BufferedInputStream(blob.content().stream(), 1 << 16)) {
                 analyzer.add(info, in);
             } catch (UnreadableLayerException e) {
                 throw new RegistryException(ErrorCode.LAYER_INVALID, "manifest " + m.digest() + ": "
@@ -307,7 +306,7 @@ public final class AnalysisService {
         }
         BlobService.OpenBlob blob = open(repo, m, config.digest(), "config");
         byte[] bytes;
-        try (InputStream in = Channels.newInputStream(blob.channel())) {
+        try (InputStream in = blob.content().stream()) {
             bytes = in.readNBytes((int) MAX_CONFIG_BYTES);
         } catch (IOException e) {
             return List.of(); // instructions unknown, layers still analysed

@@ -12,9 +12,9 @@ import dev.layercache.server.core.manifest.ImageManifest;
 import dev.layercache.server.core.manifest.Manifest;
 import dev.layercache.server.core.manifest.ManifestParser;
 import dev.layercache.server.registry.BlobService;
+import dev.layercache.server.storage.BlobContent;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -167,15 +167,18 @@ final class PushReader {
                     + " this server reads");
         }
         BlobService.OpenBlob blob = blobs.open(repo, digest);
-        try (FileChannel channel = blob.channel()) {
+        try (BlobContent content = blob.content()) {
             long size = blob.size();
             if (size > BuildInsight.MAX_CONFIG_READ_BYTES) {
                 throw new IOException("it is " + size + " bytes, more than the " + BuildInsight.MAX_CONFIG_READ_BYTES
                         + " this server reads");
             }
+            if (content instanceof BlobContent.Inline inline && inline.bytes().length == size) {
+                return inline.bytes();
+            }
             ByteBuffer buffer = ByteBuffer.allocate((int) size);
-            while (buffer.hasRemaining() && channel.read(buffer, buffer.position()) >= 0) {
-                // a positional read: the channel may be shared
+            while (buffer.hasRemaining() && content.read(buffer, buffer.position()) >= 0) {
+                // a positional read: a file's channel may be shared
             }
             return buffer.array();
         }

@@ -52,7 +52,8 @@ public final class SharedKeyValueStore implements KeyValueStore {
 
     static Sharing sharing(Table table) {
         return switch (table) {
-            case ACCESS, UPLOADS, ANALYSES, RELEASES -> Sharing.LOCAL;
+            // BLOB_BYTES: a node alone's small blobs; a cluster keeps every blob as a file (TieredBlobBackend).
+            case ACCESS, UPLOADS, ANALYSES, RELEASES, BLOB_BYTES -> Sharing.LOCAL;
             case BLOBS, LINKS, MANIFESTS, REFERRERS, REPOSITORIES, BUILDS -> Sharing.WRITE_ONCE;
             case TAGS, ENTRIES, STEPS, TOMBSTONES, EXPORTS -> Sharing.CHANGING;
         };
@@ -74,7 +75,7 @@ public final class SharedKeyValueStore implements KeyValueStore {
             case MANIFESTS -> 2;
             case REFERRERS, STEPS -> 3;
             case ENTRIES, TAGS -> 4;
-            case TOMBSTONES, ACCESS, UPLOADS, ANALYSES, RELEASES, BUILDS, EXPORTS -> 5;
+            case TOMBSTONES, ACCESS, UPLOADS, ANALYSES, RELEASES, BUILDS, EXPORTS, BLOB_BYTES -> 5;
         };
     }
 

@@ -4,6 +4,7 @@ import dev.layercache.server.core.Digest;
 import dev.layercache.server.core.ErrorCode;
 import dev.layercache.server.core.RegistryException;
 import dev.layercache.server.storage.BlobBackend;
+import dev.layercache.server.storage.BlobContent;
 import dev.layercache.server.storage.DataLayout;
 import dev.layercache.server.storage.ObjectStore;
 import java.io.IOException;
@@ -31,6 +32,10 @@ import org.slf4j.LoggerFactory;
  * </ul>
  * An unreachable bucket is {@link ErrorCode#UNAVAILABLE}, never "absent": an absent blob makes
  * the node forget the records that name it.
+ *
+ * <p>Small blobs are files here too, never kept in the metadata store as a node alone does
+ * ({@link dev.layercache.server.storage.InlineBlobBackend}): every blob must reach the bucket
+ * before it is acknowledged, and the bucket's objects are files, so there is no batch to join.
  */
 public final class TieredBlobBackend implements BlobBackend {
     private static final Logger log = LoggerFactory.getLogger(TieredBlobBackend.class);
@@ -81,18 +86,18 @@ public final class TieredBlobBackend implements BlobBackend {
     }
 
     @Override
-    public FileChannel open(Digest digest) throws IOException {
-        FileChannel channel = local.open(digest);
-        if (channel != null) {
-            return channel;
+    public BlobContent open(Digest digest) throws IOException {
+        BlobContent content = local.open(digest);
+        if (content != null) {
+            return content;
         }
         synchronized (fetchLocks[Math.floorMod(digest.hashCode(), fetchLocks.length)]) {
-            channel = local.open(digest);
-            return channel != null ? channel : fetch(digest);
+            content = local.open(digest);
+            return content != null ? content : fetch(digest);
         }
     }
 
-    private FileChannel fetch(Digest digest) throws IOException {
+    private BlobContent fetch(Digest digest) throws IOException {
         Path temp = Files.createTempFile(layout.uploads(), "fetch-", ".part");
         try {
             boolean found;

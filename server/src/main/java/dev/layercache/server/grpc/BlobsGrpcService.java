@@ -34,9 +34,9 @@ import io.grpc.Status;
 import io.grpc.stub.ServerCalls;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import dev.layercache.server.storage.BlobContent;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -105,7 +105,7 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
             Args.check(request.getLimit() >= 0, "limit", "must not be negative");
             blob = blobs.open(ns, d);
             if (request.getOffset() > blob.size()) {
-                blob.channel().close();
+                blob.content().close();
                 throw Status.OUT_OF_RANGE.withDescription("offset " + request.getOffset() + " is past the end of a "
                         + blob.size() + "-byte blob").asRuntimeException();
             }
@@ -159,25 +159,22 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
             try {
                 while (call.isReady() && (position < end || first)) {
                     int n = (int) Math.min(CHUNK, end - position);
+                    if (blob.content() instanceof BlobContent.Inline inline) {
+                        // The bytes are on the heap already, the content's own: sent as they are.
+                        sendNext(UnsafeByteOperations.unsafeWrap(inline.bytes(), (int) position, n), n);
+                        continue;
+                    }
                     if (buffer == null) {
                         buffer = new byte[(int) Math.min(CHUNK, end - position)];
                     }
                     byte[] bytes = n == buffer.length ? buffer : new byte[n];
                     ByteBuffer buf = ByteBuffer.wrap(bytes);
                     while (buf.hasRemaining()) {
-                        if (blob.channel().read(buf, position + buf.position()) < 0) {
+                        if (blob.content().read(buf, position + buf.position()) < 0) {
                             throw new IOException("blob file shorter than recorded");
                         }
                     }
-                    ReadBlobResponse.Builder msg = ReadBlobResponse.newBuilder()
-                            .setData(UnsafeByteOperations.unsafeWrap(bytes));
-                    if (first) {
-                        msg.setSize(blob.size());
-                        first = false;
-                    }
-                    call.onNext(msg.build());
-                    position += n;
-                    metrics.served(namespace, n);
+                    sendNext(UnsafeByteOperations.unsafeWrap(bytes), n);
                 }
                 if (position >= end && !first) {
                     close();
@@ -189,11 +186,22 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
             }
         }
 
+        private void sendNext(ByteString data, int n) {
+            ReadBlobResponse.Builder msg = ReadBlobResponse.newBuilder().setData(data);
+            if (first) {
+                msg.setSize(blob.size());
+                first = false;
+            }
+            call.onNext(msg.build());
+            position += n;
+            metrics.served(namespace, n);
+        }
+
         private synchronized void close() {
             if (!done) {
                 done = true;
                 try {
-                    blob.channel().close();
+                    blob.content().close();
                 } catch (IOException ignored) {
                     // the read side only
                 }
@@ -347,10 +355,13 @@ final class BlobsGrpcService extends BlobsGrpc.BlobsImplBase {
 
     private ByteString read(RepositoryName ns, Digest d) throws IOException {
         BlobService.OpenBlob blob = blobs.open(ns, d);
-        try (FileChannel ch = blob.channel()) {
+        try (BlobContent content = blob.content()) {
+            if (content instanceof BlobContent.Inline inline && inline.bytes().length == blob.size()) {
+                return UnsafeByteOperations.unsafeWrap(inline.bytes());
+            }
             ByteBuffer buf = ByteBuffer.allocate((int) blob.size());
             while (buf.hasRemaining()) {
-                if (ch.read(buf, buf.position()) < 0) {
+                if (content.read(buf, buf.position()) < 0) {
                     throw new IOException("blob file shorter than recorded");
                 }
             }

@@ -50,15 +50,15 @@ final class BlobHandler {
         try {
             ByteRange range = ByteRange.parse(rangeAsked, blob.size());
             if (range == null) {
-                return warned(describe(Response.file(HttpResponseStatus.OK, blob.channel(), 0, blob.size()), digest),
+                return warned(describe(Response.content(HttpResponseStatus.OK, blob.content(), 0, blob.size()), digest),
                         from);
             }
-            return warned(describe(Response.file(HttpResponseStatus.PARTIAL_CONTENT, blob.channel(), range.first(),
+            return warned(describe(Response.content(HttpResponseStatus.PARTIAL_CONTENT, blob.content(), range.first(),
                     range.length()), digest), from)
                     .header(HttpHeaderNames.CONTENT_RANGE,
                             "bytes " + range.first() + "-" + range.last() + "/" + blob.size());
         } catch (RuntimeException e) {
-            blob.channel().close();
+            blob.content().close();
             throw e;
         }
     }

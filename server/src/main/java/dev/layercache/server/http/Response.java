@@ -3,6 +3,7 @@ package dev.layercache.server.http;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.layercache.server.mirror.BlobFetch;
+import dev.layercache.server.storage.BlobContent;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.handler.codec.http.DefaultHttpHeaders;
@@ -63,6 +64,21 @@ public final class Response {
         r.fileLength = length;
         r.header(HttpHeaderNames.CONTENT_LENGTH, Long.toString(length));
         return r;
+    }
+
+    /**
+     * Sends {@code length} bytes of a stored blob's {@code content} from {@code position}: a file
+     * with zero copies (see {@link #file}), a small blob's inline bytes as a wrapped buffer. The
+     * response owns the content.
+     */
+    public static Response content(HttpResponseStatus status, BlobContent content, long position, long length) {
+        if (content instanceof BlobContent.Inline i) {
+            Response r = new Response(status);
+            r.body = Unpooled.wrappedBuffer(i.bytes(), (int) position, (int) length);
+            r.header(HttpHeaderNames.CONTENT_LENGTH, Long.toString(length));
+            return r;
+        }
+        return file(status, ((BlobContent.File) content).channel(), position, length);
     }
 
     /** Streams a blob still being fetched, as it arrives; the response owns the reader. */

@@ -242,6 +242,7 @@ public final class Collector {
     private boolean remove(Digest d, List<RepositoryName> linkedFrom) {
         KeyValueStore.Batch batch = kv.batch();
         blobs.delete(batch, d);
+        backend.deleteInline(batch, d); // a small blob's bytes go with its record
         releases.delete(batch, d);
         if (linkedFrom != null) {
             for (RepositoryName repo : linkedFrom) {

@@ -279,6 +279,7 @@ public final class NamespacePurge {
             }
             KeyValueStore.Batch batch = kv.batch();
             blobs.delete(batch, d);
+            bytes.deleteInline(batch, d); // a small blob's bytes go with its record
             releases.delete(batch, d);
             batch.commit(false); // as the collector: a record outliving its file is forgotten at start
             bytes.delete(d);

@@ -4,12 +4,13 @@ import dev.layercache.server.core.Digest;
 import dev.layercache.server.metadata.BlobIndex;
 import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.storage.BlobBackend;
+import dev.layercache.server.storage.BlobContent;
 import dev.layercache.server.storage.DataLayout;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.time.Clock;
@@ -92,7 +93,7 @@ public final class Scrubber {
     private void check(Digest digest, ByteBuffer buffer, long[] counts, long started, long bytesPerSecond)
             throws IOException {
         counts[0]++;
-        try (FileChannel ch = backend.open(digest)) {
+        try (BlobContent ch = backend.open(digest)) {
             if (ch == null) {
                 counts[3]++;
                 repair.forget(digest, "has no file");
@@ -118,13 +119,20 @@ public final class Scrubber {
         }
     }
 
-    /** Moves the rotten file aside first (no reader gets it from now on), then forgets it. */
+    /**
+     * Moves the rotten bytes aside first (no reader gets them from now on), then forgets the
+     * blob. Inline bytes (kept in the metadata store) are copied to the quarantine folder as a
+     * file would be moved, then removed.
+     */
     private void quarantine(Digest digest) throws IOException {
-        FileChannel still = backend.open(digest);
-        if (still != null) {
+        BlobContent still = backend.open(digest);
+        Path aside = layout.quarantine().resolve(digest.toString().replace(':', '-'));
+        if (still instanceof BlobContent.Inline inline) {
+            Files.write(aside, inline.bytes());
+            backend.delete(digest);
+        } else if (still != null) {
             still.close();
-            Files.move(layout.blob(digest), layout.quarantine().resolve(digest.toString().replace(':', '-')),
-                    StandardCopyOption.REPLACE_EXISTING);
+            Files.move(layout.blob(digest), aside, StandardCopyOption.REPLACE_EXISTING);
         }
         repair.forget(digest, "failed its digest check and was quarantined");
     }

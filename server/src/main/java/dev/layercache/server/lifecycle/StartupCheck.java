@@ -5,10 +5,10 @@ import dev.layercache.server.metadata.BlobIndex;
 import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.retention.ReferenceGuard;
 import dev.layercache.server.storage.BlobBackend;
+import dev.layercache.server.storage.BlobContent;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.security.MessageDigest;
 import java.time.Clock;
 import java.time.Instant;
@@ -284,7 +284,7 @@ public final class StartupCheck {
 
     /** The file's size when its bytes hash to its name, else -1. */
     private long verifiedSize(Digest d) throws IOException {
-        try (FileChannel ch = backend.open(d)) {
+        try (BlobContent ch = backend.open(d)) {
             if (ch == null) {
                 return -1;
             }

@@ -18,6 +18,12 @@ public interface KeyValueStore extends AutoCloseable {
 
     byte[] get(Table table, byte[] key);
 
+    /** The length of {@code key}'s value, or -1 when there is none: for callers that need no bytes. */
+    default long valueLength(Table table, byte[] key) {
+        byte[] v = get(table, key);
+        return v == null ? -1 : v.length;
+    }
+
     /**
      * Up to {@code limit} entries of {@code table} whose key starts with {@code prefix}, in key
      * order, beginning after {@code startAfter} (or at the prefix when it is null).

@@ -20,6 +20,8 @@ package dev.layercache.server.metadata;
  *   RELEASES      digest                      -> released-at, scope       (a root that held the blob went: no grace for it)
  *   BUILDS        repo \0 newest-first time   -> build record JSON         (what a stock builder's build reused and rebuilt)
  *   EXPORTS       repo \0 reference           -> pushed-at, cache config   (the last BuildKit cache export of a reference)
+ *   BLOB_BYTES    digest                      -> the blob's bytes          (a small blob of a node alone: written in
+ *                                                                          the batch of its BLOBS record, no file)
  * </pre>
  */
 public enum Table {
@@ -37,7 +39,8 @@ public enum Table {
     ANALYSES("analyses"),
     RELEASES("releases"),
     BUILDS("builds"),
-    EXPORTS("exports");
+    EXPORTS("exports"),
+    BLOB_BYTES("blob_bytes");
 
     private final String columnFamily;
 

@@ -9,6 +9,7 @@ import dev.layercache.server.metadata.RocksKeyValueStore;
 import dev.layercache.server.storage.BlobBackend;
 import dev.layercache.server.storage.DataLayout;
 import dev.layercache.server.storage.DiskBlobBackend;
+import dev.layercache.server.storage.InlineBlobBackend;
 import dev.layercache.server.storage.ObjectStore;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -19,8 +20,8 @@ import java.util.function.LongConsumer;
 /**
  * The stores a node works on, each named once.
  *
- * <p>{@link #local} and {@link #disk} are this node's own: its RocksDB and its blob files under
- * {@link #layout}. {@link #served} and {@link #servedBytes} are what clients' requests read and
+ * <p>{@link #local} and {@link #disk} are this node's own: its RocksDB and its blob bytes (files
+ * under {@link #layout}, and on a node alone small blobs in the RocksDB). {@link #served} and {@link #servedBytes} are what clients' requests read and
  * write. On a node alone they are the node's own stores. In a cluster they are the shared bucket
  * seen through the node's stores, which keep a copy of what passes (the hot tier): metadata
  * written through to the bucket ({@link SharedKeyValueStore}), blobs read from the disk first
@@ -32,7 +33,7 @@ import java.util.function.LongConsumer;
 public final class Stores implements AutoCloseable {
     private final DataLayout layout;
     private final RocksKeyValueStore local;
-    private final DiskBlobBackend disk;
+    private final BlobBackend disk;
     private final KeyValueStore served;
     private final BlobBackend servedBytes;
     private final boolean clustered;
@@ -42,7 +43,7 @@ public final class Stores implements AutoCloseable {
     /** This process's claim on the data directory; null for stores built over an open layout (tests). */
     private DataDirLock lock;
 
-    private Stores(DataLayout layout, RocksKeyValueStore local, DiskBlobBackend disk, KeyValueStore served,
+    private Stores(DataLayout layout, RocksKeyValueStore local, BlobBackend disk, KeyValueStore served,
                    BlobBackend servedBytes, boolean clustered) {
         this.layout = layout;
         this.local = local;
@@ -58,7 +59,8 @@ public final class Stores implements AutoCloseable {
         DataDirLock lock = DataDirLock.acquire(layout);
         try {
             RocksKeyValueStore local = new RocksKeyValueStore(layout.metadata());
-            DiskBlobBackend disk = new DiskBlobBackend(layout);
+            // Small blobs in the metadata store, in the batch of their records (see InlineBlobBackend).
+            BlobBackend disk = new InlineBlobBackend(new DiskBlobBackend(layout), local);
             return new Stores(layout, local, disk, local, disk, false).holding(lock);
         } catch (RuntimeException | Error e) {
             lock.close();
@@ -127,8 +129,11 @@ public final class Stores implements AutoCloseable {
         return local;
     }
 
-    /** This node's own blob files. */
-    public DiskBlobBackend disk() {
+    /**
+     * This node's own blob bytes: on a node alone, small blobs in its metadata store and the rest
+     * as files ({@link InlineBlobBackend}); in a cluster, files only (the hot tier's copies).
+     */
+    public BlobBackend disk() {
         return disk;
     }
 

@@ -12,8 +12,8 @@ import dev.layercache.server.metadata.LinkIndex;
 import dev.layercache.server.metadata.ReleaseIndex;
 import dev.layercache.server.metadata.RepositoryIndex;
 import dev.layercache.server.storage.BlobBackend;
+import dev.layercache.server.storage.BlobContent;
 import java.io.IOException;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.function.BiConsumer;
@@ -26,8 +26,8 @@ import java.time.Clock;
 public final class BlobService {
     private final AccessTracker access;
 
-    /** An open blob: a channel to stream from and its size. The receiver closes the channel. */
-    public record OpenBlob(Digest digest, FileChannel channel, long size) {
+    /** An open blob: its content to stream from and its recorded size. The receiver closes the content. */
+    public record OpenBlob(Digest digest, BlobContent content, long size) {
     }
 
     private final KeyValueStore kv;
@@ -211,14 +211,18 @@ public final class BlobService {
     }
 
     public OpenBlob open(RepositoryName repo, Digest digest) throws IOException {
-        long size = sizeOnDisk(repo, digest);
-        FileChannel channel = backend.open(digest);
-        if (channel == null) {
+        long size = links.size(repo, digest);
+        if (size < 0) {
+            throw unknown(digest);
+        }
+        // No separate look for the bytes first (as sizeOnDisk does): opening is that look.
+        BlobContent content = backend.open(digest);
+        if (content == null) {
             // Metadata says yes but the bytes are gone: answer a miss rather than a broken stream.
             lost.accept(digest, "has no file");
             throw unknown(digest);
         }
-        return new OpenBlob(digest, channel, size);
+        return new OpenBlob(digest, content, size);
     }
 
     /**
@@ -287,6 +291,52 @@ public final class BlobService {
             });
             if (added) {
                 stored.accept(size);
+            }
+            return added;
+        } catch (java.io.UncheckedIOException e) {
+            throw e.getCause();
+        }
+    }
+
+    /**
+     * The largest blob {@link #commitInline} takes: 0 when the bytes of every blob go to a file
+     * (a cluster), else the bytes an upload may hold on the heap.
+     */
+    public int inlineLimit() {
+        return backend.inlineLimit();
+    }
+
+    /**
+     * As {@link #commitVerified}, for a small blob whose verified bytes are all on the heap: they
+     * are stored in the batch of the blob's record and link, one synced write. No file, no
+     * rename, no folder sync; concurrent commits share RocksDB's log sync.
+     */
+    public boolean commitInline(RepositoryName repo, Digest digest, byte[] bytes, int length) throws IOException {
+        try {
+            boolean added = guard.publishing(List.of(digest), () -> {
+                KeyValueStore.Batch batch = kv.batch();
+                boolean isNew = blobs.size(digest) < 0;
+                try {
+                    // A record without bytes (lost while the node was down, not yet repaired) gets
+                    // them back, as a file commit would.
+                    if (isNew || backend.size(digest) < 0) {
+                        backend.commitInline(batch, digest, bytes, length);
+                    }
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+                if (isNew) {
+                    blobs.put(batch, digest, length, clock.millis());
+                } else {
+                    access.touchBlob(digest);
+                }
+                links.put(batch, repo, digest, length);
+                repositories.put(batch, repo);
+                batch.commit(true);
+                return isNew;
+            });
+            if (added) {
+                stored.accept(length);
             }
             return added;
         } catch (java.io.UncheckedIOException e) {

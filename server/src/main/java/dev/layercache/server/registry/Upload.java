@@ -141,6 +141,11 @@ public final class Upload implements Closeable {
     public Committed commit(Digest expected) throws IOException {
         checkOpen();
         UploadFile file = session.file;
+        byte[] onHeap = file.wholeOnHeap();
+        if (onHeap != null && expected.algorithm() == Digest.Algorithm.SHA256
+                && file.size() <= blobs.inlineLimit()) {
+            return commitInline(expected, onHeap);
+        }
         Digest actual = file.digest(expected.algorithm());
         if (!actual.equals(expected)) {
             end();
@@ -163,6 +168,35 @@ public final class Upload implements Closeable {
             throw e;
         }
         sessions.forget(session);
+        count(added ? UploadOutcome.COMMITTED : UploadOutcome.ALREADY_PRESENT);
+        return added ? Committed.ADDED : Committed.ALREADY_PRESENT;
+    }
+
+    /**
+     * {@link #commit} of a small upload whose bytes are all on the heap ({@code onHeap}): the
+     * bytes go into the metadata store in the batch of the blob's record (see
+     * {@link BlobService#commitInline}); the upload file, never written, is only removed.
+     */
+    private Committed commitInline(Digest expected, byte[] onHeap) throws IOException {
+        UploadFile file = session.file;
+        Digest actual = file.sha256();
+        if (!actual.equals(expected)) {
+            end();
+            sessions.discard(session);
+            count(UploadOutcome.DIGEST_MISMATCH);
+            throw new RegistryException(ErrorCode.DIGEST_INVALID,
+                    "uploaded content has digest " + actual + ", not " + expected, expected.toString());
+        }
+        int length = (int) file.size();
+        end();
+        boolean added;
+        try {
+            added = blobs.commitInline(session.repository, expected, onHeap, length);
+        } finally {
+            // Not synced: an upload file left by a crash is removed by the next start's recovery.
+            file.delete();
+            sessions.forget(session);
+        }
         count(added ? UploadOutcome.COMMITTED : UploadOutcome.ALREADY_PRESENT);
         return added ? Committed.ADDED : Committed.ALREADY_PRESENT;
     }

@@ -41,6 +41,7 @@ public final class UploadHandOver {
             return null;
         }
         s.file.park(); // parked already, between requests
+        s.file.createIfAbsent(); // a session with no bytes may have no file yet
         FileChannel bytes = FileChannel.open(s.file.path(), StandardOpenOption.READ);
         UploadRecord record = s.record(s.size(), s.lastActiveMillis);
         Files.deleteIfExists(s.file.path());

@@ -42,7 +42,8 @@ final class UploadRecovery {
         Set<String> live = new HashSet<>();
         for (UploadRecord r : records.all()) {
             Path file = records.file(r.id());
-            long length = Files.exists(file) ? Files.size(file) : -1;
+            // A session with no bytes may have no file yet (see UploadFile.empty).
+            long length = Files.exists(file) ? Files.size(file) : r.offset() == 0 ? 0 : -1;
             if (length < r.offset()) {
                 log.info("dropping upload {}: its file lost acknowledged bytes", r.id());
                 records.forgetHere(r.id());

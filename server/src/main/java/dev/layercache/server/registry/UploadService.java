@@ -96,8 +96,8 @@ public final class UploadService {
         s.inUse.set(true); // held by this request from the start, so nothing reclaims it meanwhile
         sessions.admit(s);
         try {
-            // Outside the admission lock: in a cluster, announcing is a bucket request.
-            s.file.create();
+            // Outside the admission lock: in a cluster, announcing is a bucket request. No file
+            // yet: it is made when bytes first go to it (see UploadFile.empty).
             if (announced) {
                 records.announce(s);
             }
@@ -135,7 +135,6 @@ public final class UploadService {
         sessions.admitIfAbsent(client, () -> find(id, true), () -> {
             long now = clock.millis();
             UploadSession s = new UploadSession(id, repo, now, owner, client, now, emptyFile(id));
-            s.file.create();
             try {
                 records.announce(s);
             } catch (IOException | RuntimeException e) {
@@ -200,7 +199,8 @@ public final class UploadService {
             return null;
         }
         Path file = records.file(id);
-        if (!Files.exists(file) || Files.size(file) < r.offset()) {
+        // A session with no bytes may have no file yet (see UploadFile.empty).
+        if (Files.exists(file) ? Files.size(file) < r.offset() : r.offset() > 0) {
             return null;
         }
         return sessions.restore(UploadSession.of(r, UploadFile.existing(file, r.offset(), disk)));

@@ -31,9 +31,9 @@ public final class DiskBlobBackend implements BlobBackend {
     }
 
     @Override
-    public FileChannel open(Digest digest) throws IOException {
+    public BlobContent open(Digest digest) throws IOException {
         try {
-            return FileChannel.open(layout.blob(digest), StandardOpenOption.READ);
+            return new BlobContent.File(FileChannel.open(layout.blob(digest), StandardOpenOption.READ));
         } catch (NoSuchFileException e) {
             return null;
         }

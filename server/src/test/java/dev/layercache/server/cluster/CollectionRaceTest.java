@@ -260,12 +260,8 @@ class CollectionRaceTest {
 
         byte[] read(String repository, Digest digest) throws IOException {
             BlobService.OpenBlob blob = blobs.open(RepositoryName.parse(repository), digest);
-            try (FileChannel channel = blob.channel()) {
-                ByteBuffer all = ByteBuffer.allocate((int) blob.size());
-                while (all.hasRemaining() && channel.read(all) >= 0) {
-                    // read fully
-                }
-                return all.array();
+            try (dev.layercache.server.storage.BlobContent content = blob.content()) {
+                return content.readAll();
             }
         }
     }

@@ -83,7 +83,7 @@ class TieredBlobBackendTest extends BlobBackendContract {
         assertEquals(1, filesHeld(), "only the bucket's copy is left, no file on this node");
         assertEquals(7, b.size(d), "the bucket still answers for the blob");
         assertFalse(b.delete(d), "a second delete finds no copy on this node");
-        try (FileChannel ch = b.open(d)) {
+        try (dev.layercache.server.storage.BlobContent ch = b.open(d)) {
             assertEquals("deleted", read(ch), "read through from the bucket");
         }
         assertEquals(2, filesHeld(), "the fetched copy is kept, no temporary file remains");

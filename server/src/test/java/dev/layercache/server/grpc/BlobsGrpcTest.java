@@ -115,6 +115,26 @@ class BlobsGrpcTest {
         assertEquals("offset", detail(e, BadRequest.class).getFieldViolations(0).getField());
     }
 
+    /** A small blob is kept in the metadata store, not as a file (InlineBlobBackend): ReadBlob serves it all the same. */
+    @Test
+    void smallBlobsKeptInlineAreReadFromAnyOffset() throws Exception {
+        byte[] small = random(40_000, 11);
+        String d = Registry.sha256(small);
+        assertEquals(201, oci.pushBlob("grpc/inline", small));
+        String hex = d.substring("sha256:".length());
+        assertFalse(java.nio.file.Files.exists(server.dataDir().resolve("blobs/sha256").resolve(hex.substring(0, 2))
+                .resolve(hex)), "kept inline, no file");
+        assertArrayEquals(small, read("grpc/inline", d, 0, 0));
+        assertArrayEquals(Arrays.copyOfRange(small, 39_000, small.length), read("grpc/inline", d, 39_000, 0));
+        assertArrayEquals(Arrays.copyOfRange(small, 5, 105), read("grpc/inline", d, 5, 100));
+        assertArrayEquals(new byte[0], read("grpc/inline", d, small.length, 0));
+        assertStatus(Status.Code.OUT_OF_RANGE, () -> read("grpc/inline", d, small.length + 1, 0));
+        byte[] viaGrpc = random(30_000, 12);
+        grpc.write("grpc/inline", Registry.sha256(viaGrpc), viaGrpc);
+        assertArrayEquals(viaGrpc, read("grpc/inline", Registry.sha256(viaGrpc), 0, 0));
+        assertArrayEquals(viaGrpc, oci.get("/v2/grpc/inline/blobs/" + Registry.sha256(viaGrpc)).body());
+    }
+
     @Test
     void aWriteWhoseBytesDoNotMatchStoresNothing() throws Exception {
         byte[] blob = random(100_000, 4);

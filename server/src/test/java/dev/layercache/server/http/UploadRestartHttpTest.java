@@ -51,6 +51,24 @@ class UploadRestartHttpTest {
         assertEquals(0, countFiles(server.dataDir().resolve("uploads")), "the upload file became the blob");
     }
 
+    /** A session with no bytes yet has no file (it is made when bytes first go to it): it survives a restart all the same. */
+    @Test
+    void anEmptySessionSurvivesARestartAndTakesItsBlobOnThePut() throws Exception {
+        byte[] content = random(4096, 51);
+        String d = sha256(content);
+        String location = oci.startUpload("restart/empty");
+        assertEquals(0, countFiles(server.dataDir().resolve("uploads")), "no bytes, no file yet");
+
+        server.restart();
+
+        Oci.Res status = oci.get(location);
+        assertEquals(204, status.status(), status::toString);
+        Oci.Res put = oci.put(withQuery(location, "digest=" + d), content);
+        assertEquals(201, put.status(), put::toString);
+        assertArrayEquals(content, oci.get("/v2/restart/empty/blobs/" + d).body());
+        assertEquals(0, countFiles(server.dataDir().resolve("uploads")));
+    }
+
     @Test
     void streamedUploadSurvivesARestartAndFinishesOnThePut() throws Exception {
         byte[] content = random(50_000, 51);

@@ -168,7 +168,7 @@ class BackgroundStartupCheckTest {
     }
 
     private static byte[] layer(long seed) {
-        byte[] b = new byte[50_000];
+        byte[] b = new byte[100_000]; // a file: blobs up to 64 KiB live in the metadata store (InlineBlobsTest)
         new Random(seed).nextBytes(b);
         return b;
     }

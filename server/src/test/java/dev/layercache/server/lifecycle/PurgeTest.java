@@ -49,7 +49,8 @@ class PurgeTest {
 
     private final byte[] shared = bytes(30_000, 1);
     private final byte[] config = "{\"purge\":\"team/app\"}".getBytes(StandardCharsets.UTF_8);
-    private final byte[] own = bytes(40_000, 2);
+    // Larger than the 64 KiB kept inline: its file is checked below.
+    private final byte[] own = bytes(70_000, 2);
     private final byte[] below = bytes(50_000, 3);
     private final byte[] entryLayer = bytes(20_000, 4);
     private final byte[] neighbour = bytes(10_000, 5);

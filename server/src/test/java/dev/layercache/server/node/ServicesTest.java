@@ -95,7 +95,8 @@ class ServicesTest {
     void aBlobWhoseFileIsLostIsForgottenWithTheManifestsThatNeedIt() throws Exception {
         EmbeddedHttp http = node.http();
         byte[] config = utf8("{\"os\":\"linux\"}");
-        byte[] layer = utf8("layer bytes that will be lost");
+        // Over 64 KiB, so a file (smaller blobs are kept in the metadata store: InlineBlobsTest).
+        byte[] layer = utf8("layer bytes that will be lost ".repeat(3000));
         assertEquals(201, pushBlob(http, "team/app", config).status());
         assertEquals(201, pushBlob(http, "team/app", layer).status());
         assertEquals(201, http.exchange("PUT", "/v2/team/app/manifests/v1", List.of("Content-Type: " + OCI_MANIFEST),

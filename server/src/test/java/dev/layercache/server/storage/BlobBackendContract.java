@@ -4,11 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.layercache.server.core.Digest;
+import dev.layercache.server.metadata.KeyValueStore;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -44,12 +45,76 @@ public abstract class BlobBackendContract {
         return Digest.sha256(content.getBytes(StandardCharsets.UTF_8));
     }
 
-    protected static String read(FileChannel ch) throws Exception {
-        ByteBuffer b = ByteBuffer.allocate((int) ch.size());
-        while (b.hasRemaining() && ch.read(b) >= 0) {
-            // read fully
+    protected static String read(BlobContent ch) throws Exception {
+        return new String(ch.readAll(), StandardCharsets.UTF_8);
+    }
+
+    /**
+     * A batch of the metadata store the backend keeps small blobs in, for backends whose
+     * {@link BlobBackend#inlineLimit} is above 0.
+     */
+    protected KeyValueStore.Batch inlineBatch() throws Exception {
+        throw new UnsupportedOperationException("this backend keeps no blobs inline");
+    }
+
+    /** Stores {@code bytes} inline, in a durable batch of its own. */
+    private void commitInline(BlobBackend b, Digest d, byte[] bytes) throws Exception {
+        KeyValueStore.Batch batch = inlineBatch();
+        b.commitInline(batch, d, bytes, bytes.length);
+        batch.commit(true);
+    }
+
+    @Test
+    void aSmallBlobCommittedInlineIsReadableListedAndDeletable() throws Exception {
+        BlobBackend b = backend();
+        byte[] bytes = "small config blob".getBytes(StandardCharsets.UTF_8);
+        Digest d = Digest.sha256(bytes);
+        if (b.inlineLimit() == 0) {
+            assertThrows(UnsupportedOperationException.class, () -> b.commitInline(null, d, bytes, bytes.length),
+                    "a backend that keeps no blob inline refuses one");
+            return;
         }
-        return new String(b.array(), StandardCharsets.UTF_8);
+        commitInline(b, d, bytes);
+        assertEquals(0, filesHeld(), "an inline blob is no file");
+        assertEquals(bytes.length, b.size(d));
+        try (BlobContent ch = b.open(d)) {
+            assertEquals("small config blob", read(ch));
+            assertTrue(b.delete(d));
+            assertEquals("small config blob", read(ch), "content handed out stays readable after deletion");
+        }
+        assertEquals(-1, b.size(d));
+        assertNull(b.open(d));
+        assertFalse(b.delete(d));
+    }
+
+    @Test
+    void inlineBytesGoWithTheBatchThatDeletesThem() throws Exception {
+        BlobBackend b = backend();
+        if (b.inlineLimit() == 0) {
+            KeyValueStore.Batch none = null;
+            b.deleteInline(none, digestOf("x")); // nothing to add: must not touch the batch
+            return;
+        }
+        byte[] bytes = new byte[b.inlineLimit()];
+        new java.util.Random(3).nextBytes(bytes);
+        Digest d = Digest.sha256(bytes);
+        commitInline(b, d, bytes);
+        Set<Digest> seen = new HashSet<>();
+        b.forEach(seen::add);
+        assertEquals(Set.of(d), seen, "forEach lists inline blobs too");
+        try (BlobContent ch = b.open(d)) {
+            assertArrayEquals(bytes, ch.readAll(), "a blob of the inline limit round-trips");
+            ByteBuffer tail = ByteBuffer.allocate(10);
+            assertEquals(10, ch.read(tail, bytes.length - 10));
+            assertEquals(-1, ch.read(ByteBuffer.allocate(1), bytes.length));
+        }
+        KeyValueStore.Batch batch = inlineBatch();
+        b.deleteInline(batch, d);
+        assertEquals(bytes.length, b.size(d), "nothing changes before the batch commits");
+        batch.commit(false);
+        assertEquals(-1, b.size(d));
+        assertThrows(IllegalArgumentException.class,
+                () -> b.commitInline(inlineBatch(), d, new byte[b.inlineLimit() + 1], b.inlineLimit() + 1));
     }
 
     @Test
@@ -69,7 +134,7 @@ public abstract class BlobBackendContract {
         b.commit(d, tmp);
         assertFalse(Files.exists(tmp), "commit consumes the verified file");
         assertEquals(11, b.size(d));
-        try (FileChannel ch = b.open(d)) {
+        try (BlobContent ch = b.open(d)) {
             assertEquals("layer bytes", read(ch));
         }
     }
@@ -92,7 +157,7 @@ public abstract class BlobBackendContract {
         BlobBackend b = backend();
         Digest d = digestOf("still streaming");
         b.commit(d, file("still streaming"));
-        try (FileChannel ch = b.open(d)) {
+        try (BlobContent ch = b.open(d)) {
             assertTrue(b.delete(d));
             assertEquals("still streaming", read(ch));
         }
@@ -104,10 +169,12 @@ public abstract class BlobBackendContract {
         BlobBackend b = backend();
         Digest d = digestOf("deleted");
         b.commit(d, file("deleted"));
-        try (FileChannel ch = b.open(d)) {
+        try (BlobContent ch = b.open(d)) {
             assertTrue(b.delete(d));
             assertEquals(-1, b.size(d));
-            assertTrue(ch.isOpen());
+            if (ch instanceof BlobContent.File f) {
+                assertTrue(f.channel().isOpen());
+            }
         }
         assertNull(b.open(d));
         assertFalse(b.delete(d), "a second delete finds nothing");
@@ -137,12 +204,8 @@ public abstract class BlobBackendContract {
         Files.write(tmp, bytes);
         Digest d = Digest.sha256(bytes);
         b.commit(d, tmp);
-        try (FileChannel ch = b.open(d)) {
-            ByteBuffer all = ByteBuffer.allocate(bytes.length);
-            while (all.hasRemaining() && ch.read(all) >= 0) {
-                // read fully
-            }
-            assertArrayEquals(bytes, all.array());
+        try (BlobContent ch = b.open(d)) {
+            assertArrayEquals(bytes, ch.readAll());
         }
     }
 }
