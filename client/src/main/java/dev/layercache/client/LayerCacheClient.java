@@ -23,6 +23,7 @@ import dev.layercache.api.v1.PutManifestRequest;
 import dev.layercache.api.v1.StatBlobRequest;
 import dev.layercache.client.internal.BearerToken;
 import dev.layercache.client.internal.Errors;
+import dev.layercache.client.internal.LargeFrames;
 import dev.layercache.client.internal.Parallel;
 import dev.layercache.client.internal.Protos;
 import dev.layercache.client.internal.Retrier;
@@ -717,6 +718,8 @@ public final class LayerCacheClient implements AutoCloseable {
                 }
                 creds = tls.build();
             }
+            // Downloads in frames of 256 KiB, not 16, received without a copy per read (LargeFrames).
+            creds = LargeFrames.of(creds);
             ManagedChannelBuilder<?> b;
             if (uriTarget != null) {
                 b = Grpc.newChannelBuilder(uriTarget, creds);

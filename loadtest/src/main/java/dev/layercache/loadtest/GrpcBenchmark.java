@@ -7,6 +7,9 @@ import dev.layercache.api.v1.EntryCacheGrpc;
 import dev.layercache.api.v1.LayerDescriptor;
 import dev.layercache.api.v1.PutEntryRequest;
 import dev.layercache.api.v1.WriteBlobResponse;
+import dev.layercache.client.internal.LargeFrames;
+import io.grpc.ChannelCredentials;
+import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
 import java.nio.charset.StandardCharsets;
@@ -73,10 +76,18 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
     @Option(names = "--json", description = "write the results here as JSON")
     Path json;
 
+    @Option(names = "--large-frames", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "connect as the client library does: HTTP/2 frames up to 256 KiB from the server,"
+                    + " received bytes composed (--no-large-frames: grpc-java's defaults, 16 KiB frames)")
+    boolean largeFrames;
+
     @Override
     public Integer call() throws Exception {
         // Callbacks run on the event loop: they only count and release a permit.
-        ManagedChannel channel = NettyChannelBuilder.forTarget(target).usePlaintext().directExecutor()
+        // As the client library connects (LargeFrames), unless told to measure grpc-java's defaults.
+        ChannelCredentials plaintext = InsecureChannelCredentials.create();
+        ManagedChannel channel = NettyChannelBuilder.forTarget(target,
+                        largeFrames ? LargeFrames.of(plaintext) : plaintext).directExecutor()
                 .flowControlWindow(8 << 20).maxInboundMessageSize(16 << 20).build();
         Report report = new Report("gRPC benchmarks against " + target);
         try {

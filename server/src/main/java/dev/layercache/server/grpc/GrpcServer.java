@@ -136,7 +136,8 @@ public final class GrpcServer implements AutoCloseable {
 
     /**
      * Plaintext or TLS (one context for the server's life; its key and trust managers follow the
-     * files), with the HTTP/2 decoder composing the bytes it receives instead of merging them.
+     * files), taking DATA frames larger than HTTP/2's default ({@link LargeFrames}), with the
+     * HTTP/2 decoder composing the bytes it receives instead of merging them.
      * grpc-java keeps each DATA frame as a view of the decoder's buffer, so with Netty's default
      * every read that ended inside a frame (nearly all of an upload's) was copied, along with the
      * rest of the frame, into a new buffer: a second copy of every uploaded byte on the event
@@ -155,7 +156,7 @@ public final class GrpcServer implements AutoCloseable {
             @Override
             public ChannelHandler newHandler(GrpcHttp2ConnectionHandler grpcHandler) {
                 grpcHandler.setCumulator(ByteToMessageDecoder.COMPOSITE_CUMULATOR);
-                return negotiator.newHandler(grpcHandler);
+                return LargeFrames.before(negotiator.newHandler(grpcHandler));
             }
 
             @Override

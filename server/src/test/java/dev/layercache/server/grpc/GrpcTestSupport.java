@@ -52,15 +52,24 @@ final class GrpcTestSupport implements AutoCloseable {
 
     /** Writes {@code data} in one WriteBlob stream of 64 KiB messages. */
     WriteBlobResponse write(String namespace, String digest, byte[] data) throws Exception {
+        return write(namespace, digest, data, 64 << 10);
+    }
+
+    /** Writes {@code data} in one WriteBlob stream of {@code chunk}-byte messages. */
+    WriteBlobResponse write(String namespace, String digest, byte[] data, int chunk) throws Exception {
         return write(WriteHeader.newBuilder().setNamespace(namespace).setDigest(digest).setSize(data.length)
-                .setUploadId(UUID.randomUUID().toString()).build(), 0, data, true);
+                .setUploadId(UUID.randomUUID().toString()).build(), 0, data, true, chunk);
     }
 
     /** Sends bytes [from, data.length) after {@code header}; finishes the write when asked. */
     WriteBlobResponse write(WriteHeader header, int from, byte[] data, boolean finish) throws Exception {
+        return write(header, from, data, finish, 64 << 10);
+    }
+
+    private WriteBlobResponse write(WriteHeader header, int from, byte[] data, boolean finish, int chunk)
+            throws Exception {
         CompletableFuture<WriteBlobResponse> result = new CompletableFuture<>();
         StreamObserver<WriteBlobRequest> requests = blobsAsync.writeBlob(observer(result));
-        int chunk = 64 << 10;
         boolean first = true;
         for (int off = from; off < data.length || first; off += chunk) {
             int n = Math.min(chunk, data.length - off);
