@@ -309,9 +309,12 @@ public final class BlobService {
     /**
      * As {@link #commitVerified}, for a small blob whose verified bytes are all on the heap: they
      * are stored in the batch of the blob's record and link, one synced write. No file, no
-     * rename, no folder sync; concurrent commits share RocksDB's log sync.
+     * rename, no folder sync; concurrent commits share RocksDB's log sync. {@code alsoInBatch} adds
+     * the caller's own changes to that batch (the upload session's record removed), so that they
+     * are written with the blob, not in a write of their own.
      */
-    public boolean commitInline(RepositoryName repo, Digest digest, byte[] bytes, int length) throws IOException {
+    public boolean commitInline(RepositoryName repo, Digest digest, byte[] bytes, int length,
+                                java.util.function.Consumer<KeyValueStore.Batch> alsoInBatch) throws IOException {
         try {
             boolean added = guard.publishing(List.of(digest), () -> {
                 KeyValueStore.Batch batch = kv.batch();
@@ -332,6 +335,7 @@ public final class BlobService {
                 }
                 links.put(batch, repo, digest, length);
                 repositories.put(batch, repo);
+                alsoInBatch.accept(batch);
                 batch.commit(true);
                 return isNew;
             });

@@ -191,12 +191,18 @@ public final class Upload implements Closeable {
         end();
         boolean added;
         try {
-            added = blobs.commitInline(session.repository, expected, onHeap, length);
+            // The session's record goes in the blob's batch: one write less per small blob, and
+            // after a crash there is either the blob and no session, or the session as it was.
+            added = blobs.commitInline(session.repository, expected, onHeap, length,
+                    batch -> records.forgetIn(batch, session));
+        } catch (RuntimeException | IOException e) {
+            sessions.forget(session);
+            throw e;
         } finally {
             // Not synced: an upload file left by a crash is removed by the next start's recovery.
             file.delete();
-            sessions.forget(session);
         }
+        sessions.forgotten(session);
         count(added ? UploadOutcome.COMMITTED : UploadOutcome.ALREADY_PRESENT);
         return added ? Committed.ADDED : Committed.ALREADY_PRESENT;
     }

@@ -108,6 +108,20 @@ final class UploadRecords {
         b.commit(false);
     }
 
+    /**
+     * Adds the removal of session {@code s}'s record here to {@code batch}; once the batch is
+     * written, {@link #forgotten} finishes the job. Always deleted, even if this process never
+     * wrote it: a session restored after a restart has a record from before.
+     */
+    void forgetIn(KeyValueStore.Batch batch, UploadSession s) {
+        index.delete(batch, s.id);
+    }
+
+    /** After {@link #forgetIn}'s batch was written: removes the session from the directory. */
+    void forgotten(String id) {
+        directory.forget(id);
+    }
+
     /** Removes the session's record here and in the directory: it ended. */
     void forget(String id) {
         forgetHere(id);

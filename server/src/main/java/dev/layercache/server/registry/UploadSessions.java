@@ -180,6 +180,12 @@ final class UploadSessions {
         records.forget(s.id);
     }
 
+    /** Ends a session whose record went in a batch of the caller's ({@link UploadRecords#forgetIn}). */
+    void forgotten(UploadSession s) {
+        open.remove(s.id);
+        records.forgotten(s.id);
+    }
+
     /** Takes a session out of the table only: it lives on elsewhere (handed over), or never got its record. */
     void remove(UploadSession s) {
         open.remove(s.id);

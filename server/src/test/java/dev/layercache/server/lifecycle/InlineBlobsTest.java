@@ -16,6 +16,7 @@ import dev.layercache.server.metadata.KeyValueStore;
 import dev.layercache.server.metadata.LinkIndex;
 import dev.layercache.server.metadata.RepositoryIndex;
 import dev.layercache.server.metadata.RocksKeyValueStore;
+import dev.layercache.server.metadata.UploadIndex;
 import dev.layercache.server.storage.DataLayout;
 import dev.layercache.server.testing.Registry;
 import dev.layercache.server.testing.TestServer;
@@ -25,6 +26,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
@@ -86,6 +88,32 @@ class InlineBlobsTest {
         assertEquals(201, registry.pushBlob("team/app", small));
         assertEquals(201, registry.pushBlob("team/other", small));
         assertArrayEquals(small, registry.get("/v2/team/other/blobs/" + d).body());
+    }
+
+    @Test
+    void anInlineCommitRemovesItsSessionRecordInTheSameWrite() throws Exception {
+        Registry registry = new Registry(server.port());
+        // One session committed at once, one started before a restart (its record from the
+        // previous process) and committed after it: neither record outlives its commit.
+        String fresh = startSession(registry);
+        String restored = startSession(registry);
+        server.restart();
+        registry = new Registry(server.port());
+        for (String location : new String[] {fresh, restored}) {
+            byte[] body = bytes(4096, location.hashCode());
+            assertEquals(201, registry.send(HttpRequest.newBuilder(registry.uri(location + (location.contains("?") ? "&" : "?")
+                    + "digest=" + Registry.sha256(body))).PUT(HttpRequest.BodyPublishers.ofByteArray(body))
+                    .header("Content-Type", "application/octet-stream")).statusCode());
+            assertFalse(Files.exists(blobFile(Registry.sha256(body))));
+        }
+        withStore(kv -> assertEquals(List.of(), new UploadIndex(kv).all(), "no session record is left"));
+    }
+
+    private static String startSession(Registry registry) throws Exception {
+        HttpResponse<byte[]> started = registry.send(HttpRequest.newBuilder(registry.uri("/v2/team/app/blobs/uploads/"))
+                .POST(HttpRequest.BodyPublishers.noBody()));
+        assertEquals(202, started.statusCode());
+        return started.headers().firstValue("Location").orElseThrow();
     }
 
     @Test
