@@ -148,11 +148,7 @@ public final class Upload implements Closeable {
         }
         Digest actual = file.digest(expected.algorithm());
         if (!actual.equals(expected)) {
-            end();
-            sessions.discard(session);
-            count(UploadOutcome.DIGEST_MISMATCH);
-            throw new RegistryException(ErrorCode.DIGEST_INVALID,
-                    "uploaded content has digest " + actual + ", not " + expected, expected.toString());
+            throw refused(actual, expected);
         }
         // fsync before the rename: after a crash the name must never point at missing bytes.
         file.force();
@@ -172,6 +168,15 @@ public final class Upload implements Closeable {
         return added ? Committed.ADDED : Committed.ALREADY_PRESENT;
     }
 
+    /** Ends the session of bytes that hash to {@code actual}, not the {@code expected} digest: nothing is kept. */
+    private RegistryException refused(Digest actual, Digest expected) {
+        end();
+        sessions.discard(session);
+        count(UploadOutcome.DIGEST_MISMATCH);
+        return new RegistryException(ErrorCode.DIGEST_INVALID,
+                "uploaded content has digest " + actual + ", not " + expected, expected.toString());
+    }
+
     /**
      * {@link #commit} of a small upload whose bytes are all on the heap ({@code onHeap}): the
      * bytes go into the metadata store in the batch of the blob's record (see
@@ -181,11 +186,7 @@ public final class Upload implements Closeable {
         UploadFile file = session.file;
         Digest actual = file.sha256();
         if (!actual.equals(expected)) {
-            end();
-            sessions.discard(session);
-            count(UploadOutcome.DIGEST_MISMATCH);
-            throw new RegistryException(ErrorCode.DIGEST_INVALID,
-                    "uploaded content has digest " + actual + ", not " + expected, expected.toString());
+            throw refused(actual, expected);
         }
         int length = (int) file.size();
         end();
