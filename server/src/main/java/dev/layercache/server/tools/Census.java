@@ -38,7 +38,7 @@ import java.util.stream.Stream;
  * @param oldestTombstoneHours       the oldest tombstone, in hours before the count
  * @param metadataBytes              the metadata folder, write-ahead log included
  * @param walBytes                   the part of it that is RocksDB's write-ahead log
- * @param blobBytes                  the blobs folder
+ * @param blobBytes                  the blobs folder (blobs of 64 KiB or less are in the metadata folder)
  * @param openMillis                 how long opening a copy of the metadata folder took (-1: not opened)
  */
 record Census(Map<Table, Long> records, long untagged, double oldestUntaggedHours,
