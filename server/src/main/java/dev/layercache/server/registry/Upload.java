@@ -142,8 +142,9 @@ public final class Upload implements Closeable {
         checkOpen();
         UploadFile file = session.file;
         byte[] onHeap = file.wholeOnHeap();
+        // inlineLimit() 0: the backend keeps every blob as a file (a cluster), even an empty one.
         if (onHeap != null && expected.algorithm() == Digest.Algorithm.SHA256
-                && file.size() <= blobs.inlineLimit()) {
+                && blobs.inlineLimit() > 0 && file.size() <= blobs.inlineLimit()) {
             return commitInline(expected, onHeap);
         }
         Digest actual = file.digest(expected.algorithm());
