@@ -75,11 +75,19 @@ final class UploadFile {
     private long markSize;
     private MessageDigest markHash;
 
-    private UploadFile(Path path, Executor disk, long size, MessageDigest sha256) {
+    /**
+     * False while this process knows no file exists at {@link #path}: a new upload's file is made
+     * by its first write, and a small upload committed from the heap never makes one, so removing
+     * it would cost a failed unlink per blob.
+     */
+    private boolean mayBeOnDisk;
+
+    private UploadFile(Path path, Executor disk, long size, MessageDigest sha256, boolean mayBeOnDisk) {
         this.path = path;
         this.disk = disk;
         this.size = size;
         this.sha256 = sha256;
+        this.mayBeOnDisk = mayBeOnDisk;
     }
 
     /**
@@ -88,16 +96,17 @@ final class UploadFile {
      * blob under load); a session whose file is missing holds no bytes (see {@link #createIfAbsent}).
      */
     static UploadFile empty(Path path, Executor disk) {
-        return new UploadFile(path, disk, 0, Digest.Algorithm.SHA256.newMessageDigest());
+        return new UploadFile(path, disk, 0, Digest.Algorithm.SHA256.newMessageDigest(), false);
     }
 
     /** A file left by an earlier request or an earlier process, good up to {@code size}; parked. */
     static UploadFile existing(Path path, long size, Executor disk) {
-        return new UploadFile(path, disk, size, null);
+        return new UploadFile(path, disk, size, null, true);
     }
 
     /** Makes the empty file if no bytes have made it yet: for those who read the file itself (a hand-over). */
     void createIfAbsent() throws IOException {
+        mayBeOnDisk = true;
         try {
             Files.createFile(path);
         } catch (java.nio.file.FileAlreadyExistsException e) {
@@ -125,6 +134,7 @@ final class UploadFile {
      */
     private void open() throws IOException {
         if (channel == null) {
+            mayBeOnDisk = true;
             FileChannel opened = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                     StandardOpenOption.READ);
             try {
@@ -225,6 +235,9 @@ final class UploadFile {
         pending = null;
         pendingLength = 0;
         park();
+        if (!mayBeOnDisk) {
+            return;
+        }
         try {
             Files.deleteIfExists(path);
         } catch (IOException e) {

@@ -209,6 +209,27 @@ class UploadTest {
         assertEquals(List.of("oci:committed"), counted);
     }
 
+    @Test
+    void aSessionRestoredAfterARestartTakesItsFileWithItWhenCancelled() throws Exception {
+        // This process never opened the restored session's file: its removal must not be skipped
+        // (only a file this process knows it never made is left alone).
+        String id;
+        try (Upload upload = uploads.start(Surface.OCI, REPO, OWNER, OWNER, true)) {
+            id = upload.id();
+            upload.write(ByteBuffer.wrap(bytes(11, 3000)));
+            upload.acknowledge();
+        }
+        assertTrue(Files.exists(layout.upload(id)));
+        kv.close();
+        openStore();
+
+        Upload upload = uploads.resume(Surface.OCI, REPO, id, OWNER);
+        upload.cancel();
+        upload.close();
+        assertFalse(Files.exists(layout.upload(id)));
+        assertEquals(0, uploads.openSessions());
+    }
+
     private static byte[] bytes(int seed, int n) {
         byte[] b = new byte[n];
         new Random(seed).nextBytes(b);
