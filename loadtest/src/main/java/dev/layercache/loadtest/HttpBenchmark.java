@@ -97,6 +97,11 @@ final class HttpBenchmark implements Callable<Integer> {
     @Option(names = "--small-blob-clients", defaultValue = "8", description = "concurrent pushing clients")
     int smallBlobClients;
 
+    @Option(names = "--small-blob-warmup", defaultValue = "10", description = "seconds of small-blobs pushed "
+            + "per target before measuring: its upload path (three requests and a commit each) keeps a JVM's JIT "
+            + "busy for several seconds of pushing, far more than a request workload's --warmup; none with --warmup 0")
+    int smallBlobWarmup;
+
     @Option(names = "--small-blob-head", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "HEAD each blob before pushing it, as real clients do (default: yes)")
     boolean smallBlobHead;
@@ -250,7 +255,7 @@ final class HttpBenchmark implements Callable<Integer> {
                     yield new DownloadWorkload(file, staticDownload, repository, downloadSeconds);
                 }
                 case "small-blobs" -> new SmallBlobsWorkload(smallBlobs, smallBlobBytes, smallBlobClients,
-                        smallBlobHead, repository);
+                        smallBlobHead, repository, warmup == 0 ? 0 : smallBlobWarmup);
                 default -> throw new IllegalStateException(name);
             };
             if (all.stream().anyMatch(w::appliesTo)) {
@@ -338,6 +343,7 @@ final class HttpBenchmark implements Callable<Integer> {
         settings.put("concurrency", concurrency);
         settings.put("duration_s", seconds);
         settings.put("warmup_s", warmup);
+        settings.put("small_blob_warmup_s", warmup == 0 ? 0 : smallBlobWarmup);
         settings.put("repository", repository);
         settings.put("tags", tags);
         settings.put("blob_mib", blobMib);
