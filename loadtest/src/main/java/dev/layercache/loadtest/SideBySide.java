@@ -406,7 +406,9 @@ final class SideBySide implements Callable<Integer> {
         sb.append("Each figure is the median of ").append(s.path("rounds").asInt())
                 .append(" measured rounds, with the spread (min–max) in brackets; the targets are interleaved in "
                         + "every round (which one goes first alternates) after an unreported warm-up run of each "
-                        + "workload on each target, and ratios are ratios of medians. Server CPU is the server "
+                        + "workload on each target (for small blobs, " + s.path("small_blob_warmup_s").asInt(0)
+                        + " s of pushing: the upload path keeps the JVM's JIT busy far longer than a request "
+                        + "workload's warm-up), and ratios are ratios of medians. Server CPU is the server "
                         + "process's user + system time from `/proc/PID/stat` (nginx: its master and workers), "
                         + "steadier than rates on this shared machine. Issue 24's targets are ratios against "
                         + "ceilings measured in the same run (one core's SHA-256 rate, the disk's durable write "
