@@ -37,25 +37,6 @@ public final class HttpServer implements AutoCloseable {
      */
     static final AdaptiveRecvByteBufAllocator UPLOAD_READS = new AdaptiveRecvByteBufAllocator(64, 2048, 1 << 20);
 
-    /**
-     * Netty's pooled allocator with 16 MiB chunks instead of 4 MiB. A chunk more than a quarter
-     * used joins the list whose chunks are freed once empty: with 4 MiB, one 1 MiB read
-     * ({@link #UPLOAD_READS}) was that quarter, so a chunk was freed as soon as the upload's
-     * thread had taken its reads, and the next read made and zeroed a new one: 4 MiB of
-     * {@code memset} and page faults per 4 MiB received, 5% of a chunked upload's server samples.
-     * A 16 MiB chunk stays in the list that is never freed until four reads wait for the upload's
-     * thread at once, which is rare: it hashes faster than loopback delivers. Three alternated
-     * pairs, CPU-s per GiB: monolithic 1.11/1.00/1.04 before, 0.97/1.01/0.97 after; chunked
-     * 1.30/1.11/1.14 before, 1.12/1.17/1.06 after. The cost: each arena that reads uploads keeps
-     * its 16 MiB chunk (peak resident 263-288 MiB before, 304-357 after, an upload and a download
-     * of 1 GiB; BENCHMARKS.md, issue 24). What the pool keeps stays bounded by the peak of bytes in
-     * flight, as before (each upload's reads are held to the dispatcher's high-water mark).
-     */
-    static final PooledByteBufAllocator UPLOAD_BUFFERS = new PooledByteBufAllocator(true,
-            PooledByteBufAllocator.defaultNumHeapArena(), PooledByteBufAllocator.defaultNumDirectArena(),
-            PooledByteBufAllocator.defaultPageSize(), 11, PooledByteBufAllocator.defaultSmallCacheSize(),
-            PooledByteBufAllocator.defaultNormalCacheSize(), PooledByteBufAllocator.defaultUseCacheForAllThreads());
-
 
     /**
      * Settings of the HTTP port and its connections; build them with {@link #builder()} or take
@@ -169,8 +150,8 @@ public final class HttpServer implements AutoCloseable {
                 .childOption(ChannelOption.TCP_NODELAY, true)
                 // Netty 4.2's default adaptive allocator makes a new, zeroed direct chunk for the
                 // reads of a big upload (their buffers wait for the file writer) and frees it
-                // after: a tenth of an upload's CPU. See UPLOAD_BUFFERS for the pooled one's chunks.
-                .childOption(ChannelOption.ALLOCATOR, UPLOAD_BUFFERS)
+                // after: a tenth of an upload's CPU. The pooled allocator keeps its chunks.
+                .childOption(ChannelOption.ALLOCATOR, PooledByteBufAllocator.DEFAULT)
                 .childOption(ChannelOption.RCVBUF_ALLOCATOR, UPLOAD_READS)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
                 .childHandler(new HttpPipeline(options, surface, requests, transfers));
