@@ -35,10 +35,31 @@ final class ConnectionTimeouts extends ChannelDuplexHandler {
     /** After a body timed out, how long the answer may take before the connection is closed regardless. */
     private static final long ANSWER_NANOS = TimeUnit.SECONDS.toNanos(10);
 
+    /** What happens at {@link #deadline}. */
+    private enum Due {
+        /** Nothing: a request is being answered. */
+        NOTHING,
+        /** The connection is idle between requests, or a timed-out body's answer is late: close it. */
+        CLOSE,
+        /** The body paused for longer than {@code read}. */
+        BODY_PAUSED,
+        /** The body fell below {@code minRate}. */
+        BODY_SLOW
+    }
+
     private final long idleNanos;
     private final long readNanos;
     private final long minBytesPerSecond;
+    private Due due = Due.NOTHING;
+    private long deadline;
+    /**
+     * The one scheduled task, due at {@link #timerAt}; it may be earlier than {@link #deadline}
+     * (then it schedules itself again when it runs), never later. Moving a deadline is two field
+     * writes, not a cancel and a schedule on the event loop's timer queue for every request and
+     * every body chunk (Netty's {@code IdleStateHandler} does the same).
+     */
     private ScheduledFuture<?> timer;
+    private long timerAt;
     private boolean inBody;
     private int responsesPending;
     private long bodyStartNanos;
@@ -53,7 +74,7 @@ final class ConnectionTimeouts extends ChannelDuplexHandler {
 
     @Override
     public void channelActive(ChannelHandlerContext ctx) throws Exception {
-        arm(ctx, idleNanos);
+        armIdle(ctx);
         super.channelActive(ctx);
     }
 
@@ -62,7 +83,7 @@ final class ConnectionTimeouts extends ChannelDuplexHandler {
         if (msg instanceof HttpRequest) {
             responsesPending++;
             inBody = !(msg instanceof LastHttpContent);
-            disarm();
+            due = Due.NOTHING;
             if (inBody) {
                 bodyStartNanos = System.nanoTime();
                 bodyBytes = 0;
@@ -72,7 +93,7 @@ final class ConnectionTimeouts extends ChannelDuplexHandler {
         if (msg instanceof HttpContent content && inBody) {
             if (msg instanceof LastHttpContent) {
                 inBody = false;
-                disarm();
+                due = Due.NOTHING;
             } else {
                 bodyBytes += content.content().readableBytes();
                 armBody(ctx);
@@ -95,17 +116,16 @@ final class ConnectionTimeouts extends ChannelDuplexHandler {
             rateDeadline = bodyStartNanos + readNanos + earned;
         }
         boolean slow = rateDeadline < pauseDeadline;
-        long delay = Math.min(pauseDeadline, rateDeadline) - now;
-        disarm();
-        if (delay <= 0) {
+        long at = Math.min(pauseDeadline, rateDeadline);
+        if (at - now <= 0) {
+            due = Due.NOTHING;
             bodyTimedOut(ctx, true);
             return;
         }
-        timer = ctx.executor().schedule(() -> bodyTimedOut(ctx, slow), delay, TimeUnit.NANOSECONDS);
+        dueAt(ctx, slow ? Due.BODY_SLOW : Due.BODY_PAUSED, at);
     }
 
     private void bodyTimedOut(ChannelHandlerContext ctx, boolean slow) {
-        timer = null;
         if (!inBody || !ctx.channel().isActive()) {
             return;
         }
@@ -123,10 +143,8 @@ final class ConnectionTimeouts extends ChannelDuplexHandler {
                         + minBytesPerSecond + " bytes/s); the request was not applied"
                 : "request body paused for longer than read-timeout (" + TimeUnit.NANOSECONDS.toSeconds(readNanos)
                         + "s) after " + bodyBytes + " bytes; the request was not applied";
+        dueAt(ctx, Due.CLOSE, System.nanoTime() + ANSWER_NANOS);
         ctx.fireUserEventTriggered(new BodyTimedOut(reason));
-        timer = ctx.executor().schedule(() -> {
-            ctx.close();
-        }, ANSWER_NANOS, TimeUnit.NANOSECONDS);
     }
 
     @Override
@@ -136,7 +154,7 @@ final class ConnectionTimeouts extends ChannelDuplexHandler {
             promise.addListener(f -> {
                 responsesPending = Math.max(0, responsesPending - 1);
                 if (responsesPending == 0 && !inBody && ctx.channel().isActive()) {
-                    arm(ctx, idleNanos);
+                    armIdle(ctx);
                 }
             });
         }
@@ -145,23 +163,58 @@ final class ConnectionTimeouts extends ChannelDuplexHandler {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) throws Exception {
-        disarm();
-        super.channelInactive(ctx);
-    }
-
-    private void arm(ChannelHandlerContext ctx, long nanos) {
-        disarm();
-        if (nanos > 0) {
-            timer = ctx.executor().schedule(() -> {
-                ctx.close(); // between requests: nobody waits for an answer
-            }, nanos, TimeUnit.NANOSECONDS);
-        }
-    }
-
-    private void disarm() {
+        due = Due.NOTHING;
         if (timer != null) {
             timer.cancel(false);
             timer = null;
+        }
+        super.channelInactive(ctx);
+    }
+
+    /** Between requests: the next request's headers are due within {@code idle}, or the connection closes. */
+    private void armIdle(ChannelHandlerContext ctx) {
+        if (idleNanos > 0) {
+            dueAt(ctx, Due.CLOSE, System.nanoTime() + idleNanos);
+        } else {
+            due = Due.NOTHING;
+        }
+    }
+
+    /** {@code what} happens at {@code at} (nanoTime) unless moved before; the timer runs no later than that. */
+    private void dueAt(ChannelHandlerContext ctx, Due what, long at) {
+        due = what;
+        deadline = at;
+        if (timer == null || timerAt - at > 0) {
+            if (timer != null) {
+                timer.cancel(false);
+            }
+            schedule(ctx, at);
+        }
+    }
+
+    private void schedule(ChannelHandlerContext ctx, long at) {
+        timerAt = at;
+        timer = ctx.executor().schedule(() -> expired(ctx), Math.max(0, at - System.nanoTime()), TimeUnit.NANOSECONDS);
+    }
+
+    /** The timer ran: do what is due if its time has come, or wait on for a deadline moved later. */
+    private void expired(ChannelHandlerContext ctx) {
+        timer = null;
+        if (due == Due.NOTHING || !ctx.channel().isActive()) {
+            return;
+        }
+        if (deadline - System.nanoTime() > 0) {
+            schedule(ctx, deadline);
+            return;
+        }
+        Due what = due;
+        due = Due.NOTHING;
+        switch (what) {
+            case CLOSE -> ctx.close(); // between requests nobody waits for an answer; or the answer is late
+            case BODY_PAUSED -> bodyTimedOut(ctx, false);
+            case BODY_SLOW -> bodyTimedOut(ctx, true);
+            default -> {
+            }
         }
     }
 }

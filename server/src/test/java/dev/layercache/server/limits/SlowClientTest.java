@@ -123,6 +123,59 @@ class SlowClientTest {
     }
 
     /**
+     * The idle deadline moves with every request without a new timer (the one timer runs at the
+     * old deadline, finds it moved and waits on): a connection asking every 0.6 s stays open well
+     * past idle-timeout (1.5 s), and is closed about idle-timeout after its last answer.
+     */
+    @Test
+    void aConnectionInUseOutlivesIdleTimeoutAndClosesWhenIdle() throws Exception {
+        try (Socket s = new Socket("127.0.0.1", server.port())) {
+            s.setSoTimeout(10_000);
+            long t0 = System.nanoTime();
+            for (int i = 0; i < 7; i++) {
+                s.getOutputStream().write("GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+                assertEquals(200, Http.read(s.getInputStream(), false).status(), "request " + i + " answered");
+                Thread.sleep(600);
+            }
+            assertTrue((System.nanoTime() - t0) / 1e9 > 3.5, "in use for more than twice idle-timeout");
+            long idleSince = System.nanoTime() - 600_000_000L;
+            int b;
+            try {
+                b = s.getInputStream().read();
+            } catch (IOException reset) {
+                b = -1;
+            }
+            assertEquals(-1, b, "closed once idle");
+            double idle = (System.nanoTime() - idleSince) / 1e9;
+            assertTrue(idle > 1.0 && idle < 5, "about idle-timeout (1.5 s) after the last answer: " + idle);
+        }
+    }
+
+    /**
+     * A body that keeps coming, above min-body-rate and never pausing for read-timeout, is taken
+     * however long it takes: 3 s here, twice read-timeout, in 1 KiB pieces every 0.25 s.
+     */
+    @Test
+    void aSteadyBodyLongerThanReadTimeoutIsTaken() throws Exception {
+        String location = Http.exchange(server.port(), "POST", "/v2/steady/app/blobs/uploads/", List.of(), null)
+                .header("Location");
+        try (Socket s = new Socket("127.0.0.1", server.port())) {
+            OutputStream out = s.getOutputStream();
+            out.write(("PATCH " + location + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+                    + "Content-Length: 12288\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            for (int i = 0; i < 12; i++) {
+                out.write(new byte[1024]);
+                out.flush();
+                Thread.sleep(250);
+            }
+            s.setSoTimeout(10_000);
+            Http.Reply answer = Http.read(s.getInputStream(), false);
+            assertEquals(202, answer.status(), answer.text());
+            assertEquals("0-12287", answer.header("Range"));
+        }
+    }
+
+    /**
      * Bodies trickled a byte at a time reset the pause timer forever; before, 200 of them held the
      * node's upload buffers until nothing else could upload. Below {@code min-body-rate} (1 KiB/s
      * here, once read-timeout has passed) each is answered 408 and closed, its chunk rolled back,
