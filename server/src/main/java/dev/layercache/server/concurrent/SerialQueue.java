@@ -34,6 +34,26 @@ public final class SerialQueue {
     }
 
     /**
+     * Adds {@code task} in order, like {@link #submit}, without starting the queue: the caller
+     * adds what else it has at hand, then calls {@link #start} once, so that tasks that arrive
+     * together cost one hand-off to the pool, not one each. A task added and never started runs
+     * only when something later starts the queue.
+     */
+    public void add(Runnable task) {
+        tasks.add(task);
+    }
+
+    /** {@link #submitAwaiting}, without starting the queue (see {@link #add}). */
+    public void addAwaiting(Supplier<? extends CompletionStage<?>> start) {
+        tasks.add(new Awaiting(start));
+    }
+
+    /** Runs the tasks added with {@link #add}, unless the queue is running already (it takes them up then). */
+    public void start() {
+        schedule();
+    }
+
+    /**
      * Runs {@code start} in order, like {@link #submit}; the tasks after it run only once the
      * stage it returns has completed (normally or not: the stage's own callbacks say what it
      * means for them). Nothing blocks meanwhile: the queue takes up again on the pool.

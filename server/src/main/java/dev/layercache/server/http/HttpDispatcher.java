@@ -73,6 +73,12 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
     private final ResponseWriter responses;
 
     private Exchange current;
+    /**
+     * The exchange whose tasks were added during this read and not started yet: they start
+     * together when the read ends ({@link #channelReadComplete}), so that a small upload whose
+     * headers and body arrive in one read costs one hand-off to the pool, not one per task.
+     */
+    private Exchange unstarted;
     private final ArrayDeque<Object> backlog = new ArrayDeque<>();
     private long drained = -1;
     private ChannelHandlerContext ctx;
@@ -110,6 +116,29 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
             onContent(content);
         } else if (!(msg instanceof HttpRequest)) {
             ReferenceCountUtil.release(msg);
+        }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        startAdded();
+        ctx.fireChannelReadComplete();
+    }
+
+    /** Tasks of {@code ex} were (or are about to be) added on its queue: start them when this read ends. */
+    private void startLater(Exchange ex) {
+        if (unstarted != ex) {
+            startAdded();
+            unstarted = ex;
+        }
+    }
+
+    /** Starts the tasks added during this read (see {@link #unstarted}). */
+    private void startAdded() {
+        Exchange ex = unstarted;
+        if (ex != null) {
+            unstarted = null;
+            ex.queue.start();
         }
     }
 
@@ -162,7 +191,7 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
             }
             ex.buffered = ctx.alloc().compositeBuffer(64);
         } else if (binding instanceof Binding.Streaming s) {
-            ex.queue.submit(() -> {
+            ex.queue.add(() -> {
                 if (ex.failure != null) {
                     return; // refused: answered already, or by the finish task
                 }
@@ -189,7 +218,8 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
 
     private void admit(Exchange ex) {
         InetAddress client = clientAddress();
-        ex.queue.submitAwaiting(() -> {
+        startLater(ex);
+        ex.queue.addAwaiting(() -> {
             CompletableFuture<Identity> admitted;
             try {
                 admitted = surface.access().admit(ex.request, client);
@@ -252,7 +282,8 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
                 } else {
                     // Answer in order: read nothing more from this connection until this response is out.
                     ctx.channel().config().setAutoRead(false);
-                    ex.queue.submit(() -> finish(ex));
+                    ex.queue.add(() -> finish(ex));
+                    startLater(ex);
                 }
             }
         } finally {
@@ -266,7 +297,8 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
             if (ex.pendingBytes.addAndGet(n) > HIGH_WATER) {
                 ctx.channel().config().setAutoRead(false);
             }
-            ex.queue.submit(() -> write(ex, chunk, n));
+            ex.queue.add(() -> write(ex, chunk, n));
+            startLater(ex);
         } else if (ex.binding instanceof Binding.Buffered b) {
             if (ex.bodyBytes > b.limit()) {
                 respondEarly(ex, tooLarge(b.limit()));
@@ -476,6 +508,7 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
         while (!backlog.isEmpty() && (current == null || !current.bodyComplete)) {
             channelRead(ctx, backlog.poll());
         }
+        startAdded(); // requests taken from the backlog: not in a read, so no read completes for them
         if (current == null || !current.bodyComplete) {
             ctx.channel().config().setAutoRead(true);
         }
@@ -483,6 +516,7 @@ final class HttpDispatcher extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
+        startAdded();
         Exchange ex = current;
         if (ex != null && !ex.responded) {
             ex.responded = true;

@@ -101,6 +101,42 @@ class HttpPipelineTest {
         return "POST /v2/team/app/blobs/uploads/ HTTP/1.1\r\nHost: x\r\n" + length + "\r\n\r\n";
     }
 
+    /**
+     * A small upload whose headers and body come in one read hands its tasks (admission, open,
+     * write, finish) to the pool once, when the read ends, not once each: on a busy node each
+     * hand-off is a thread woken. The pool here runs tasks at once on the caller, so every start
+     * of the exchange's queue is one call.
+     */
+    @Test
+    void aSmallUploadReadAtOnceGoesToThePoolInOneHandOff() {
+        AtomicInteger handOffs = new AtomicInteger();
+        java.util.concurrent.Executor inline = task -> {
+            handOffs.incrementAndGet();
+            task.run();
+        };
+        io.netty.channel.embedded.EmbeddedChannel channel = new io.netty.channel.embedded.EmbeddedChannel(
+                new HttpPipeline(HttpServer.Options.builder().build(), HttpSurface.of(routes()).build(), inline, inline));
+        try {
+            byte[] body = random(4096);
+            channel.writeInbound(io.netty.buffer.Unpooled.wrappedBuffer(ascii(uploadHead("Content-Length: 4096")), body));
+            channel.runPendingTasks();
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            for (Object msg; (msg = channel.readOutbound()) != null; ) {
+                ByteBuf buf = (ByteBuf) msg;
+                byte[] bytes = new byte[buf.readableBytes()];
+                buf.readBytes(bytes);
+                out.writeBytes(bytes);
+                buf.release();
+            }
+            Http.Reply reply = EmbeddedHttp.parse(out.toByteArray(), false);
+            assertEquals(201, reply.status(), reply.text());
+            assertArrayEquals(body, upload.received.toByteArray());
+            assertEquals(1, handOffs.get(), "admission, open, write and finish in one hand-off");
+        } finally {
+            channel.finishAndReleaseAll();
+        }
+    }
+
     @Test
     void aBodyWithALengthStreamsToTheHandlerInPiecesAndInOrder() {
         byte[] body = random(300_000);
