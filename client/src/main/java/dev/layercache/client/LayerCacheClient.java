@@ -125,7 +125,7 @@ public final class LayerCacheClient implements AutoCloseable {
         this.deadline = b.deadline;
         this.retrier = new Retrier(b.retryPolicy, b.listener, () -> channel.resetConnectBackoff(), target);
         this.transfers = new Transfers(channel, credentials, retrier, b.listener, b.chunkSize,
-                Optional.ofNullable(b.transferAttemptDeadline), Optional.of(deadline));
+                Optional.ofNullable(b.transferAttemptDeadline), Optional.of(deadline), ownsChannel);
         this.parallelism = b.parallelism;
         this.listener = b.listener;
     }

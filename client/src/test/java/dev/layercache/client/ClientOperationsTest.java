@@ -227,6 +227,25 @@ class ClientOperationsTest {
         assertEquals(0, client.downloadBlob(ns, emptyDigest, none));
     }
 
+    /**
+     * An upload on the client's own channel sends every message from one array: the thread that
+     * uploads 32 MiB in 1 MiB messages allocates far less than the 32 MiB that an array per message
+     * took (each a humongous object for G1), and the server, which verifies the digest, takes it.
+     */
+    @Test
+    void anUploadSendsItsMessagesFromOneArray() throws Exception {
+        byte[] content = random(32 << 20, 11);
+        Digest d = Digest.sha256(content);
+        upload("ops/warm", random(4 << 20, 12)); // the call path loaded and its first allocations made
+        com.sun.management.ThreadMXBean threads =
+                (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long before = threads.getCurrentThreadAllocatedBytes();
+        assertTrue(client.uploadBlob("ops/one-array", d, content.length, BlobSource.ofBytes(content)));
+        long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+        assertTrue(allocated < 8 << 20, "the uploading thread allocated " + allocated + " bytes for 32 MiB");
+        assertEquals(content.length, client.statBlob("ops/one-array", d).orElseThrow(), "stored whole");
+    }
+
     @Test
     void uploadFromAFileAndFromAStreamSupplier() throws Exception {
         String ns = "ops/sources";

@@ -53,10 +53,23 @@ public final class Transfers {
     private final int chunkSize;
     private final Optional<Duration> attemptDeadline;
     private final Optional<Duration> unaryDeadline;
+    /**
+     * Whether an upload sends all its messages from one array rather than a new one per message
+     * (at 1 MiB, a humongous allocation for G1 on most heaps, and zeroed each time). Only safe
+     * where gRPC does not keep a message after {@code onNext}: it serialises the message into the
+     * transport's buffers before returning (the stream is ready, so not buffered behind a pending
+     * connection) unless its own retries keep it to replay, as a caller's channel may do.
+     */
+    private final boolean oneArrayPerUpload;
 
+    /**
+     * @param oneArrayPerUpload true only for a channel whose gRPC retries are off (the client's
+     *     own); see {@link #oneArrayPerUpload}
+     */
     public Transfers(ManagedChannel channel, Optional<CallCredentials> credentials, Retrier retrier,
                      ClientListener listener, int chunkSize, Optional<Duration> attemptDeadline,
-                     Optional<Duration> unaryDeadline) {
+                     Optional<Duration> unaryDeadline, boolean oneArrayPerUpload) {
+        this.oneArrayPerUpload = oneArrayPerUpload;
         this.channel = channel;
         this.credentials = credentials;
         this.retrier = retrier;
@@ -250,6 +263,7 @@ public final class Transfers {
         asyncStub().writeBlob(call);
         ClientCallStreamObserver<WriteBlobRequest> requests = call.requests;
         boolean finished = false;
+        byte[] array = oneArrayPerUpload ? new byte[(int) Math.min(chunkSize, size - offset)] : null;
         try (InputStream in = source.open(offset)) {
             long position = offset;
             boolean header = true;
@@ -258,7 +272,7 @@ public final class Transfers {
                     break;
                 }
                 int want = (int) Math.min(chunkSize, size - position);
-                byte[] chunk = new byte[want];
+                byte[] chunk = array != null ? array : new byte[want];
                 int n = in.readNBytes(chunk, 0, want);
                 if (n < want) {
                     throw new IOException("the source of " + digest + " ended at " + (position + n) + " of " + size
@@ -267,7 +281,7 @@ public final class Transfers {
                 boolean last = position + n == size;
                 WriteBlobRequest.Builder message = WriteBlobRequest.newBuilder()
                         .setWriteOffset(position)
-                        .setData(UnsafeByteOperations.unsafeWrap(chunk))
+                        .setData(UnsafeByteOperations.unsafeWrap(chunk, 0, n))
                         .setFinishWrite(last);
                 if (header) {
                     message.setHeader(WriteHeader.newBuilder().setNamespace(namespace).setDigest(digest.toString())
