@@ -109,15 +109,7 @@ class SlowClientTest {
             s.setSoTimeout(10_000);
             Http.Reply first = Http.read(s.getInputStream(), false);
             assertEquals(200, first.status());
-            long t0 = System.nanoTime();
-            int b;
-            try {
-                b = s.getInputStream().read();
-            } catch (IOException reset) {
-                b = -1;
-            }
-            assertEquals(-1, b, "the server closed the idle connection");
-            double waited = (System.nanoTime() - t0) / 1e9;
+            double waited = secondsUntilClosed(s, System.nanoTime());
             assertTrue(waited > 1.0 && waited < 5, "after about idle-timeout (1.5 s): " + waited);
         }
     }
@@ -138,15 +130,7 @@ class SlowClientTest {
                 Thread.sleep(600);
             }
             assertTrue((System.nanoTime() - t0) / 1e9 > 3.5, "in use for more than twice idle-timeout");
-            long idleSince = System.nanoTime() - 600_000_000L;
-            int b;
-            try {
-                b = s.getInputStream().read();
-            } catch (IOException reset) {
-                b = -1;
-            }
-            assertEquals(-1, b, "closed once idle");
-            double idle = (System.nanoTime() - idleSince) / 1e9;
+            double idle = secondsUntilClosed(s, System.nanoTime() - 600_000_000L);
             assertTrue(idle > 1.0 && idle < 5, "about idle-timeout (1.5 s) after the last answer: " + idle);
         }
     }
@@ -241,6 +225,18 @@ class SlowClientTest {
             }
             assertEquals("0-0", status.header("Range"), "the trickled bytes were rolled back: " + status.text());
         }
+    }
+
+    /** Seconds from {@code sinceNanos} until the server closes {@code s}, which must send nothing more. */
+    private static double secondsUntilClosed(Socket s, long sinceNanos) throws IOException {
+        int b;
+        try {
+            b = s.getInputStream().read();
+        } catch (IOException reset) {
+            b = -1;
+        }
+        assertEquals(-1, b, "the server closed the idle connection");
+        return (System.nanoTime() - sinceNanos) / 1e9;
     }
 
     /** What the server sends until it closes the connection, as text. */
