@@ -231,6 +231,29 @@ nginx_pid=$!; pids+=("$nginx_pid")
 wait_for "http://127.0.0.1:$nginx_port/small" "$nginx_pid" "nginx" "$work/nginx/logs/error.log"
 log "nginx pid $nginx_pid, port $nginx_port"
 
+# The Java ceilings next to nginx and the OCI download: bare Netty answering every request as
+# layercache answers a 4 KiB blob's HEAD (with layercache's 4 event loops per core, and with 1),
+# and bare grpc-java streaming from memory as ReadBlob streams a blob (HttpFloorServer,
+# GrpcFloorServer). Each is what our code would reach if it cost nothing.
+start_floor() { # name port-variable command... -> sets floor_pid
+  local name=$1 port_var=$2; shift 2
+  free_port "$port_var"
+  local cmd=(java -jar "$LOADTEST_JAR" "$@" --port "${!port_var}")
+  record "${cmd[@]}"
+  "${cmd[@]}" > "$work/$name.log" 2>&1 &
+  floor_pid=$!; pids+=("$floor_pid")
+  local deadline=$((SECONDS + START_TIMEOUT))
+  until grep -q "listening" "$work/$name.log"; do
+    kill -0 "$floor_pid" 2>/dev/null || { tail -20 "$work/$name.log" >&2; die "$name exited while starting"; }
+    [ "$SECONDS" -lt "$deadline" ] || die "$name did not start within ${START_TIMEOUT}s"
+    sleep 0.2
+  done
+}
+start_floor http-floor netty_port http-floor-server; netty_pid=$floor_pid
+start_floor http-floor-1 netty1_port http-floor-server --loops-per-core 1; netty1_pid=$floor_pid
+start_floor grpc-floor grpc_floor_port grpc-floor-server; grpc_floor_pid=$floor_pid
+log "floors: Netty pids $netty_pid (port $netty_port), $netty1_pid (port $netty1_port); grpc-java pid $grpc_floor_pid (port $grpc_floor_port)"
+
 sample_rss "$lc_pid" "$work/rss-main" &
 pids+=($!)
 
@@ -258,12 +281,15 @@ small_workloads=(
   "tags-list layercache wrk $lc_url/v2/bench/wrk/tags/list $lc_pid"
   "head-blob layercache hey $lc_url/v2/bench/wrk/blobs/$small_layer $lc_pid"
   "static-get nginx wrk $nginx_small $nginx_pid"
-  "static-head nginx hey $nginx_small $nginx_pid")
+  "static-head nginx hey $nginx_small $nginx_pid"
+  "head-floor netty hey http://127.0.0.1:$netty_port/v2/bench/wrk/blobs/$small_layer $netty_pid"
+  "head-floor-1 netty hey http://127.0.0.1:$netty1_port/v2/bench/wrk/blobs/$small_layer $netty1_pid")
 record wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"${DURATION}s" --latency -s "$work/wrk/accept.lua" "$lc_url/v2/bench/wrk/manifests/t1"
 record wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"${DURATION}s" --latency "$lc_url/v2/bench/wrk/tags/list"
 record wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"${DURATION}s" --latency "$nginx_small"
 record hey -z "${DURATION}s" -c "$WRK_CONNECTIONS" -m HEAD -disable-compression "$lc_url/v2/bench/wrk/blobs/$small_layer"
 record hey -z "${DURATION}s" -c "$WRK_CONNECTIONS" -m HEAD -disable-compression "$nginx_small"
+record hey -z "${DURATION}s" -c "$WRK_CONNECTIONS" -m HEAD -disable-compression "http://127.0.0.1:$netty_port/v2/bench/wrk/blobs/$small_layer"
 prof_start "$lc_pid"
 saved_duration=$DURATION
 DURATION=$WARMUP
@@ -295,7 +321,8 @@ log "grpc: layercache"
 prof_start "$lc_pid"
 run java -jar "$LOADTEST_JAR" grpc --target "127.0.0.1:$lc_grpc" --http "http://127.0.0.1:$lc_http" \
     --server-pid "$lc_pid" --concurrency 32 --duration "$GRPC_DURATION" --warmup "$GRPC_WARMUP" \
-    --rounds "$ROUNDS" --blob-mib "$BIG_MIB" --json "$work/grpc.json" > "$work/grpc.md"
+    --rounds "$ROUNDS" --blob-mib "$BIG_MIB" --floor "127.0.0.1:$grpc_floor_port" \
+    --json "$work/grpc.json" > "$work/grpc.md"
 prof_stop "$lc_pid" grpc
 
 touch "$work/rss-main.stop"

@@ -90,9 +90,14 @@ final class BlobStreams {
      * come; returns the count at the end.
      */
     static long read(ManagedChannel channel, String namespace, String digest, AtomicLong bytes) throws Exception {
+        return read(channel, ReadBlobRequest.newBuilder().setNamespace(namespace).setDigest(digest).build(), bytes);
+    }
+
+    /** As {@link #read(ManagedChannel, String, String, AtomicLong)}, for any request (a range, the floor's). */
+    static long read(ManagedChannel channel, ReadBlobRequest request, AtomicLong bytes) throws Exception {
         CompletableFuture<Long> done = new CompletableFuture<>();
         ClientCalls.asyncServerStreamingCall(channel.newCall(Transfers.readBlobMethod(), CallOptions.DEFAULT),
-                ReadBlobRequest.newBuilder().setNamespace(namespace).setDigest(digest).build(),
+                request,
                 new StreamObserver<PooledMessage<ReadBlobResponse>>() {
                     @Override
                     public void onNext(PooledMessage<ReadBlobResponse> value) {

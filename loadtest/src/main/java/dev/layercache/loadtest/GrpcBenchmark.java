@@ -6,6 +6,7 @@ import dev.layercache.api.v1.Entry;
 import dev.layercache.api.v1.EntryCacheGrpc;
 import dev.layercache.api.v1.LayerDescriptor;
 import dev.layercache.api.v1.PutEntryRequest;
+import dev.layercache.api.v1.ReadBlobRequest;
 import dev.layercache.api.v1.WriteBlobResponse;
 import dev.layercache.client.internal.LargeFrames;
 import io.grpc.ChannelCredentials;
@@ -29,7 +30,9 @@ import picocli.CommandLine.Option;
 /**
  * The gRPC benchmarks: entry lookups per second with latency percentiles, and blob write and read
  * throughput, the read side by side with the OCI API's download of the same blob and the write
- * side next to this machine's single-core SHA-256 rate (the ceiling of a verified upload).
+ * side next to this machine's single-core SHA-256 rate (the ceiling of a verified upload) and,
+ * with {@code --floor}, next to a bare grpc-java server's stream of as many bytes from memory
+ * ({@link GrpcFloorServer}), the ceiling of a download over grpc-java here.
  */
 @Command(name = "grpc", mixinStandardHelpOptions = true, description = "gRPC lookups/s and blob MB/s")
 final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
@@ -73,6 +76,10 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
             + "adds its CPU time per operation, steadier than rates on a shared machine")
     Long serverPid;
 
+    @Option(names = "--floor", description = "host:port of a grpc-floor-server: every ReadBlob round also reads as many "
+            + "bytes from it (grpc-java sending from memory), the Java ceiling of the download")
+    String floor;
+
     @Option(names = "--json", description = "write the results here as JSON")
     Path json;
 
@@ -81,24 +88,34 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
                     + " received bytes composed (--no-large-frames: grpc-java's defaults, 16 KiB frames)")
     boolean largeFrames;
 
+    private ManagedChannel floorChannel;
+
     @Override
     public Integer call() throws Exception {
         // Callbacks run on the event loop: they only count and release a permit.
         // As the client library connects (LargeFrames), unless told to measure grpc-java's defaults.
         ChannelCredentials plaintext = InsecureChannelCredentials.create();
-        ManagedChannel channel = NettyChannelBuilder.forTarget(target,
-                        largeFrames ? LargeFrames.of(plaintext) : plaintext).directExecutor()
-                .flowControlWindow(8 << 20).maxInboundMessageSize(16 << 20).build();
+        ManagedChannel channel = channel(target, plaintext);
+        floorChannel = floor == null ? null : channel(floor, plaintext);
         Report report = new Report("gRPC benchmarks against " + target);
         try {
             lookups(channel, report);
             blobs(channel, report);
         } finally {
             channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            if (floorChannel != null) {
+                floorChannel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            }
         }
         System.out.println(report.markdown());
         report.write(json);
         return 0;
+    }
+
+    /** A channel to {@code to} as this benchmark connects: the same one for the node and the floor. */
+    private ManagedChannel channel(String to, ChannelCredentials plaintext) {
+        return NettyChannelBuilder.forTarget(to, largeFrames ? LargeFrames.of(plaintext) : plaintext).directExecutor()
+                .flowControlWindow(8 << 20).maxInboundMessageSize(16 << 20).build();
     }
 
     private void lookups(ManagedChannel channel, Report report) throws Exception {
@@ -198,9 +215,13 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
         int warmupReads = Math.max(1, (readWarmupMib + blobMib - 1) / blobMib);
         for (int i = 0; i < warmupReads; i++) {
             read(channel, digest);
+            if (floorChannel != null) {
+                readFloor(size);
+            }
         }
         List<Double> grpcRates = new ArrayList<>();
         List<Double> curlRates = new ArrayList<>();
+        List<Double> floorRates = new ArrayList<>();
         for (int run = 1; run <= rounds; run++) {
             Map<String, Object> r = report.row("ReadBlob " + blobMib + " MiB, run " + run);
             double readCpu = ServerCpu.seconds(serverPid);
@@ -229,12 +250,32 @@ final class GrpcBenchmark implements java.util.concurrent.Callable<Integer> {
                     curlRates.add(oci);
                 }
             }
+            if (floorChannel != null) {
+                t0 = System.nanoTime();
+                readFloor(size);
+                double floorRate = size / 1e6 / ((System.nanoTime() - t0) / 1e9);
+                r.put("grpc_floor_MB_per_s", floorRate);
+                floorRates.add(floorRate);
+            }
         }
         Map<String, Object> summary = report.row("ReadBlob " + blobMib + " MiB, median of " + rounds + " runs");
         summary.put("MB_per_s", median(grpcRates));
         if (!curlRates.isEmpty()) {
             summary.put("oci_download_curl_MB_per_s", median(curlRates));
             summary.put("ratio", median(grpcRates) / median(curlRates));
+        }
+        if (!floorRates.isEmpty()) {
+            summary.put("grpc_floor_MB_per_s", median(floorRates));
+            summary.put("ratio_to_grpc_floor", median(grpcRates) / median(floorRates));
+        }
+    }
+
+    /** Reads {@code size} bytes from the floor server; fails unless all of them came. */
+    private void readFloor(long size) throws Exception {
+        long got = BlobStreams.read(floorChannel, ReadBlobRequest.newBuilder().setNamespace(namespace)
+                .setDigest("sha256:" + "0".repeat(64)).setLimit(size).build(), new AtomicLong());
+        if (got != size) {
+            throw new IllegalStateException("the gRPC floor sent " + got + " of " + size + " bytes");
         }
     }
 

@@ -121,7 +121,58 @@ final class MachineTargets {
                     SideBySide.stats(small, r[0], "layercache", "server_cpu_us_per_request"), null,
                     SideBySide.stats(small, r[2], "nginx", "server_cpu_us_per_request"), "", Verdict.NONE));
         }
+        rows.addAll(headFloorRows(small));
         return rows;
+    }
+
+    /**
+     * The Java ceilings of the {@code HEAD} measured with hey: bare Netty answering every request as
+     * layercache answers a 4 KiB blob's {@code HEAD} ({@code http-floor-server}), with layercache's
+     * event loops per core and with one. Not targets: they say how much of the distance to nginx is
+     * the JVM and Netty on this machine, and how much is layercache's own code.
+     */
+    static List<Row> headFloorRows(JsonNode small) {
+        List<Row> rows = new ArrayList<>();
+        Stats lc = SideBySide.stats(small, "head-blob", "layercache", "requests_per_s");
+        String[][] floors = {{"head-floor", HttpFloorServer.LAYERCACHE_LOOPS_PER_CORE + " event loops per core, as layercache"},
+                {"head-floor-1", "1 event loop per core"}};
+        for (String[] f : floors) {
+            Stats floor = SideBySide.stats(small, f[0], "netty", "requests_per_s");
+            if (floor == null) {
+                continue;
+            }
+            String what = "`HEAD` floor: bare Netty, no layercache code, " + f[1] + " (hey)";
+            String note = "the same answer with nothing behind it"
+                    + (lc == null ? "" : "; layercache's `HEAD` blob is " + Stats.ratio(lc.median() / floor.median())
+                    + " of it");
+            rows.add(new Row(what, "requests/s", floor, null, SideBySide.stats(small, "static-head", "nginx",
+                    "requests_per_s"), note, Verdict.NONE));
+            rows.add(new Row(what, "server CPU µs per request", SideBySide.stats(small, f[0], "netty",
+                    "server_cpu_us_per_request"), null, SideBySide.stats(small, "static-head", "nginx",
+                    "server_cpu_us_per_request"), "", Verdict.NONE));
+        }
+        return rows;
+    }
+
+    /**
+     * The Java ceiling of {@code ReadBlob}: bare grpc-java streaming the same number of bytes from
+     * memory ({@code grpc-floor-server}), read in the same rounds by the same client, and what that
+     * ceiling is as a share of the OCI download of the same run.
+     */
+    static List<Row> grpcFloorRows(JsonNode grpc, JsonNode http, Names n) {
+        List<Double> floorRates = SideBySide.grpcValues(grpc, "ReadBlob", "grpc_floor_MB_per_s");
+        if (floorRates.isEmpty()) {
+            return List.of();
+        }
+        Stats floor = Stats.of(floorRates);
+        List<Double> read = SideBySide.grpcValues(grpc, "ReadBlob", "MB_per_s");
+        Stats oci = SideBySide.stats(http, "download", n.layercache(), "MB_per_s");
+        String note = "bare grpc-java sending the same bytes from memory to the same client"
+                + (read.isEmpty() ? "" : "; layercache's `ReadBlob` is " + Stats.ratio(Stats.of(read).median()
+                / floor.median()) + " of it")
+                + (oci == null ? "" : "; it is " + Stats.ratio(floor.median() / oci.median())
+                + " of the OCI download (" + Stats.number(oci.median()) + " MB/s)");
+        return List.of(new Row("gRPC floor (`grpc-floor-server`)", "MB/s", floor, null, null, note, Verdict.NONE));
     }
 
     private static String tool(JsonNode small, String workload) {

@@ -8,7 +8,8 @@ import picocli.CommandLine.Command;
         description = "Benchmarks of a layercache node (or any OCI registry, where the benchmark allows)",
         subcommands = {GrpcBenchmark.class, HttpBenchmark.class, FleetCommand.class, SoakCommand.class, SideBySide.class,
                 LoopbackFloor.class, DiskFloor.class, AuthFloodBenchmark.class, LookupsDuringTransfers.class,
-                MirrorPull.class, ClusterBench.class, BucketServer.class})
+                MirrorPull.class, ClusterBench.class, BucketServer.class, HttpFloorServer.class,
+                GrpcFloorServer.class})
 public final class Main {
     public static void main(String[] args) {
         System.exit(new CommandLine(new Main()).execute(args));

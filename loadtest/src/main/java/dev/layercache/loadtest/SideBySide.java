@@ -312,6 +312,7 @@ final class SideBySide implements Callable<Integer> {
         rows.add(new Row("`ReadBlob`", "server CPU-s per GiB", grpcStats(grpc, "ReadBlob", "server_cpu_s_per_GiB"),
                 null, null, "", Verdict.NONE));
         rows.addAll(MachineTargets.parityRows(grpc, http, n));
+        rows.addAll(MachineTargets.grpcFloorRows(grpc, http, n));
         if (sha != null) {
             rows.add(new Row("single-core SHA-256 (Java `MessageDigest`, each time measured)", "MB/s", sha, null, null,
                     "a ceiling of any verified upload" + (ceiling.opensslSha() == null ? ""
@@ -434,9 +435,14 @@ final class SideBySide implements Callable<Integer> {
                 .append(" connections for layercache and nginx alike, ").append(ss.path("duration_s").asInt())
                 .append(" s per round, ").append(ss.path("rounds").asInt())
                 .append(" interleaved rounds (the order reversed every other round) after a warm-up of each; nginx ")
-                .append("serves a static 4 KiB file.\n\n");
+                .append("serves a static 4 KiB file. The `HEAD` floors are bare Netty servers in their own JVM ")
+                .append("(`http-floor-server`) answering every request with layercache's status and headers for ")
+                .append("that blob, measured in the same rounds: their figures stand in the layercache column.\n\n");
         table(sb, requests, Columns.NGINX);
         sb.append("\n### Native gRPC API (layercache), and the machine's ceilings\n\n");
+        sb.append("The gRPC floor is a bare grpc-java server in its own JVM (`grpc-floor-server`, layercache's ")
+                .append("transfer settings) streaming as many bytes from memory, read by the same client in the ")
+                .append("same rounds as `ReadBlob`.\n\n");
         table(sb, grpc, Columns.ONE);
         sb.append("\n### Start-up at scale\n\n");
         table(sb, startup, Columns.ONE);

@@ -33,7 +33,8 @@ import picocli.CommandLine;
  * The {@code grpc} benchmark run briefly (an 8 MiB blob, two rounds, one second of lookups)
  * against a real layercache server process: every figure it reports is there and positive, its
  * warm-up reads count, and every measured read got the whole blob (the benchmark fails when a
- * read comes back short), next to curl's OCI download of the same blob.
+ * read comes back short), next to curl's OCI download of the same blob and the gRPC floor's
+ * ({@link GrpcFloorServer}) stream of as many bytes.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class GrpcBenchmarkTest {
@@ -61,13 +62,16 @@ class GrpcBenchmarkTest {
         PrintStream original = System.out;
         int exit;
         System.setOut(new PrintStream(stdout, true, StandardCharsets.UTF_8));
+        io.grpc.Server floor = GrpcFloorServer.start(0);
         try {
             exit = new CommandLine(new GrpcBenchmark()).execute("--target", "127.0.0.1:" + server.grpcPort(),
                     "--http", "http://127.0.0.1:" + server.port(), "--server-pid", "" + server.process().pid(),
                     "--rounds", "2", "--duration", "1", "--warmup", "0", "--concurrency", "4", "--keys", "10",
-                    "--blob-mib", "8", "--read-warmup-mib", "12", "--json", json.toString());
+                    "--blob-mib", "8", "--read-warmup-mib", "12", "--floor", "127.0.0.1:" + floor.getPort(),
+                    "--json", json.toString());
         } finally {
             System.setOut(original);
+            GrpcFloorServer.stop(floor);
         }
         assertEquals(0, exit, server.log());
 
@@ -88,6 +92,10 @@ class GrpcBenchmarkTest {
                 if (Files.isExecutable(Path.of("/usr/bin/curl"))) {
                     assertTrue(row.get("oci_download_curl_MB_per_s").asDouble() > 0, row.toString());
                 }
+                // The floor's read of the same size came whole (the benchmark fails otherwise).
+                assertTrue(row.get("grpc_floor_MB_per_s").asDouble() > 0, row.toString());
+            } else if (name.startsWith("ReadBlob 8 MiB, median")) {
+                assertTrue(row.get("ratio_to_grpc_floor").asDouble() > 0, row.toString());
             } else if (name.startsWith("WriteBlob 8 MiB, median")) {
                 assertTrue(row.get("single_core_sha256_MB_per_s").asDouble() > 0, row.toString());
                 assertTrue(row.get("share_of_sha256_rate").asDouble() > 0, row.toString());

@@ -224,6 +224,47 @@ class SideBySideTest {
     }
 
     @Test
+    void theJavaFloorsOfTheHeadAreShownNextToNginxAndLayercacheAsAShareOfThem() {
+        ObjectNode s = small(f("head-blob", "layercache", "requests_per_s", 45000, 48000, 50000),
+                f("static-head", "nginx", "requests_per_s", 60000, 60000, 60000),
+                f("static-head", "nginx", "server_cpu_us_per_request", 11, 12, 13),
+                f("head-floor", "netty", "requests_per_s", 50000, 60000, 55000),
+                f("head-floor", "netty", "server_cpu_us_per_request", 9, 10, 11),
+                f("head-floor-1", "netty", "requests_per_s", 58000, 59000, 61000));
+        List<SideBySide.Row> rows = MachineTargets.smallRequestRows(s);
+        SideBySide.Row floor = row(rows, "`HEAD` floor: bare Netty, no layercache code, 4 event loops", "requests/s");
+        assertEquals(55000, floor.layercache().median());
+        assertEquals(55000 / 60000.0, floor.ratio(floor.nginx()), 1e-9);
+        assertTrue(floor.target().contains("layercache's `HEAD` blob is 0.87×"), floor.target()); // 48,000 ÷ 55,000
+        assertEquals(SideBySide.Verdict.NONE, floor.verdict(), "a ceiling, not a target");
+        assertEquals(10, row(rows, "`HEAD` floor: bare Netty, no layercache code, 4 event loops",
+                "server CPU µs per request").layercache().median());
+        assertTrue(row(rows, "`HEAD` floor: bare Netty, no layercache code, 1 event loop", "requests/s").target()
+                .contains("0.81×"), "48,000 ÷ 59,000");
+        assertTrue(MachineTargets.headFloorRows(small(f("head-blob", "layercache", "requests_per_s", 1))).isEmpty(),
+                "no floor measured: no row");
+    }
+
+    @Test
+    void theGrpcFloorIsShownWithReadBlobAndTheOciDownloadAsSharesOfIt() {
+        ObjectNode grpc = JSON.createObjectNode();
+        ArrayNode rows = grpc.putArray("rows");
+        for (int i = 1; i <= 3; i++) {
+            rows.addObject().put("benchmark", "ReadBlob 1024 MiB, run " + i).put("MB_per_s", 1700 + i * 50) // 1800
+                    .put("grpc_floor_MB_per_s", 1900 + i * 50); // 2000
+        }
+        JsonNode h = http(f("download", "lc", "MB_per_s", 2400, 2500, 2600));
+        SideBySide.Row floor = row(SideBySide.grpcRows(grpc, JSON.createObjectNode(), h, NAMES),
+                "gRPC floor (`grpc-floor-server`)", "MB/s");
+        assertEquals(2000, floor.layercache().median());
+        assertTrue(floor.target().contains("layercache's `ReadBlob` is 0.90× of it"), floor.target());
+        assertTrue(floor.target().contains("it is 0.80× of the OCI download (2,500 MB/s)"), floor.target());
+        rows.removeAll();
+        rows.addObject().put("benchmark", "ReadBlob 1024 MiB, run 1").put("MB_per_s", 1800);
+        assertTrue(MachineTargets.grpcFloorRows(grpc, h, NAMES).isEmpty(), "no floor measured: no row");
+    }
+
+    @Test
     void grpcParityIsNinetyPercentOfTheOciApiOfTheSameRun() {
         ObjectNode grpc = JSON.createObjectNode();
         ArrayNode rows = grpc.putArray("rows");
