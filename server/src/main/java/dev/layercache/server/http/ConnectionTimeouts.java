@@ -5,6 +5,8 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelPromise;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpStatusClass;
 import io.netty.handler.codec.http.LastHttpContent;
 import java.time.Duration;
 import java.util.concurrent.ScheduledFuture;
@@ -149,7 +151,10 @@ final class ConnectionTimeouts extends ChannelDuplexHandler {
 
     @Override
     public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) throws Exception {
-        if (msg instanceof LastHttpContent) {
+        // A 1xx (100 Continue) ends no request: counting it would mark a pipelined request's
+        // response as done, and the idle timer could close the connection in the middle of it.
+        if (msg instanceof LastHttpContent && !(msg instanceof HttpResponse r
+                && r.status().codeClass() == HttpStatusClass.INFORMATIONAL)) {
             promise = promise.unvoid();
             promise.addListener(f -> {
                 responsesPending = Math.max(0, responsesPending - 1);

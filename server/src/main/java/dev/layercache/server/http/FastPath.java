@@ -93,7 +93,9 @@ final class FastPath {
         }
         // Asked under the digest's lock, as the usual way asks: a collection removing the blob
         // voids the memory under that lock, so "still held" is never said of a blob already gone.
-        if (!admitted(request, client) || !blobs.askedFromMemory(digest, () -> answers.holds(key))) {
+        // Admitted under it too, last: once admitted (a token taken from the client's rate
+        // limit) the answer is given here, never handed to the usual way to be admitted again.
+        if (!blobs.askedFromMemory(digest, () -> answers.holds(key) && admitted(request, client))) {
             return null;
         }
         return BlobHandler.headAnswer(digest, size);

@@ -52,6 +52,16 @@ public final class AnswerCache {
     private record Held(Object value, long stamp, int weight) {
     }
 
+    /** Bytes an entry costs beyond its answer's and its key's text: the map's node, the records, the strings' headers. */
+    static final int ENTRY_OVERHEAD = 200;
+    /**
+     * How long an answer is used at most. The generations keep answers true against every change
+     * the node makes; this bounds the one kind of change it cannot see, a blob file lost behind
+     * its back (a disk fault, an operator's rm), which the usual way notices at the next question
+     * (it looks for the file) and the memory would otherwise go on denying.
+     */
+    public static final java.time.Duration MAX_AGE = java.time.Duration.ofSeconds(10);
+
     private final AtomicLongArray repositories = new AtomicLongArray(STRIPES);
     private final AtomicLongArray blobs = new AtomicLongArray(STRIPES);
     private final Cache<Object, Held> answers;
@@ -59,9 +69,16 @@ public final class AnswerCache {
 
     /** At most {@code maxBytes} of answers (keys and values counted roughly). */
     public AnswerCache(long maxBytes) {
+        this(maxBytes, com.github.benmanes.caffeine.cache.Ticker.systemTicker());
+    }
+
+    /** As {@link #AnswerCache(long)}, ageing answers by {@code ticker} (tests). */
+    AnswerCache(long maxBytes, com.github.benmanes.caffeine.cache.Ticker ticker) {
         this.answers = Caffeine.newBuilder()
                 .maximumWeight(maxBytes)
                 .weigher((Object k, Held h) -> h.weight())
+                .expireAfterWrite(MAX_AGE)
+                .ticker(ticker)
                 .executor(Runnable::run) // maintenance inline: no hand-off of its own to a pool
                 .build();
     }
@@ -122,7 +139,28 @@ public final class AnswerCache {
         if (bytes > MAX_ANSWER_BYTES || stamp != current(key)) {
             return;
         }
-        answers.put(key, new Held(value, stamp, bytes + 200));
+        // The key counts as much as the answer: a client chooses it (a tags page's `last` may be
+        // kilobytes long for an empty page), and a budget of answers alone could hold far more.
+        answers.put(key, new Held(value, stamp, bytes + keyBytes(key) + ENTRY_OVERHEAD));
+    }
+
+    /** The key's text, two bytes a character (what a string of any characters may take). */
+    private static int keyBytes(Object key) {
+        long chars;
+        if (key instanceof ManifestKey k) {
+            chars = length(k.repository()) + length(k.reference());
+        } else if (key instanceof TagsKey k) {
+            chars = length(k.repository()) + length(k.n()) + length(k.last());
+        } else if (key instanceof BlobKey k) {
+            chars = length(k.repository()) + length(k.digest());
+        } else {
+            throw new IllegalArgumentException("not an answer key: " + key);
+        }
+        return (int) Math.min(Integer.MAX_VALUE / 2, chars * 2);
+    }
+
+    private static int length(String s) {
+        return s == null ? 0 : s.length();
     }
 
     /** Answers given from memory since the start (for tests). */

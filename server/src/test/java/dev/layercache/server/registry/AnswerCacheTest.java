@@ -71,4 +71,31 @@ class AnswerCacheTest {
         }
         assertTrue(answers.size() < 1000 * 60_000 / (1 << 20) + 5, "bounded by bytes: " + answers.size());
     }
+
+    @Test
+    void keysChosenByClientsCountAgainstTheBudget() {
+        // A tags page for an empty `last` is a few bytes; the `last` a client sends may be 8 KB.
+        AnswerCache answers = new AnswerCache(1 << 20);
+        String longLast = "x".repeat(8000);
+        for (int i = 0; i < 2000; i++) {
+            answers.put(new AnswerCache.TagsKey("a/b", null, longLast + i), "[]", answers.repositoryStamp("a/b"), 30);
+        }
+        // 2,000 keys of 8 KB would be 16 MB held under a 1 MiB budget if only answers counted.
+        assertTrue(answers.size() * 8000L <= (1 << 20), "held: " + answers.size());
+        assertTrue(answers.size() > 0);
+    }
+
+    @Test
+    void anAnswerIsUsedForTenSecondsAtMost() {
+        long[] now = {0};
+        AnswerCache answers = new AnswerCache(1 << 20, () -> now[0]);
+        AnswerCache.BlobKey blob = new AnswerCache.BlobKey("a/b", DIGEST);
+        answers.put(blob, 5L, answers.blobStamp(DIGEST), 0);
+        now[0] += AnswerCache.MAX_AGE.toNanos() - 1;
+        assertEquals(5L, answers.get(blob));
+        assertTrue(answers.holds(blob));
+        now[0] += 2;
+        assertNull(answers.get(blob), "a file lost behind the node's back is looked for again by the usual way");
+        assertTrue(!answers.holds(blob));
+    }
 }
