@@ -290,6 +290,7 @@ record wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"${DURATION}s" --latency "$ng
 record hey -z "${DURATION}s" -c "$WRK_CONNECTIONS" -m HEAD -disable-compression "$lc_url/v2/bench/wrk/blobs/$small_layer"
 record hey -z "${DURATION}s" -c "$WRK_CONNECTIONS" -m HEAD -disable-compression "$nginx_small"
 record hey -z "${DURATION}s" -c "$WRK_CONNECTIONS" -m HEAD -disable-compression "http://127.0.0.1:$netty_port/v2/bench/wrk/blobs/$small_layer"
+record hey -z "${DURATION}s" -c "$WRK_CONNECTIONS" -m HEAD -disable-compression "http://127.0.0.1:$netty1_port/v2/bench/wrk/blobs/$small_layer"
 prof_start "$lc_pid"
 saved_duration=$DURATION
 DURATION=$WARMUP

@@ -37,16 +37,52 @@ public final class AnswerCache {
     public static final int MAX_ANSWER_BYTES = 64 << 10;
     private static final int STRIPES = 4096;
 
+    /** What an answer is to: it says which generation keeps it true, and how much text it holds. */
+    public sealed interface Key permits ManifestKey, TagsKey, BlobKey {
+        /** The generation the answer is valid under ({@link #repositoryStamp} or {@link #blobStamp}). */
+        long stamp(AnswerCache answers);
+
+        /** Characters of the key's text (a client chooses much of it). */
+        long chars();
+    }
+
     /** A manifest by {@code reference} (a tag or a digest, as written) in {@code repository}. */
-    public record ManifestKey(String repository, String reference) {
+    public record ManifestKey(String repository, String reference) implements Key {
+        @Override
+        public long stamp(AnswerCache answers) {
+            return answers.repositoryStamp(repository);
+        }
+
+        @Override
+        public long chars() {
+            return length(repository) + length(reference);
+        }
     }
 
     /** A tags page of {@code repository} for the query {@code n}, {@code last} (null when absent). */
-    public record TagsKey(String repository, String n, String last) {
+    public record TagsKey(String repository, String n, String last) implements Key {
+        @Override
+        public long stamp(AnswerCache answers) {
+            return answers.repositoryStamp(repository);
+        }
+
+        @Override
+        public long chars() {
+            return length(repository) + length(n) + length(last);
+        }
     }
 
     /** The size of blob {@code digest} as seen through {@code repository}. */
-    public record BlobKey(String repository, String digest) {
+    public record BlobKey(String repository, String digest) implements Key {
+        @Override
+        public long stamp(AnswerCache answers) {
+            return answers.blobStamp(digest);
+        }
+
+        @Override
+        public long chars() {
+            return length(repository) + length(digest);
+        }
     }
 
     private record Held(Object value, long stamp, int weight) {
@@ -64,7 +100,7 @@ public final class AnswerCache {
 
     private final AtomicLongArray repositories = new AtomicLongArray(STRIPES);
     private final AtomicLongArray blobs = new AtomicLongArray(STRIPES);
-    private final Cache<Object, Held> answers;
+    private final Cache<Key, Held> answers;
     private final java.util.concurrent.atomic.LongAdder hits = new java.util.concurrent.atomic.LongAdder();
 
     /** At most {@code maxBytes} of answers (keys and values counted roughly). */
@@ -76,7 +112,7 @@ public final class AnswerCache {
     AnswerCache(long maxBytes, com.github.benmanes.caffeine.cache.Ticker ticker) {
         this.answers = Caffeine.newBuilder()
                 .maximumWeight(maxBytes)
-                .weigher((Object k, Held h) -> h.weight())
+                .weigher((Key k, Held h) -> h.weight())
                 .expireAfterWrite(MAX_AGE)
                 .ticker(ticker)
                 .executor(Runnable::run) // maintenance inline: no hand-off of its own to a pool
@@ -112,12 +148,12 @@ public final class AnswerCache {
     }
 
     /** The answer for {@code key} while it is still true; null otherwise. */
-    public Object get(Object key) {
+    public Object get(Key key) {
         Held held = answers.getIfPresent(key);
         if (held == null) {
             return null;
         }
-        if (held.stamp() != current(key)) {
+        if (held.stamp() != key.stamp(this)) {
             answers.asMap().remove(key, held);
             return null;
         }
@@ -126,17 +162,17 @@ public final class AnswerCache {
     }
 
     /** True while an answer for {@code key} is held and still true (not counted as a hit). */
-    public boolean holds(Object key) {
+    public boolean holds(Key key) {
         Held held = answers.getIfPresent(key);
-        return held != null && held.stamp() == current(key);
+        return held != null && held.stamp() == key.stamp(this);
     }
 
     /**
      * Keeps {@code value} for {@code key}, read from the store after {@code stamp} was taken,
      * unless the store changed since or the answer is larger than {@link #MAX_ANSWER_BYTES}.
      */
-    public void put(Object key, Object value, long stamp, int bytes) {
-        if (bytes > MAX_ANSWER_BYTES || stamp != current(key)) {
+    public void put(Key key, Object value, long stamp, int bytes) {
+        if (bytes > MAX_ANSWER_BYTES || stamp != key.stamp(this)) {
             return;
         }
         // The key counts as much as the answer: a client chooses it (a tags page's `last` may be
@@ -145,18 +181,8 @@ public final class AnswerCache {
     }
 
     /** The key's text, two bytes a character (what a string of any characters may take). */
-    private static int keyBytes(Object key) {
-        long chars;
-        if (key instanceof ManifestKey k) {
-            chars = length(k.repository()) + length(k.reference());
-        } else if (key instanceof TagsKey k) {
-            chars = length(k.repository()) + length(k.n()) + length(k.last());
-        } else if (key instanceof BlobKey k) {
-            chars = length(k.repository()) + length(k.digest());
-        } else {
-            throw new IllegalArgumentException("not an answer key: " + key);
-        }
-        return (int) Math.min(Integer.MAX_VALUE / 2, chars * 2);
+    private static int keyBytes(Key key) {
+        return (int) Math.min(Integer.MAX_VALUE / 2, key.chars() * 2);
     }
 
     private static int length(String s) {
@@ -172,19 +198,6 @@ public final class AnswerCache {
     public long size() {
         answers.cleanUp();
         return answers.estimatedSize();
-    }
-
-    private long current(Object key) {
-        if (key instanceof ManifestKey k) {
-            return repositoryStamp(k.repository());
-        }
-        if (key instanceof TagsKey k) {
-            return repositoryStamp(k.repository());
-        }
-        if (key instanceof BlobKey k) {
-            return blobStamp(k.digest());
-        }
-        throw new IllegalArgumentException("not an answer key: " + key);
     }
 
     private static int stripe(String name) {
