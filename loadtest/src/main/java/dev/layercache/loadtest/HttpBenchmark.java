@@ -102,6 +102,11 @@ final class HttpBenchmark implements Callable<Integer> {
             + "busy for several seconds of pushing, far more than a request workload's --warmup; none with --warmup 0")
     int smallBlobWarmup;
 
+    @Option(names = "--upload-warmup", defaultValue = "10", description = "seconds of uploads (of one 256 MiB "
+            + "blob, again and again) per upload workload and target before measuring: the upload path keeps a JVM's "
+            + "JIT compiling for gigabytes; none with --warmup 0 (one upload)")
+    int uploadWarmup;
+
     @Option(names = "--small-blob-head", negatable = true, defaultValue = "true", fallbackValue = "true",
             description = "HEAD each blob before pushing it, as real clients do (default: yes)")
     boolean smallBlobHead;
@@ -243,9 +248,10 @@ final class HttpBenchmark implements Callable<Integer> {
                         concurrency, seconds, warmup);
                 case "static-small" -> new RequestRateWorkload(name, "GET", staticSmall, true, concurrency, seconds,
                         warmup);
-                case "upload-monolithic" -> new UploadWorkload(false, (long) blobMib << 20, 0, work, repository);
+                case "upload-monolithic" -> new UploadWorkload(false, (long) blobMib << 20, 0, work, repository,
+                        warmup == 0 ? 0 : uploadWarmup);
                 case "upload-chunked" -> new UploadWorkload(true, (long) blobMib << 20, (long) chunkMib << 20, work,
-                        repository);
+                        repository, warmup == 0 ? 0 : uploadWarmup);
                 case "download" -> {
                     Path file = downloadFile;
                     if (file == null) {
@@ -344,6 +350,7 @@ final class HttpBenchmark implements Callable<Integer> {
         settings.put("duration_s", seconds);
         settings.put("warmup_s", warmup);
         settings.put("small_blob_warmup_s", warmup == 0 ? 0 : smallBlobWarmup);
+        settings.put("upload_warmup_s", warmup == 0 ? 0 : uploadWarmup);
         settings.put("repository", repository);
         settings.put("tags", tags);
         settings.put("blob_mib", blobMib);

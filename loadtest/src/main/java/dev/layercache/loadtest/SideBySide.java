@@ -408,8 +408,8 @@ final class SideBySide implements Callable<Integer> {
                 .append(" measured rounds, with the spread (min–max) in brackets; the targets are interleaved in "
                         + "every round (which one goes first alternates) after an unreported warm-up run of each "
                         + "workload on each target (for small blobs, " + s.path("small_blob_warmup_s").asInt(0)
-                        + " s of pushing: the upload path keeps the JVM's JIT busy far longer than a request "
-                        + "workload's warm-up), and ratios are ratios of medians. Server CPU is the server "
+                        + " s of pushing" + uploadWarmUp(s) + ": the upload path keeps the JVM's JIT busy far longer "
+                        + "than a request workload's warm-up), and ratios are ratios of medians. Server CPU is the server "
                         + "process's user + system time from `/proc/PID/stat` (nginx: its master and workers), "
                         + "steadier than rates on this shared machine. Issue 24's targets are ratios against "
                         + "ceilings measured in the same run (one core's SHA-256 rate, the disk's durable write "
@@ -423,7 +423,7 @@ final class SideBySide implements Callable<Integer> {
                 .append(s.path("tags").asInt()).append(" tags; nginx's column for requests is a `GET` of a static ")
                 .append("4 KiB file. Uploads: fresh random content every time (made and hashed before the clock starts), ")
                 .append(s.path("blob_mib").asInt()).append(" MiB, chunks of ").append(s.path("chunk_mib").asInt())
-                .append(" MiB; a file may go to both servers of a round, never twice to one. Download: the same file ")
+                .append(" MiB; a file may go to both servers of a round, never twice to one (the warm-up aside). Download: the same file ")
                 .append("nginx serves, pushed once, fetched again and again on one connection for at least ")
                 .append(Stats.plain(s.path("download_s").asDouble(0))).append(" s per round.\n");
         JsonNode ss = small.path("settings");
@@ -462,6 +462,13 @@ final class SideBySide implements Callable<Integer> {
             sb.append("```\n");
         }
         return sb.toString();
+    }
+
+    /** How the upload workloads were warmed up, for the text above the tables; empty in older results. */
+    private static String uploadWarmUp(JsonNode settings) {
+        int seconds = settings.path("upload_warmup_s").asInt(0);
+        return seconds > 0 ? "; for each upload workload, " + seconds + " s of uploading one 256 MiB blob again and again"
+                : "";
     }
 
     private static long count(List<List<Row>> tables, Verdict v) {

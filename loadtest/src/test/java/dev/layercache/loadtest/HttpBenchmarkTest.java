@@ -145,6 +145,36 @@ class HttpBenchmarkTest {
         }
     }
 
+    /**
+     * The upload warm-up goes on uploading its blob for its seconds (a fresh JVM's upload path
+     * compiles for gigabytes), each copy whole on the server, and the measured upload after it is
+     * still of content new to the server, even when it is the warm-up's size.
+     */
+    @Test
+    void theUploadWarmUpRepeatsItsBlobForItsTimeAndTheMeasuredUploadIsFresh() throws Exception {
+        Path scratch = Files.createDirectories(work.resolve("warm-up"));
+        HttpBenchmark.Target lc = new HttpBenchmark.Target("lc", base, server.process().pid(), false);
+        for (boolean chunked : new boolean[] {false, true}) {
+            UploadWorkload upload = new UploadWorkload(chunked, 4L << 20, 1L << 20, scratch, REPO, 1);
+            long t0 = System.nanoTime();
+            Map<String, Object> warm = upload.run(lc, true);
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            assertTrue(seconds >= 1.0, "warm-up lasted " + seconds + " s");
+            int uploads = ((Number) warm.get("warm_up_uploads")).intValue();
+            assertTrue(uploads >= 2, "uploads in 1 s of warm-up: " + uploads);
+            String warmDigest = (String) warm.get("digest");
+            assertStored(warmDigest, 4L << 20);
+
+            Map<String, Object> measured = upload.run(lc, false);
+            assertFalse(measured.containsKey("warm_up_uploads"), measured.toString());
+            assertTrue(!warmDigest.equals(measured.get("digest")), "the measured upload is of new content");
+            assertStored((String) measured.get("digest"), 4L << 20);
+        }
+        // With no warm-up time, one upload.
+        UploadWorkload once = new UploadWorkload(false, 4L << 20, 0, scratch, REPO, 0);
+        assertEquals(1, ((Number) once.run(lc, true).get("warm_up_uploads")).intValue());
+    }
+
     private static String firstCpuFigure(JsonNode f) {
         for (var it = f.fieldNames(); it.hasNext(); ) {
             String name = it.next();
