@@ -18,8 +18,8 @@ import java.util.Map;
  *
  * <p>The warm-up uploads one {@link #WARM_UP_BYTES} file to the target again and again for
  * {@code --upload-warmup} seconds (at least once). A JVM server's upload path keeps its JIT
- * compiling for gigabytes: a fresh node's chunked upload cost 1.6-1.8 server CPU-s per GiB in its
- * first six 1 GiB uploads and 1.1-1.3 from the tenth on, while its compilations per upload fell
+ * compiling for gigabytes: a fresh node's chunked upload cost 1.5-1.8 server CPU-s per GiB in its
+ * first six 1 GiB uploads and 1.2-1.35 from the twelfth on, while its compilations per upload fell
  * from hundreds to tens (BENCHMARKS.md, issue 24). After one short warm-up upload the measured
  * rounds timed the compiler, not the server that runs for days. The repeated warm-up blob costs
  * no disk: the server hashes, writes and fsyncs every copy in full, then finds the blob stored
