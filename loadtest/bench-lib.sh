@@ -1,6 +1,7 @@
-# Sourced by the benchmark scripts (side-by-side.sh, mirror-bench.sh, cluster-bench.sh): their
+# Sourced by the benchmark scripts (side-by-side.sh, mirror-bench.sh, cluster-bench.sh,
+# head-under-load.sh; soak.sh for its messages and ports): their
 # messages, a work folder that goes away with every process started in it, free ports on
-# 127.0.0.1, and waiting for a server to answer. Set before sourcing: BENCH (the script's name in
+# 127.0.0.1 (below the kernel's ephemeral range), and waiting for a server to answer. Set before sourcing: BENCH (the script's name in
 # its messages); before calling wait_for: START_TIMEOUT (seconds).
 
 log() { printf '[%s %s] %s\n' "$BENCH" "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -26,7 +27,14 @@ cleanup() {
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-next_port=$(( 20000 + RANDOM % 20000 ))
+# Below the kernel's range of ephemeral ports: a port no server listens on may still be the local
+# end of a client's connection (curl's, a node's), and a server then fails to bind it.
+ephemeral_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+if [ "$ephemeral_low" -gt 14000 ]; then
+  next_port=$(( 10000 + RANDOM % (ephemeral_low - 12000) ))
+else
+  next_port=$(( 20000 + RANDOM % 20000 ))
+fi
 free_port() { # variable name (not $(free_port): the counter must move in this shell)
   while port_in_use "$next_port"; do next_port=$((next_port + 1)); done
   printf -v "$1" '%s' "$next_port"; next_port=$((next_port + 1))

@@ -40,8 +40,8 @@ read -r -a soak_args <<< "${SOAK_ARGS:-}"
 SERVER_JAR=server/target/layercache-server.jar
 LOADTEST_JAR=loadtest/target/layercache-loadtest.jar
 
-log() { printf '[soak %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+BENCH=soak
+. loadtest/bench-lib.sh # log, die, free_port (its cleanup is replaced below: one node, its own folder)
 
 [[ "$minutes" =~ ^[0-9]+$ ]] && [ "$minutes" -ge 1 ] || die "MINUTES must be a whole number of minutes, not '$minutes'"
 for tool in java curl; do
@@ -65,13 +65,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-next_port=$(( 20000 + RANDOM % 20000 ))
-free_port() { # variable name (not $(free_port): the counter must move in this shell)
-  while port_in_use "$next_port"; do next_port=$((next_port + 1)); done
-  printf -v "$1" '%s' "$next_port"; next_port=$((next_port + 1))
-}
 
 free_port http_port; free_port grpc_port
 log "node: budget $BUDGET, lifecycle every $LIFECYCLE_INTERVAL, gc grace $GC_GRACE, JVM ${server_java_opts[*]:-defaults}; HTTP $http_port, gRPC $grpc_port, data in $work/data"
