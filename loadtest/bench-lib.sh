@@ -51,3 +51,38 @@ wait_for() {
   tail -20 "$4" >&2
   die "$3 did not answer $1 within ${START_TIMEOUT}s"
 }
+
+# start_nginx: nginx serving $work/www on a free port of 127.0.0.1, as the benchmarks compare with
+# it (worker_processes auto, sendfile on, tcp_nopush on, no access log, keep-alive without limit),
+# its own files in $work/nginx; waits until $work/www/small answers. Sets nginx_port and nginx_pid.
+start_nginx() {
+  free_port nginx_port
+  mkdir -p "$work/nginx/logs" "$work/nginx/tmp"
+  cat > "$work/nginx/nginx.conf" <<EOF
+worker_processes auto;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  keepalive_timeout 65;
+  default_type application/octet-stream;
+  client_body_temp_path $work/nginx/tmp/body;
+  proxy_temp_path $work/nginx/tmp/proxy;
+  fastcgi_temp_path $work/nginx/tmp/fastcgi;
+  uwsgi_temp_path $work/nginx/tmp/uwsgi;
+  scgi_temp_path $work/nginx/tmp/scgi;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    root $work/www;
+  }
+}
+EOF
+  nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/logs/error.log" > "$work/nginx.log" 2>&1 &
+  nginx_pid=$!; pids+=("$nginx_pid")
+  wait_for "http://127.0.0.1:$nginx_port/small" "$nginx_pid" "nginx" "$work/nginx/logs/error.log"
+}

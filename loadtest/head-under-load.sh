@@ -7,7 +7,8 @@
 #
 # Targets, each started fresh on 127.0.0.1 with its data in one temporary folder:
 #   layercache  the node of AFTER_JAR (default: this checkout's server/target/layercache-server.jar)
-#   before      with BEFORE_JAR set, a node of that jar (another build) beside it
+#   before      with BEFORE_JAR set, a node of that jar (another build, or the same with other
+#               settings: AFTER_ARGS and BEFORE_ARGS are more flags for each node) beside it
 #   nginx       a 4 KiB file and the big blob as static files (worker_processes auto, sendfile on,
 #               as in side-by-side.sh); left out with NGINX=0, and with UPLOADERS > 0 (it takes no
 #               uploads)
@@ -19,9 +20,10 @@
 #
 #   ./mvnw -B -DskipTests package && loadtest/head-under-load.sh
 #   BEFORE_JAR=/path/to/other/layercache-server.jar UPLOADERS=2 loadtest/head-under-load.sh
+#   BEFORE_JAR=server/target/layercache-server.jar BEFORE_ARGS="--event-loops 2" loadtest/head-under-load.sh
 #
 # Settings (environment): ROUNDS=3 DURATION=5 CONNS=8 DOWNLOADERS=2 UPLOADERS=0 BLOB_MIB=1024
-# NGINX=1 AFTER_JAR BEFORE_JAR WORK_PARENT=/var/tmp. Needs hey, curl, nginx (unless left out) and
+# NGINX=1 AFTER_JAR BEFORE_JAR AFTER_ARGS BEFORE_ARGS WORK_PARENT=/var/tmp. Needs hey, curl, nginx (unless left out) and
 # about BLOB_MIB x (2 + nodes) MiB of disk under WORK_PARENT. Every process it starts is stopped
 # and the folder removed on exit.
 set -euo pipefail
@@ -66,56 +68,32 @@ upload() {
 
 targets=()
 declare -A head_url big_url base_url
-start_node() { # NAME JAR
-  local http grpc pid
+start_node() { # NAME JAR [more flags]
+  local name=$1 jar=$2 http grpc pid
+  shift 2
   free_port http; free_port grpc
-  java -jar "$2" --bind-address 127.0.0.1 --http-port "$http" --grpc-port "$grpc" \
-    --data-dir "$work/$1-data" --min-free-disk 0 > "$work/$1.log" 2>&1 &
+  java -jar "$jar" --bind-address 127.0.0.1 --http-port "$http" --grpc-port "$grpc" \
+    --data-dir "$work/$name-data" --min-free-disk 0 "$@" > "$work/$name.log" 2>&1 &
   pid=$!; pids+=("$pid")
-  wait_for "http://127.0.0.1:$http/readyz" "$pid" "$1" "$work/$1.log"
-  base_url[$1]="http://127.0.0.1:$http/v2/bench/load"
-  upload "${base_url[$1]}" "$work/small" "$small_digest" || die "$1 refused the small blob"
-  upload "${base_url[$1]}" "$work/big" "$big_digest" || die "$1 refused the big blob"
-  head_url[$1]="${base_url[$1]}/blobs/$small_digest"
-  big_url[$1]="${base_url[$1]}/blobs/$big_digest"
-  targets+=("$1")
-  log "$1: pid $pid, port $http ($2)"
+  wait_for "http://127.0.0.1:$http/readyz" "$pid" "$name" "$work/$name.log"
+  base_url[$name]="http://127.0.0.1:$http/v2/bench/load"
+  upload "${base_url[$name]}" "$work/small" "$small_digest" || die "$name refused the small blob"
+  upload "${base_url[$name]}" "$work/big" "$big_digest" || die "$name refused the big blob"
+  head_url[$name]="${base_url[$name]}/blobs/$small_digest"
+  big_url[$name]="${base_url[$name]}/blobs/$big_digest"
+  targets+=("$name")
+  log "$name: pid $pid, port $http ($jar${1:+ $*})"
 }
-start_node layercache "$AFTER_JAR"
-[ -z "${BEFORE_JAR:-}" ] || start_node before "$BEFORE_JAR"
+read -r -a after_args <<< "${AFTER_ARGS:-}"
+read -r -a before_args <<< "${BEFORE_ARGS:-}"
+start_node layercache "$AFTER_JAR" "${after_args[@]}"
+[ -z "${BEFORE_JAR:-}" ] || start_node before "$BEFORE_JAR" "${before_args[@]}"
 
 if [ "$with_nginx" = 1 ]; then
-  free_port nginx_port
-  mkdir -p "$work/nginx/logs" "$work/nginx/tmp" "$work/www"
+  mkdir -p "$work/www"
   ln "$work/small" "$work/www/small"; ln "$work/big" "$work/www/big"
   chmod 755 "$work" "$work/www"; chmod 644 "$work/small" "$work/big" # nginx's workers (nobody) read them
-  cat > "$work/nginx/nginx.conf" <<EOF
-worker_processes auto;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  keepalive_timeout 65;
-  default_type application/octet-stream;
-  client_body_temp_path $work/nginx/tmp/body;
-  proxy_temp_path $work/nginx/tmp/proxy;
-  fastcgi_temp_path $work/nginx/tmp/fastcgi;
-  uwsgi_temp_path $work/nginx/tmp/uwsgi;
-  scgi_temp_path $work/nginx/tmp/scgi;
-  server {
-    listen 127.0.0.1:$nginx_port;
-    root $work/www;
-  }
-}
-EOF
-  nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/logs/error.log" > "$work/nginx.log" 2>&1 &
-  pids+=("$!")
-  wait_for "http://127.0.0.1:$nginx_port/small" "$!" nginx "$work/nginx.log"
+  start_nginx # bench-lib.sh
   head_url[nginx]="http://127.0.0.1:$nginx_port/small"
   big_url[nginx]="http://127.0.0.1:$nginx_port/big"
   targets+=(nginx)

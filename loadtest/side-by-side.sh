@@ -199,36 +199,8 @@ dist_pid=$!; pids+=("$dist_pid")
 wait_for "http://127.0.0.1:$dist_port/v2/" "$dist_pid" "Distribution" "$work/distribution.log"
 log "Distribution pid $dist_pid, port $dist_port"
 
-free_port nginx_port
-mkdir -p "$work/nginx/logs" "$work/nginx/tmp"
-cat > "$work/nginx/nginx.conf" <<EOF
-worker_processes auto;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  keepalive_timeout 65;
-  default_type application/octet-stream;
-  client_body_temp_path $work/nginx/tmp/body;
-  proxy_temp_path $work/nginx/tmp/proxy;
-  fastcgi_temp_path $work/nginx/tmp/fastcgi;
-  uwsgi_temp_path $work/nginx/tmp/uwsgi;
-  scgi_temp_path $work/nginx/tmp/scgi;
-  server {
-    listen 127.0.0.1:$nginx_port;
-    root $work/www;
-  }
-}
-EOF
 commands+=("nginx -p \$WORK/nginx -c \$WORK/nginx/nginx.conf -e \$WORK/nginx/logs/error.log   # daemon off; worker_processes auto; sendfile on; tcp_nopush on; access_log off; root \$WORK/www")
-nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/logs/error.log" > "$work/nginx.log" 2>&1 &
-nginx_pid=$!; pids+=("$nginx_pid")
-wait_for "http://127.0.0.1:$nginx_port/small" "$nginx_pid" "nginx" "$work/nginx/logs/error.log"
+start_nginx # bench-lib.sh
 log "nginx pid $nginx_pid, port $nginx_port"
 
 # The Java ceilings next to nginx and the OCI download: bare Netty answering every request as

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * head-under-load.sh at a tiny size against real nodes of the server jar this build made: two
- * nodes (AFTER_JAR and BEFORE_JAR) each take HEADs on their own and while one client downloads and
+ * nodes (AFTER_JAR, and BEFORE_JAR with BEFORE_ARGS: two event loops) each take HEADs on their own and while one client downloads and
  * one uploads an 8 MiB blob. Its table must have a row per node whose HEADs all answered 200 (the
  * script fails on any other status) and whose busy phase really moved blobs, both ways; nginx is
  * left out, as the script does whenever clients upload. Skipped with the reason where hey or curl
@@ -48,7 +48,7 @@ class HeadUnderLoadTest {
         ProcessBuilder run = new ProcessBuilder("bash", script.toString()).redirectErrorStream(false);
         run.environment().putAll(java.util.Map.of("AFTER_JAR", jar.toString(), "BEFORE_JAR", jar.toString(),
                 "ROUNDS", "1", "DURATION", "1", "CONNS", "2", "DOWNLOADERS", "1", "UPLOADERS", "1",
-                "BLOB_MIB", "8", "WORK_PARENT", work.toString()));
+                "BLOB_MIB", "8", "WORK_PARENT", work.toString(), "BEFORE_ARGS", "--event-loops 2"));
         run.redirectError(work.resolve("stderr.log").toFile());
         Process p = run.start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -69,6 +69,7 @@ class HeadUnderLoadTest {
         }
         assertEquals(2, seen, "a row per node: " + out);
         assertTrue(log.contains("round 1, layercache:") && log.contains("round 1, before:"), log);
+        assertTrue(log.contains(jar + " --event-loops 2)"), "the second node took its own flags: " + log);
         assertTrue(out.contains("(1 clients downloading, 1 uploading a 8 MiB blob, again and again)"), out);
         try (var leftovers = Files.list(work)) {
             assertEquals(List.of("stderr.log"), leftovers.map(f -> f.getFileName().toString()).sorted().toList(),

@@ -103,7 +103,7 @@ public final class LayerCacheServer implements AutoCloseable {
             RateLimits rates = new RateLimits(config.limits().requestsPerSecond());
             ReloadingTls tls = ReloadingTls.open(config.tls().certChain(), config.tls().privateKey(),
                     config.tls().grpcClientCa());
-            transport = new Transport();
+            transport = new Transport(config.eventLoops());
             try {
                 http = new HttpServer(HttpServer.Options.of(config, tls),
                         HttpSurface.over(services).metrics(metrics).access(access, rates).ready(this::isReady)

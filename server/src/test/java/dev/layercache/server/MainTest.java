@@ -82,6 +82,51 @@ class MainTest {
         }
     }
 
+    /**
+     * {@code --event-loops} is how many threads serve the connections of both ports: eight open
+     * connections, spread over the loops in turn, start every loop there is and no more.
+     */
+    @Test
+    void theEventLoopsAreAsManyAsSet() throws Exception {
+        Path tasks = Path.of("/proc/self/task");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(tasks), "threads are counted in /proc (Linux)");
+        try (ServerProcess node = ServerProcess.start(dir.resolve("loops"), dir.resolve("loops.log"),
+                "--event-loops", "3")) {
+            assertTrue(Pattern.compile("listening on 127\\.0\\.0\\.1:" + node.port()
+                    + " \\(plain HTTP, (epoll|nio) transport, 3 event loops shared with gRPC\\)").matcher(node.log()).find(),
+                    node.log());
+            List<java.net.Socket> open = new ArrayList<>();
+            try {
+                for (int i = 0; i < 8; i++) {
+                    java.net.Socket s = new java.net.Socket("127.0.0.1", node.port());
+                    open.add(s);
+                    s.getOutputStream().write("GET /v2/ HTTP/1.1\r\nHost: test\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+                    String status = new java.io.BufferedReader(new java.io.InputStreamReader(s.getInputStream(),
+                            StandardCharsets.US_ASCII)).readLine();
+                    assertEquals("HTTP/1.1 200 OK", status);
+                }
+                assertEquals(3, threadsNamed(node.process().pid(), "layercache-loop"));
+            } finally {
+                for (java.net.Socket s : open) {
+                    s.close();
+                }
+            }
+        }
+    }
+
+    /** Threads of process {@code pid} whose name (as the kernel keeps it, 15 characters) is {@code name}. */
+    private static long threadsNamed(long pid, String name) throws IOException {
+        try (var threads = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+            return threads.filter(t -> {
+                try {
+                    return Files.readString(t.resolve("comm")).strip().equals(name);
+                } catch (IOException gone) {
+                    return false; // the thread ended meanwhile
+                }
+            }).count();
+        }
+    }
+
     private static String await(Path log, Process p) throws IOException, InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < deadline) {

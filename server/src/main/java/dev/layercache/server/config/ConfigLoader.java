@@ -273,6 +273,7 @@ public final class ConfigLoader {
         if (threads == 0) {
             threads = Math.max(8, 4 * Runtime.getRuntime().availableProcessors());
         }
+        int loops = integer(v, Setting.EVENT_LOOPS, 0, 1024);
         Duration grace = duration(v, Setting.SHUTDOWN_GRACE);
         ServerConfig.Metrics metrics = new ServerConfig.Metrics(bool(v, Setting.METRICS_ENABLED),
                 integer(v, Setting.METRICS_NAMESPACE_DEPTH, 1, 16), integer(v, Setting.METRICS_MAX_NAMESPACES, 1, 10_000));
@@ -310,7 +311,7 @@ public final class ConfigLoader {
                     + ") it is more than the whole file system");
         }
         return ServerConfig.builder().ports(httpPort, grpcPort).bindAddress(bind).dataDir(dataDir)
-                .maxManifestSize(maxManifest).maxHeaderSize(maxHeader).blockingThreads(threads).shutdownGrace(grace)
+                .maxManifestSize(maxManifest).maxHeaderSize(maxHeader).blockingThreads(threads).eventLoops(loops).shutdownGrace(grace)
                 .metrics(metrics).lifecycle(lifecycle).cluster(cluster(v)).auth(auth(v)).limits(limits(v))
                 .tls(tls(v)).httpDownloads(httpDownloads(v));
     }

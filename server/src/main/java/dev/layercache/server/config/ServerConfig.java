@@ -21,6 +21,7 @@ public record ServerConfig(
         long maxManifestSize,
         long maxHeaderSize,
         int blockingThreads,
+        int eventLoops,
         Duration shutdownGrace,
         Metrics metrics,
         Lifecycle lifecycle,
@@ -581,7 +582,7 @@ public record ServerConfig(
     public Builder toBuilder() {
         return new Builder().ports(httpPort, grpcPort).bindAddress(bindAddress).dataDir(dataDir)
                 .maxManifestSize(maxManifestSize).maxHeaderSize(maxHeaderSize).blockingThreads(blockingThreads)
-                .shutdownGrace(shutdownGrace).metrics(metrics).lifecycle(lifecycle).cluster(cluster).auth(auth)
+                .eventLoops(eventLoops).shutdownGrace(shutdownGrace).metrics(metrics).lifecycle(lifecycle).cluster(cluster).auth(auth)
                 .limits(limits).tls(tls).httpDownloads(httpDownloads).mirror(mirror);
     }
 
@@ -642,6 +643,7 @@ public record ServerConfig(
         private long maxManifestSize = 4L << 20;
         private long maxHeaderSize = 16L << 10;
         private int blockingThreads = 8;
+        private int eventLoops;
         private Duration shutdownGrace = Duration.ofSeconds(5);
         private Metrics metrics = Metrics.DEFAULT;
         private Lifecycle lifecycle = Lifecycle.DEFAULT.withoutScrubbing().withoutBudget();
@@ -684,6 +686,12 @@ public record ServerConfig(
 
         public Builder blockingThreads(int threads) {
             blockingThreads = threads;
+            return this;
+        }
+
+        /** Event loops of both ports (0: the default, see {@code concurrent.Transport}). */
+        public Builder eventLoops(int loops) {
+            eventLoops = loops;
             return this;
         }
 
@@ -736,7 +744,7 @@ public record ServerConfig(
         public ServerConfig build() {
             java.util.Objects.requireNonNull(dataDir, "dataDir");
             return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                    blockingThreads, shutdownGrace, metrics, lifecycle, cluster, auth, limits, tls, httpDownloads, mirror);
+                    blockingThreads, eventLoops, shutdownGrace, metrics, lifecycle, cluster, auth, limits, tls, httpDownloads, mirror);
         }
     }
 }

@@ -156,9 +156,9 @@ public final class HttpServer implements AutoCloseable {
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
                 .childHandler(new HttpPipeline(options, surface, requests, transfers));
         serverChannel = bootstrap.bind(new InetSocketAddress(options.bindAddress(), options.port())).sync().channel();
-        log.info("HTTP (OCI Distribution) listening on {} ({}, {} transport)",
+        log.info("HTTP (OCI Distribution) listening on {} ({}, {} transport, {} event loops shared with gRPC)",
                 ListenAddresses.format(options.bindAddress(), port()),
-                options.tls() != null ? "HTTPS" : "plain HTTP", transport.name());
+                options.tls() != null ? "HTTPS" : "plain HTTP", transport.name(), transport.loops());
     }
 
     /** The bound port (useful when configured as 0). */

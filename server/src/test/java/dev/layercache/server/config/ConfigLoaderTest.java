@@ -69,6 +69,18 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void eventLoopsAreTheNumberSetOrZeroForTheDefault() throws Exception {
+        assertEquals(0, ConfigLoader.load(new String[0], Map.of()).eventLoops(), "0: 4 per core, chosen by the transport");
+        assertEquals(2, ConfigLoader.load(new String[] {"--event-loops", "2"}, Map.of()).eventLoops());
+        assertEquals(6, ConfigLoader.load(new String[0], Map.of("LAYERCACHE_EVENT_LOOPS", "6")).eventLoops());
+        for (String bad : new String[] {"-1", "two", "1025"}) {
+            ConfigException e = assertThrows(ConfigException.class,
+                    () -> ConfigLoader.load(new String[] {"--event-loops", bad}, Map.of()), bad);
+            assertTrue(e.getMessage().contains("event-loops"), e.getMessage());
+        }
+    }
+
+    @Test
     void lifecycleAndMetricsSettings() throws Exception {
         ServerConfig c = ConfigLoader.load(new String[] {"--max-disk-size", "100GiB", "--max-age", "30d",
             "--namespace-limits", "team/ci:max-disk-size=50GiB,max-age=7d; legacy:max-age=1d",
