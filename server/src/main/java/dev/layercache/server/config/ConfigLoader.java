@@ -311,8 +311,9 @@ public final class ConfigLoader {
                     + ") it is more than the whole file system");
         }
         return ServerConfig.builder().ports(httpPort, grpcPort).bindAddress(bind).dataDir(dataDir)
-                .maxManifestSize(maxManifest).maxHeaderSize(maxHeader).blockingThreads(threads).eventLoops(loops).shutdownGrace(grace)
-                .metrics(metrics).lifecycle(lifecycle).cluster(cluster(v)).auth(auth(v)).limits(limits(v))
+                .maxManifestSize(maxManifest).maxHeaderSize(maxHeader).blockingThreads(threads).eventLoops(loops)
+                .shutdownGrace(grace).metrics(metrics).lifecycle(lifecycle).cluster(cluster(v)).auth(auth(v))
+                .limits(limits(v))
                 .tls(tls(v)).httpDownloads(httpDownloads(v));
     }
 

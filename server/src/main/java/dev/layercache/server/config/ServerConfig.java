@@ -582,8 +582,8 @@ public record ServerConfig(
     public Builder toBuilder() {
         return new Builder().ports(httpPort, grpcPort).bindAddress(bindAddress).dataDir(dataDir)
                 .maxManifestSize(maxManifestSize).maxHeaderSize(maxHeaderSize).blockingThreads(blockingThreads)
-                .eventLoops(eventLoops).shutdownGrace(shutdownGrace).metrics(metrics).lifecycle(lifecycle).cluster(cluster).auth(auth)
-                .limits(limits).tls(tls).httpDownloads(httpDownloads).mirror(mirror);
+                .eventLoops(eventLoops).shutdownGrace(shutdownGrace).metrics(metrics).lifecycle(lifecycle)
+                .cluster(cluster).auth(auth).limits(limits).tls(tls).httpDownloads(httpDownloads).mirror(mirror);
     }
 
     /** This configuration with other ports (0: any free port). */
@@ -744,7 +744,8 @@ public record ServerConfig(
         public ServerConfig build() {
             java.util.Objects.requireNonNull(dataDir, "dataDir");
             return new ServerConfig(httpPort, grpcPort, bindAddress, dataDir, maxManifestSize, maxHeaderSize,
-                    blockingThreads, eventLoops, shutdownGrace, metrics, lifecycle, cluster, auth, limits, tls, httpDownloads, mirror);
+                    blockingThreads, eventLoops, shutdownGrace, metrics, lifecycle, cluster, auth, limits, tls,
+                    httpDownloads, mirror);
         }
     }
 }
