@@ -132,7 +132,7 @@ busy() {
   for p in "${movers[@]}"; do pkill -P "$p" -x curl 2>/dev/null || true; done
   wait "${movers[@]}" 2>/dev/null || true
   # Whole transfers that ended during the HEADs' time and the 2 s before: a rough rate, for scale.
-  s=$(echo "$t1 - $t0 + 2" | bc)
+  s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a + 2}')
   echo "$result $(awk -v s="$s" '{b += $1} END {printf "%.0f", b / 1e6 / s}' "$down")" \
     "$(awk -v s="$s" '{b += $1} END {printf "%.0f", b / 1e6 / s}' "$up")"
 }
