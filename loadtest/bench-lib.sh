@@ -1,6 +1,6 @@
 # Sourced by the benchmark scripts (side-by-side.sh, mirror-bench.sh, cluster-bench.sh,
-# head-under-load.sh; soak.sh for its messages and ports): their messages, a work folder that
-# goes away with every process started in it, free ports on 127.0.0.1 (below the kernel's
+# event-loops.sh, head-under-load.sh; soak.sh for its messages and ports): their messages, a work
+# folder that goes away with every process started in it, free ports on 127.0.0.1 (below the kernel's
 # ephemeral range), waiting for a server to answer, and nginx as the benchmarks run it. Set before
 # sourcing: BENCH (the script's name in its messages); before calling wait_for: START_TIMEOUT
 # (seconds).

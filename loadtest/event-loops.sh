@@ -8,7 +8,7 @@
 #   2. `grpc-transfers`: GetEntry (8 in flight) on a quiet node and while 4 clients move BLOB_MIB
 #      blobs (2 write fresh blobs, 2 read one blob again and again).
 #
-# Each phase starts fresh nodes on 127.0.0.1 with their data in one temporary folder. With
+# Each phase starts fresh nodes on free ports of 127.0.0.1 with their data in one temporary folder. With
 # BEFORE_JAR (a server jar of another build, say main's) each phase runs a node of each build side
 # by side, in interleaved rounds; the ratios in the output are per node, against its own idle.
 #
@@ -38,39 +38,28 @@ OUT_DIR=${OUT_DIR:-loadtest/results}
 PHASES=${PHASES:-auth-flood grpc-transfers}
 AFTER_JAR=server/target/layercache-server.jar
 LOADTEST_JAR=loadtest/target/layercache-loadtest.jar
+BENCH=event-loops
+START_TIMEOUT=60
+. loadtest/bench-lib.sh
 
-log() { printf '[event-loops %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
 for jar in "$AFTER_JAR" "$LOADTEST_JAR" ${BEFORE_JAR:+"$BEFORE_JAR"}; do
   [ -f "$jar" ] || die "$jar is missing: run ./mvnw -B -DskipTests package first (this script builds nothing)"
 done
 
-work=$(mktemp -d /var/tmp/layercache-loops.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+make_work /var/tmp layercache-loops
 
-# start NAME JAR HTTP_PORT GRPC_PORT [more server flags]: sets $started to the node's pid
-started=""
+# start NAME JAR [more server flags]: a node on free ports; sets $started to its pid, $http_port
+# and $grpc_port to its ports
+started="" http_port="" grpc_port=""
 start() {
-  local name=$1 jar=$2 http=$3 grpc=$4
-  shift 4
-  java ${SERVER_JAVA_OPTS:-} -jar "$jar" --bind-address 127.0.0.1 --http-port "$http" --grpc-port "$grpc" \
-       --data-dir "$work/$name" "$@" > "$work/$name.log" 2>&1 &
+  local name=$1 jar=$2
+  shift 2
+  free_port http_port; free_port grpc_port
+  java ${SERVER_JAVA_OPTS:-} -jar "$jar" --bind-address 127.0.0.1 --http-port "$http_port" \
+       --grpc-port "$grpc_port" --data-dir "$work/$name" "$@" > "$work/$name.log" 2>&1 &
   started=$!
   pids+=("$started")
-  for _ in $(seq 1 300); do
-    if curl -s -o /dev/null "http://127.0.0.1:$http/healthz"; then return; fi
-    sleep 0.2
-  done
-  cat "$work/$name.log" >&2
-  die "node $name did not start"
+  wait_for "http://127.0.0.1:$http_port/healthz" "$started" "node $name" "$work/$name.log"
 }
 stop_all() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -87,11 +76,11 @@ log "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ " $PHASES " == *" auth-flood "* ]]; then
 java -jar "$LOADTEST_JAR" auth-flood --write-htpasswd "$work/htpasswd" --cost "$COST"
 targets=() node_pids=()
-start after "$AFTER_JAR" 5420 5421 --auth-htpasswd "$work/htpasswd"
-targets+=(--target "after=http://127.0.0.1:5420"); node_pids+=("$started")
+start after "$AFTER_JAR" --auth-htpasswd "$work/htpasswd"
+targets+=(--target "after=http://127.0.0.1:$http_port"); node_pids+=("$started")
 if [ -n "${BEFORE_JAR:-}" ]; then
-  start before "$BEFORE_JAR" 5422 5423 --auth-htpasswd "$work/htpasswd"
-  targets+=(--target "before=http://127.0.0.1:5422"); node_pids+=("$started")
+  start before "$BEFORE_JAR" --auth-htpasswd "$work/htpasswd"
+  targets+=(--target "before=http://127.0.0.1:$http_port"); node_pids+=("$started")
 fi
 log "auth-flood: ${ROUNDS} rounds of ${DURATION} s per mode, cost ${COST}, ${FLOOD_RATE} wrong passwords/s"
 java -jar "$LOADTEST_JAR" auth-flood "${targets[@]}" --server-pid "$(IFS=,; echo "${node_pids[*]}")" \
@@ -103,17 +92,17 @@ fi
 # 2. grpc-transfers
 if [[ " $PHASES " == *" grpc-transfers "* ]]; then
 targets=() node_pids=()
-start after-grpc "$AFTER_JAR" 5424 5425
-targets+=(--target "after=127.0.0.1:5425"); node_pids+=("$started")
+start after-grpc "$AFTER_JAR"
+targets+=(--target "after=127.0.0.1:$grpc_port"); node_pids+=("$started")
 if [ -n "${BEFORE_JAR:-}" ]; then
-  start before-grpc "$BEFORE_JAR" 5426 5427
-  targets+=(--target "before=127.0.0.1:5427"); node_pids+=("$started")
+  start before-grpc "$BEFORE_JAR"
+  targets+=(--target "before=127.0.0.1:$grpc_port"); node_pids+=("$started")
 fi
 transfers_to=()
 if [ -n "${TRANSFERS_ELSEWHERE:-}" ]; then
   # The floor: the blobs move through a third node, so the nodes looked up do no transfer work.
-  start transfer-sink "$AFTER_JAR" 5428 5429
-  transfers_to=(--transfers-to 127.0.0.1:5429)
+  start transfer-sink "$AFTER_JAR"
+  transfers_to=(--transfers-to "127.0.0.1:$grpc_port")
 fi
 log "grpc-transfers: ${GRPC_ROUNDS} rounds of ${GRPC_DURATION} s per mode, ${BLOB_MIB} MiB blobs${TRANSFERS_ELSEWHERE:+, moved through another node}"
 ${CLIENT_NICE:+nice -n "$CLIENT_NICE"} java -jar "$LOADTEST_JAR" grpc-transfers "${targets[@]}" --server-pid "$(IFS=,; echo "${node_pids[*]}")" \
